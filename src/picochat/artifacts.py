@@ -1,0 +1,196 @@
+"""Run-folder I/O: atomic writes, content hashes, and the common report header.
+
+Every artifact goes through here so that a crash never leaves a half-written file
+that looks complete: data is written to `<name>.tmp`, flushed to disk, then renamed
+over the target (`os.replace` is atomic on POSIX and Windows). Folders (checkpoints)
+are built under a temporary name and swapped in whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any
+
+_HASH_CHUNK = 1 << 20
+
+
+def _fsync_dir(path: Path) -> None:
+    # Makes the rename itself durable; not possible on every platform (Windows).
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open `path` for streaming writes; it appears only if the block completes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if "b" in mode:
+        encoding = None
+    # Closed by hand below: the rename must happen after close, and only on success.
+    handle = open(tmp, mode, encoding=encoding, newline="" if encoding else None)  # noqa: SIM115
+    try:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        handle.close()
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` atomically."""
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 `text` to `path` atomically."""
+    with atomic_open(path, "w") as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, paths and numpy/torch scalars as plain JSON; NaN and inf as null."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        return to_jsonable(value.item())
+    return str(value)
+
+
+def atomic_write_json(path: str | Path, data: Any) -> Path:
+    """Write `data` as indented JSON atomically (NaN/inf become null: JSON has none)."""
+    text = json.dumps(to_jsonable(data), indent=2, ensure_ascii=False, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Build a folder under a temporary name; swap it in whole when the block ends.
+
+    A reader sees either the old complete folder or the new complete one, never a mix.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    old = path.with_name(path.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(path.parent)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def hash_inputs(paths: Mapping[str, str | Path | None] | list[str | Path | None]) -> dict[str, str]:
+    """Map each input path to its sha256; a folder contributes each file inside it.
+
+    Accepts a list of paths or a mapping (whose values are the paths); None is skipped.
+    """
+    values = paths.values() if isinstance(paths, Mapping) else paths
+    hashes: dict[str, str] = {}
+    for value in values:
+        if value is None:
+            continue
+        p = Path(value)
+        if p.is_dir():
+            for child in sorted(c for c in p.rglob("*") if c.is_file()):
+                hashes[str(child)] = sha256_file(child)
+        elif p.is_file():
+            hashes[str(p)] = sha256_file(p)
+    return hashes
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def software_versions() -> dict[str, str | None]:
+    """Versions that matter to rerun a stage (read from metadata: imports nothing)."""
+    return {
+        "picochat": _version("picochat"),
+        "python": platform.python_version(),
+        "torch": _version("torch"),
+        "numpy": _version("numpy"),
+        "platform": f"{sys.platform}-{platform.machine()}",
+    }
+
+
+def report_header(
+    config: Any,
+    *,
+    inputs: Mapping[str, str] | None = None,
+    seed: int | None = None,
+    wall_seconds: float | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """The keys every stage report starts with (SPEC §11)."""
+    return {
+        "config": to_jsonable(config),
+        "inputs": dict(inputs or {}),
+        "versions": software_versions(),
+        "seed": seed,
+        "device": device,
+        "wall_seconds": None if wall_seconds is None else round(wall_seconds, 3),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

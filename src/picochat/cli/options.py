@@ -1,0 +1,105 @@
+"""Config dataclass <-> argparse flags, so each flag is defined once.
+
+`add_config_arguments(parser, SFTConfig)` adds `--learning-rate` and friends;
+with `prefix="sft-"` it adds `--sft-learning-rate` instead (how `run tiny` reuses a
+stage's flags). `config_from_args` builds the dataclass back from the parsed values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_METAVARS = {Path: "PATH", int: "N", float: "X", str: "TEXT"}
+
+
+def _unwrap_optional(tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _dest(prefix: str, name: str) -> str:
+    return (prefix + name).replace("-", "_")
+
+
+def config_fields(config_cls: type, *, include_paths: bool = True) -> list[dataclasses.Field]:
+    """The fields of `config_cls` that are flags (optionally without path fields)."""
+    return [
+        f
+        for f in dataclasses.fields(config_cls)
+        if f.init and (include_paths or not f.metadata.get("path", False))
+    ]
+
+
+def add_config_arguments(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    config_cls: type,
+    *,
+    prefix: str = "",
+    include_paths: bool = True,
+    skip: tuple[str, ...] = (),
+    enforce_required: bool = True,
+) -> None:
+    """Add one flag per field of `config_cls` to `parser`."""
+    hints = typing.get_type_hints(config_cls)
+    for field in config_fields(config_cls, include_paths=include_paths):
+        if field.name in skip:
+            continue
+        meta = field.metadata
+        flag = "--" + prefix + field.name.replace("_", "-")
+        tp = _unwrap_optional(hints[field.name])
+        default = field.default if field.default is not dataclasses.MISSING else None
+        if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = field.default_factory()  # type: ignore[misc]
+        help_text = meta.get("help", "")
+        kwargs: dict[str, Any] = {"dest": _dest(prefix, field.name)}
+        if tp is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+            kwargs["default"] = default
+            if default is not None:
+                help_text += f" (default: {'on' if default else 'off'})"
+        elif meta.get("repeat"):
+            kwargs["action"] = "append"
+            kwargs["default"] = None
+            kwargs["metavar"] = meta.get("metavar") or "VALUE"
+            help_text += " (repeatable)"
+        else:
+            kwargs["type"] = Path if tp is Path else tp
+            kwargs["default"] = default
+            if meta.get("choices"):
+                kwargs["choices"] = meta["choices"]
+            if meta.get("metavar"):
+                kwargs["metavar"] = meta["metavar"]
+            elif not meta.get("choices"):
+                kwargs["metavar"] = _METAVARS.get(tp, "VALUE")
+            if default is not None and not meta.get("required"):
+                help_text += f" (default: {default})"
+        if meta.get("required") and enforce_required:
+            kwargs["required"] = True
+        parser.add_argument(flag, help=help_text, **kwargs)
+
+
+def config_from_args(
+    config_cls: type[T], args: argparse.Namespace, *, prefix: str = "", **overrides: Any
+) -> T:
+    """Build `config_cls` from parsed flags; fields without a flag keep their default."""
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(config_cls):
+        dest = _dest(prefix, field.name)
+        if hasattr(args, dest):
+            value = getattr(args, dest)
+            if field.metadata.get("repeat") and value is None:
+                value = []
+            values[field.name] = value
+    values.update(overrides)
+    return config_cls(**values)

@@ -1,0 +1,53 @@
+"""Config dataclasses of every stage; each field is also the stage's CLI flag.
+
+Kept free of heavy imports (no torch) so `picochat --help` starts instantly.
+"""
+
+from picochat.configs.data import (
+    CorpusConfig,
+    EvalStarterConfig,
+    HFImportConfig,
+    PreferenceStarterConfig,
+)
+from picochat.configs.fields import option
+from picochat.configs.inference import (
+    ChatConfig,
+    EvalConfig,
+    ExportHFConfig,
+    GenerateConfig,
+    ModelSourceConfig,
+    SamplingConfig,
+)
+from picochat.configs.tokenizer import TokenizerInspectConfig, TokenizerTrainConfig
+from picochat.configs.training import (
+    BaseTrainConfig,
+    DPOConfig,
+    HFSFTConfig,
+    LoopConfig,
+    ModelShapeConfig,
+    PeftConfig,
+    SFTConfig,
+)
+
+__all__ = [
+    "BaseTrainConfig",
+    "ChatConfig",
+    "CorpusConfig",
+    "DPOConfig",
+    "EvalConfig",
+    "EvalStarterConfig",
+    "ExportHFConfig",
+    "GenerateConfig",
+    "HFImportConfig",
+    "HFSFTConfig",
+    "LoopConfig",
+    "ModelShapeConfig",
+    "ModelSourceConfig",
+    "PeftConfig",
+    "PreferenceStarterConfig",
+    "SFTConfig",
+    "SamplingConfig",
+    "TokenizerInspectConfig",
+    "TokenizerTrainConfig",
+    "option",
+]

@@ -1,0 +1,85 @@
+"""Settings of the dataset stage (`picochat data ...`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from picochat.configs.fields import option
+
+CORPUS_SUFFIXES = (".txt", ".md", ".jsonl", ".csv", ".py")
+
+
+@dataclass
+class CorpusConfig:
+    """Where the corpus comes from and how it is filtered (`data preview` / `data build`)."""
+
+    input: Path | None = option(
+        None, "A text file, or a folder read recursively (.txt .md .jsonl .csv .py).", path=True
+    )
+    dataset_pack: Path | None = option(
+        None, "A dataset pack JSON binding corpus, chat, eval (and preference) files.", path=True
+    )
+    recipe: Path | None = option(
+        None,
+        "A corpus recipe JSON: several sources with labels and include/exclude globs.",
+        path=True,
+    )
+    out: Path | None = option(
+        None,
+        "Where to write corpus.txt; corpus_manifest.json and corpus_report.md go beside it.",
+        path=True,
+    )
+    min_score: float = option(
+        0.0, "Leave out files whose source quality score (0-100) is below this."
+    )
+    keep_duplicates: bool = option(
+        False, "Keep exact duplicate documents (by default they are dropped and counted)."
+    )
+    text_column: str | None = option(
+        None, "CSV column holding the text when there is no `text` column."
+    )
+    near_duplicate_threshold: float = option(
+        0.8,
+        "Estimated Jaccard similarity (word 5-gram MinHash) from which two documents are "
+        "flagged as near-duplicates. Flagged, never dropped.",
+    )
+
+
+@dataclass
+class EvalStarterConfig:
+    """`data eval-starter`: scaffold eval items from a corpus (marked needs_review)."""
+
+    input: Path | None = option(
+        None, "The corpus.txt to draw items from.", path=True, required=True
+    )
+    out: Path | None = option(None, "Where to write the eval JSONL.", path=True, required=True)
+    max_items: int = option(40, "At most this many items.")
+    seed: int = option(0, "Seed for which sentences and entities are picked.")
+
+
+@dataclass
+class PreferenceStarterConfig:
+    """`data preference-starter`: chosen/rejected pairs with synthetic rejected answers."""
+
+    input: Path | None = option(None, "A chat JSONL file (SFT rows).", path=True, required=True)
+    out: Path | None = option(
+        None, "Where to write the preference JSONL.", path=True, required=True
+    )
+    seed: int = option(0, "Seed for strategy choice and off-topic row picks.")
+
+
+@dataclass
+class HFImportConfig:
+    """`data hf-import`: a Hugging Face dataset split written as a local corpus."""
+
+    dataset: str | None = option(
+        None, "A hub dataset id, or a local file/folder (jsonl, parquet, csv, text).", required=True
+    )
+    config: str | None = option(None, "Dataset configuration (subset) name.")
+    split: str = option("train", "Which split to read.")
+    text_column: str = option("text", "Column holding the document text.")
+    max_rows: int = option(1000, "Read at most this many rows.")
+    min_chars: int = option(0, "Skip rows whose text is shorter than this.")
+    streaming: bool = option(True, "Stream rows instead of downloading the whole split.")
+    out: Path | None = option(None, "Where to write corpus.txt.", path=True, required=True)

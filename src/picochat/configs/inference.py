@@ -1,0 +1,79 @@
+"""Settings of generation, chat, eval, export and compare."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from picochat.configs.fields import option
+
+
+@dataclass
+class SamplingConfig:
+    """How tokens are drawn. temperature 0 is greedy."""
+
+    max_new_tokens: int = option(128, "Stop after this many new tokens.")
+    temperature: float = option(0.8, "Softmax temperature; 0 picks the most likely token (greedy).")
+    top_k: int | None = option(None, "Sample only among the k most likely tokens.")
+    top_p: float | None = option(
+        None, "Sample only among the smallest set with this total probability."
+    )
+    repetition_penalty: float = option(1.0, "> 1 makes tokens already in the text less likely.")
+    seed: int | None = option(None, "Seed for a reproducible sample.")
+
+
+@dataclass
+class ModelSourceConfig:
+    """Which model to load: a native checkpoint with its tokenizer, or a Hugging Face folder."""
+
+    checkpoint: Path | None = option(None, "A Picochat checkpoint folder.", path=True)
+    tokenizer: Path | None = option(
+        None, "The tokenizer.json the checkpoint was trained with.", path=True
+    )
+    hf_model: Path | None = option(
+        None, "A Hugging Face model folder instead of a checkpoint.", path=True
+    )
+    device: str = option("auto", "Where to run.", choices=("auto", "cpu", "cuda", "mps"))
+
+
+@dataclass
+class GenerateConfig(SamplingConfig, ModelSourceConfig):
+    """`generate`: continue raw text with a base (or any) model."""
+
+    prompt: str = option("", "The text to continue.", required=True)
+
+
+@dataclass
+class ChatConfig(SamplingConfig, ModelSourceConfig):
+    """`chat`: talk to a chat model, one turn per line."""
+
+    system: str | None = option(None, "A system message placed before the conversation.")
+
+
+@dataclass
+class EvalConfig(ModelSourceConfig):
+    """`eval chat`: generate replies to eval items and score them with rules."""
+
+    input: Path | None = option(None, "Eval JSONL items.", path=True, required=True)
+    out_dir: Path | None = option(
+        None, "Folder for eval_report.json and report.md.", path=True, required=True
+    )
+    support_corpus: Path | None = option(
+        None, "Corpus that replies must be supported by (require_corpus_support items).", path=True
+    )
+    max_new_tokens: int = option(96, "Longest reply generated per item.")
+    batch_size: int = option(16, "Items generated together.")
+    seed: int = option(0, "Seed for the bootstrap confidence interval.")
+
+
+@dataclass
+class ExportHFConfig:
+    """`export hf`: a native checkpoint as a Hugging Face LlamaForCausalLM folder."""
+
+    checkpoint: Path | None = option(
+        None, "The Picochat checkpoint folder.", path=True, required=True
+    )
+    tokenizer: Path | None = option(None, "Its tokenizer.json.", path=True, required=True)
+    out_dir: Path | None = option(
+        None, "Where to write the Hugging Face folder.", path=True, required=True
+    )

@@ -1,0 +1,41 @@
+"""Settings of the tokenizer stage (`picochat tok ...`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from picochat.configs.fields import option
+
+TOKENIZER_TYPES = ("char", "byte", "bpe")
+
+
+@dataclass
+class TokenizerTrainConfig:
+    """`tok train`: learn a tokenizer from a corpus."""
+
+    input: Path | None = option(None, "The corpus.txt to learn from.", path=True, required=True)
+    out: Path | None = option(None, "Where to write tokenizer.json.", path=True, required=True)
+    type: str = option(
+        "char",
+        "char: one id per character seen (easiest to read); byte: 256 byte ids; "
+        "bpe: byte-level learned merges.",
+        choices=TOKENIZER_TYPES,
+    )
+    vocab_size: int = option(512, "bpe only: total vocabulary size, special tokens included.")
+    min_freq: int = option(2, "bpe only: stop merging when no pair occurs this often.")
+
+
+@dataclass
+class TokenizerInspectConfig:
+    """`tok inspect`: what a tokenizer does to text."""
+
+    tokenizer: Path | None = option(
+        None, "The tokenizer.json to inspect.", path=True, required=True
+    )
+    text: str | None = option(None, "Show how this string maps to tokens, one by one.")
+    input: Path | None = option(
+        None,
+        "A corpus to measure: unknown-character rate, missing characters, bytes per token.",
+        path=True,
+    )

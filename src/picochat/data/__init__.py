@@ -1,0 +1,1 @@
+"""Dataset stage: sources -> documents -> corpus; chat, eval and preference file readers."""

@@ -1,0 +1,1 @@
+"""Rule-based eval: scoring rules, metrics, ladder, failure analysis."""

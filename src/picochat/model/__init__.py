@@ -1,0 +1,1 @@
+"""The transformer, LoRA, and checkpoint save/load."""

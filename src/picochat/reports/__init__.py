@@ -1,0 +1,1 @@
+"""Markdown rendering, plots, run summary and release gates."""
