@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 
 from picochat.cli.commands import add_command, not_built
+from picochat.cli.console import console
+from picochat.cli.options import config_from_args
 from picochat.configs import (
     CorpusConfig,
     EvalStarterConfig,
     HFImportConfig,
     PreferenceStarterConfig,
 )
+from picochat.data.preference_starter import build_preference_starter
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -42,7 +45,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub,
         "preference-starter",
         config=PreferenceStarterConfig,
-        handler=not_built("data preference-starter", 8),
+        handler=_preference_starter,
         help="Chosen/rejected pairs from chat rows with synthetic rejected answers.",
     )
     add_command(
@@ -52,3 +55,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         handler=not_built("data hf-import", 10),
         help="Write a Hugging Face dataset split (hub id or local files) as a local corpus.",
     )
+
+
+def _preference_starter(args: argparse.Namespace) -> int:
+    result = build_preference_starter(config_from_args(PreferenceStarterConfig, args))
+    console.print(f"[bold yellow]Note:[/] {result.notice}")
+    counts = ", ".join(f"{name} {count}" for name, count in sorted(result.strategy_counts.items()))
+    console.print(f"{result.pairs} pairs from {result.chat_rows} chat rows ({counts})")
+    for row in result.skipped:
+        console.print(f"  skipped line {row.line}: {row.reason}")
+    console.print(f"wrote {result.out}")
+    return 0
