@@ -5,12 +5,41 @@ from __future__ import annotations
 import argparse
 
 from picochat.cli.commands import add_command, not_built
+from picochat.cli.console import console
+from picochat.cli.options import config_from_args
 from picochat.configs import (
     CorpusConfig,
     EvalStarterConfig,
     HFImportConfig,
     PreferenceStarterConfig,
 )
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from picochat.cli.tables import print_blocks
+    from picochat.data.corpus import build_corpus
+    from picochat.data.corpus_report import corpus_blocks
+
+    result = build_corpus(config_from_args(CorpusConfig, args), write=False)
+    print_blocks(corpus_blocks(result.manifest))
+    console.print(
+        "\nPreview only: nothing was written. `picochat data build ... --out PATH` writes it."
+    )
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from picochat.data.corpus import build_corpus
+
+    result = build_corpus(config_from_args(CorpusConfig, args), write=True)
+    stats = result.stats
+    console.print(
+        f"corpus: {stats['documents']:,} documents, {stats['chars']:,} characters from "
+        f"{stats['files_included']:,} files ({stats['files_skipped']:,} skipped)"
+    )
+    for name, path in result.paths.items():
+        console.print(f"wrote {name}: {path}")
+    return 0
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -21,14 +50,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "preview",
         config=CorpusConfig,
         skip=("out",),
-        handler=not_built("data preview", 2),
+        handler=_preview,
         help="Print the corpus report for an input (tables); writes nothing.",
     )
     add_command(
         sub,
         "build",
         config=CorpusConfig,
-        handler=not_built("data build", 2),
+        handler=_build,
         help="Write corpus.txt, corpus_manifest.json and corpus_report.md.",
     )
     add_command(
