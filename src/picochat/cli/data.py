@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from picochat.cli.commands import add_command, not_built
+from picochat.cli.console import console
+from picochat.cli.options import config_from_args
 from picochat.configs import (
     CorpusConfig,
     EvalStarterConfig,
@@ -49,6 +51,24 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub,
         "hf-import",
         config=HFImportConfig,
-        handler=not_built("data hf-import", 10),
+        handler=_hf_import,
         help="Write a Hugging Face dataset split (hub id or local files) as a local corpus.",
     )
+
+
+def _hf_import(args: argparse.Namespace) -> int:
+    from picochat.data.hf_import import import_hf_dataset
+
+    result = import_hf_dataset(config_from_args(HFImportConfig, args))
+    skipped = ", ".join(f"{n} {why}" for why, n in result.skipped.items()) or "none"
+    console.print(
+        f"Imported {result.documents} documents ({result.chars:,} chars) from "
+        f"{result.rows_read} rows of {result.source} (columns: {', '.join(result.columns)}); "
+        f"skipped: {skipped}.",
+        markup=False,
+    )
+    console.print(
+        f"corpus:   {result.corpus}\nmanifest: {result.manifest}\nreport:   {result.report}",
+        markup=False,
+    )
+    return 0
