@@ -15,6 +15,33 @@ from picochat.configs import (
 )
 
 
+def _preview(args: argparse.Namespace) -> int:
+    from picochat.cli.tables import print_blocks
+    from picochat.data.corpus import build_corpus
+    from picochat.data.corpus_report import corpus_blocks
+
+    result = build_corpus(config_from_args(CorpusConfig, args), write=False)
+    print_blocks(corpus_blocks(result.manifest))
+    console.print(
+        "\nPreview only: nothing was written. `picochat data build ... --out PATH` writes it."
+    )
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from picochat.data.corpus import build_corpus
+
+    result = build_corpus(config_from_args(CorpusConfig, args), write=True)
+    stats = result.stats
+    console.print(
+        f"corpus: {stats['documents']:,} documents, {stats['chars']:,} characters from "
+        f"{stats['files_included']:,} files ({stats['files_skipped']:,} skipped)"
+    )
+    for name, path in result.paths.items():
+        console.print(f"wrote {name}: {path}")
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     group = commands.add_parser("data", help="Dataset stage: corpus building and data scaffolds.")
     sub = group.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
@@ -23,14 +50,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "preview",
         config=CorpusConfig,
         skip=("out",),
-        handler=not_built("data preview", 2),
+        handler=_preview,
         help="Print the corpus report for an input (tables); writes nothing.",
     )
     add_command(
         sub,
         "build",
         config=CorpusConfig,
-        handler=not_built("data build", 2),
+        handler=_build,
         help="Write corpus.txt, corpus_manifest.json and corpus_report.md.",
     )
     add_command(
