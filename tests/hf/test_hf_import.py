@@ -19,11 +19,8 @@ ROWS = [
     {"text": "tiny", "id": 5},
     {"text": "The first document talks about tides.", "id": 6},
 ]
-KEPT = [
-    "The first document talks about tides.",
-    "Second\nhas two lines.",
-    "The first document talks about tides.",
-]
+# The third kept row repeats the first: the dataset stage drops exact duplicates.
+KEPT = ["The first document talks about tides.", "Second\nhas two lines."]
 
 
 def _write_jsonl(path, rows):
@@ -46,6 +43,7 @@ def _check_corpus(out, expected):
     assert [corpus[d["char_start"] : d["char_end"]] for d in docs] == expected
     assert manifest["stats"]["documents"] == len(expected)
     assert manifest["stats"]["chars"] == len(corpus)
+    assert (out.parent / "corpus_report.md").exists()
     return manifest
 
 
@@ -63,12 +61,14 @@ def test_import_local_file(run_cli, tmp_path, fmt, streaming):
     manifest = _check_corpus(out, KEPT)
     assert manifest["stats"]["duplicate_document_rate"] == pytest.approx(1 / 3)
     report = json.loads((out.parent / "hf_import_report.json").read_text())
-    assert report["rows_read"] == 6
+    assert report["rows_read"] == 6 and report["rows_kept"] == 3
+    rows = [json.loads(line) for line in (out.parent / "hf_rows.jsonl").open()]
+    assert [r["hf_row"] for r in rows] == [0, 3, 5]
     assert report["source"]["streaming"] is streaming
     assert report["source"]["builder"] == ("json" if fmt == "jsonl" else "parquet")
     assert sum(report["skipped"].values()) == 3
     assert str(source) in report["inputs"]
-    assert "3 documents" in stdout
+    assert "Imported 3 of 6 rows" in stdout
 
 
 def test_max_rows_and_csv(run_cli, tmp_path):

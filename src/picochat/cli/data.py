@@ -84,18 +84,19 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _hf_import(args: argparse.Namespace) -> int:
+    from picochat.cli.tables import print_blocks
+    from picochat.data.corpus_report import corpus_blocks
     from picochat.data.hf_import import import_hf_dataset
 
     result = import_hf_dataset(config_from_args(HFImportConfig, args))
     skipped = ", ".join(f"{n} {why}" for why, n in result.skipped.items()) or "none"
     console.print(
-        f"Imported {result.documents} documents ({result.chars:,} chars) from "
-        f"{result.rows_read} rows of {result.source} (columns: {', '.join(result.columns)}); "
-        f"skipped: {skipped}.",
+        f"Imported {result.rows_kept} of {result.rows_read} rows of {result.source} "
+        f"(columns: {', '.join(result.columns)}); skipped: {skipped}.",
         markup=False,
     )
-    console.print(
-        f"corpus:   {result.corpus}\nmanifest: {result.manifest}\nreport:   {result.report}",
-        markup=False,
-    )
+    print_blocks(corpus_blocks(result.corpus.manifest))
+    for name, path in {"rows": result.rows_file, **result.corpus.paths}.items():
+        console.print(f"wrote {name}: {path}", markup=False)
+    console.print(f"wrote import report: {result.report}", markup=False)
     return 0

@@ -17,6 +17,7 @@ it with `picochat data build` for quality scores), nor for chat data.
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -24,9 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from picochat.artifacts import atomic_write_json, hash_inputs, report_header
-from picochat.configs import HFImportConfig
-from picochat.data.corpus_writer import CorpusDocument, write_corpus
+from picochat.artifacts import atomic_open, atomic_write_json, hash_inputs, report_header
+from picochat.configs import CorpusConfig, HFImportConfig
+from picochat.data.corpus import CorpusResult, build_corpus
+from picochat.data.documents import normalise
+from picochat.data.sources import output_paths
 from picochat.errors import ConfigError, InputError
 from picochat.hf_support import require
 
@@ -45,15 +48,14 @@ _TEXT_BUILDER_OPTIONS = {"sample_by": "paragraph"}
 class HFImportResult:
     """What an import wrote and what it read."""
 
-    corpus: Path
-    manifest: Path
+    corpus: CorpusResult
+    rows_file: Path
     report: Path
     source: str
     builder: str | None
     columns: list[str]
     rows_read: int
-    documents: int
-    chars: int
+    rows_kept: int
     skipped: dict[str, int] = field(default_factory=dict)
 
 
@@ -148,23 +150,22 @@ def _rows(dataset: Any, config: HFImportConfig) -> tuple[list[str], Iterator[dic
     return available, itertools.islice(rows, config.max_rows)
 
 
-def _documents(
+def _kept_rows(
     rows: Iterator[dict], config: HFImportConfig, skipped: Counter
-) -> Iterator[CorpusDocument]:
-    label = f"hf:{config.dataset}" + (f"/{config.config}" if config.config else "")
+) -> Iterator[tuple[int, str]]:
+    """(row index, normalised text) of each row worth a document; the rest are counted."""
     for index, row in enumerate(rows):
         value = row.get(config.text_column)
         if not isinstance(value, str):
             skipped[f"not text ({type(value).__name__})"] += 1
             continue
-        text = value.replace("\r\n", "\n").strip()
+        text = normalise(value)
         if not text:
             skipped["empty"] += 1
-            continue
-        if len(text) < config.min_chars:
+        elif len(text) < config.min_chars:
             skipped[f"shorter than --min-chars {config.min_chars}"] += 1
-            continue
-        yield CorpusDocument(text=text, source=f"{config.split}[{index}]", label=label)
+        else:
+            yield index, text
 
 
 def _validate(config: HFImportConfig) -> None:
@@ -179,21 +180,21 @@ def _validate(config: HFImportConfig) -> None:
 
 
 def import_hf_dataset(config: HFImportConfig) -> HFImportResult:
-    """Read the split, write corpus.txt, corpus_manifest.json and hf_import_report.json."""
+    """Read the split, write hf_rows.jsonl, build the corpus from it, write the report."""
     _validate(config)
     start = time.perf_counter()
     dataset, builder = open_split(config)
     columns, rows = _rows(dataset, config)
+    corpus_path = output_paths(Path(config.out))[0]
+    rows_path = corpus_path.with_name("hf_rows.jsonl")
     skipped: Counter = Counter()
     counted = _CountingIterator(rows)
+    kept = 0
     try:
-        written = write_corpus(
-            _documents(counted, config, skipped),
-            Path(config.out),
-            files=[{"path": str(config.dataset), "label": f"hf:{config.dataset}"}],
-        )
-    except InputError:
-        raise
+        with atomic_open(rows_path) as handle:
+            for index, text in _kept_rows(counted, config, skipped):
+                handle.write(json.dumps({"text": text, "hf_row": index}, ensure_ascii=False) + "\n")
+                kept += 1
     except Exception as error:  # noqa: BLE001 - a bad row deep inside a streamed file
         raise InputError(
             f"Reading {config.dataset} failed after {counted.count} rows: "
@@ -201,9 +202,16 @@ def import_hf_dataset(config: HFImportConfig) -> HFImportResult:
             file=config.dataset if Path(config.dataset).exists() else None,
             fix="Check that every row of the file is well formed.",
         ) from error
-    out = Path(config.out)
-    report_path = out.with_name("hf_import_report.json")
-    report = report_header(config, inputs={}, wall_seconds=time.perf_counter() - start)
+    if not kept:
+        raise InputError(
+            f"None of the {counted.count} rows read has usable text in column "
+            f"`{config.text_column}` ({dict(skipped)}).",
+            fix="Check --text-column and --min-chars.",
+        )
+    corpus = build_corpus(CorpusConfig(input=rows_path, out=corpus_path), write=True)
+    report_path = corpus_path.with_name("hf_import_report.json")
+    inputs = hash_inputs([config.dataset]) if Path(config.dataset).exists() else {}
+    report = report_header(config, inputs=inputs, wall_seconds=time.perf_counter() - start)
     report.update(
         {
             "source": {
@@ -216,27 +224,24 @@ def import_hf_dataset(config: HFImportConfig) -> HFImportResult:
                 "columns": columns,
             },
             "rows_read": counted.count,
-            "documents": written.documents,
-            "chars": written.chars,
+            "rows_kept": kept,
             "skipped": dict(skipped),
-            "corpus": str(out),
-            "corpus_sha256": written.sha256,
-            "manifest": str(written.manifest),
+            "rows_file": str(rows_path),
+            "corpus": {name: str(path) for name, path in corpus.paths.items()},
+            "corpus_stats": corpus.stats,
+            "corpus_sha256": corpus.manifest["corpus_sha256"],
         }
     )
-    if Path(config.dataset).exists():
-        report["inputs"] = hash_inputs([config.dataset])
     atomic_write_json(report_path, report)
     return HFImportResult(
-        corpus=out,
-        manifest=written.manifest,
+        corpus=corpus,
+        rows_file=rows_path,
         report=report_path,
         source=str(config.dataset),
         builder=builder,
         columns=columns,
         rows_read=counted.count,
-        documents=written.documents,
-        chars=written.chars,
+        rows_kept=kept,
         skipped=dict(skipped),
     )
 
