@@ -79,7 +79,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub,
         "hf-import",
         config=HFImportConfig,
-        handler=not_built("data hf-import", 10),
+        handler=_hf_import,
         help="Write a Hugging Face dataset split (hub id or local files) as a local corpus.",
     )
 
@@ -92,4 +92,23 @@ def _preference_starter(args: argparse.Namespace) -> int:
     for row in result.skipped:
         console.print(f"  skipped line {row.line}: {row.reason}")
     console.print(f"wrote {result.out}")
+    return 0
+
+
+def _hf_import(args: argparse.Namespace) -> int:
+    from picochat.cli.tables import print_blocks
+    from picochat.data.corpus_report import corpus_blocks
+    from picochat.data.hf_import import import_hf_dataset
+
+    result = import_hf_dataset(config_from_args(HFImportConfig, args))
+    skipped = ", ".join(f"{n} {why}" for why, n in result.skipped.items()) or "none"
+    console.print(
+        f"Imported {result.rows_kept} of {result.rows_read} rows of {result.source} "
+        f"(columns: {', '.join(result.columns)}); skipped: {skipped}.",
+        markup=False,
+    )
+    print_blocks(corpus_blocks(result.corpus.manifest))
+    for name, path in {"rows": result.rows_file, **result.corpus.paths}.items():
+        console.print(f"wrote {name}: {path}", markup=False)
+    console.print(f"wrote import report: {result.report}", markup=False)
     return 0
