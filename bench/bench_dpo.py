@@ -188,7 +188,11 @@ def main() -> None:
                 "answer_tokens_per_step": first["answer_tokens_per_step"],
                 "sft_added_mib": {"median": statistics.median(mib["sft"]), "runs": mib["sft"]},
                 "dpo_added_mib": {"median": statistics.median(mib["dpo"]), "runs": mib["dpo"]},
-                "ratio": {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)},
+                "ratio": {
+                    "median": statistics.median(ratios),
+                    "min": min(ratios),
+                    "max": max(ratios),
+                },
                 "meets_target": statistics.median(ratios) <= TARGET_RATIO,
                 "method": first["method"],
             }

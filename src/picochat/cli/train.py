@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from picochat.cli.commands import add_command, not_built
+from picochat.cli.commands import add_command
 from picochat.cli.console import console
 from picochat.cli.options import config_from_args
 from picochat.configs import BaseTrainConfig, DPOConfig, HFSFTConfig, SFTConfig
@@ -30,6 +30,33 @@ def _train_base(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0
 
 
+def _train_sft(args: argparse.Namespace) -> int:
+    from picochat.training.sft import train_sft
+
+    result = train_sft(config_from_args(SFTConfig, args), show_progress=not args.quiet)
+    if not result.report:  # a non-zero torchrun rank: rank 0 reports
+        return 0
+    final, risk = result.report["final"], result.report["memorization_risk"]
+    ds = result.report["dataset"]
+    console.print(f"stopped: [bold]{result.stop_reason}[/] ({result.stop_message})", markup=True)
+    console.print(
+        f"rows {ds['rows']}: usable {ds['usable']}, skipped {ds['skipped']}, truncated "
+        f"{ds['truncated']}; train {ds['train_rows']}, validation {ds['val_rows']}",
+        markup=False,
+    )
+    console.print(
+        f"final step {final['step']}: train loss {final['train_loss']}, "
+        f"val loss {final['val_loss']}, gap {final['gap']}",
+        markup=False,
+    )
+    console.print(f"memorisation: {risk['verdict']}", markup=False)
+    if result.adapter_dir is not None:
+        console.print(f"LoRA adapter: {result.adapter_dir / 'adapter_model.safetensors'}")
+    console.print(f"merged checkpoint: {result.checkpoint}", markup=False)
+    console.print(f"report: {result.out_dir / 'report.md'}", markup=False)
+    return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0
+
+
 def _train_dpo(args: argparse.Namespace) -> int:
     from picochat.training.dpo import train_dpo
 
@@ -50,7 +77,7 @@ def _train_dpo(args: argparse.Namespace) -> int:
         )
     if data["synthetic_pairs"]:
         console.print("[yellow]note:[/] synthetic pairs test DPO mechanics, not alignment.")
-    console.print(f"report: {result.out_dir / 'report.md'}")
+    console.print(f"report: {result.out_dir / 'report.md'}", markup=False)
     return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0
 
 
@@ -68,7 +95,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub,
         "sft",
         config=SFTConfig,
-        handler=not_built("train sft", 5),
+        handler=_train_sft,
         help="Teach a base checkpoint a chat format (full or LoRA).",
     )
     add_command(

@@ -115,6 +115,11 @@ class SFTConfig(PeftConfig, LoopConfig):
     learning_rate: float = option(1e-3, "Peak learning rate (AdamW).")
     batch_size: int = option(8, "Conversations per micro-batch.")
     warmup_steps: int = option(10, "Linear warmup steps before cosine decay.")
+    probe_rows: int = option(
+        32,
+        "Training and validation prompts answered greedily for the memorisation check "
+        "(each side; 0 = all).",
+    )
 
 
 @dataclass

@@ -40,11 +40,8 @@ from picochat.hf_adapter import HFChatModel, ensure_chat_template, load_hf_model
 from picochat.hf_support import require
 from picochat.runtime import autocast, resolve_device, resolve_precision, seed_everything
 from picochat.training.hf_sft_data import EncodedExample, collate, encode_examples
-from picochat.training.hf_sft_report import (
-    divergence,
-    memorization_risk,
-    render_markdown,
-)
+from picochat.training.hf_sft_report import memorization_risk, render_markdown
+from picochat.training.sft_diagnostics import divergence
 
 
 @dataclass

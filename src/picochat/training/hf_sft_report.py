@@ -13,26 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from picochat.data.chat import ChatExample
-
-# Val loss this much above its best, while train loss fell, counts as divergence.
-DIVERGENCE_TOLERANCE = 1.05
-
-
-def divergence(history: list[dict[str, Any]]) -> bool:
-    """True when the last validation loss rose above its best while train loss fell."""
-    evals = [h for h in history if h.get("val_loss") is not None]
-    if len(evals) < 2:
-        return False
-    best = min(evals, key=lambda h: h["val_loss"])
-    last = evals[-1]
-    return (
-        last["val_loss"] > best["val_loss"] * DIVERGENCE_TOLERANCE
-        and last["train_loss"] < best["train_loss"]
-    )
-
-
-def _normalised(text: str) -> str:
-    return " ".join(text.split())
+from picochat.training.sft_diagnostics import is_exact, verdict
 
 
 def exact_rate(
@@ -43,10 +24,7 @@ def exact_rate(
     if not rows:
         return None
     replies = chat_model.replies([r.messages[:-1] for r in rows], max_new_tokens)
-    hits = sum(
-        _normalised(reply).startswith(_normalised(r.answer))
-        for reply, r in zip(replies, rows, strict=True)
-    )
+    hits = sum(is_exact(reply, r.answer) for reply, r in zip(replies, rows, strict=True))
     return hits / len(rows)
 
 
@@ -67,27 +45,8 @@ def memorization_risk(
     }
     if val is None:
         result["val_exact_rate_reason"] = "no validation rows"
-    result["verdict"] = _verdict(train, val)
+    result["verdict"] = verdict(train, val)
     return result
-
-
-def _verdict(train: float | None, val: float | None) -> str:
-    if train is None:
-        return "unknown: no training rows to probe"
-    if train >= 0.5 and (val is None or train - val >= 0.25):
-        held_out = (
-            "no validation rows to compare" if val is None else f"{val:.0%} of validation answers"
-        )
-        return (
-            f"memorised: greedy replies reproduce {train:.0%} of training answers word for "
-            f"word ({held_out}); the model copies its training rows"
-        )
-    if train >= 0.5:
-        return (
-            f"reproduces answers on both sides ({train:.0%} train, {val:.0%} validation): "
-            "validation prompts may be near copies of training ones, or answers are generic"
-        )
-    return f"low: {train:.0%} of training answers are reproduced word for word"
 
 
 def _fmt(value: Any) -> str:

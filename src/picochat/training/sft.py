@@ -1,0 +1,343 @@
+"""`train sft`: supervised chat fine-tuning of a base checkpoint, full or LoRA.
+
+Not for: the loop mechanics (`loop.py`), rendering and batching (`sft_data.py`), the
+diagnostic rules (`sft_diagnostics.py`) or the report text (`sft_report.py`); this
+module wires them.
+
+    train_sft(SFTConfig(input=..., tokenizer=..., checkpoint=..., out_dir=...)) -> SFTResult
+
+The loss covers only the final assistant message of each row and its `<|end|>`. With
+`--peft lora` every base weight stays frozen and only the adapters train; each saved
+checkpoint folder still holds MERGED weights (W + alpha/r * B A), so later stages load
+it like any other, and `adapter_model.safetensors` + `adapter_config.json` (the final
+adapter, the same weights as `checkpoint/`) go beside them. The adapter also travels in
+`checkpoint/training_state.pt`, so a LoRA run resumes on the frozen base.
+
+Writes into `out_dir`: checkpoint/, best_checkpoint/, sft_report.json, report.md,
+sample.txt, loss_curve.png (+ the adapter files with LoRA). Only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from picochat.artifacts import hash_inputs
+from picochat.chat_format import render_prompt
+from picochat.configs.training import SFTConfig
+from picochat.data.chat import ChatExample, read_chat_jsonl, split_chat_examples
+from picochat.errors import CheckpointError, ConfigError, InputError
+from picochat.generation import generate_batch
+from picochat.model.checkpoint import load_checkpoint, load_training_state, save_checkpoint
+from picochat.model.lora import (
+    apply_lora,
+    load_lora_state_dict,
+    lora_state_dict,
+    merge_lora,
+    parse_targets,
+    save_adapter,
+)
+from picochat.runtime import resolve_device, resolve_precision, seed_everything
+from picochat.tokenizer import load_tokenizer
+from picochat.training import distributed
+from picochat.training.lm_metrics import window_loss_sums
+from picochat.training.loop import CHECKPOINT_DIR, TrainTask, run_loop
+from picochat.training.sft_data import ChatBatches, SFTSequence, collate, render_examples
+from picochat.training.sft_diagnostics import is_exact, verdict
+from picochat.training.sft_report import build_report, write_report_files
+from picochat.training.token_data import spread_rows
+
+# Greedy replies are generated in batches of this many prompts.
+PROBE_BATCH = 64
+
+
+@dataclass
+class SFTResult:
+    out_dir: Path
+    report: dict[str, Any]
+    stop_reason: str
+    stop_message: str
+    checkpoint: Path
+    best_checkpoint: Path | None
+    adapter_dir: Path | None
+
+    @property
+    def report_path(self) -> Path:
+        return self.out_dir / "sft_report.json"
+
+
+def _check_config(config: SFTConfig) -> None:
+    for name in ("input", "tokenizer", "checkpoint", "out_dir"):
+        if getattr(config, name) is None:
+            raise ConfigError(f"--{name.replace('_', '-')} is required.")
+    for name in ("max_steps", "batch_size", "grad_accum_steps", "eval_every"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1.")
+    if not 0.0 <= config.val_fraction < 1.0:
+        raise ConfigError("--val-fraction must be in [0, 1).", fix="Try 0.1.")
+    if config.peft == "lora":
+        parse_targets(config.lora_targets)  # unknown names fail before anything loads
+
+
+def train_sft(config: SFTConfig, *, show_progress: bool = True, on_step: Any = None) -> SFTResult:
+    """Fine-tune `config.checkpoint` on the chat rows; see the module docstring."""
+    started = time.perf_counter()
+    _check_config(config)
+    device = resolve_device(config.device)
+    info = distributed.setup(device)
+    try:
+        return _train(config, device, info, started, show_progress, on_step)
+    finally:
+        distributed.teardown(info)
+
+
+def _strict_check(config: SFTConfig, skipped: list[dict[str, Any]]) -> None:
+    if config.strict and skipped:
+        first = skipped[0]
+        raise InputError(
+            first["reason"],
+            file=config.input,
+            line=first["line"],
+            fix="Shorten the row, use a model with a longer context, or drop --strict to "
+            "skip such rows.",
+        )
+
+
+def _build_model(config: SFTConfig, tokenizer: Any, device: torch.device) -> nn.Module:
+    """The base (or, with --resume, the run's own checkpoint), LoRA-wrapped when asked."""
+    resume_dir = Path(config.out_dir) / CHECKPOINT_DIR
+    lora = config.peft == "lora"
+    start = resume_dir if config.resume and not lora else config.checkpoint
+    model = load_checkpoint(start, device=device, tokenizer=tokenizer)
+    if lora:
+        apply_lora(model, config.lora_targets, config.lora_rank, config.lora_alpha)
+        if config.resume:
+            state = load_training_state(resume_dir)
+            if "lora" not in state:
+                raise CheckpointError(
+                    "This checkpoint holds no LoRA adapter to resume.",
+                    file=resume_dir,
+                    fix="Resume with the flags of the original run (full SFT: no --peft).",
+                )
+            load_lora_state_dict(model, state["lora"], resume_dir)
+    return model.to(device)
+
+
+def make_evaluate(
+    train: list[SFTSequence],
+    val: list[SFTSequence],
+    tokenizer: Any,
+    *,
+    eval_rows: int,
+    device: torch.device,
+    info: distributed.DistInfo,
+):
+    """Loss per supervised answer token (and answer BPB) on validation conversations, and
+    the same on as many fixed training conversations (same weights: a fair gap)."""
+    byte_lengths = torch.from_numpy(tokenizer.token_byte_lengths())
+    val = [val[i] for i in spread_rows(len(val), eval_rows)]
+    train = [train[i] for i in spread_rows(len(train), max(len(val), 1))]
+    val_x, val_y = collate(val, tokenizer.pad_id) if val else (None, None)
+    train_x, train_y = collate(train, tokenizer.pad_id)
+
+    def evaluate(model: nn.Module) -> dict[str, float | None]:
+        t = window_loss_sums(model, train_x, train_y, byte_lengths, device=device, dist_info=info)
+        metrics = {"train_loss": t.mean_loss, "val_loss": None, "val_bpb": None}
+        if val_x is not None:
+            v = window_loss_sums(model, val_x, val_y, byte_lengths, device=device, dist_info=info)
+            metrics.update(val_loss=v.mean_loss, val_bpb=v.bits_per_byte)
+        return metrics
+
+    return evaluate
+
+
+def _train(config, device, info, started, show_progress, on_step) -> SFTResult:
+    out_dir = Path(config.out_dir)
+    precision = resolve_precision(config.precision, device)
+    tokenizer = load_tokenizer(config.tokenizer)
+    if not tokenizer.has_chat_tokens:
+        raise ConfigError(
+            "The tokenizer has no chat role tokens, so it cannot render conversations.",
+            file=config.tokenizer,
+            fix="Use a tokenizer.json written by `picochat tok train`.",
+        )
+    dataset = read_chat_jsonl(config.input, strict=config.strict)
+    seed_everything(config.seed)  # the LoRA init draws from torch's RNG
+    model = _build_model(config, tokenizer, device)
+    context = model.config.context_size
+    rendered = render_examples(dataset.examples, tokenizer, context)
+    _strict_check(config, rendered.skipped)
+    by_line = {s.line: s for s in rendered.sequences}
+    usable = [e for e in dataset.examples if e.line in by_line]
+    train_ex, val_ex = split_chat_examples(
+        usable, val_fraction=config.val_fraction, seed=config.seed
+    )
+    if not train_ex:
+        raise InputError(
+            f"No usable chat rows to train on ({len(dataset.skipped) + len(rendered.skipped)} "
+            "skipped; see the reasons above).",
+            file=config.input,
+            fix="Fix the rows listed, or check that the file is a chat JSONL.",
+        )
+    train_seq = [by_line[e.line] for e in train_ex]
+    val_seq = [by_line[e.line] for e in val_ex]
+    model.train()
+    lora = config.peft == "lora"
+
+    def save(model_to_save: nn.Module, folder: Path, state: dict | None) -> None:
+        weights = model_to_save
+        if lora:  # later stages get plain merged weights; the adapter rides in the state
+            weights = merge_lora(copy.deepcopy(model_to_save))
+            if state is not None:
+                state = {**state, "lora": lora_state_dict(model_to_save)}
+        save_checkpoint(
+            folder,
+            weights,
+            tokenizer_sha256=tokenizer.sha256,
+            kind="sft",
+            metadata={
+                "stage": "train sft",
+                "seed": config.seed,
+                "base_checkpoint": str(config.checkpoint),
+                "peft": _peft_summary(config),
+            },
+            training_state=state,
+        )
+
+    task = TrainTask(
+        model=model,
+        loss_fn=lambda train_model, batch: train_model(batch[0], batch[1])[1],
+        train_batches=ChatBatches(
+            train_seq,
+            batch_size=config.batch_size,
+            pad_id=tokenizer.pad_id,
+            seed=config.seed,
+            rank=info.rank,
+            world_size=info.world_size,
+            device=device,
+        ),
+        evaluate=make_evaluate(
+            train_seq,
+            val_seq,
+            tokenizer,
+            eval_rows=config.eval_batches * config.batch_size,
+            device=device,
+            info=info,
+        ),
+        save_checkpoint=save,
+        count_tokens=lambda batch: batch[2],
+    )
+    loop = run_loop(
+        task,
+        config,
+        device=device,
+        precision=precision,
+        dist_info=info,
+        resume_from=out_dir / CHECKPOINT_DIR if config.resume else None,
+        show_progress=show_progress,
+        label="train sft",
+        on_step=on_step,
+    )
+    report: dict[str, Any] = {}
+    adapter_dir = None
+    if info.is_main:
+        if lora:
+            save_adapter(model, out_dir, base_checkpoint=config.checkpoint)
+            adapter_dir = out_dir
+        probes = probe_memorization(model, tokenizer, train_ex, val_ex, config.probe_rows)
+        report = build_report(
+            config=config,
+            inputs=hash_inputs([config.input, config.tokenizer, config.checkpoint]),
+            wall_seconds=time.perf_counter() - started,
+            device=f"{device} ({precision}, {info.world_size} process(es))",
+            model=model,
+            dataset=dataset,
+            rendered=rendered,
+            train=train_seq,
+            val=val_seq,
+            loop=loop,
+            probes=probes,
+            peft=_peft_summary(config),
+        )
+        write_report_files(out_dir, report, probes)
+    return SFTResult(
+        out_dir=out_dir,
+        report=report,
+        stop_reason=loop.stop_reason,
+        stop_message=loop.stop_message,
+        checkpoint=out_dir / CHECKPOINT_DIR,
+        best_checkpoint=loop.best_checkpoint_dir,
+        adapter_dir=adapter_dir,
+    )
+
+
+def _peft_summary(config: SFTConfig) -> dict[str, Any] | None:
+    if config.peft != "lora":
+        return None
+    return {
+        "type": "lora",
+        "rank": config.lora_rank,
+        "alpha": config.lora_alpha,
+        "targets": list(parse_targets(config.lora_targets)),
+    }
+
+
+def greedy_replies(model: nn.Module, tokenizer: Any, examples: list[ChatExample]) -> list[str]:
+    """Greedy reply to each example's conversation without its final answer."""
+    if not examples:
+        return []
+    context = model.config.context_size
+    longest = max(len(tokenizer.encode(e.answer)) for e in examples)
+    max_new = min(longest + 2, context - 1)  # room for the whole answer, not a ramble
+    prompts = [render_prompt(tokenizer, e.messages[:-1]) for e in examples]
+    replies: list[str] = []
+    for start in range(0, len(prompts), PROBE_BATCH):
+        batch = prompts[start : start + PROBE_BATCH]
+        for ids in generate_batch(model, tokenizer, batch, max_new):
+            replies.append(tokenizer.decode(ids))
+    return replies
+
+
+def probe_memorization(
+    model: nn.Module,
+    tokenizer: Any,
+    train: list[ChatExample],
+    val: list[ChatExample],
+    probe_rows: int,
+) -> dict[str, Any]:
+    """Exact-answer rates of greedy replies on training vs validation prompts (final
+    weights, fp32, eval mode), with every probed reply for sample.txt."""
+    model.eval()
+    result: dict[str, Any] = {"probes": []}
+    rates = {}
+    for split, examples in (("train", train), ("val", val)):
+        chosen = [examples[i] for i in spread_rows(len(examples), probe_rows)] if examples else []
+        replies = greedy_replies(model, tokenizer, chosen)
+        hits = 0
+        for example, reply in zip(chosen, replies, strict=True):
+            exact = is_exact(reply, example.answer)
+            hits += exact
+            result["probes"].append(
+                {
+                    "split": split,
+                    "line": example.line,
+                    "user": example.prompt,
+                    "reference": example.answer,
+                    "reply": reply,
+                    "exact": exact,
+                }
+            )
+        rates[split] = hits / len(chosen) if chosen else None
+        result[f"{split}_probes"] = len(chosen)
+    result["train_exact_rate"], result["val_exact_rate"] = rates["train"], rates["val"]
+    result["verdict"] = verdict(rates["train"], rates["val"])
+    return result
+
+
+__all__ = ["SFTResult", "train_sft"]

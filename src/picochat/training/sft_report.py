@@ -1,0 +1,228 @@
+"""The SFT report: sft_report.json (SPEC §11 keys), report.md, sample.txt, loss_curve.png.
+
+Not for: measuring anything; every figure comes from the reader, the renderer, the
+loop's history or the greedy probe in `sft.py`. A figure that was not measured is null
+with a sibling `<key>_reason`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from picochat.artifacts import atomic_write_json, atomic_write_text, report_header
+from picochat.reports.plots import plot_history
+from picochat.training.loop import LoopResult
+from picochat.training.sft_diagnostics import DIVERGENCE_TOLERANCE, divergence
+
+LOSS_CURVE = "loss_curve.png"
+
+
+def _final(loop: LoopResult) -> dict[str, Any]:
+    keys = ("train_loss", "val_loss", "val_bpb", "gap")
+    if not loop.history:
+        reason = f"no evaluation ran before the run stopped ({loop.stop_reason})"
+        return {"step": loop.steps, **dict.fromkeys(keys), **{f"{k}_reason": reason for k in keys}}
+    last = loop.history[-1]
+    final = {k: last.get(k) for k in ("step", "train_loss", "val_loss", "val_bpb")}
+    final["gap"] = None
+    if final["val_loss"] is not None and final["train_loss"] is not None:
+        final["gap"] = final["val_loss"] - final["train_loss"]
+    else:
+        final["gap_reason"] = final["val_loss_reason"] = "no validation rows"
+    return final
+
+
+def build_report(
+    *,
+    config: Any,
+    inputs: dict[str, str],
+    wall_seconds: float,
+    device: str,
+    model: Any,
+    dataset: Any,
+    rendered: Any,
+    train: list,
+    val: list,
+    loop: LoopResult,
+    probes: dict[str, Any],
+    peft: dict[str, Any] | None,
+) -> dict[str, Any]:
+    skipped = [{"line": s.line, "reason": s.reason} for s in dataset.skipped] + rendered.skipped
+    skipped.sort(key=lambda s: s["line"])
+    train_tokens = sum(s.supervised_tokens for s in train)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    report = report_header(
+        config, inputs=inputs, seed=config.seed, wall_seconds=wall_seconds, device=device
+    )
+    report.update(
+        {
+            "model": {
+                "num_parameters": model.num_parameters(),
+                "trainable_parameters": trainable,
+                "context_size": model.config.context_size,
+                "base_checkpoint": str(config.checkpoint),
+            },
+            "dataset": {
+                "rows": dataset.rows,
+                "usable": len(rendered.sequences),
+                "skipped": len(skipped),
+                "truncated": len(rendered.truncated),
+                "supervised_tokens": sum(s.supervised_tokens for s in rendered.sequences),
+                "train_rows": len(train),
+                "val_rows": len(val),
+                "train_supervised_tokens": train_tokens,
+                "val_supervised_tokens": sum(s.supervised_tokens for s in val),
+                "skipped_rows": skipped,
+                "truncated_rows": rendered.truncated,
+            },
+            "history": loop.history,
+            "best": loop.best,
+            "final": _final(loop),
+            "stop_reason": loop.stop_reason,
+            "stop_message": loop.stop_message,
+            "steps": loop.steps,
+            "diverged": loop.stop_reason == "diverged" or divergence(loop.history),
+            "diverged_rule": (
+                "the last validation loss is more than "
+                f"{DIVERGENCE_TOLERANCE - 1:.0%} above the best one while the train loss "
+                "is below its value at the best step (or the loss became NaN/inf)"
+            ),
+            "supervised_tokens_seen": loop.tokens_seen,
+            "answer_passes": loop.tokens_seen / max(1, train_tokens),
+            "memorization_risk": {
+                "train_exact_rate": probes["train_exact_rate"],
+                "val_exact_rate": probes["val_exact_rate"],
+                "verdict": probes["verdict"],
+                "train_probes": probes["train_probes"],
+                "val_probes": probes["val_probes"],
+                "rule": "a greedy reply is exact when, whitespace collapsed, it starts with "
+                "the whole trained answer",
+                "measured_on": f"final weights (step {loop.steps}), greedy decoding",
+            },
+            "peft": peft,
+            "sample": None,
+            "throughput": {
+                "supervised_tokens_per_sec": loop.tokens_per_sec,
+                "train_seconds": loop.train_seconds,
+            },
+        }
+    )
+    risk = report["memorization_risk"]
+    if risk["val_exact_rate"] is None:
+        risk["val_exact_rate_reason"] = (
+            "no validation rows (too few prompt groups or --val-fraction 0)"
+        )
+    if risk["train_exact_rate"] is None:
+        risk["train_exact_rate_reason"] = "no training rows were probed (--probe-rows)"
+    shown = [p for p in probes["probes"] if p["split"] == "val"] or probes["probes"]
+    if shown:
+        report["sample"] = shown[0]["reply"]
+        report["sample_prompt"] = shown[0]["user"]
+        report["sample_split"] = shown[0]["split"]
+    else:
+        report["sample_reason"] = "no prompts were probed"
+    if loop.best is None:
+        report["best_reason"] = "no validation loss was measured (no validation rows)"
+    return report
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    ds, final, best = report["dataset"], report["final"], report["best"]
+    risk, peft = report["memorization_risk"], report["peft"]
+    mode = "full fine-tuning (every weight trained)"
+    if peft:
+        mode = (
+            f"LoRA rank {peft['rank']}, alpha {peft['alpha']} (scale "
+            f"{peft['alpha'] / peft['rank']:g}) on {', '.join(peft['targets'])}; base frozen"
+        )
+    lines = [
+        "# Chat SFT report",
+        "",
+        "**How to read this.** SFT teaches the *behaviour* in the chat rows (the reply",
+        "format, the role tokens, when to stop); it does not create knowledge. Facts the base",
+        "model never saw in pretraining come back only as copies of the training answers.",
+        "LoRA adapts the base cheaply to a domain or style; it does not teach facts the base",
+        "never saw either. On a small chat file the model soon reproduces its training answers",
+        "word for word: compare the exact-answer rates on training and validation prompts.",
+        "",
+        "## Outcome",
+        "",
+        f"- Stopped: **{report['stop_reason']}** ({report['stop_message']}) after "
+        f"{report['steps']} steps.",
+        f"- Training: {mode}; {report['model']['trainable_parameters']:,} of "
+        f"{report['model']['num_parameters']:,} parameters trained.",
+        f"- Final (step {final['step']}): train loss {_fmt(final['train_loss'])}, validation "
+        f"loss {_fmt(final['val_loss'])}, gap **{_fmt(final['gap'])}** (validation - train, "
+        "nats per answer token).",
+    ]
+    if best:
+        lines.append(f"- Best validation: step {best['step']}, loss {_fmt(best['val_loss'])}.")
+    lines += [
+        f"- Validation loss diverged while train loss fell: **{report['diverged']}** "
+        f"(rule: {report['diverged_rule']}).",
+        f"- Supervised answer tokens seen: {report['supervised_tokens_seen']:,} = "
+        f"{report['answer_passes']:.1f} passes over the training answers.",
+        "",
+        "## Data",
+        "",
+        f"- Rows {ds['rows']}: usable {ds['usable']}, skipped {ds['skipped']}, truncated "
+        f"{ds['truncated']} (earlier context cut from the left; the answer is always kept).",
+        f"- Split (grouped by normalised prompt): {ds['train_rows']} train rows, "
+        f"{ds['val_rows']} validation rows.",
+        f"- Supervised tokens (final assistant message + its end token): "
+        f"{ds['supervised_tokens']:,}; every earlier turn is context only.",
+    ]
+    lines += [f"- Skipped line {s['line']}: {s['reason']}" for s in ds["skipped_rows"]]
+    lines += [f"- Truncated line {t['line']}: {t['reason']}" for t in ds["truncated_rows"]]
+    lines += ["", "## Learning curve", "", f"![loss curve]({LOSS_CURVE})", ""]
+    lines += ["| step | train loss | val loss | lr |", "|---|---|---|---|"]
+    for h in report["history"]:
+        lines.append(
+            f"| {h['step']} | {_fmt(h.get('train_loss'))} | {_fmt(h.get('val_loss'))} | "
+            f"{h['lr']:.2e} |"
+        )
+    lines += [
+        "",
+        "## Memorisation risk",
+        "",
+        f"**{risk['verdict']}**",
+        "",
+        f"- Exact answers on training prompts: {_pct(risk['train_exact_rate'])} of "
+        f"{risk['train_probes']}; on validation prompts: {_pct(risk['val_exact_rate'])} of "
+        f"{risk['val_probes']}.",
+        f"- Rule: {risk['rule']}. Measured on {risk['measured_on']}.",
+        "- A high training rate with a low validation rate means the model recalls its rows,",
+        "  not that it learned to answer: check held-out prompts with `picochat eval chat`.",
+        "",
+        "See `sample.txt` for every probed prompt, its trained answer and the reply.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report_files(out_dir: Path, report: dict[str, Any], probes: dict[str, Any]) -> None:
+    atomic_write_json(out_dir / "sft_report.json", report)
+    atomic_write_text(out_dir / "report.md", render_markdown(report))
+    blocks = [
+        f"--- {p['split']} line {p['line']} ({'EXACT' if p['exact'] else 'differs'}) ---\n"
+        f"user:      {p['user']}\nreference: {p['reference']}\nreply:     {p['reply']}\n"
+        for p in probes["probes"]
+    ]
+    header = "Greedy replies of the final SFT weights (train and validation prompts).\n\n"
+    atomic_write_text(out_dir / "sample.txt", header + "\n".join(blocks))
+    best = report.get("best")
+    plot_history(
+        report["history"],
+        out_dir / LOSS_CURVE,
+        title="Chat SFT (loss per answer token)",
+        mark_step=best["step"] if best else None,
+    )
