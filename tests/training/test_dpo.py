@@ -311,6 +311,26 @@ def test_resume_continues_exactly(setup, tmp_path):
     assert losses == pytest.approx([h["loss"] for h in straight.report["history"]])
 
 
+def test_lora_trains_only_adapters_and_saves_merged_weights(setup, tmp_path):
+    config = dpo_config(
+        setup, tmp_path / "lora", input=setup["few"], max_steps=2, eval_every=2, peft="lora",
+        lora_targets="attn_qkv", learning_rate=1e-2,
+    )  # fmt: skip
+    result = train_dpo(config, show_progress=False)
+    assert (tmp_path / "lora" / "adapter_model.safetensors").is_file()
+    assert result.report["peft"]["type"] == "lora"
+    model = result.report["model"]
+    assert 0 < model["trainable_parameters"] < model["num_parameters"]
+    start = load_file(str(setup["sft"] / "model.safetensors"))
+    merged = load_file(str(result.checkpoint / "model.safetensors"))
+    assert merged.keys() == start.keys()  # plain weights: later stages need nothing special
+    for name, tensor in start.items():
+        if "attn_qkv" in name:
+            assert not torch.equal(tensor, merged[name]), name
+        else:
+            assert torch.equal(tensor, merged[name]), name
+
+
 # --- the real CLI -------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ reference_logps.safetensors, dpo_report.json, report.md, dpo_curve.png.
 
 from __future__ import annotations
 
+import copy
 import gc
 import time
 from dataclasses import dataclass
@@ -32,7 +33,21 @@ from picochat.artifacts import atomic_write_bytes, hash_inputs, sha256_file
 from picochat.configs.training import DPOConfig
 from picochat.data.preferences import PreferenceDataset, read_preferences_jsonl
 from picochat.errors import CheckpointError, ConfigError, InputError
-from picochat.model.checkpoint import WEIGHTS_FILE, load_checkpoint, save_checkpoint
+from picochat.model.checkpoint import (
+    WEIGHTS_FILE,
+    load_checkpoint,
+    load_training_state,
+    read_checkpoint_info,
+    save_checkpoint,
+)
+from picochat.model.lora import (
+    apply_lora,
+    load_lora_state_dict,
+    lora_state_dict,
+    merge_lora,
+    parse_targets,
+    save_adapter,
+)
 from picochat.runtime import resolve_device, resolve_precision, seed_everything
 from picochat.tokenizer import load_tokenizer
 from picochat.training import distributed
@@ -47,6 +62,7 @@ from picochat.training.dpo_data import (
 from picochat.training.dpo_loss import dpo_terms
 from picochat.training.dpo_report import build_report, write_report_files
 from picochat.training.loop import CHECKPOINT_DIR, TrainTask, run_loop
+from picochat.training.sft import _peft_summary  # the same summary `train sft` reports
 
 REFERENCE_FILE = "reference_logps.safetensors"
 
@@ -90,6 +106,8 @@ def _check_config(config: DPOConfig) -> None:
         raise ConfigError("--beta must be > 0.", fix="TRL's default is 0.1.")
     if not 0.0 <= config.val_fraction < 1.0:
         raise ConfigError("--val-fraction must be in [0, 1).")
+    if config.peft == "lora":
+        parse_targets(config.lora_targets)  # unknown names fail before anything loads
 
 
 def load_pairs(config: DPOConfig, tokenizer: Any, context_size: int) -> DPOData:
@@ -197,17 +215,35 @@ def train_dpo(config: DPOConfig, *, show_progress: bool = True, on_step: Any = N
 
 
 def _load_policy(config: DPOConfig, tokenizer: Any, device: torch.device) -> nn.Module:
-    if not config.resume:
-        return load_checkpoint(config.checkpoint, device=device, tokenizer=tokenizer)
-    folder = Path(config.out_dir) / CHECKPOINT_DIR
-    policy = load_checkpoint(folder, device=device, tokenizer=tokenizer)
-    if policy.checkpoint_meta.get("kind") != "dpo":
-        raise CheckpointError(
-            "--resume needs the checkpoint/ of an earlier `train dpo` run in --out-dir.",
-            file=folder,
-            fix="Start without --resume, or point --out-dir at the DPO run to continue.",
-        )
-    return policy
+    """The starting policy (or, with --resume, the run's own weights), LoRA-wrapped when asked.
+
+    With LoRA the base stays frozen and the adapter's state rides in training_state.pt,
+    as in `train sft`; a fresh adapter (B = 0) leaves the outputs unchanged.
+    """
+    resume_dir = Path(config.out_dir) / CHECKPOINT_DIR
+    lora = config.peft == "lora"
+    if config.resume:
+        info = read_checkpoint_info(resume_dir)
+        if info.get("kind") != "dpo":
+            raise CheckpointError(
+                "--resume needs the checkpoint/ of an earlier `train dpo` run in --out-dir.",
+                file=resume_dir,
+                fix="Start without --resume, or point --out-dir at the DPO run to continue.",
+            )
+    start = resume_dir if config.resume and not lora else config.checkpoint
+    policy = load_checkpoint(start, device=device, tokenizer=tokenizer)
+    if lora:
+        apply_lora(policy, config.lora_targets, config.lora_rank, config.lora_alpha)
+        if config.resume:
+            state = load_training_state(resume_dir)
+            if "lora" not in state:
+                raise CheckpointError(
+                    "This checkpoint holds no LoRA adapter to resume.",
+                    file=resume_dir,
+                    fix="Resume with the flags of the original run (full DPO: no --peft).",
+                )
+            load_lora_state_dict(policy, state["lora"], resume_dir)
+    return policy.to(device)
 
 
 def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
@@ -243,10 +279,18 @@ def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
         )
         return {f"val_{name}": value for name, value in terms.metrics().items()}
 
+    lora = config.peft == "lora"
+    peft = _peft_summary(config)
+
     def save(model: nn.Module, folder: Path, state: dict | None) -> None:
+        weights = model
+        if lora:  # later stages get plain merged weights; the adapter rides in the state
+            weights = merge_lora(copy.deepcopy(model))
+            if state is not None:
+                state = {**state, "lora": lora_state_dict(model)}
         save_checkpoint(
             folder,
-            model,
+            weights,
             tokenizer_sha256=tokenizer.sha256,
             kind="dpo",
             metadata={
@@ -255,6 +299,7 @@ def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
                 "beta": config.beta,
                 "policy_start": str(config.checkpoint),
                 "reference": reference_info["checkpoint"],
+                "peft": peft,
             },
             training_state=state,
         )
@@ -287,6 +332,8 @@ def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
     )
     report: dict[str, Any] = {}
     if info.is_main:
+        if lora:
+            save_adapter(policy, out_dir, base_checkpoint=config.checkpoint)
         report = build_report(
             config=config,
             inputs=hash_inputs(
@@ -294,10 +341,16 @@ def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
             ),
             wall_seconds=time.perf_counter() - started,
             device=f"{device} ({precision}, {info.world_size} process(es))",
-            num_parameters=policy.num_parameters(),
+            model_info={
+                "num_parameters": policy.num_parameters(),
+                "trainable_parameters": sum(
+                    p.numel() for p in policy.parameters() if p.requires_grad
+                ),
+            },
             data=data,
             loop=loop,
             reference=reference_info,
+            peft=peft,
         )
         write_report_files(out_dir, report)
     return DPOResult(

@@ -72,7 +72,7 @@ def build_report(
     inputs: dict[str, str],
     wall_seconds: float,
     device: str,
-    num_parameters: int,
+    model_info: dict[str, int],
     data: Any,
     loop: LoopResult,
     reference: dict[str, Any],
@@ -86,7 +86,7 @@ def build_report(
     last = history[-1] if history else None
     report.update(
         {
-            "model": {"num_parameters": num_parameters},
+            "model": model_info,
             "dataset": _dataset(data),
             "history": history,
             "best": _best(loop, history),
