@@ -129,10 +129,11 @@ def setup(tmp_path_factory):
             tokenizer=tok_path,
             out_dir=root / "base",
             preset="smoke",
+            n_layer=1,
             context_size=CONTEXT,
-            max_steps=6,
-            eval_every=6,
-            eval_batches=2,
+            max_steps=4,
+            eval_every=4,
+            eval_batches=1,
             batch_size=8,
             **CPU,
         ),
@@ -295,14 +296,14 @@ def test_reference_checkpoint_is_used_instead_of_the_policy(setup, tmp_path):
 def test_resume_continues_exactly(setup, tmp_path):
     def run(folder, max_steps, resume=False):
         config = dpo_config(
-            setup, tmp_path / folder, input=setup["few"], max_steps=max_steps, eval_every=2,
+            setup, tmp_path / folder, input=setup["few"], max_steps=max_steps, eval_every=1,
             batch_size=4, resume=resume,
         )  # fmt: skip
         return train_dpo(config, show_progress=False)
 
-    straight = run("straight", 4)
-    run("resumed", 2)
-    resumed = run("resumed", 4, resume=True)
+    straight = run("straight", 2)
+    run("resumed", 1)
+    resumed = run("resumed", 2, resume=True)
     a = load_file(str(straight.checkpoint / "model.safetensors"))
     b = load_file(str(resumed.checkpoint / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
