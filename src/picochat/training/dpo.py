@@ -156,7 +156,14 @@ def reference_logps(
         "file": REFERENCE_FILE,
         "pairs": len(pairs),
     }
-    if config.resume and out_file.is_file():
+    if config.resume:
+        # The policy in memory is the trained one now: the reference can only be read back.
+        if not out_file.is_file():
+            raise CheckpointError(
+                f"{REFERENCE_FILE} is missing, so the reference log-probs cannot be restored.",
+                file=Path(config.out_dir),
+                fix="Start the run anew without --resume.",
+            )
         saved = load_file(str(out_file))
         if "logps" not in saved or not torch.equal(saved.get("lines", torch.empty(0)), lines):
             raise CheckpointError(
@@ -179,6 +186,13 @@ def reference_logps(
                 "the reference and the policy have different vocabularies.",
                 file=config.reference_checkpoint,
                 fix="Use a reference trained with the same tokenizer as the policy.",
+            )
+        if reference.config.context_size < policy.config.context_size:
+            raise CheckpointError(
+                f"the reference's context ({reference.config.context_size} tokens) is shorter "
+                f"than the policy's ({policy.config.context_size}), so it cannot score the pairs.",
+                file=config.reference_checkpoint,
+                fix="Use a reference with at least the policy's context (usually its SFT parent).",
             )
         logps = answer_logps(
             reference, pairs, pad_id=tokenizer.pad_id, batch_size=batch, device=device,
@@ -304,6 +318,10 @@ def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
             training_state=state,
         )
 
+    start = None  # the validation figures before any update (resume: measured by the first run)
+    if not config.resume and data.val:
+        with torch.no_grad():
+            start = {"step": 0, **evaluate(policy)}
     task = TrainTask(
         model=policy,
         loss_fn=loss_fn,
@@ -351,6 +369,7 @@ def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
             loop=loop,
             reference=reference_info,
             peft=peft,
+            start=start,
         )
         write_report_files(out_dir, report)
     return DPOResult(

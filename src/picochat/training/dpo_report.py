@@ -77,6 +77,7 @@ def build_report(
     loop: LoopResult,
     reference: dict[str, Any],
     peft: dict[str, Any] | None = None,
+    start: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     val_reason = None if data.val else "no validation pairs (one group only, or --val-fraction 0)"
     history = _history(loop, val_reason)
@@ -89,6 +90,7 @@ def build_report(
             "model": model_info,
             "dataset": _dataset(data),
             "history": history,
+            "start": start,
             "best": _best(loop, history),
             "final": None
             if last is None
@@ -111,6 +113,10 @@ def build_report(
     )
     if report["best"] is None:
         report["best_reason"] = val_reason or "no evaluation ran before the run stopped"
+    if start is None:
+        report["start_reason"] = (
+            "resumed run: the first run measured it" if config.resume else val_reason
+        )
     if report["final"] is None:
         report["final_reason"] = "no evaluation ran before the run stopped"
     return report
@@ -184,7 +190,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "- `rewards/chosen` = beta x (policy - reference) log-prob of the chosen answer; "
         "`rewards/rejected` likewise; `rewards/margins` = their difference; "
         "`rewards/accuracies` = share of pairs with chosen reward > rejected reward.",
-        "- At step 0 the policy IS the reference: loss ln 2 = 0.6931, rewards 0, accuracy 0.",
+        "- When the reference is the policy's start, step 0 (validation only, before any",
+        "  update) shows loss ln 2 = 0.6931, rewards 0 and accuracy 0 (a tie is no win).",
         "- Both rewards falling while the margin grows means the model lowers the chosen",
         "  answers too, only less: watch `logps/chosen` and the samples, not just accuracy.",
         "- Train figures are running means since the previous evaluation; validation",
@@ -196,7 +203,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         "| logps chosen | logps rejected |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for h in report["history"]:
+    start = report.get("start")
+    rows = ([start] if start else []) + report["history"]
+    for h in rows:
         lines.append(
             f"| {h['step']} | {_fmt(h.get('loss'))} | {_fmt(h.get('val_loss'))} | "
             f"{_fmt(h.get('rewards/accuracies'), 3)} | {_fmt(h.get('val_rewards/accuracies'), 3)} | "
