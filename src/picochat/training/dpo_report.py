@@ -220,11 +220,13 @@ def write_report_files(out_dir: Path, report: dict[str, Any]) -> None:
     atomic_write_json(out_dir / "dpo_report.json", report)
     atomic_write_text(out_dir / "report.md", render_markdown(report))
     best = report.get("best")
+    start = report.get("start")
     plot_history(
-        report["history"],
+        ([start] if start else []) + report["history"],
         out_dir / CURVE,
         series=(("loss", "train DPO loss"), ("val_loss", "validation DPO loss")),
         secondary=("val_rewards/accuracies", "validation reward accuracy"),
         title="DPO",
+        ylabel="DPO loss (nats per pair)",
         mark_step=best["step"] if best else None,
     )
