@@ -155,7 +155,7 @@ def _run_worker(args: argparse.Namespace, mode: str, vocab: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=8, help="DPO pairs per step (SFT: 2x rows)")
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--vocab-sizes", default="264,4096")
     parser.add_argument("--device", default="cpu")
