@@ -212,7 +212,8 @@ def main() -> None:
         )
     result = {
         "claim": f"DPO peak memory <= {TARGET_RATIO}x SFT at the same sequences per step",
-        "settings": vars(args) | {"model_preset": "small", "answer_chars": ANSWER_CHARS},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("worker", "vocab")}
+        | {"model_preset": "small", "answer_chars": ANSWER_CHARS},
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
         "rows": rows,
         "wall_seconds": round(time.perf_counter() - started, 1),
