@@ -74,6 +74,18 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
+def write_text_if_changed(path: str | Path, text: str) -> bool:
+    """Write `text` atomically unless the file already holds exactly it; True if written.
+
+    Reruns that produce the same artifact leave the file (and its mtime) untouched.
+    """
+    path = Path(path)
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    atomic_write_text(path, text)
+    return True
+
+
 def to_jsonable(value: Any) -> Any:
     """Dataclasses, paths and numpy/torch scalars as plain JSON; NaN and inf as null."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -95,10 +107,14 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
+def json_text(data: Any) -> str:
+    """`data` as the indented JSON every artifact uses (NaN/inf become null: JSON has none)."""
+    return json.dumps(to_jsonable(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 def atomic_write_json(path: str | Path, data: Any) -> Path:
-    """Write `data` as indented JSON atomically (NaN/inf become null: JSON has none)."""
-    text = json.dumps(to_jsonable(data), indent=2, ensure_ascii=False, allow_nan=False)
-    return atomic_write_text(path, text + "\n")
+    """Write `data` as indented JSON atomically."""
+    return atomic_write_text(path, json_text(data))
 
 
 @contextlib.contextmanager
