@@ -39,9 +39,9 @@ from picochat.data.dedup import (
     SHINGLE_WORDS,
     MinHasher,
     NearDuplicateIndex,
-    WordVocab,
     exact_key,
     shingle_hashes,
+    word_hashes,
 )
 from picochat.data.documents import read_documents
 from picochat.data.pack import pack_summary
@@ -99,7 +99,6 @@ class _Builder:
         self.sink = sink
         self.digest = hashlib.sha256()
         self.chars = self.bytes = 0
-        self.vocab = WordVocab()
         self.minhash = MinHasher(NUM_PERM, seed=MINHASH_SEED)
         self.index = NearDuplicateIndex(config.near_duplicate_threshold, NUM_PERM)
         self.seen: dict[bytes, int] = {}  # exact key -> id of the kept document
@@ -131,17 +130,17 @@ class _Builder:
         self._place(source, docs, found.note)
 
     def _prepare(self, text: str, row: int | None) -> _Doc:
-        words = text.split()
         lines = text.split("\n")
         encoded = text.encode("utf-8")
+        words, word_bytes = word_hashes(encoded)
         return _Doc(
             text=text,
             encoded=encoded,
             row=row,
-            stats=text_stats(text, encoded, words, lines),
+            stats=text_stats(text, encoded, word_bytes, lines),
             hashes=line_hashes(lines),
             key=exact_key(words),
-            shingles=shingle_hashes(self.vocab.ids(words)),
+            shingles=shingle_hashes(words),
         )
 
     def _place(self, source: SourceFile, docs: list[_Doc], note: str | None) -> None:

@@ -1,27 +1,29 @@
 """Exact and near-duplicate detection for corpus documents.
 
-Exact duplicates: two documents are the same after whitespace normalisation (runs of
-whitespace become one space, ends stripped); compared by a 16-byte BLAKE2b digest.
+Words are whitespace-separated tokens (case kept), hashed straight from the UTF-8
+bytes with a vectorised polynomial hash (`word_hashes`): no per-word Python work, and
+deterministic across processes (Python's `hash()` of str is salted per process).
 
-Near duplicates: MinHash over word 5-gram shingles ("words" are whitespace-separated
-tokens, case kept), with LSH banding to find candidate pairs and the signature
-agreement (the MinHash estimate of Jaccard similarity) to confirm them. Everything is
-vectorised in numpy and deterministic: words get ids from a per-build vocabulary
-(first-seen order), ids are mixed with splitmix64, and 5 consecutive word hashes are
-combined into a shingle hash; nothing uses Python's `hash()` (salted per process).
-Each permutation is `(a * x + b) mod 2**32` with a random odd `a`, a bijection of the
-32-bit shingle hash `x`, so for every permutation the minimum is a uniform draw from
-the shingle set and P(min agrees) = Jaccard. Accuracy is checked against exact set
-Jaccard in tests/data/test_dedup.py.
+Exact duplicates: two documents are the same after whitespace normalisation (the
+same word sequence); compared by a 16-byte BLAKE2b digest of the word hashes.
+
+Near duplicates: MinHash over word 5-gram shingles, LSH banding to find candidate
+pairs, and signature agreement (the MinHash estimate of Jaccard similarity) to
+confirm them. A shingle hash combines 5 consecutive word hashes; each of the 128
+permutations is `(a * x + b) mod 2**32` with a random odd `a`, a bijection of the
+pseudo-random 32-bit shingle hash, so P(minima agree) is the Jaccard similarity.
+Accuracy is checked against exact set Jaccard in tests/data/test_dedup.py (no MinHash
+library is a dependency of Picochat).
 
 Memory per indexed document: its signature (128 x 4 bytes) plus one LSH bucket entry
-per band; the vocabulary grows with distinct words. Nothing keeps document text.
+per band. Nothing keeps document text.
 
 Not here: deciding what to drop or how to score files (see corpus.py, quality.py).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,9 +39,13 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
-def exact_key(words: Sequence[str]) -> bytes:
-    """Digest of a document's whitespace-normalised text (its whitespace-split words)."""
-    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).digest()
+def exact_key(word_hashes: np.ndarray) -> bytes:
+    """Digest of a document's whitespace-normalised text, i.e. of its word sequence.
+
+    Computed from the 64-bit word hashes: two different word sequences of equal
+    length share a digest only if some word pair collides (odds about 2**-64 each).
+    """
+    return hashlib.blake2b(word_hashes.tobytes(), digest_size=16).digest()
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:
@@ -53,27 +59,61 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
-class WordVocab:
-    """Word -> id in first-seen order: a deterministic stand-in for hashing strings."""
-
-    def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def ids(self, words: Sequence[str]) -> np.ndarray:
-        ids = self._ids
-        return np.fromiter(
-            (ids.setdefault(w, len(ids)) for w in words), dtype=np.uint64, count=len(words)
-        )
+# Bytes str.split() treats as whitespace in ASCII text (non-ASCII spaces stay in words).
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+_CHUNK = 1 << 20  # bytes hashed at a time (bounds the arrays below for huge documents)
+_BASE = 0x100000001B3  # odd, so invertible mod 2**64
+_BASE_INVERSE = pow(_BASE, -1, 2**64)
 
 
-def shingle_hashes(word_ids: np.ndarray, k: int = SHINGLE_WORDS) -> np.ndarray:
+@functools.cache
+def _powers(base: int) -> np.ndarray:
+    """[1, base, base**2, ...] mod 2**64, _CHUNK + 1 entries (8 MiB, built on first use)."""
+    powers = np.ones(_CHUNK + 1, dtype=np.uint64)
+    np.cumprod(np.full(_CHUNK, base, dtype=np.uint64), dtype=np.uint64, out=powers[1:])
+    return powers
+
+
+def _chunks(data: bytes) -> list[tuple[int, int]]:
+    """Cut `data` into pieces of at most _CHUNK bytes, at whitespace where possible."""
+    cuts, lo = [], 0
+    while len(data) - lo > _CHUNK:
+        hi = lo + _CHUNK
+        cut = max(data.rfind(c, lo, hi) for c in (b" ", b"\n", b"\t"))
+        cut = hi if cut <= lo else cut + 1
+        cuts.append((lo, cut))
+        lo = cut
+    cuts.append((lo, len(data)))
+    return cuts
+
+
+def word_hashes(encoded: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(64-bit hash, byte length) of each whitespace-separated word of UTF-8 text.
+
+    Vectorised polynomial hashing: with prefix sums H[i] = sum_{j<i} (b_j + 1) B^j,
+    the word b[s:e] hashes to (H[e] - H[s]) * B^-s (all mod 2**64), then splitmix64.
+    Deterministic across processes, unlike Python's `hash()`.
+    """
+    hashes, lengths = [], []
+    for lo, hi in _chunks(encoded):
+        b = np.frombuffer(encoded, dtype=np.uint8, count=hi - lo, offset=lo)
+        edges = np.diff((~_SPACE[b]).view(np.int8), prepend=0, append=0)
+        starts = np.flatnonzero(edges == 1)
+        ends = np.flatnonzero(edges == -1)
+        prefix = np.zeros(len(b) + 1, dtype=np.uint64)
+        powers, inverse = _powers(_BASE), _powers(_BASE_INVERSE)
+        np.cumsum((b.astype(np.uint64) + np.uint64(1)) * powers[: len(b)], out=prefix[1:])
+        hashes.append(splitmix64((prefix[ends] - prefix[starts]) * inverse[starts]))
+        lengths.append(ends - starts)
+    return np.concatenate(hashes), np.concatenate(lengths)
+
+
+def shingle_hashes(word_hashes: np.ndarray, k: int = SHINGLE_WORDS) -> np.ndarray:
     """32-bit hashes of every run of `k` consecutive words (one for shorter texts)."""
-    if len(word_ids) == 0:
+    if len(word_hashes) == 0:
         return np.empty(0, dtype=np.uint32)
-    h = splitmix64(word_ids.astype(np.uint64))
+    h = word_hashes
     k = min(k, len(h))
     m = len(h) - k + 1
     combined = h[:m].copy()

@@ -7,7 +7,7 @@ problems, and `penalties` says how many points each one cost:
 |---------------------|---------|-------------------------------------------------------------------|
 | `very_short`        | 30      | fewer than 200 characters of text in the whole file               |
 | `mostly_symbols`    | 30      | fewer than half of the non-space characters are letters           |
-| `mostly_non_text`   | 40      | over 30% of characters in 40+ character space-free tokens (base64, |
+| `mostly_non_text`   | 40      | over 30% of the bytes in 40+ byte space-free tokens (base64,      |
 |                     |         | minified code, URLs), or over 1% control / U+FFFD characters       |
 | `highly_repetitive` | 25      | over half the non-empty lines (5 or more) repeat an earlier line of |
 |                     |         | the file, or the first 64 KiB compress below 20% with zlib         |
@@ -40,7 +40,7 @@ PENALTIES = {
 }
 VERY_SHORT_CHARS = 200
 MIN_LETTER_SHARE = 0.5
-LONG_TOKEN_CHARS = 40
+LONG_TOKEN_BYTES = 40
 MAX_LONG_TOKEN_SHARE = 0.3
 MAX_BAD_CHAR_SHARE = 0.01
 MAX_REPEATED_LINE_SHARE = 0.5
@@ -59,41 +59,44 @@ class TextStats:
     """Counts over some text (a document, a file, the corpus); they add up."""
 
     chars: int = 0
+    bytes: int = 0
     non_space: int = 0
     letters: int = 0
     lines: int = 0
     empty_lines: int = 0
     non_ascii: int = 0
     bad_chars: int = 0
-    long_token_chars: int = 0
+    long_token_bytes: int = 0
 
     def add(self, other: TextStats) -> None:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
-def text_stats(text: str, encoded: bytes, words: list[str], lines: list[str]) -> TextStats:
-    """Counts for one document; `words` = text.split(), `lines` = text.split('\\n')."""
-    word_lengths = list(map(len, words))
-    ascii_only = text.isascii()
-    if ascii_only:  # bytes.translate runs at memory speed; the regex only when needed
+def text_stats(text: str, encoded: bytes, word_bytes: np.ndarray, lines: list[str]) -> TextStats:
+    """Counts for one document.
+
+    `encoded` is its UTF-8, `word_bytes` the byte length of each whitespace-separated
+    word (dedup.word_hashes), `lines` = text.split("\\n").
+    """
+    if text.isascii():  # bytes.translate runs at memory speed; the regex only when needed
         letters = len(encoded) - len(encoded.translate(None, _ASCII_LETTERS))
         non_ascii = 0
     else:
         letters = len(_NOT_LETTERS.sub("", text))
         non_ascii = sum(map(len, _NON_ASCII.findall(text)))
-    long_tokens = 0
-    if word_lengths and max(word_lengths) >= LONG_TOKEN_CHARS:
-        long_tokens = sum(n for n in word_lengths if n >= LONG_TOKEN_CHARS)
+    # UTF-8 continuation bytes (len(encoded) - len(text) of them) all sit inside words.
+    non_space = int(word_bytes.sum()) - (len(encoded) - len(text))
     return TextStats(
         chars=len(text),
-        non_space=sum(word_lengths),
+        bytes=len(encoded),
+        non_space=non_space,
         letters=letters,
         lines=len(lines),
         empty_lines=lines.count("") + sum(map(str.isspace, lines)),
         non_ascii=non_ascii,
         bad_chars=len(_BAD_CHARS.findall(text)),
-        long_token_chars=long_tokens,
+        long_token_bytes=int(word_bytes[word_bytes >= LONG_TOKEN_BYTES].sum()),
     )
 
 
@@ -131,7 +134,7 @@ def score_file(
 ) -> FileQuality:
     """Score a file from its text statistics and its documents' duplicate status."""
     letter_share = stats.letters / stats.non_space if stats.non_space else 0.0
-    long_share = stats.long_token_chars / stats.chars if stats.chars else 0.0
+    long_share = stats.long_token_bytes / stats.bytes if stats.bytes else 0.0
     bad_share = stats.bad_chars / stats.chars if stats.chars else 0.0
     repeated_share = repeated_count(hashes) / len(hashes) if len(hashes) else 0.0
     zlib_ratio = len(zlib.compress(sample, 1)) / len(sample) if len(sample) >= 1024 else None

@@ -1,0 +1,159 @@
+"""Corpus build throughput (MB/s) and peak memory, with near-duplicate detection on.
+
+Builds a folder of real text: COPIES copies of ../shared/data/tinyshakespeare.txt
+(about 1.1 MB each, over 20 MB in all), each copy cut into documents of 40
+speeches starting at a different offset, so documents of different copies overlap
+(near-duplicates) rather than repeat exactly; two copies reuse an offset, so exact
+duplicates are there too. Half of the copies are one .txt file per document, half one
+.jsonl file with a row per document. Each build runs `picochat data build` in a fresh
+Python process so its peak RSS (ru_maxrss) is its own; a run at half the size shows
+whether memory grows with the corpus.
+
+Reference: `datasketch` (MinHash LSH) when installed, else none (reported as null
+with the reason; this project does not add the dependency for a benchmark).
+
+    python bench/bench_data.py [--copies 20] [--repeats 3]
+
+Prints a table and writes bench/results/bench_data.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# ../shared/data beside the repo (worktrees one folder deeper: ../../shared/data).
+SHAKESPEARE = next(
+    (p for p in (ROOT.parent / "shared" / "data" / "tinyshakespeare.txt",
+                 ROOT.parent.parent / "shared" / "data" / "tinyshakespeare.txt") if p.is_file()),
+    ROOT.parent / "shared" / "data" / "tinyshakespeare.txt",
+)  # fmt: skip
+RESULTS = ROOT / "bench" / "results" / "bench_data.json"
+SPEECHES_PER_DOC = 40
+OFFSET_STEP = 7  # speeches; copies start their documents at different places
+
+CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+from picochat.configs import CorpusConfig
+from picochat.data.corpus import build_corpus
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+result = build_corpus(CorpusConfig(input=sys.argv[2], out=sys.argv[3]), write=True)
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "rss_before_kb": base, "rss_peak_kb": peak,
+                  "stats": result.stats}))
+"""
+
+
+def make_folder(folder: Path, copies: int) -> int:
+    """Write the benchmark input; returns its size in bytes."""
+    import json as _json
+
+    speeches = SHAKESPEARE.read_text(encoding="utf-8").split("\n\n")
+    total = 0
+    for copy in range(copies):
+        # Copies 0..copies-3 get distinct offsets; the last two repeat copies 0 and 1.
+        source_copy = copy if copy < copies - 2 else copy - (copies - 2)
+        offset = (source_copy * OFFSET_STEP) % SPEECHES_PER_DOC
+        cuts = [0, *range(offset or SPEECHES_PER_DOC, len(speeches), SPEECHES_PER_DOC)]
+        docs = ["\n\n".join(speeches[a:b]) for a, b in zip(cuts, [*cuts[1:], len(speeches)])]
+        if copy % 2 == 0:
+            target = folder / f"copy{copy:02d}"
+            target.mkdir()
+            for i, doc in enumerate(docs):
+                path = target / f"part{i:04d}.txt"
+                path.write_text(doc, encoding="utf-8")
+                total += path.stat().st_size
+        else:
+            path = folder / f"copy{copy:02d}.jsonl"
+            path.write_text("".join(_json.dumps({"text": d}) + "\n" for d in docs), "utf-8")
+            total += path.stat().st_size
+    return total
+
+
+def run_build(folder: Path, out: Path) -> dict:
+    completed = subprocess.run(
+        [sys.executable, "-c", CHILD, str(ROOT / "src"), str(folder), str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(completed.stdout)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--copies", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    if not SHAKESPEARE.is_file():
+        print(f"skipped: {SHAKESPEARE} not found (see COMMON.md: ../shared/data)")
+        return 0
+    datasketch = importlib.util.find_spec("datasketch") is not None
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for copies, repeats in ((max(2, args.copies // 2), 1), (args.copies, args.repeats)):
+            folder = Path(tmp) / f"in{copies}"
+            folder.mkdir()
+            size = make_folder(folder, copies)
+            runs = [run_build(folder, Path(tmp) / f"out{copies}" / "corpus.txt") for _ in range(repeats)]
+            seconds = [r["seconds"] for r in runs]
+            mbps = [size / 1e6 / s for s in seconds]
+            stats = runs[0]["stats"]
+            rows.append(
+                {
+                    "copies": copies,
+                    "input_mb": round(size / 1e6, 2),
+                    "files": stats["files_included"],
+                    "documents": stats["documents"],
+                    "duplicate_document_rate": stats["duplicate_document_rate"],
+                    "near_duplicate_document_rate": stats["near_duplicate_document_rate"],
+                    "repeats": repeats,
+                    "seconds": [round(s, 3) for s in seconds],
+                    "mb_per_s_median": round(statistics.median(mbps), 2),
+                    "mb_per_s_min": round(min(mbps), 2),
+                    "mb_per_s_max": round(max(mbps), 2),
+                    "peak_rss_mb": round(max(r["rss_peak_kb"] for r in runs) / 1024, 1),
+                    "rss_before_build_mb": round(runs[0]["rss_before_kb"] / 1024, 1),
+                }
+            )
+    header = f"{'copies':>6} {'MB in':>7} {'docs':>6} {'dup%':>6} {'near%':>6} {'MB/s med':>9} {'min..max':>13} {'peak RSS':>9} {'RSS before':>10}"
+    print(header)
+    for r in rows:
+        print(
+            f"{r['copies']:>6} {r['input_mb']:>7} {r['documents']:>6} "
+            f"{100 * r['duplicate_document_rate']:>6.1f} {100 * r['near_duplicate_document_rate']:>6.1f} "
+            f"{r['mb_per_s_median']:>9} {r['mb_per_s_min']:>6}..{r['mb_per_s_max']:<6} "
+            f"{r['peak_rss_mb']:>7}MB {r['rss_before_build_mb']:>8}MB"
+        )
+    print("reference (datasketch):", "installed but not wired" if datasketch else "not installed")
+    result = {
+        "benchmark": "corpus build, near-duplicate detection on (MinHash 128 perm, word 5-grams)",
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "python": platform.python_version()},  # fmt: skip
+        "target_mb_per_s": 10,
+        "rows": rows,
+        "reference": None,
+        "reference_reason": "datasketch is not installed; the project adds no dependency "
+        "for a benchmark, so only the absolute figure is reported",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
