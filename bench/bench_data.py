@@ -67,7 +67,10 @@ def make_folder(folder: Path, copies: int) -> int:
         source_copy = copy if copy < copies - 2 else copy - (copies - 2)
         offset = (source_copy * OFFSET_STEP) % SPEECHES_PER_DOC
         cuts = [0, *range(offset or SPEECHES_PER_DOC, len(speeches), SPEECHES_PER_DOC)]
-        docs = ["\n\n".join(speeches[a:b]) for a, b in zip(cuts, [*cuts[1:], len(speeches)])]
+        docs = [
+            "\n\n".join(speeches[a:b])
+            for a, b in zip(cuts, [*cuts[1:], len(speeches)], strict=True)
+        ]
         if copy % 2 == 0:
             target = folder / f"copy{copy:02d}"
             target.mkdir()
@@ -107,7 +110,9 @@ def main() -> int:
             folder = Path(tmp) / f"in{copies}"
             folder.mkdir()
             size = make_folder(folder, copies)
-            runs = [run_build(folder, Path(tmp) / f"out{copies}" / "corpus.txt") for _ in range(repeats)]
+            runs = [
+                run_build(folder, Path(tmp) / f"out{copies}" / "corpus.txt") for _ in range(repeats)
+            ]
             seconds = [r["seconds"] for r in runs]
             mbps = [size / 1e6 / s for s in seconds]
             stats = runs[0]["stats"]
@@ -140,8 +145,11 @@ def main() -> int:
     print("reference (datasketch):", "installed but not wired" if datasketch else "not installed")
     result = {
         "benchmark": "corpus build, near-duplicate detection on (MinHash 128 perm, word 5-grams)",
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "python": platform.python_version()},  # fmt: skip
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "python": platform.python_version(),
+        },  # fmt: skip
         "target_mb_per_s": 10,
         "rows": rows,
         "reference": None,
