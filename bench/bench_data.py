@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -47,11 +48,11 @@ sys.path.insert(0, sys.argv[1])
 from picochat.configs import CorpusConfig
 from picochat.data.corpus import build_corpus
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), time.process_time()
 result = build_corpus(CorpusConfig(input=sys.argv[2], out=sys.argv[3]), write=True)
-seconds = time.perf_counter() - start
+seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "rss_before_kb": base, "rss_peak_kb": peak,
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "rss_before_kb": base, "rss_peak_kb": peak,
                   "stats": result.stats}))
 """
 
@@ -115,6 +116,7 @@ def main() -> int:
             ]
             seconds = [r["seconds"] for r in runs]
             mbps = [size / 1e6 / s for s in seconds]
+            cpu_mbps = [size / 1e6 / r["cpu_seconds"] for r in runs]
             stats = runs[0]["stats"]
             rows.append(
                 {
@@ -129,19 +131,29 @@ def main() -> int:
                     "mb_per_s_median": round(statistics.median(mbps), 2),
                     "mb_per_s_min": round(min(mbps), 2),
                     "mb_per_s_max": round(max(mbps), 2),
+                    "mb_per_cpu_s_median": round(statistics.median(cpu_mbps), 2),
                     "peak_rss_mb": round(max(r["rss_peak_kb"] for r in runs) / 1024, 1),
                     "rss_before_build_mb": round(runs[0]["rss_before_kb"] / 1024, 1),
                 }
             )
-    header = f"{'copies':>6} {'MB in':>7} {'docs':>6} {'dup%':>6} {'near%':>6} {'MB/s med':>9} {'min..max':>13} {'peak RSS':>9} {'RSS before':>10}"
+    header = (
+        f"{'copies':>6} {'MB in':>7} {'docs':>6} {'dup%':>6} {'near%':>6} {'MB/s med':>9} "
+        f"{'min..max':>13} {'MB/cpu-s':>9} {'peak RSS':>9} {'RSS before':>10}"
+    )
     print(header)
     for r in rows:
         print(
             f"{r['copies']:>6} {r['input_mb']:>7} {r['documents']:>6} "
             f"{100 * r['duplicate_document_rate']:>6.1f} {100 * r['near_duplicate_document_rate']:>6.1f} "
             f"{r['mb_per_s_median']:>9} {r['mb_per_s_min']:>6}..{r['mb_per_s_max']:<6} "
+            f"{r['mb_per_cpu_s_median']:>9} "
             f"{r['peak_rss_mb']:>7}MB {r['rss_before_build_mb']:>8}MB"
         )
+    print("MB/s: wall clock; MB/cpu-s: per second of this process's CPU time (less")
+    print(
+        "sensitive to other processes on a shared machine). Load average at the end:",
+        " ".join(f"{x:.1f}" for x in os.getloadavg()),
+    )
     print("reference (datasketch):", "installed but not wired" if datasketch else "not installed")
     result = {
         "benchmark": "corpus build, near-duplicate detection on (MinHash 128 perm, word 5-grams)",
@@ -151,6 +163,8 @@ def main() -> int:
             "python": platform.python_version(),
         },  # fmt: skip
         "target_mb_per_s": 10,
+        "load_average_after": list(os.getloadavg()),
+        "cpu_count": os.cpu_count(),
         "rows": rows,
         "reference": None,
         "reference_reason": "datasketch is not installed; the project adds no dependency "

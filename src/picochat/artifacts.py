@@ -97,8 +97,11 @@ def to_jsonable(value: Any) -> Any:
 
 def atomic_write_json(path: str | Path, data: Any) -> Path:
     """Write `data` as indented JSON atomically (NaN/inf become null: JSON has none)."""
-    text = json.dumps(to_jsonable(data), indent=2, ensure_ascii=False, allow_nan=False)
-    return atomic_write_text(path, text + "\n")
+    # json.dump streams the encoder's chunks: no second copy of a large report as one str.
+    with atomic_open(path, "w") as handle:
+        json.dump(to_jsonable(data), handle, indent=2, ensure_ascii=False, allow_nan=False)
+        handle.write("\n")
+    return Path(path)
 
 
 @contextlib.contextmanager

@@ -306,3 +306,18 @@ def test_output_inside_input_folder_is_not_read_back(run_cli, tmp_path):
     assert second["corpus_sha256"] == first["corpus_sha256"]
     reasons = [f["reason"] for f in second["files"] if not f["included"]]
     assert reasons.count("an output of this build (not read as input)") == 2  # .txt and .md
+
+
+def test_line_rates_are_exact_on_a_crafted_corpus(run_cli, tmp_path):
+    folder = tmp_path / "in"
+    write(folder / "a.txt", "alpha line\nbeta line\n\nalpha line\n")
+    write(folder / "b.txt", "beta line\n  \ngamma ünï\n")
+    manifest, corpus = build(run_cli, "--input", folder, "--out", tmp_path / "o" / "corpus.txt")
+    stats = manifest["stats"]
+    # Non-empty lines: alpha, beta, alpha, beta, gamma -> 2 repeat an earlier line.
+    assert stats["duplicate_line_rate"] == pytest.approx(2 / 5)
+    # Document lines: 4 + 3, of which 2 are empty or whitespace-only.
+    assert stats["empty_line_rate"] == pytest.approx(2 / 7)
+    doc_chars = sum(d["char_end"] - d["char_start"] for d in manifest["documents"])
+    assert stats["non_ascii_rate"] == pytest.approx(2 / doc_chars)
+    assert stats["lines"] == corpus.count("\n") == 8

@@ -112,7 +112,7 @@ def test_lsh_shape_finds_pairs_at_threshold(threshold):
     assert 1 - (1 - threshold**rows) ** bands >= 0.99
 
 
-def test_index_reports_best_earlier_match_and_truncates():
+def test_index_reports_best_earlier_match_and_rolls_back():
     rng = random.Random(3)
     base = random_text(rng, 400)
     variant = list(base)
@@ -125,10 +125,15 @@ def test_index_reports_best_earlier_match_and_truncates():
     index = NearDuplicateIndex(0.8)
     keys = index.band_keys(sigs).tolist()
     assert index.best_match(sigs[0], keys[0]) is None
-    index.insert(0, sigs[0], keys[0])
+    index.insert(10, sigs[0], keys[0])
+    index.begin()
     assert index.best_match(sigs[1], keys[1]) is None
-    index.insert(1, sigs[1], keys[1])
+    index.insert(11, sigs[1], keys[1])
+    index.insert(12, sigs[0], keys[0])  # shares every bucket with document 10
     match = index.best_match(sigs[2], keys[2])
-    assert match is not None and match.other == 0 and match.similarity > 0.9
-    index.truncate(0)
-    assert len(index) == 0 and index.best_match(sigs[2], keys[2]) is None
+    assert match is not None and match.other == 10 and match.similarity > 0.9
+    index.rollback()
+    assert len(index) == 1
+    assert index._buckets[0][keys[0][0]] == 0  # back to the bare slot of document 10
+    assert index.best_match(sigs[2], keys[2]).other == 10
+    assert index.best_match(sigs[1], keys[1]) is None

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from picochat.data.dedup import word_hashes
+from picochat.data.dedup import shingle_hashes, word_hashes
 from picochat.data.quality import PENALTIES, line_hashes, score_file, text_stats
 from picochat.data.sources import glob_match
 
@@ -17,7 +17,8 @@ def score(text: str, documents: int = 1, duplicates: int = 0, near: int = 0):
     encoded = text.encode()
     lines = text.split("\n")
     stats = text_stats(text, encoded, word_hashes(encoded)[1], lines)
-    return score_file(stats, line_hashes(lines), encoded[:65536], documents, duplicates, near)
+    shingles = shingle_hashes(word_hashes(encoded)[0])
+    return score_file(stats, line_hashes(lines), shingles, documents, duplicates, near)
 
 
 def prose(n_words: int) -> str:

@@ -47,10 +47,10 @@ from picochat.data.documents import read_documents
 from picochat.data.pack import pack_summary
 from picochat.data.quality import (
     PENALTIES,
-    ZLIB_SAMPLE_BYTES,
+    SHINGLE_SAMPLE,
+    RepeatedLines,
     TextStats,
     line_hashes,
-    repeated_count,
     score_file,
     text_stats,
 )
@@ -109,7 +109,7 @@ class _Builder:
         self.pairs: list[dict[str, Any]] = []
         self.counts = Counter()
         self.stats = TextStats()
-        self.corpus_line_hashes: list[np.ndarray] = []
+        self.repeated_lines = RepeatedLines()
 
     def skip(self, source: SourceFile, reason: str) -> None:
         self.files.append(_file_entry(source, False, reason))
@@ -146,7 +146,8 @@ class _Builder:
     def _place(self, source: SourceFile, docs: list[_Doc], note: str | None) -> None:
         signatures = self.minhash.signatures([d.shingles for d in docs])
         keys = self.index.band_keys(signatures).tolist()
-        index_mark, next_id = len(self.index), len(self.documents)
+        self.index.begin()
+        next_id = len(self.documents)
         staged: dict[bytes, int] = {}
         status: list[tuple[str, Any]] = []  # ("keep"|"duplicate", detail) per document
         for i, doc in enumerate(docs):
@@ -171,7 +172,7 @@ class _Builder:
         quality = score_file(
             stats,
             np.concatenate([d.hashes for d in docs]),
-            _sample(docs),
+            _shingle_sample(docs),
             len(docs),
             duplicates,
             near,
@@ -179,7 +180,7 @@ class _Builder:
         entry = _file_entry(source, True, "included", quality, len(docs))
         self.files.append(entry)
         if quality.score < self.config.min_score:
-            self.index.truncate(index_mark)
+            self.index.rollback()
             entry.update(included=False, reason=f"filtered: quality score {quality.score} < "
                          f"--min-score {self.config.min_score:g}")  # fmt: skip
             self.counts["files_filtered"] += 1
@@ -238,7 +239,7 @@ class _Builder:
         }
         self.documents.append(record)
         self.stats.add(doc.stats)
-        self.corpus_line_hashes.append(doc.hashes)
+        self.repeated_lines.add(doc.hashes)
         self.counts[f"label:{source.label}:documents"] += 1
         self.counts[f"label:{source.label}:chars"] += doc.stats.chars
         return record
@@ -252,7 +253,6 @@ class _Builder:
     def finish(self) -> dict[str, Any]:
         if self.documents:
             self._emit("\n", b"\n")
-        hashes = np.concatenate(self.corpus_line_hashes) if self.corpus_line_hashes else None
         considered = self.counts["documents_considered"]
         kept = len(self.documents)
         s = self.stats
@@ -271,9 +271,7 @@ class _Builder:
             "lines": s.lines + len(self.documents) - 1 if self.documents else 0,
             "duplicate_document_rate": _rate(self.counts["duplicates"], considered),
             "near_duplicate_document_rate": _rate(self.counts["near_duplicates"], kept),
-            "duplicate_line_rate": _rate(repeated_count(hashes), len(hashes))
-            if hashes is not None
-            else None,
+            "duplicate_line_rate": _rate(self.repeated_lines.repeated(), self.repeated_lines.lines),
             "empty_line_rate": _rate(s.empty_lines, s.lines),
             "non_ascii_rate": _rate(s.non_ascii, s.chars),
         }
@@ -283,15 +281,15 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 6) if whole else None
 
 
-def _sample(docs: list[_Doc]) -> bytes:
-    """The first ZLIB_SAMPLE_BYTES of a file's text (documents joined by newlines)."""
+def _shingle_sample(docs: list[_Doc]) -> np.ndarray:
+    """The file's first SHINGLE_SAMPLE word 5-gram hashes (for the repetition check)."""
     parts, size = [], 0
     for doc in docs:
-        parts.append(doc.encoded[: ZLIB_SAMPLE_BYTES - size])
+        parts.append(doc.shingles[: SHINGLE_SAMPLE - size])
         size += len(parts[-1])
-        if size >= ZLIB_SAMPLE_BYTES:
+        if size >= SHINGLE_SAMPLE:
             break
-    return b"\n".join(parts)
+    return np.concatenate(parts)
 
 
 def _file_entry(

@@ -62,14 +62,15 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
 # Bytes str.split() treats as whitespace in ASCII text (non-ASCII spaces stay in words).
 _SPACE = np.zeros(256, dtype=bool)
 _SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
-_CHUNK = 1 << 20  # bytes hashed at a time (bounds the arrays below for huge documents)
+_CHUNK = 1 << 18  # bytes hashed at a time: bounds the arrays below for huge documents
 _BASE = 0x100000001B3  # odd, so invertible mod 2**64
 _BASE_INVERSE = pow(_BASE, -1, 2**64)
+_BYTE_VALUE = np.arange(1, 257, dtype=np.uint64)  # byte b counts as b + 1, so NUL is not 0
 
 
 @functools.cache
 def _powers(base: int) -> np.ndarray:
-    """[1, base, base**2, ...] mod 2**64, _CHUNK + 1 entries (8 MiB, built on first use)."""
+    """[1, base, base**2, ...] mod 2**64, _CHUNK + 1 entries (2 MiB, built on first use)."""
     powers = np.ones(_CHUNK + 1, dtype=np.uint64)
     np.cumprod(np.full(_CHUNK, base, dtype=np.uint64), dtype=np.uint64, out=powers[1:])
     return powers
@@ -103,7 +104,7 @@ def word_hashes(encoded: bytes) -> tuple[np.ndarray, np.ndarray]:
         ends = np.flatnonzero(edges == -1)
         prefix = np.zeros(len(b) + 1, dtype=np.uint64)
         powers, inverse = _powers(_BASE), _powers(_BASE_INVERSE)
-        np.cumsum((b.astype(np.uint64) + np.uint64(1)) * powers[: len(b)], out=prefix[1:])
+        np.cumsum(_BYTE_VALUE[b] * powers[: len(b)], out=prefix[1:])
         hashes.append(splitmix64((prefix[ends] - prefix[starts]) * inverse[starts]))
         lengths.append(ends - starts)
     return np.concatenate(hashes), np.concatenate(lengths)
@@ -141,6 +142,11 @@ class MinHasher:
         lengths = np.fromiter((len(s) for s in shingle_sets), dtype=np.int64, count=n_docs)
         if n_docs == 0 or lengths.sum() == 0:
             return sig.T.copy()
+        if n_docs == 1 and lengths[0] <= self._block:  # the common one-file-one-document case
+            out = self._buf[:, : lengths[0]]
+            np.multiply(self._a, shingle_sets[0][None, :], out=out)
+            out += self._b
+            return out.min(axis=1)[None, :]
         values = np.concatenate(shingle_sets)
         doc_of = np.repeat(np.arange(n_docs), lengths)  # owning document of each shingle
         for lo in range(0, len(values), self._block):
@@ -176,65 +182,86 @@ class NearMatch:
 
 
 class NearDuplicateIndex:
-    """LSH index over MinHash signatures; supports undoing the latest insertions.
+    """LSH index over MinHash signatures; the insertions of one file can be undone.
 
     Documents are inserted in corpus order; `best_match` looks only at documents
-    already inserted, so each pair is reported once, on its later document.
+    already inserted, so each pair is reported once, on its later document. A bucket
+    holds a bare slot number until a second document lands in it (most buckets
+    never do), which keeps the index near 1 KB per document.
     """
 
     def __init__(self, threshold: float, num_perm: int = NUM_PERM) -> None:
         self.threshold = threshold
         self.num_perm = num_perm
         self.bands, self.rows = lsh_shape(num_perm, threshold)
-        self._buckets: list[dict[int, list[int]]] = [{} for _ in range(self.bands)]
+        self._buckets: list[dict[int, int | list[int]]] = [{} for _ in range(self.bands)]
         self._sigs = np.empty((1024, num_perm), dtype=np.uint32)
-        self._ids: list[int] = []
-        self._band_keys: list[list[int]] = []
-        weights = splitmix64(np.arange(1, self.rows + 1, dtype=np.uint64))
-        self._row_weights = weights  # folds `rows` values of a band into one key
+        self._ids = np.empty(1024, dtype=np.int64)  # slot -> caller's document id
+        self._size = 0
+        self._journal: list[list[int]] = []  # band keys inserted since begin()
+        self._row_weights = splitmix64(np.arange(1, self.rows + 1, dtype=np.uint64))
+
+    def __len__(self) -> int:
+        return self._size
 
     def band_keys(self, signatures: np.ndarray) -> np.ndarray:
-        """(n, bands) uint64 bucket keys."""
+        """(n, bands) uint64 bucket keys (each folds `rows` signature values)."""
         grouped = signatures.reshape(len(signatures), self.bands, self.rows).astype(np.uint64)
         return splitmix64((grouped * self._row_weights).sum(axis=2, dtype=np.uint64))
 
     def best_match(self, signature: np.ndarray, keys: Sequence[int]) -> NearMatch | None:
         """The most similar inserted document at or above the threshold, if any."""
         candidates: set[int] = set()
-        for band, key in enumerate(keys):
-            found = self._buckets[band].get(key)
-            if found:
+        for bucket, key in zip(self._buckets, keys, strict=True):
+            found = bucket.get(key)
+            if found is None:
+                continue
+            if isinstance(found, int):
+                candidates.add(found)
+            else:
                 candidates.update(found)
         if not candidates:
             return None
-        rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
-        similarity = (self._sigs[rows] == signature).mean(axis=1)
+        slots = np.array(sorted(candidates), dtype=np.int64)  # sorted: ties go to the earliest
+        similarity = (self._sigs[slots] == signature).mean(axis=1)
         best = int(np.argmax(similarity))
         if similarity[best] < self.threshold:
             return None
-        return NearMatch(other=self._ids[int(rows[best])], similarity=float(similarity[best]))
+        return NearMatch(other=int(self._ids[slots[best]]), similarity=float(similarity[best]))
 
     def insert(self, doc_id: int, signature: np.ndarray, keys: Sequence[int]) -> None:
-        slot = len(self._ids)
+        slot = self._size
         if slot == len(self._sigs):
             self._sigs = np.concatenate([self._sigs, np.empty_like(self._sigs)])
+            self._ids = np.concatenate([self._ids, np.empty_like(self._ids)])
         self._sigs[slot] = signature
-        self._ids.append(doc_id)
-        self._band_keys.append(list(keys))
-        for band, key in enumerate(keys):
-            self._buckets[band].setdefault(key, []).append(slot)
+        self._ids[slot] = doc_id
+        self._size += 1
+        self._journal.append(list(keys))
+        for bucket, key in zip(self._buckets, keys, strict=True):
+            found = bucket.get(key)
+            if found is None:
+                bucket[key] = slot
+            elif isinstance(found, int):
+                bucket[key] = [found, slot]
+            else:
+                found.append(slot)
 
-    def __len__(self) -> int:
-        return len(self._ids)
+    def begin(self) -> None:
+        """Start a group of insertions that `rollback` can undo (one source file)."""
+        self._journal.clear()
 
-    def truncate(self, size: int) -> None:
-        """Forget every insertion after the first `size` (a file that was left out)."""
-        while len(self._ids) > size:
-            slot = len(self._ids) - 1
-            for band, key in enumerate(self._band_keys.pop()):
-                bucket = self._buckets[band][key]
-                bucket.pop()  # slots are appended in order: the last one is this slot
-                if not bucket:
-                    del self._buckets[band][key]
-            self._ids.pop()
-            assert slot == len(self._ids)
+    def rollback(self) -> None:
+        """Undo the insertions since `begin` (a file that was left out)."""
+        while self._journal:
+            self._size -= 1
+            slot = self._size
+            for bucket, key in zip(self._buckets, self._journal.pop(), strict=True):
+                found = bucket[key]
+                if isinstance(found, int):  # slots are added in order: this one is the last
+                    del bucket[key]
+                else:
+                    found.pop()
+                    if len(found) == 1:
+                        bucket[key] = found[0]
+            assert slot == self._size
