@@ -34,6 +34,7 @@ import numpy as np
 
 from picochat.artifacts import atomic_open, atomic_write_json, atomic_write_text, report_header
 from picochat.configs.data import CorpusConfig
+from picochat.data.corpus_report import corpus_report
 from picochat.data.dedup import (
     NUM_PERM,
     SHINGLE_WORDS,
@@ -55,7 +56,7 @@ from picochat.data.quality import (
     text_stats,
 )
 from picochat.data.sources import SourceFile, Sources, output_paths, resolve_sources
-from picochat.errors import ConfigError
+from picochat.errors import ConfigError, InputError
 
 SEPARATOR = "\n\n"
 MINHASH_SEED = 1
@@ -393,8 +394,6 @@ def _manifest(
 
 def build_corpus(config: CorpusConfig, write: bool = True) -> CorpusResult:
     """Build (write=True) or preview (write=False) the corpus described by `config`."""
-    from picochat.data.corpus_report import corpus_report  # report imports this module's names
-
     started = time.perf_counter()
     _check(config, write)
     sources = resolve_sources(config)
@@ -411,6 +410,13 @@ def build_corpus(config: CorpusConfig, write: bool = True) -> CorpusResult:
         stats = builder.finish()
         manifest = _manifest(config, sources, builder, stats, started)
         report = corpus_report(manifest)
+        if write and not builder.documents:
+            raise InputError(
+                f"no documents to write: all {len(manifest['files'])} input files were skipped "
+                f"(first reason: {manifest['files'][0]['reason'] if manifest['files'] else 'no files'})",
+                file=config.input or config.dataset_pack or config.recipe,
+                fix="Run `picochat data preview` with the same flags to see every file and why.",
+            )
         if write:  # inside the block: corpus.txt is renamed into place only after these
             atomic_write_json(paths["manifest"], manifest)
             atomic_write_text(paths["report"], report)
