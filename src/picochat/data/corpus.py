@@ -144,13 +144,19 @@ class _Builder:
             shingles=shingle_hashes(words),
         )
 
-    def _place(self, source: SourceFile, docs: list[_Doc], note: str | None) -> None:
+    def _classify(self, docs: list[_Doc]) -> tuple[list[tuple[str, Any]], dict[bytes, int]]:
+        """Per document ("duplicate", id of the earlier copy) or ("keep", NearMatch | None).
+
+        Compared with the corpus so far and the file's own earlier documents; the
+        near-duplicate index receives this file's kept documents (undone if the file
+        is then filtered out). Returns the statuses and the file's new exact keys.
+        """
         signatures = self.minhash.signatures([d.shingles for d in docs])
         keys = self.index.band_keys(signatures).tolist()
         self.index.begin()
-        next_id = len(self.documents)
+        next_id = len(self.documents)  # ids the kept documents will get, in order
         staged: dict[bytes, int] = {}
-        status: list[tuple[str, Any]] = []  # ("keep"|"duplicate", detail) per document
+        status: list[tuple[str, Any]] = []
         for i, doc in enumerate(docs):
             first = self.seen.get(doc.key, staged.get(doc.key))
             if first is not None:
@@ -165,6 +171,11 @@ class _Builder:
                 staged[doc.key] = next_id
                 status.append(("keep", match))
             next_id += 1
+        return status, staged
+
+    def _place(self, source: SourceFile, docs: list[_Doc], note: str | None) -> None:
+        """Score the file, then write its kept documents (unless --min-score drops it)."""
+        status, staged = self._classify(docs)
         stats = TextStats()
         for doc in docs:
             stats.add(doc.stats)

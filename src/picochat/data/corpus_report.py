@@ -40,7 +40,32 @@ def _size_advice(stats: dict[str, Any]) -> str:
         size = "small (under 10 M characters): enough for a toy model, watch the train/val gap"
     else:
         size = "reasonably large for a small model"
-    return f"Size: {chars:,} characters in {stats['documents']:,} documents, {size}."
+    return f"Size: {chars:,} characters in {stats['documents']:,} document(s), {size}."
+
+
+def _findings(manifest: dict[str, Any]) -> list[str]:
+    """Plain warnings drawn from the measured rates (thresholds stated in the text)."""
+    stats, found = manifest["stats"], []
+    rate = stats["duplicate_document_rate"] or 0.0
+    if rate > 0.05:
+        found.append(f"{pct(rate)} of documents were exact duplicates (over 5%): repeated "
+                     "text is what a small model memorises first.")  # fmt: skip
+    rate = stats["near_duplicate_document_rate"] or 0.0
+    if rate > 0.05:
+        found.append(f"{pct(rate)} of documents are near-duplicates (over 5%): if copies land "
+                     "on both sides of a train/validation split, validation loss overstates "
+                     "generalisation.")  # fmt: skip
+    rate = stats["duplicate_line_rate"] or 0.0
+    if rate > 0.2:
+        found.append(f"{pct(rate)} of non-empty lines repeat an earlier line (over 20%): "
+                     "boilerplate, headers or speaker names dominate part of the text.")  # fmt: skip
+    low = [f["path"] for f in manifest["files"] if f["quality_flags"] and f["included"]]
+    if low:
+        found.append(f"{len(low)} included file(s) carry quality flags; see the Files table.")
+    if stats["files_skipped"]:
+        found.append(f"{stats['files_skipped']} file(s) were skipped or filtered; each reason "
+                     "is listed under Skipped.")  # fmt: skip
+    return found or ["No warnings from the duplicate and quality checks."]
 
 
 def corpus_blocks(manifest: dict[str, Any]) -> list[Block]:
@@ -49,6 +74,7 @@ def corpus_blocks(manifest: dict[str, Any]) -> list[Block]:
         Heading("Corpus report", 1),
         Paragraph(IDEA),
         Paragraph(_size_advice(stats)),
+        Bullets(_findings(manifest)),
         Table(
             ["measure", "value"],
             [
