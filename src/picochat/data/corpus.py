@@ -55,7 +55,13 @@ from picochat.data.quality import (
     score_file,
     text_stats,
 )
-from picochat.data.sources import SourceFile, Sources, output_paths, resolve_sources
+from picochat.data.sources import (
+    SourceFile,
+    Sources,
+    display_name,
+    output_paths,
+    resolve_sources,
+)
 from picochat.errors import ConfigError, InputError
 
 SEPARATOR = "\n\n"
@@ -353,7 +359,7 @@ def _manifest(
 ) -> dict[str, Any]:
     inputs = dict(builder.inputs)
     for path in sources.config_files:
-        inputs[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+        inputs[display_name(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     pack_files = pack_summary(sources.pack) if sources.pack else []
     for entry in pack_files:
         if entry["exists"]:

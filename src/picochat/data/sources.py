@@ -35,7 +35,7 @@ from picochat.errors import ConfigError, InputError
 
 @dataclass
 class SourceFile:
-    """A file to read: `path` on disk, `name` as shown in reports, its `label`."""
+    """A file to read: `path` on disk, `name` as shown in reports (display_name), `label`."""
 
     path: Path
     name: str
@@ -112,6 +112,14 @@ def _type_reason(path: Path) -> str | None:
     )
 
 
+def display_name(path: Path) -> str:
+    """How a file is named in reports: relative to the working folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 class _Collector:
     """Accumulates files, skipping outputs of this build and files listed twice."""
 
@@ -120,8 +128,9 @@ class _Collector:
         self.outputs = outputs
         self.seen: dict[Path, str] = {}
 
-    def add(self, path: Path, name: str, label: str, reason: str | None) -> bool:
+    def add(self, path: Path, label: str, reason: str | None) -> bool:
         resolved = path.resolve()
+        name = display_name(path)
         if reason is None and resolved in self.outputs:
             reason = "an output of this build (not read as input)"
         if reason is None and resolved in self.seen:
@@ -136,12 +145,12 @@ class _Collector:
 
 def _add_input(collector: _Collector, path: Path, label: str) -> None:
     if path.is_file():  # a file named explicitly is read whatever its suffix
-        collector.add(path, str(path), label, None)
+        collector.add(path, label, None)
         return
     if not path.is_dir():
         raise InputError("input not found", file=path, fix="Pass an existing file or folder.")
     for child, reason in _walk(path):
-        collector.add(child, str(child), label, reason or _type_reason(child))
+        collector.add(child, label, reason or _type_reason(child))
 
 
 def _recipe_sources(collector: _Collector, recipe_path: Path) -> None:
@@ -178,10 +187,9 @@ def _recipe_sources(collector: _Collector, recipe_path: Path) -> None:
                 matched_by[glob] += 1
             if include and not hits:
                 continue  # not selected: outside this source, not a skip
-            name = str(path)
             excluded = next((g for g in exclude if glob_match(g, relative)), None)
             reason = hidden or (f"excluded by recipe glob `{excluded}`" if excluded else None)
-            count += collector.add(path, name, label, reason or _type_reason(path))
+            count += collector.add(path, label, reason or _type_reason(path))
         for glob, hits in matched_by.items():
             if hits == 0:
                 raise InputError(
