@@ -240,7 +240,10 @@ def test_recipe_labels_and_globs(run_cli, tmp_path):
         "wip.md": "excluded by recipe glob `**/drafts/**`",
         "test_mod.py": "excluded by recipe glob `test_*.py`",
     }
-    assert manifest["labels"]["docs"]["documents"] == 2
+    assert manifest["labels"]["docs"] == {
+        "files_included": 2, "files_skipped": 1, "documents": 2,
+        "chars": len(prose(1)) + len(prose(3)),
+    }  # fmt: skip
     assert manifest["labels"]["code"]["documents"] == 1
     assert [s["label"] for s in manifest["source"]["recipe"]["sources"]] == ["docs", "code"]
     assert str(recipe.resolve()) in manifest["inputs"] or str(recipe) in manifest["inputs"]

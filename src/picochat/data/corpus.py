@@ -219,11 +219,8 @@ class _Builder:
                 record["near_duplicate_of"] = detail.other
                 record["similarity"] = round(detail.similarity, 4)
                 self.counts["near_duplicates"] += 1
-                self.pairs.append(
-                    {"document": record["id"], "near_duplicate_of": detail.other,
-                     "source": source.name, "other_source": self.documents[detail.other]["source"],
-                     "similarity": round(detail.similarity, 4)}
-                )  # fmt: skip
+                if len(self.pairs) < MAX_LISTED:
+                    self.pairs.append(self._pair(record, detail))
         notes = [n for n in (note,) if n]
         if duplicates:
             verb = "kept" if self.config.keep_duplicates else "dropped"
@@ -234,6 +231,15 @@ class _Builder:
         else:
             entry["reason"] = "included" + (f" ({'; '.join(notes)})" if notes else "")
         entry["documents_kept"] = kept
+
+    def _pair(self, record: dict[str, Any], match: Any) -> dict[str, Any]:
+        return {
+            "document": record["id"],
+            "near_duplicate_of": match.other,
+            "source": record["source"],
+            "other_source": self.documents[match.other]["source"],
+            "similarity": round(match.similarity, 4),
+        }
 
     def _drop(self, source: SourceFile, doc: _Doc, first: int) -> None:
         if len(self.dropped) < MAX_LISTED:
@@ -341,9 +347,9 @@ def _check(config: CorpusConfig, write: bool) -> None:
         )
 
 
-def _labels(builder: _Builder) -> dict[str, dict[str, int]]:
+def _labels(builder: _Builder, files: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     labels: dict[str, dict[str, int]] = {}
-    for entry in builder.files:
+    for entry in files:
         counts = labels.setdefault(
             entry["label"], {"files_included": 0, "files_skipped": 0, "documents": 0, "chars": 0}
         )
@@ -396,13 +402,13 @@ def _manifest(
             "recipe": sources.recipe,
         },
         "pack_files": pack_files,
-        "labels": _labels(builder),
+        "labels": _labels(builder, files),
         "near_duplicates": {
             "method": f"MinHash ({NUM_PERM} permutations) over word {SHINGLE_WORDS}-gram "
             f"shingles, LSH {builder.index.bands} bands x {builder.index.rows} rows",
             "threshold": config.near_duplicate_threshold,
-            "pairs_total": len(builder.pairs),
-            "pairs": builder.pairs[:MAX_LISTED],
+            "pairs_total": builder.counts["near_duplicates"],
+            "pairs": builder.pairs,
         },
         "duplicates_dropped": builder.dropped,
         "quality_penalties": PENALTIES,
