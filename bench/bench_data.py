@@ -7,7 +7,8 @@ speeches starting at a different offset, so documents of different copies overla
 duplicates are there too. Half of the copies are one .txt file per document, half one
 .jsonl file with a row per document. Each build runs `picochat data build` in a fresh
 Python process so its peak RSS (ru_maxrss) is its own; a run at half the size shows
-whether memory grows with the corpus.
+whether memory grows with the corpus, and a run with all copies as ONE file shows the
+cost of a single large document (held whole while it is read).
 
 Reference: `datasketch` (MinHash + MinHashLSH) when installed: near-duplicate
 detection alone on the first 4 MB of documents, alternating A/B, MB/s and how many
@@ -172,10 +173,17 @@ def main() -> int:
         return 0
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for copies, repeats in ((max(2, args.copies // 2), 1), (args.copies, args.repeats)):
-            folder = Path(tmp) / f"in{copies}"
+        shapes = [(max(2, args.copies // 2), 1, "folder"), (args.copies, args.repeats, "folder"),
+                  (args.copies, 1, "one file")]  # fmt: skip
+        for copies, repeats, layout in shapes:
+            folder = Path(tmp) / f"in{copies}{layout[0]}"
             folder.mkdir()
-            size = make_folder(folder, copies)
+            if layout == "folder":
+                size = make_folder(folder, copies)
+            else:  # the whole text as one document: memory for a single large file
+                text = SHAKESPEARE.read_text(encoding="utf-8")
+                (folder / "all.txt").write_text(text * copies, encoding="utf-8")
+                size = (folder / "all.txt").stat().st_size
             runs = [
                 run_build(folder, Path(tmp) / f"out{copies}" / "corpus.txt") for _ in range(repeats)
             ]
@@ -186,6 +194,7 @@ def main() -> int:
             rows.append(
                 {
                     "copies": copies,
+                    "layout": layout,
                     "input_mb": round(size / 1e6, 2),
                     "files": stats["files_included"],
                     "documents": stats["documents"],
@@ -201,15 +210,16 @@ def main() -> int:
                     "rss_before_build_mb": round(runs[0]["rss_before_kb"] / 1024, 1),
                 }
             )
-        reference = compare_reference(folder, args.repeats)
+            if layout == "folder" and copies == args.copies:
+                reference = compare_reference(folder, args.repeats)
     header = (
-        f"{'copies':>6} {'MB in':>7} {'docs':>6} {'dup%':>6} {'near%':>6} {'MB/s med':>9} "
+        f"{'layout':>8} {'copies':>6} {'MB in':>7} {'docs':>6} {'dup%':>6} {'near%':>6} {'MB/s med':>9} "
         f"{'min..max':>13} {'MB/cpu-s':>9} {'peak RSS':>9} {'RSS before':>10}"
     )
     print(header)
     for r in rows:
         print(
-            f"{r['copies']:>6} {r['input_mb']:>7} {r['documents']:>6} "
+            f"{r['layout']:>8} {r['copies']:>6} {r['input_mb']:>7} {r['documents']:>6} "
             f"{100 * r['duplicate_document_rate']:>6.1f} {100 * r['near_duplicate_document_rate']:>6.1f} "
             f"{r['mb_per_s_median']:>9} {r['mb_per_s_min']:>6}..{r['mb_per_s_max']:<6} "
             f"{r['mb_per_cpu_s_median']:>9} "

@@ -324,3 +324,30 @@ def test_line_rates_are_exact_on_a_crafted_corpus(run_cli, tmp_path):
     doc_chars = sum(d["char_end"] - d["char_start"] for d in manifest["documents"])
     assert stats["non_ascii_rate"] == pytest.approx(2 / doc_chars)
     assert stats["lines"] == corpus.count("\n") == 8
+
+
+def test_long_documents_measured_in_slices_give_the_same_manifest(tmp_path, monkeypatch):
+    from picochat.configs import CorpusConfig
+    from picochat.data import corpus
+
+    rng = random.Random(7)
+    lines = [" ".join(prose(rng.randint(1, 99), words=rng.randint(0, 6)).split()[:6])
+             for _ in range(600)]  # fmt: skip
+    folder = tmp_path / "in"
+    write(folder / "a.txt", "\n".join(lines))
+    write(folder / "b.txt", "\n".join(lines[:300] + ["changed line"] + lines[301:]))
+    write(folder / "c.md", "same line\n" * 300)
+
+    def manifest(out: str) -> dict:
+        config = CorpusConfig(input=folder, out=tmp_path / out / "corpus.txt")
+        result = corpus.build_corpus(config, write=True).manifest
+        for key in ("wall_seconds", "created_at", "config", "corpus_path"):
+            result.pop(key)
+        return result
+
+    whole = manifest("whole")
+    monkeypatch.setattr(corpus, "SLICE_CHARS", 64)  # every line here is shorter
+    sliced = manifest("sliced")
+    assert sliced == whole
+    assert whole["stats"]["near_duplicate_document_rate"] == pytest.approx(1 / 3)
+    assert "highly_repetitive" in whole["files"][2]["quality_flags"]

@@ -3,8 +3,11 @@
 `build_corpus(config, write)` reads one file at a time, turns it into documents,
 scores it, marks exact and near duplicates against the documents already kept, and
 streams the kept documents straight into `corpus.txt` (documents joined by
-`SEPARATOR`, a final newline). Memory stays bounded by the largest single file plus
-a few small records per document (digest, MinHash signature, span), never the corpus.
+`SEPARATOR`, a final newline). Memory never holds the corpus: one file's documents
+at a time (about 6x the largest file while it is read; a long document is measured
+in 1 M-character slices), plus small records per kept document (digest, MinHash
+signature, LSH buckets, manifest entry: a few KB) and 8 bytes per line for the exact
+duplicate-line rate. bench/bench_data.py measures both.
 
 `corpus.txt[char_start:char_end]` (Python str offsets) is exactly each document, so
 base pretraining can hold out whole documents. Exact duplicates are dropped unless
@@ -26,6 +29,7 @@ import contextlib
 import hashlib
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -40,7 +44,6 @@ from picochat.data.dedup import (
     SHINGLE_WORDS,
     MinHasher,
     NearDuplicateIndex,
-    exact_key,
     shingle_hashes,
     word_hashes,
 )
@@ -65,6 +68,7 @@ from picochat.data.sources import (
 from picochat.errors import ConfigError, InputError
 
 SEPARATOR = "\n\n"
+SLICE_CHARS = 1 << 20
 MINHASH_SEED = 1
 MAX_LISTED = 1000  # pairs / dropped duplicates written to the manifest (all are counted)
 
@@ -87,10 +91,29 @@ class _NullSink:
         return len(data)
 
 
+def _slices(text: str) -> Iterator[tuple[str, list[str]]]:
+    """(piece, its lines) in pieces of about SLICE_CHARS, cut after a newline.
+
+    A document longer than one slice is measured piece by piece, so the temporaries
+    (line lists, word hashes) stay bounded. A line longer than a slice is cut at a
+    space, and then counts as two lines.
+    """
+    lo = 0
+    while len(text) - lo > SLICE_CHARS:
+        hi = lo + SLICE_CHARS
+        cut = text.rfind("\n", lo, hi)
+        if cut <= lo:
+            cut = text.rfind(" ", lo, hi)
+        hi = cut + 1 if cut > lo else hi
+        piece = text[lo:hi]
+        yield piece, (piece[:-1] if piece.endswith("\n") else piece).split("\n")
+        lo = hi
+    yield text[lo:], text[lo:].split("\n")
+
+
 @dataclass
 class _Doc:
     text: str
-    encoded: bytes
     row: int | None
     stats: TextStats
     hashes: np.ndarray
@@ -137,17 +160,27 @@ class _Builder:
         self._place(source, docs, found.note)
 
     def _prepare(self, text: str, row: int | None) -> _Doc:
-        lines = text.split("\n")
-        encoded = text.encode("utf-8")
-        words, word_bytes = word_hashes(encoded)
+        """Features of one document, computed slice by slice (bounded temporaries)."""
+        stats = TextStats()
+        hashes, shingles = [], []
+        key = hashlib.blake2b(digest_size=16)  # = dedup.exact_key of all word hashes
+        carry = np.empty(0, dtype=np.uint64)  # last words of the previous slice
+        for piece, lines in _slices(text):
+            encoded = piece.encode("utf-8")
+            words, word_bytes = word_hashes(encoded)
+            stats.add(text_stats(piece, encoded, word_bytes, lines))
+            hashes.append(line_hashes(lines))
+            key.update(words.tobytes())
+            if len(words):
+                shingles.append(shingle_hashes(np.concatenate([carry, words])))
+                carry = np.concatenate([carry, words])[-(SHINGLE_WORDS - 1) :]
         return _Doc(
             text=text,
-            encoded=encoded,
             row=row,
-            stats=text_stats(text, encoded, word_bytes, lines),
-            hashes=line_hashes(lines),
-            key=exact_key(words),
-            shingles=shingle_hashes(words),
+            stats=stats,
+            hashes=np.concatenate(hashes),
+            key=key.digest(),
+            shingles=np.concatenate(shingles) if shingles else np.empty(0, dtype=np.uint32),
         )
 
     def _classify(self, docs: list[_Doc]) -> tuple[list[tuple[str, Any]], dict[bytes, int]]:
@@ -252,7 +285,7 @@ class _Builder:
         if self.documents:
             self._emit(SEPARATOR, SEPARATOR.encode())
         start = self.chars
-        self._emit(doc.text, doc.encoded)
+        self._emit(doc.text, doc.text.encode("utf-8"))
         record = {
             "id": len(self.documents),
             "source": source.name,
