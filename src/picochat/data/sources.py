@@ -153,56 +153,77 @@ def _add_input(collector: _Collector, path: Path, label: str) -> None:
         collector.add(child, label, reason or _type_reason(child))
 
 
+def _globs(value: Any, what: str, recipe_path: Path) -> list[str]:
+    """A glob list from a recipe (a single string is one glob)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(g, str) for g in value):
+        return value
+    raise InputError(f"{what} must be a list of glob strings", file=recipe_path)
+
+
+def _recipe_source(
+    collector: _Collector, recipe_path: Path, number: int, source: Any, global_exclude: list[str]
+) -> dict[str, Any]:
+    """Add the files of one recipe source; returns its summary for the report."""
+    if not isinstance(source, dict) or not isinstance(source.get("path"), str):
+        raise InputError(
+            f'source #{number} needs a "path" (relative to the recipe)', file=recipe_path
+        )
+    root = recipe_path.parent / source["path"]
+    label = str(source.get("label") or Path(source["path"]).name or f"source{number}")
+    where = f"source #{number} `{label}` ({source['path']})"
+    if not root.exists():
+        raise InputError(
+            f"{where}: path not found: {root}", file=recipe_path,
+            fix="Paths in a recipe are relative to the recipe file.",
+        )  # fmt: skip
+    include = _globs(source.get("include"), f"{where}: include", recipe_path)
+    exclude = _globs(source.get("exclude"), f"{where}: exclude", recipe_path) + global_exclude
+    candidates = [(root, None)] if root.is_file() else list(_walk(root))
+    if not candidates:
+        raise InputError(f"{where}: the folder has no files", file=recipe_path)
+    matched_by = {glob: 0 for glob in include}
+    count = 0
+    for path, hidden in candidates:
+        relative = path.name if root.is_file() else path.relative_to(root).as_posix()
+        hits = [g for g in include if glob_match(g, relative)]
+        for glob in hits:
+            matched_by[glob] += 1
+        if include and not hits:
+            continue  # not selected: outside this source, not a skip
+        excluded = next((g for g in exclude if glob_match(g, relative)), None)
+        reason = hidden or (f"excluded by recipe glob `{excluded}`" if excluded else None)
+        count += collector.add(path, label, reason or _type_reason(path))
+    for glob, hits in matched_by.items():
+        if hits == 0:
+            raise InputError(
+                f"{where}: include glob `{glob}` matches no file",
+                file=recipe_path,
+                fix="Fix the glob (it is matched against paths relative to the source "
+                "folder) or remove it.",
+            )
+    return {"path": source["path"], "label": label, "reason": source.get("reason"), "files": count}
+
+
 def _recipe_sources(collector: _Collector, recipe_path: Path) -> None:
     recipe = read_json_file(recipe_path, "corpus recipe")
-    if not isinstance(recipe, dict) or not isinstance(recipe.get("sources"), list):
+    if (
+        not isinstance(recipe, dict)
+        or not isinstance(recipe.get("sources"), list)
+        or not (recipe["sources"])
+    ):
         raise InputError(
-            'a recipe is a JSON object with a "sources" list', file=recipe_path,
+            'a recipe is a JSON object with a non-empty "sources" list', file=recipe_path,
             fix='See SPEC §1: {"name", "description", "exclude", "sources": [{"path", ...}]}.',
         )  # fmt: skip
-    global_exclude = recipe.get("exclude") or []
-    listed = []
-    for number, source in enumerate(recipe["sources"], start=1):
-        if not isinstance(source, dict) or not isinstance(source.get("path"), str):
-            raise InputError(
-                f'source #{number} needs a "path" (relative to the recipe)', file=recipe_path
-            )
-        root = recipe_path.parent / source["path"]
-        label = str(source.get("label") or Path(source["path"]).name or f"source{number}")
-        where = f"source #{number} `{label}` ({source['path']})"
-        if not root.exists():
-            raise InputError(
-                f"{where}: path not found: {root}", file=recipe_path,
-                fix="Paths in a recipe are relative to the recipe file.",
-            )  # fmt: skip
-        include = source.get("include") or []
-        exclude = list(source.get("exclude") or []) + list(global_exclude)
-        candidates = [(root, None)] if root.is_file() else list(_walk(root))
-        matched_by = {glob: 0 for glob in include}
-        count = 0
-        for path, hidden in candidates:
-            relative = path.name if root.is_file() else path.relative_to(root).as_posix()
-            hits = [g for g in include if glob_match(g, relative)]
-            for glob in hits:
-                matched_by[glob] += 1
-            if include and not hits:
-                continue  # not selected: outside this source, not a skip
-            excluded = next((g for g in exclude if glob_match(g, relative)), None)
-            reason = hidden or (f"excluded by recipe glob `{excluded}`" if excluded else None)
-            count += collector.add(path, label, reason or _type_reason(path))
-        for glob, hits in matched_by.items():
-            if hits == 0:
-                raise InputError(
-                    f"{where}: include glob `{glob}` matches no file",
-                    file=recipe_path,
-                    fix="Fix the glob (it is matched against paths relative to the source "
-                    "folder) or remove it.",
-                )
-        if not include and not candidates:
-            raise InputError(f"{where}: the folder has no files", file=recipe_path)
-        listed.append(
-            {"path": source["path"], "label": label, "reason": source.get("reason"), "files": count}
-        )
+    global_exclude = _globs(recipe.get("exclude"), "`exclude`", recipe_path)
+    listed = [
+        _recipe_source(collector, recipe_path, number, source, global_exclude)
+        for number, source in enumerate(recipe["sources"], start=1)
+    ]
     collector.sources.config_files.append(recipe_path)
     collector.sources.recipe = {
         "path": str(recipe_path),
