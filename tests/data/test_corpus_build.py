@@ -54,7 +54,7 @@ def build(run_cli, *args) -> tuple[dict, str]:
     code, out, err = run_cli("data", "build", *args)
     assert code == 0, err
     out_path = Path(args[list(args).index("--out") + 1])
-    if out_path.is_dir():
+    if out_path.is_dir() or not out_path.suffix:
         out_path = out_path / "corpus.txt"
     manifest = json.loads((out_path.parent / "corpus_manifest.json").read_text())
     return manifest, (out_path).read_text(encoding="utf-8")
@@ -272,6 +272,9 @@ def test_dataset_pack_preview_and_build(run_cli, tmp_path):
     assert code == 0, err
     out = " ".join(out.split())  # the terminal table wraps long cells
     assert "Other files of the pack" in out and "not given" in out
+    code, out, _ = run_cli("data", "build", "--dataset-pack", pack_path, "--out", tmp_path / "o2")
+    assert code == 0 and (tmp_path / "o2" / "corpus.txt").is_file()  # no suffix: a folder
+    assert "pack chat:" in out and "(3 rows)" in out and "pack preferences: not given" in out
     manifest, corpus = build(
         run_cli, "--dataset-pack", pack_path, "--out", tmp_path / "o" / "c.txt"
     )

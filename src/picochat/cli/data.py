@@ -37,6 +37,9 @@ def _build(args: argparse.Namespace) -> int:
         f"corpus: {stats['documents']:,} documents, {stats['chars']:,} characters from "
         f"{stats['files_included']:,} files ({stats['files_skipped']:,} skipped)"
     )
+    for entry in result.manifest["pack_files"]:
+        where = f"{entry['path']} ({entry['rows']:,} rows)" if entry["exists"] else "not given"
+        console.print(f"pack {entry['role']}: {where}")
     for name, path in result.paths.items():
         console.print(f"wrote {name}: {path}")
     return 0

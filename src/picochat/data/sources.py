@@ -239,7 +239,7 @@ def output_paths(out: Path | None) -> list[Path]:
     if out is None:
         return []
     out = Path(out)
-    if out.is_dir():
+    if out.is_dir() or not out.suffix:  # a folder (existing, or a name without a suffix)
         out = out / "corpus.txt"
     return [out, out.parent / "corpus_manifest.json", out.parent / "corpus_report.md"]
 
