@@ -39,9 +39,9 @@ def _build(args: argparse.Namespace) -> int:
     )
     for entry in result.manifest["pack_files"]:
         where = f"{entry['path']} ({entry['rows']:,} rows)" if entry["exists"] else "not given"
-        console.print(f"pack {entry['role']}: {where}")
+        console.print(f"pack {entry['role']}: {where}", soft_wrap=True)
     for name, path in result.paths.items():
-        console.print(f"wrote {name}: {path}")
+        console.print(f"wrote {name}: {path}", soft_wrap=True)
     return 0
 
 
