@@ -312,6 +312,13 @@ def test_output_inside_input_folder_is_not_read_back(run_cli, tmp_path):
     assert second["corpus_sha256"] == first["corpus_sha256"]
     reasons = [f["reason"] for f in second["files"] if not f["included"]]
     assert reasons.count("an output of this build (not read as input)") == 2  # .txt and .md
+    elsewhere, _ = build(run_cli, "--input", folder, "--out", tmp_path / "other")
+    reasons = [f["reason"] for f in elsewhere["files"] if not f["included"]]
+    assert sum("an output of an earlier `data build`" in r for r in reasons) == 2
+    assert elsewhere["corpus_sha256"] == first["corpus_sha256"]
+    # Named explicitly, a built corpus.txt is read like any file.
+    again, corpus_again = build(run_cli, "--input", folder / "corpus.txt", "--out", tmp_path / "x")
+    assert spans(again, corpus_again) == [prose(1)]
 
 
 def test_line_rates_are_exact_on_a_crafted_corpus(run_cli, tmp_path):

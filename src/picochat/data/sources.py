@@ -105,10 +105,22 @@ def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:
 
 
 def _type_reason(path: Path) -> str | None:
+    """Why a file found in a folder is not read (None: it is read)."""
+    if _earlier_output(path):
+        return "an output of an earlier `data build` (corpus_manifest.json beside it)"
     if path.suffix.lower() in CORPUS_SUFFIXES:
         return None
     return (
         f"unsupported file type ({path.suffix or 'no suffix'}); read: {' '.join(CORPUS_SUFFIXES)}"
+    )
+
+
+def _earlier_output(path: Path) -> bool:
+    """corpus.txt / corpus_report.md next to a corpus_manifest.json: a built corpus,
+    which read back as input would duplicate its own sources."""
+    return (
+        path.name in ("corpus.txt", "corpus_report.md")
+        and (path.parent / "corpus_manifest.json").is_file()
     )
 
 
