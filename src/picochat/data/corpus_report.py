@@ -35,12 +35,19 @@ def _size_advice(stats: dict[str, Any]) -> str:
     if chars == 0:
         return "The corpus is empty: nothing was included, so there is nothing to learn from."
     if chars < 100_000:
-        size = "tiny (under 100 K characters): expect a model to memorise it within a few passes"
+        size = "tiny (under 100 K characters): expect memorisation; judge on held-out documents"
     elif chars < 10_000_000:
         size = "small (under 10 M characters): enough for a toy model, watch the train/val gap"
     else:
         size = "reasonably large for a small model"
     return f"Size: {chars:,} characters in {stats['documents']:,} document(s), {size}."
+
+
+def _lengths(manifest: dict[str, Any]) -> str:
+    lengths = sorted(d["char_end"] - d["char_start"] for d in manifest["documents"])
+    if not lengths:
+        return "n/a"
+    return f"{lengths[0]:,} / {lengths[len(lengths) // 2]:,} / {lengths[-1]:,}"
 
 
 def _findings(manifest: dict[str, Any]) -> list[str]:
@@ -84,6 +91,7 @@ def corpus_blocks(manifest: dict[str, Any]) -> list[Block]:
                 ["characters", stats["chars"]],
                 ["bytes (UTF-8)", stats["bytes"]],
                 ["lines", stats["lines"]],
+                ["document length, chars (min / median / max)", _lengths(manifest)],
                 ["duplicate document rate (exact)", pct(stats["duplicate_document_rate"])],
                 ["near-duplicate document rate", pct(stats["near_duplicate_document_rate"])],
                 ["duplicate line rate", pct(stats["duplicate_line_rate"])],
