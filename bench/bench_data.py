@@ -6,7 +6,7 @@ speeches starting at a different offset, so documents of different copies overla
 (near-duplicates) rather than repeat exactly; two copies reuse an offset, so exact
 duplicates are there too. Half of the copies are one .txt file per document, half one
 .jsonl file with a row per document. Each build runs `picochat data build` in a fresh
-Python process so its peak RSS (ru_maxrss) is its own; a run at half the size shows
+Python process so its peak RSS (VmHWM) is its own; a run at half the size shows
 whether memory grows with the corpus, and a run with all copies as ONE file shows the
 cost of a single large document (held whole while it is read).
 
@@ -50,13 +50,24 @@ import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from picochat.configs import CorpusConfig
 from picochat.data.corpus import build_corpus
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def peak_rss_kb():
+    # VmHWM belongs to this process image; ru_maxrss can carry the parent's peak
+    # across fork+exec on Linux.
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+base = peak_rss_kb()
 start, cpu_start = time.perf_counter(), time.process_time()
 result = build_corpus(CorpusConfig(input=sys.argv[2], out=sys.argv[3]), write=True)
 seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "rss_before_kb": base, "rss_peak_kb": peak,
-                  "stats": result.stats}))
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "rss_before_kb": base,
+                  "rss_peak_kb": peak_rss_kb(), "stats": result.stats}))
 """
 
 
