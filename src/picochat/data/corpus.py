@@ -70,6 +70,7 @@ from picochat.errors import ConfigError, InputError
 SEPARATOR = "\n\n"
 SLICE_CHARS = 1 << 20
 MINHASH_SEED = 1
+_LONG_LISTS = ("files", "documents", "duplicates_dropped")  # one entry per line in the JSON
 MAX_LISTED = 1000  # pairs / dropped duplicates written to the manifest (all are counted)
 
 
@@ -474,6 +475,6 @@ def build_corpus(config: CorpusConfig, write: bool = True) -> CorpusResult:
                 fix="Run `picochat data preview` with the same flags to see every file and why.",
             )
         if write:  # inside the block: corpus.txt is renamed into place only after these
-            atomic_write_json(paths["manifest"], manifest)
+            atomic_write_json(paths["manifest"], manifest, one_item_per_line=_LONG_LISTS)
             atomic_write_text(paths["report"], report)
     return CorpusResult(manifest=manifest, report=report, paths=paths)
