@@ -170,6 +170,8 @@ def main() -> int:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpu_count": os.cpu_count(),
+            # timings from a busy machine are not comparable with a quiet one's
+            "load_average_1min_at_start": os.getloadavg()[0],
             "tokenizers": tokenizers.__version__,
         },
         "corpus": {
