@@ -44,8 +44,15 @@ _PIECE_CHARS = 1 << 20
 _CACHE_LIMIT = 1 << 19
 
 
-def text_pieces(text: str, size: int = _PIECE_CHARS) -> list[str]:
-    """`text` cut into pieces of about `size` characters that pre-tokenise like the whole."""
+def text_pieces(
+    text: str, size: int = _PIECE_CHARS, pattern: str = GPT4_SPLIT_PATTERN
+) -> list[str]:
+    """`text` cut into pieces of about `size` characters that pre-tokenise like the whole.
+
+    Only proven for GPT4_SPLIT_PATTERN; with another pattern the text stays whole.
+    """
+    if pattern != GPT4_SPLIT_PATTERN:
+        return [text]
     pieces, start = [], 0
     while len(text) - start > size:
         cut = _SAFE_CUT.search(text, start + size)
@@ -100,7 +107,8 @@ class BPETokenizer(ByteTokenizer):
 
     def encode_array(self, text: str) -> np.ndarray:
         # Piece by piece keeps the temporary lists of chunks and ids small on big corpora.
-        arrays = [np.asarray(self._encode_ordinary(p), self.id_dtype) for p in text_pieces(text)]
+        pieces = text_pieces(text, pattern=self.pattern)
+        arrays = [np.asarray(self._encode_ordinary(p), self.id_dtype) for p in pieces]
         return np.concatenate(arrays)
 
     def _encode_chunk(self, chunk: str) -> tuple[int, ...]:

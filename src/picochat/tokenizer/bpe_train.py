@@ -58,7 +58,7 @@ def count_words(texts: Iterable[str], pattern: str = GPT4_SPLIT_PATTERN) -> Coun
     split = regex.compile(pattern)
     counts: Counter = Counter()
     for text in texts:
-        for piece in text_pieces(text):
+        for piece in text_pieces(text, pattern=pattern):
             counts.update(split.findall(piece))
     return counts
 
