@@ -88,12 +88,14 @@ class StageRecords:
             and record["fingerprint"] == fp
         )
 
-    def start(self, stage: str, fp: str) -> None:
+    def start(self, stage: str, fp: str, *, resume: bool = False) -> None:
+        # A resumed stage keeps the wall time its earlier attempt already spent.
+        spent = (self.records.get(stage) or {}).get("wall_seconds") if resume else None
         self.records[stage] = {
             "status": RUNNING,
             "fingerprint": fp,
             "started_at": time.time(),
-            "wall_seconds": None,
+            "wall_seconds": spent,
             "report": None,
         }
         self._save()
