@@ -5,12 +5,26 @@ from __future__ import annotations
 import argparse
 
 from picochat.cli.commands import add_command, not_built
+from picochat.cli.console import console
+from picochat.cli.options import config_from_args
 from picochat.configs import (
     CorpusConfig,
     EvalStarterConfig,
     HFImportConfig,
     PreferenceStarterConfig,
 )
+
+
+def eval_starter(args: argparse.Namespace) -> int:
+    from picochat.data.eval_starter import eval_starter as run
+
+    result = run(config_from_args(EvalStarterConfig, args))
+    counts = ", ".join(f"{name} {n}" for name, n in result.by_category.items())
+    console.print(f"wrote {result.items} items ({counts}) to {result.out}")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print("Every row is marked needs_review: read and edit them before trusting a score.")
+    return 0
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -35,7 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub,
         "eval-starter",
         config=EvalStarterConfig,
-        handler=not_built("data eval-starter", 7),
+        handler=eval_starter,
         help="Scaffold eval items from a corpus (needs_review: true).",
     )
     add_command(

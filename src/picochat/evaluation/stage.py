@@ -111,8 +111,8 @@ def model_reply_fn(config: EvalConfig) -> tuple[ReplyFn, str]:
     return reply_fn, str(device)
 
 
-def _check_sources(config: EvalConfig) -> None:
-    if config.replies is not None:
+def _check_sources(config: EvalConfig, reply_fn: ReplyFn | None) -> None:
+    if config.replies is not None or reply_fn is not None:
         return
     if config.hf_model is not None:
         raise ConfigError(
@@ -132,7 +132,7 @@ def evaluate_chat(config: EvalConfig, reply_fn: ReplyFn | None = None) -> EvalRe
     eval_set = read_eval_items(config.input)  # validate before loading any model
     if config.out_dir is None:
         raise ConfigError("--out-dir is required.", fix="Add --out-dir runs/x/eval.")
-    _check_sources(config)
+    _check_sources(config, reply_fn)
     support = None
     if config.support_corpus is not None:
         support = CorpusIndex.from_file(config.support_corpus)
