@@ -56,7 +56,7 @@ def test_reads_every_spec_field(tmp_path):
         ({"user": "q", "level": "easy"}, "`level` must be one of"),
         ({"user": "q", "must_not_include": ["!!"]}, "no letters or digits"),
         ("[1, 2]", "JSON object"),
-        ("{not json", "not valid JSON"),
+        ("{not json", "invalid JSON"),
     ],
 )
 def test_bad_rows_name_file_line_and_fix(tmp_path, row, message):

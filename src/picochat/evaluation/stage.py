@@ -16,8 +16,9 @@ from typing import Any
 
 from picochat.artifacts import atomic_write_json, atomic_write_text, hash_inputs, report_header
 from picochat.configs import EvalConfig
+from picochat.data.jsonl import check_readable_file, iter_jsonl
 from picochat.errors import ConfigError, InputError
-from picochat.evaluation.items import EvalItem, iter_jsonl, read_eval_items
+from picochat.evaluation.items import EvalItem, read_eval_items
 from picochat.evaluation.markdown import render_markdown
 from picochat.evaluation.report import score_items
 from picochat.evaluation.rules import ScoringRules
@@ -63,18 +64,17 @@ def generate_replies(
 
 
 def read_replies(path: Path, expected: int) -> list[str]:
-    """Replies from JSONL: one `{"reply": "..."}` object (or JSON string) per eval item."""
-    if not path.is_file():
-        raise InputError("replies file not found.", file=path, fix="Pass an existing JSONL.")
+    """Replies from JSONL: one `{"reply": "..."}` object per eval item, in order."""
+    check_readable_file(path, what="replies file")
     replies = []
-    for number, row in iter_jsonl(path):
-        reply = row.get("reply") if isinstance(row, dict) else row
+    for row in iter_jsonl(path):
+        reply = row.obj.get("reply") if row.obj is not None else None
         if not isinstance(reply, str):
             raise InputError(
-                'each row must be {"reply": "<text>"} or a JSON string.',
+                row.error or 'each row must be an object with a string "reply".',
                 file=path,
-                line=number,
-                fix="Write one reply per eval item, in the eval file's order.",
+                line=row.line,
+                fix='Write one {"reply": "<text>"} row per eval item, in the eval file\'s order.',
             )
         replies.append(reply)
     if len(replies) != expected:
@@ -111,14 +111,29 @@ def model_reply_fn(config: EvalConfig) -> tuple[ReplyFn, str]:
     return reply_fn, str(device)
 
 
+def hf_reply_fn(config: EvalConfig) -> tuple[ReplyFn, str]:
+    """Greedy batched replies from a Hugging Face model folder (`--hf-model`)."""
+    from picochat.hf_adapter import load_hf_chat_model
+    from picochat.runtime import resolve_device
+
+    device = resolve_device(config.device)
+    chat_model = load_hf_chat_model(config.hf_model, device=device)
+
+    def reply_fn(batch: list[list[Message]]) -> list[str]:
+        return chat_model.replies(batch, config.max_new_tokens, batch_size=len(batch))
+
+    return reply_fn, str(device)
+
+
 def _check_sources(config: EvalConfig, reply_fn: ReplyFn | None) -> None:
     if config.replies is not None or reply_fn is not None:
         return
     if config.hf_model is not None:
-        raise ConfigError(
-            "eval chat scores native checkpoints; --hf-model is not supported here yet.",
-            fix="Pass --checkpoint and --tokenizer, or score saved replies with --replies.",
-        )
+        if config.checkpoint is not None:
+            raise ConfigError(
+                "--hf-model and --checkpoint both name a model.", fix="Pass only one of them."
+            )
+        return
     if config.checkpoint is None or config.tokenizer is None:
         raise ConfigError(
             "eval chat needs a model: --checkpoint and --tokenizer (or --replies FILE).",
@@ -141,12 +156,20 @@ def evaluate_chat(config: EvalConfig, reply_fn: ReplyFn | None = None) -> EvalRe
         replies = read_replies(config.replies, len(eval_set.items))
     else:
         if reply_fn is None:
-            reply_fn, device = model_reply_fn(config)
+            make = hf_reply_fn if config.hf_model is not None else model_reply_fn
+            reply_fn, device = make(config)
         replies = generate_replies(conversations(eval_set.items), reply_fn, config.batch_size)
     rules = ScoringRules(config.min_reference_f1, config.min_corpus_support)
     scored = score_items(eval_set, replies, support, seed=config.seed, rules=rules)
     inputs = hash_inputs(
-        [config.input, config.support_corpus, config.replies, config.checkpoint, config.tokenizer]
+        [
+            config.input,
+            config.support_corpus,
+            config.replies,
+            config.checkpoint,
+            config.tokenizer,
+            config.hf_model,
+        ]
     )
     header = report_header(
         config,

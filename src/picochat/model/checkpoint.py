@@ -1,0 +1,208 @@
+"""Checkpoint folders: save and load a model safely, check it belongs to its tokenizer.
+
+    checkpoint/
+      model.safetensors   weights only (no pickle: loading cannot run code)
+      config.json         model hyper-parameters, tokenizer sha256, Picochat version,
+                          kind ("base", "sft", "dpo"), free-form metadata
+      training_state.pt   optional, for --resume: optimizer state, step, RNG states, data
+                          position; plain tensors/dicts loaded with weights_only=True
+
+A folder is written whole through `atomic_dir`: it is complete or absent. Not here:
+what goes into training_state (the training loop decides), LoRA adapters, HF export.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+import picochat
+from picochat.artifacts import atomic_dir, atomic_write_json, sha256_file
+from picochat.errors import CheckpointError, PicochatError
+from picochat.model.config import ModelConfig
+from picochat.model.transformer import Transformer
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+TRAINING_STATE_FILE = "training_state.pt"
+FORMAT = "picochat-checkpoint"
+FORMAT_VERSION = 1
+# With tied embeddings lm_head.weight IS wte.weight: safetensors refuses shared tensors,
+# so the head is not stored and is re-tied on load.
+TIED_KEY = "lm_head.weight"
+
+
+def unwrap_model(model: torch.nn.Module) -> Transformer:
+    """The Transformer inside torch.compile (`_orig_mod`) and DDP (`module`) wrappers."""
+    for attr in ("_orig_mod", "module", "_orig_mod"):
+        inner = getattr(model, attr, None)
+        if isinstance(inner, torch.nn.Module):
+            model = inner
+    return model  # type: ignore[return-value]
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: torch.nn.Module,
+    *,
+    tokenizer_sha256: str | None,
+    kind: str = "base",
+    metadata: dict[str, Any] | None = None,
+    training_state: dict[str, Any] | None = None,
+) -> Path:
+    """Write the checkpoint folder `path` atomically (replacing an older one whole)."""
+    model = unwrap_model(model)
+    state = {
+        name: tensor.detach().to("cpu", torch.float32).contiguous()
+        for name, tensor in model.state_dict().items()
+        if not (model.config.tie_embeddings and name == TIED_KEY)
+    }
+    info = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "model": model.config.to_dict(),
+        "num_parameters": model.num_parameters(),
+        "tokenizer_sha256": tokenizer_sha256,
+        "picochat_version": picochat.__version__,
+        "metadata": metadata or {},
+    }
+    path = Path(path)
+    with atomic_dir(path) as tmp:
+        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
+        atomic_write_json(tmp / CONFIG_FILE, info)
+        if training_state is not None:
+            torch.save(training_state, tmp / TRAINING_STATE_FILE)
+    return path
+
+
+def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
+    """The parsed config.json of a checkpoint folder, or a CheckpointError saying why not."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise CheckpointError(
+            "Checkpoint folder not found.",
+            file=folder,
+            fix="Pass the folder written by training (it holds model.safetensors and config.json).",
+        )
+    config_path = folder / CONFIG_FILE
+    if not config_path.is_file():
+        raise CheckpointError(
+            f"{CONFIG_FILE} is missing: this is not a complete Picochat checkpoint.",
+            file=folder,
+            fix="Point at a checkpoint folder written by `picochat train ...`.",
+        )
+    try:
+        info = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(
+            f"{CONFIG_FILE} is not valid JSON ({exc}).",
+            file=config_path,
+            fix="The checkpoint is corrupted; use another one or retrain.",
+        ) from exc
+    if not isinstance(info, dict) or info.get("format") != FORMAT or "model" not in info:
+        raise CheckpointError(
+            f"{CONFIG_FILE} is not a Picochat checkpoint config (no format/model keys).",
+            file=config_path,
+            fix="For a Hugging Face model folder use --hf-model instead of --checkpoint.",
+        )
+    return info
+
+
+def _tokenizer_sha(tokenizer: Any) -> str:
+    if isinstance(tokenizer, (str, Path)):
+        return sha256_file(tokenizer)
+    return tokenizer.sha256
+
+
+def load_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu", tokenizer: Any = None
+) -> Transformer:
+    """Load a checkpoint folder -> Transformer in eval mode, with `.config` and
+    `.checkpoint_meta` (the config.json). `tokenizer` (object with `.sha256`, or the
+    path of a tokenizer.json) is checked against the hash recorded at training time.
+    """
+    folder = Path(path)
+    info = read_checkpoint_info(folder)
+    if tokenizer is not None:
+        recorded, given = info.get("tokenizer_sha256"), _tokenizer_sha(tokenizer)
+        if recorded and recorded != given:
+            raise CheckpointError(
+                f"Checkpoint {folder} was trained with tokenizer sha256 {recorded[:12]}..., "
+                f"you gave one with sha256 {given[:12]}...",
+                file=folder,
+                fix="Pass the tokenizer.json from the same run as the checkpoint.",
+            )
+    try:
+        config = ModelConfig.from_dict(info["model"])
+    except (PicochatError, TypeError) as exc:
+        raise CheckpointError(
+            f"{CONFIG_FILE} has an invalid model config: {exc}",
+            file=folder / CONFIG_FILE,
+            fix="The checkpoint is corrupted or from another Picochat version.",
+        ) from exc
+    weights_path = folder / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise CheckpointError(
+            f"{WEIGHTS_FILE} is missing.", file=folder, fix="The checkpoint is incomplete; retrain."
+        )
+    try:
+        state = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{WEIGHTS_FILE} cannot be read ({exc}).",
+            file=weights_path,
+            fix="The file is corrupted or truncated; use another checkpoint or retrain.",
+        ) from exc
+
+    model = Transformer(config)
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    if config.tie_embeddings:
+        expected.pop(TIED_KEY)
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k])]
+    if missing or unexpected or wrong:
+        details = []
+        if missing:
+            details.append(f"missing {', '.join(missing[:5])}")
+        if unexpected:
+            details.append(f"unexpected {', '.join(unexpected[:5])}")
+        for k in wrong[:5]:
+            details.append(f"{k} is {tuple(state[k].shape)}, config says {tuple(expected[k])}")
+        raise CheckpointError(
+            f"{WEIGHTS_FILE} does not match {CONFIG_FILE}: {'; '.join(details)}.",
+            file=weights_path,
+            fix="The two files come from different models; use a complete checkpoint folder.",
+        )
+    model.load_state_dict(state, strict=False)  # strict=False only for the tied head
+    model.to(device)
+    model.eval()
+    model.checkpoint_meta = info
+    return model
+
+
+def load_training_state(path: str | Path) -> dict[str, Any]:
+    """The training_state.pt of a checkpoint folder (weights_only: no code can run)."""
+    state_path = Path(path) / TRAINING_STATE_FILE
+    if not state_path.is_file():
+        raise CheckpointError(
+            f"{TRAINING_STATE_FILE} is missing, so training cannot resume from here.",
+            file=Path(path),
+            fix="Resume from the `checkpoint/` folder of the run (best_checkpoint has no "
+            "optimizer state), or start without --resume.",
+        )
+    try:
+        return torch.load(state_path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file; all mean "unusable"
+        raise CheckpointError(
+            f"{TRAINING_STATE_FILE} cannot be loaded ({type(exc).__name__}: {exc}).",
+            file=state_path,
+            fix="The file is corrupted or holds objects other than tensors/dicts; retrain "
+            "or start without --resume.",
+        ) from exc

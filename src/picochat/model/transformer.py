@@ -1,0 +1,337 @@
+"""The decoder-only transformer, readable top to bottom (the Llama layout, nanoGPT style).
+
+    tokens -> wte -> n_layer x Block -> norm_f -> lm_head -> logits
+    Block:  x + attn_proj(attention(rope(attn_qkv(rms_norm(x)))))
+            x + mlp_proj(silu(gate) * up),  gate, up = mlp_fc(rms_norm(x))
+
+Pre-norm RMSNorm, rotary position embeddings (the "rotate half" convention of
+Hugging Face Llama, so export is a renaming), SwiGLU, no biases, optional tied
+embeddings, grouped-query attention, `F.scaled_dot_product_attention`. q/k/v and
+gate/up are fused into one matmul each (`attn_qkv`, `mlp_fc`): fewer, larger matmuls.
+
+With `targets`, the loss is computed by `linear_cross_entropy`: the lm_head matmul and
+the cross-entropy run chunk by chunk, gradients included, so the full [B*T, vocab]
+fp32 logits are never held in memory when only the loss is wanted.
+
+Generation uses `KVCache` (preallocated keys/values, written in place). Batched prompts
+of different lengths are LEFT-PADDED: every row shares the cache slot index, row b's
+first `pad[b]` slots are padding that no real query attends to, and its rotary
+positions start at 0 on its first real token (position = slot - pad[b]). So a padded
+row computes exactly what it would alone, and each decode step is one [B, 1] forward.
+
+Not here: sampling (`picochat.generation`), save/load (`checkpoint.py`), LoRA.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from picochat.model.config import ModelConfig
+
+IGNORE_INDEX = -100
+# Rows of logits computed at once by the chunked loss: ~1M elements (4 MB in fp32)
+# stays in cache on a CPU and is large enough to keep a GPU busy.
+_LOSS_CHUNK_ELEMENTS = 1 << 20
+
+
+def rope_tables(config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of shape [context_size, head_dim / 2] for rotary embeddings."""
+    half = config.head_dim // 2
+    inv_freq = 1.0 / (config.rope_theta ** (torch.arange(0, half, dtype=torch.float64) / half))
+    angles = torch.outer(torch.arange(config.context_size, dtype=torch.float64), inv_freq)
+    return angles.cos().float(), angles.sin().float()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs (i, i + head_dim/2) of x [B, T, H, D] by position angles."""
+    x1, x2 = x.chunk(2, dim=-1)
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (x.size(-1),), self.weight, self.eps)
+
+
+class KVCache:
+    """Preallocated keys and values for generation: [B, n_kv_head, max_len, head_dim]
+    per layer, written in place at slot `length` (no torch.cat of the whole cache).
+
+    `pad_lengths[b]` leading slots of row b are left padding (see module docstring).
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        batch_size: int,
+        max_len: int,
+        *,
+        pad_lengths: list[int] | torch.Tensor | None = None,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        if max_len > config.context_size:
+            raise ValueError(f"max_len {max_len} exceeds context_size {config.context_size}")
+        shape = (batch_size, config.n_kv_head, max_len, config.head_dim)
+        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+        self.values = [
+            torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)
+        ]
+        pads = torch.zeros(batch_size, dtype=torch.long) if pad_lengths is None else pad_lengths
+        self.pad = torch.as_tensor(pads, dtype=torch.long, device=device)
+        self.padded = bool((self.pad > 0).any())
+        self.max_len = max_len
+        self.length = 0  # slots filled so far (the same for every row)
+
+    def positions(self, n_new: int) -> torch.Tensor:
+        """Rotary positions [B, n_new] of the next `n_new` slots (padding slots get 0)."""
+        slots = torch.arange(self.length, self.length + n_new, device=self.pad.device)
+        return (slots[None, :] - self.pad[:, None]).clamp(min=0)
+
+    def attention_mask(self, n_new: int) -> torch.Tensor | None:
+        """Boolean [B, 1, n_new, length + n_new] (True = may attend), or None if all may."""
+        if not self.padded and n_new == 1:
+            return None
+        device = self.pad.device
+        query = torch.arange(self.length, self.length + n_new, device=device)[:, None]
+        key = torch.arange(self.length + n_new, device=device)[None, :]
+        causal = key <= query  # [n_new, S]
+        real_key = key[None] >= self.pad[:, None, None]  # [B, 1, S]
+        # A padding query attends to itself only, so its softmax is never empty (no NaN).
+        return (causal[None] & (real_key | (key == query)[None]))[:, None]
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Write k, v [B, n_kv_head, T, D] at the current slots; return all keys/values so far."""
+        end = self.length + k.size(2)
+        if end > self.max_len:
+            raise ValueError(f"KV cache full: {end} slots needed, {self.max_len} allocated")
+        self.keys[layer][:, :, self.length : end] = k
+        self.values[layer][:, :, self.length : end] = v
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+
+class Block(nn.Module):
+    """One transformer layer: attention then MLP, each pre-normed and residual."""
+
+    def __init__(self, config: ModelConfig, layer: int) -> None:
+        super().__init__()
+        self.layer = layer
+        self.n_head, self.n_kv_head, self.head_dim = (
+            config.n_head,
+            config.n_kv_head,
+            config.head_dim,
+        )
+        qkv_width = (config.n_head + 2 * config.n_kv_head) * config.head_dim
+        self.attn_norm = RMSNorm(config.n_embd, config.norm_eps)
+        self.attn_qkv = nn.Linear(config.n_embd, qkv_width, bias=False)
+        self.attn_proj = nn.Linear(config.n_head * config.head_dim, config.n_embd, bias=False)
+        self.mlp_norm = RMSNorm(config.n_embd, config.norm_eps)
+        self.mlp_fc = nn.Linear(config.n_embd, 2 * config.mlp_hidden, bias=False)  # [gate; up]
+        self.mlp_proj = nn.Linear(config.mlp_hidden, config.n_embd, bias=False)
+
+    def attention(self, x, cos, sin, cache, mask):
+        B, T, _ = x.shape
+        H, KV, D = self.n_head, self.n_kv_head, self.head_dim
+        qkv = self.attn_qkv(x).view(B, T, H + 2 * KV, D)
+        qk = apply_rope(qkv[:, :, : H + KV], cos, sin)  # q and k rotated in one go
+        q = qk[:, :, :H].transpose(1, 2)  # [B, H, T, D]
+        k = qk[:, :, H:].transpose(1, 2)  # [B, KV, T, D]
+        v = qkv[:, :, H + KV :].transpose(1, 2)
+        if cache is not None:
+            k, v = cache.update(self.layer, k, v)
+        causal = cache is None or (mask is None and cache.length == 0)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=causal and T > 1, enable_gqa=KV != H
+        )
+        return self.attn_proj(y.transpose(1, 2).reshape(B, T, H * D))
+
+    def mlp(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.mlp_fc(x).chunk(2, dim=-1)
+        return self.mlp_proj(F.silu(gate) * up)
+
+    def forward(self, x, cos, sin, cache=None, mask=None):
+        x = x + self.attention(self.attn_norm(x), cos, sin, cache, mask)
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
+        self.norm_f = RMSNorm(config.n_embd, config.norm_eps)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.wte.weight
+        cos, sin = rope_tables(config)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """nanoGPT/Llama init: N(0, 0.02); residual projections scaled by 1/sqrt(2 n_layer)
+        so the residual stream's variance does not grow with depth."""
+        std = self.config.init_std
+        for name, p in self.named_parameters():
+            if p.dim() == 1:  # RMSNorm gains
+                p.fill_(1.0)
+            elif name.endswith(("attn_proj.weight", "mlp_proj.weight")):
+                p.normal_(0.0, std / math.sqrt(2 * self.config.n_layer))
+            else:
+                p.normal_(0.0, std)
+
+    def num_parameters(self, exclude_embeddings: bool = False) -> int:
+        """Distinct parameters (a tied embedding counts once)."""
+        total = sum(p.numel() for p in self.parameters())
+        if exclude_embeddings:
+            total -= self.wte.weight.numel()
+        return total
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        cache: KVCache | None = None,
+        loss_reduction: str = "mean",
+        last_logits_only: bool = False,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """idx [B, T] -> (logits [B, T, vocab] or None, loss or None).
+
+        With `targets` [B, T] (-100 = not scored) the loss is returned and logits are
+        None: the chunked loss never builds them. `loss_reduction` "mean" (0 when every
+        target is ignored), "sum" (total nats: for bits-per-byte) or "none" (per-token
+        [B, T], 0 at ignored positions; this one does build the logits). With `cache`,
+        idx are the next tokens after the cached ones (prefill, then one per step).
+        """
+        B, T = idx.shape
+        if cache is None:
+            if idx.size(1) > self.config.context_size:
+                raise ValueError(
+                    f"sequence of {T} tokens > context_size {self.config.context_size}"
+                )
+            cos, sin = self.rope_cos[None, :T, None], self.rope_sin[None, :T, None]
+            mask = None
+        else:
+            positions = cache.positions(T)
+            cos, sin = self.rope_cos[positions][:, :, None], self.rope_sin[positions][:, :, None]
+            mask = cache.attention_mask(T)
+        x = self.wte(idx)
+        for block in self.blocks:
+            x = block(x, cos, sin, cache, mask)
+        if cache is not None:
+            cache.length += T
+        x = self.norm_f(x)
+
+        if targets is None:
+            if last_logits_only:
+                x = x[:, -1:]
+            return self.lm_head(x), None
+        if loss_reduction == "none":
+            logits = self.lm_head(x).float()
+            loss = F.cross_entropy(
+                logits.view(B * T, -1),
+                targets.reshape(-1),
+                ignore_index=IGNORE_INDEX,
+                reduction="none",
+            )
+            return None, loss.view(B, T)
+        return None, linear_cross_entropy(
+            x.reshape(B * T, -1), self.lm_head.weight, targets.reshape(-1), loss_reduction
+        )
+
+
+def linear_cross_entropy(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """cross_entropy(hidden @ weight.T, targets, ignore_index=-100) without materialising
+    all the logits: `reduction` "mean" (0 if no target counts) or "sum".
+
+    Under autocast the matmuls run in the autocast dtype and the softmax in fp32, like
+    autocast does for `F.cross_entropy(lm_head(x))`.
+    """
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    valid = targets != IGNORE_INDEX
+    row_weight = valid.float()
+    if reduction == "mean":
+        row_weight = row_weight / valid.sum().clamp(min=1)
+    safe_targets = torch.where(valid, targets, 0)
+    device_type = hidden.device.type
+    dtype = (
+        torch.get_autocast_dtype(device_type)
+        if torch.is_autocast_enabled(device_type)
+        else hidden.dtype
+    )
+    if torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad):
+        return _LinearCrossEntropy.apply(hidden, weight, safe_targets, row_weight, dtype)
+    return _chunked_loss(hidden, weight, safe_targets, row_weight, dtype, False, False)[0]
+
+
+def _chunked_loss(hidden, weight, targets, row_weight, dtype, grad_hidden, grad_weight):
+    """sum_i row_weight_i * nll_i, plus (optionally) its gradients, chunk by chunk.
+
+    d loss / d logits = row_weight * (softmax - onehot): computed right away from the
+    chunk's logits, which are then dropped; only [N, C] and [V, C] gradients are kept.
+    """
+    N, V = hidden.size(0), weight.size(0)
+    chunk = max(1, _LOSS_CHUNK_ELEMENTS // V)
+    with torch.autocast(hidden.device.type, enabled=False):
+        w = weight.to(dtype)
+        loss = torch.zeros((), device=hidden.device, dtype=torch.float32)
+        d_hidden = torch.empty_like(hidden) if grad_hidden else None
+        d_weight = torch.zeros_like(weight, dtype=torch.float32) if grad_weight else None
+        for start in range(0, N, chunk):
+            h = hidden[start : start + chunk].to(dtype)
+            t, rw = targets[start : start + chunk], row_weight[start : start + chunk]
+            logits = (h @ w.T).float()
+            lse = torch.logsumexp(logits, dim=-1)
+            loss += ((lse - logits.gather(1, t[:, None]).squeeze(1)) * rw).sum()
+            if not (grad_hidden or grad_weight):
+                continue
+            d_logits = logits.sub_(lse[:, None]).exp_()  # softmax, in place
+            d_logits[torch.arange(len(t), device=t.device), t] -= 1.0
+            d_logits = (d_logits * rw[:, None]).to(dtype)
+            if grad_hidden:
+                d_hidden[start : start + chunk] = d_logits @ w
+            if grad_weight:
+                d_weight += (d_logits.T @ h).float()
+    return loss, d_hidden, d_weight
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, row_weight, dtype):
+        loss, d_hidden, d_weight = _chunked_loss(
+            hidden,
+            weight,
+            targets,
+            row_weight,
+            dtype,
+            ctx.needs_input_grad[0],
+            ctx.needs_input_grad[1],
+        )
+        ctx.save_for_backward(d_hidden, d_weight)
+        ctx.weight_dtype = weight.dtype
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        d_hidden, d_weight = ctx.saved_tensors
+        if d_hidden is not None:
+            d_hidden = d_hidden * grad_loss.to(d_hidden.dtype)
+        if d_weight is not None:
+            d_weight = (d_weight * grad_loss).to(ctx.weight_dtype)
+        return d_hidden, d_weight, None, None, None

@@ -1,0 +1,270 @@
+"""`train base`: next-token pretraining of a Picochat transformer on a corpus.
+
+Not for: the loop mechanics (`loop.py`), the split (`token_data.py`), the diagnostics
+(`memorization.py`) or the report text (`pretrain_report.py`); this module wires them.
+
+    train_base(BaseTrainConfig(corpus=..., tokenizer=..., out_dir=...)) -> BaseTrainResult
+
+Writes into `out_dir`: checkpoint/, best_checkpoint/, train_report.json, report.md,
+sample.txt, loss_curve.png and canary_probe.txt (with --canary-count). Under torchrun
+every rank trains; only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from picochat.artifacts import hash_inputs
+from picochat.configs.training import BaseTrainConfig
+from picochat.errors import CheckpointError, ConfigError
+from picochat.model.checkpoint import load_checkpoint, save_checkpoint
+from picochat.model.config import resolve_model_config
+from picochat.model.transformer import Transformer
+from picochat.runtime import resolve_device, resolve_precision, seed_everything
+from picochat.tokenizer import load_tokenizer
+from picochat.training import distributed, memorization
+from picochat.training.lm_metrics import window_loss_sums
+from picochat.training.loop import CHECKPOINT_DIR, LoopResult, TrainTask, run_loop
+from picochat.training.pretrain_report import build_report, write_report_files
+from picochat.training.token_data import (
+    RandomWindows,
+    TokenData,
+    build_token_data,
+    fixed_windows,
+    read_corpus,
+    spread_rows,
+)
+
+SAMPLE_COUNT = 4
+SAMPLE_TOKENS = 200
+
+
+@dataclass
+class BaseTrainResult:
+    out_dir: Path
+    report: dict[str, Any]
+    stop_reason: str
+    stop_message: str
+    checkpoint: Path
+    best_checkpoint: Path | None
+
+    @property
+    def report_path(self) -> Path:
+        return self.out_dir / "train_report.json"
+
+
+def _check_config(config: BaseTrainConfig) -> None:
+    for name in ("corpus", "tokenizer", "out_dir"):
+        if getattr(config, name) is None:
+            raise ConfigError(f"--{name.replace('_', '-')} is required.")
+    positive = ("max_steps", "batch_size", "grad_accum_steps", "eval_every")
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1.")
+    if config.canary_count < 0:
+        raise ConfigError("--canary-count must be >= 0.")
+
+
+def _build_model(config: BaseTrainConfig, tokenizer: Any, device: torch.device) -> nn.Module:
+    model_config = resolve_model_config(config, tokenizer.vocab_size)
+    if not config.resume:
+        return Transformer(model_config)
+    folder = Path(config.out_dir) / CHECKPOINT_DIR
+    model = load_checkpoint(folder, device=device, tokenizer=tokenizer)
+    if model.config.to_dict() != model_config.to_dict():
+        raise CheckpointError(
+            "The checkpoint's model shape differs from this command's "
+            f"({model.config.to_dict()} vs {model_config.to_dict()}).",
+            file=folder,
+            fix="Resume with the same --preset/--n-layer/... flags as the original run.",
+        )
+    return model
+
+
+def make_evaluate(
+    data: TokenData,
+    tokenizer: Any,
+    *,
+    context_size: int,
+    eval_rows: int,
+    device: torch.device,
+    info: distributed.DistInfo,
+):
+    """The loop's evaluation: val loss + BPB over fixed validation windows, and the train
+    loss over as many fixed training windows (same weights, so the gap is fair)."""
+    val_x, val_y = fixed_windows(data.val, context_size)
+    rows = torch.from_numpy(spread_rows(val_x.shape[0], eval_rows))
+    val_x, val_y = val_x[rows], val_y[rows]
+    train_x, train_y = fixed_windows(data.train, context_size)
+    rows = torch.from_numpy(spread_rows(train_x.shape[0], val_x.shape[0]))
+    train_x, train_y = train_x[rows], train_y[rows]
+    byte_lengths = torch.from_numpy(tokenizer.token_byte_lengths())
+
+    def evaluate(model: nn.Module) -> dict[str, float | None]:
+        val = window_loss_sums(model, val_x, val_y, byte_lengths, device=device, dist_info=info)
+        train = window_loss_sums(
+            model, train_x, train_y, byte_lengths, device=device, dist_info=info
+        )
+        return {
+            "train_loss": train.mean_loss,
+            "val_loss": val.mean_loss,
+            "val_bpb": val.bits_per_byte,
+            "val_targets": val.targets,
+            "val_bytes": val.text_bytes,
+        }
+
+    return evaluate
+
+
+def train_base(
+    config: BaseTrainConfig, *, show_progress: bool = True, on_step: Any = None
+) -> BaseTrainResult:
+    """Pretrain on `config.corpus`; see the module docstring for what is written."""
+    started = time.perf_counter()
+    _check_config(config)
+    out_dir = Path(config.out_dir)
+    device = resolve_device(config.device)
+    info = distributed.setup(device)
+    try:
+        return _train(config, out_dir, device, info, started, show_progress, on_step)
+    finally:
+        distributed.teardown(info)
+
+
+def _train(config, out_dir, device, info, started, show_progress, on_step) -> BaseTrainResult:
+    precision = resolve_precision(config.precision, device)
+    tokenizer = load_tokenizer(config.tokenizer)
+    model_config = resolve_model_config(config, tokenizer.vocab_size)
+    context = model_config.context_size
+    canaries = []
+    if config.canary_count:
+        corpus_text = read_corpus(config.corpus)
+        canaries = memorization.make_canaries(
+            config.canary_count, corpus_text, tokenizer, config.seed
+        )
+    data = build_token_data(
+        corpus=config.corpus,
+        tokenizer=tokenizer,
+        manifest=config.corpus_manifest,
+        split_mode=config.split_mode,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+        context_size=context,
+        canaries=[c.text for c in canaries],
+        cache_dir=out_dir / "token_cache",
+    )
+    seed_everything(config.seed)  # same init on every rank (DDP also broadcasts rank 0)
+    model = _build_model(config, tokenizer, device).to(device)
+    model.train()
+
+    def save(model_to_save: nn.Module, folder: Path, state: dict | None) -> None:
+        save_checkpoint(
+            folder,
+            model_to_save,
+            tokenizer_sha256=tokenizer.sha256,
+            kind="base",
+            metadata={"stage": "train base", "seed": config.seed},
+            training_state=state,
+        )
+
+    def loss_fn(train_model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return train_model(batch[0], batch[1])[1]
+
+    task = TrainTask(
+        model=model,
+        loss_fn=loss_fn,
+        train_batches=RandomWindows(
+            data.train,
+            context_size=context,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            rank=info.rank,
+            device=device,
+        ),
+        evaluate=make_evaluate(
+            data,
+            tokenizer,
+            context_size=context,
+            eval_rows=config.eval_batches * config.batch_size,
+            device=device,
+            info=info,
+        ),
+        save_checkpoint=save,
+        count_tokens=lambda batch: batch[0].numel(),
+    )
+    loop = run_loop(
+        task,
+        config,
+        device=device,
+        precision=precision,
+        dist_info=info,
+        resume_from=out_dir / CHECKPOINT_DIR if config.resume else None,
+        show_progress=show_progress,
+        label="train base",
+        on_step=on_step,
+    )
+    report: dict[str, Any] = {}
+    if info.is_main:
+        diagnostics = _diagnose(model, tokenizer, data, canaries, context, device, config.seed)
+        report = build_report(
+            config=config,
+            inputs=hash_inputs([config.corpus, config.tokenizer, config.corpus_manifest]),
+            wall_seconds=time.perf_counter() - started,
+            device=f"{device} ({precision}, {info.world_size} process(es))",
+            num_parameters=model.num_parameters(),
+            data=data,
+            loop=loop,
+            diagnostics=diagnostics,
+        )
+        write_report_files(out_dir, report, diagnostics)
+    return BaseTrainResult(
+        out_dir=out_dir,
+        report=report,
+        stop_reason=loop.stop_reason,
+        stop_message=loop.stop_message,
+        checkpoint=out_dir / CHECKPOINT_DIR,
+        best_checkpoint=loop.best_checkpoint_dir,
+    )
+
+
+def _diagnose(
+    model: nn.Module,
+    tokenizer: Any,
+    data: TokenData,
+    canaries: list[memorization.Canary],
+    context: int,
+    device: torch.device,
+    seed: int,
+) -> dict[str, Any]:
+    """Samples, copy rate and canary probe of the final weights (fp32, eval mode)."""
+    model.eval()
+    samples = memorization.sample_texts(
+        model,
+        tokenizer,
+        count=SAMPLE_COUNT,
+        max_new_tokens=SAMPLE_TOKENS,
+        context_size=context,
+        device=device,
+        seed=seed,
+    )
+    copy = memorization.copy_diagnostics(samples, data.train_text, data.val_text)
+    probes = memorization.probe_canaries(
+        model, tokenizer, canaries, context_size=context, device=device, seed=seed
+    )
+    risk, risk_reason = memorization.risk_verdict(copy, probes)
+    return {
+        "samples": samples,
+        "copy": copy,
+        "canaries": probes,
+        "risk": risk,
+        "risk_reason": risk_reason,
+    }
+
+
+__all__ = ["BaseTrainResult", "LoopResult", "train_base"]

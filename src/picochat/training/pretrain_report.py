@@ -1,0 +1,260 @@
+"""The base-pretraining report: train_report.json (SPEC §11 keys) and report.md.
+
+Not for: measuring anything; every figure here comes from the loop's history, the token
+data or the memorisation diagnostics. A figure that was not measured is null with a
+sibling `<key>_reason`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from picochat.artifacts import atomic_write_json, atomic_write_text, report_header
+from picochat.reports.plots import plot_history
+from picochat.training.loop import LoopResult
+from picochat.training.token_data import TokenData
+
+LOSS_CURVE = "loss_curve.png"
+
+
+def _final(loop: LoopResult) -> dict[str, Any]:
+    if not loop.history:
+        reason = (
+            f"no evaluation ran before the run stopped ({loop.stop_reason} at step {loop.steps})"
+        )
+        return {
+            "step": loop.steps,
+            **{k: None for k in ("train_loss", "val_loss", "val_bpb", "gap")},
+            **{f"{k}_reason": reason for k in ("train_loss", "val_loss", "val_bpb", "gap")},
+        }
+    last = loop.history[-1]
+    gap = None
+    if last.get("val_loss") is not None and last.get("train_loss") is not None:
+        gap = last["val_loss"] - last["train_loss"]
+    return {
+        "step": last["step"],
+        "train_loss": last.get("train_loss"),
+        "val_loss": last.get("val_loss"),
+        "val_bpb": last.get("val_bpb"),
+        "gap": gap,
+        "checkpoint_step": loop.steps,
+    }
+
+
+def _recommended(loop: LoopResult) -> dict[str, Any]:
+    best = loop.best
+    if best is None:
+        return {
+            "step": loop.steps,
+            "folder": "checkpoint",
+            "reason": "no validation loss was measured, so only the last weights exist",
+        }
+    if loop.stop_reason == "diverged":
+        why = "training diverged; this is the best weights before it"
+    elif best["step"] == loop.history[-1]["step"]:
+        why = "the last evaluation is also the best: validation loss was still improving"
+    else:
+        why = (
+            f"lowest validation loss ({best['val_loss']:.4f}); later steps fit the training "
+            "windows more without carrying over to held-out text"
+        )
+    return {"step": best["step"], "folder": "best_checkpoint", "reason": why}
+
+
+def build_report(
+    *,
+    config: Any,
+    inputs: dict[str, str],
+    wall_seconds: float,
+    device: str,
+    num_parameters: int,
+    data: TokenData,
+    loop: LoopResult,
+    diagnostics: dict[str, Any],
+) -> dict[str, Any]:
+    copy = diagnostics["copy"]
+    memorization = {
+        "train_copy_rate": copy["train_copy_rate"],
+        "heldout_overlap": copy["heldout_overlap"],
+        "copied_spans": copy["copied_spans"],
+        "canaries": [
+            {k: c[k] for k in ("text", "hit", "exposure_bits", "rank", "candidates")}
+            for c in diagnostics["canaries"]
+        ],
+        "risk": diagnostics["risk"],
+        "risk_reason": diagnostics["risk_reason"],
+        "ngram_words": copy["ngram_words"],
+        "generated_ngrams": copy["generated_ngrams"],
+        "measured_on": f"final weights (step {loop.steps}), {len(diagnostics['samples'])} "
+        "unconditional samples at temperature 1.0",
+    }
+    for key in ("train_copy_rate", "heldout_overlap"):
+        if f"{key}_reason" in copy:
+            memorization[f"{key}_reason"] = copy[f"{key}_reason"]
+    if not diagnostics["canaries"]:
+        memorization["canaries_reason"] = "no canaries were inserted (--canary-count 0)"
+    report = report_header(
+        config, inputs=inputs, seed=config.seed, wall_seconds=wall_seconds, device=device
+    )
+    report.update(
+        {
+            "model": {"num_parameters": num_parameters},
+            "dataset": {
+                "split_mode": data.split_mode,
+                "split_reason": data.split_reason,
+                "train_tokens": int(len(data.train)),
+                "val_tokens": int(len(data.val)),
+                "val_documents": data.val_documents,
+                "train_documents": data.train_documents,
+                "unknown_token_rate": data.unknown_rate,
+                "warnings": data.warnings,
+            },
+            "history": loop.history,
+            "best": loop.best,
+            "final": _final(loop),
+            "recommended_checkpoint": _recommended(loop),
+            "stop_reason": loop.stop_reason,
+            "stop_message": loop.stop_message,
+            "steps": loop.steps,
+            "tokens_seen": loop.tokens_seen,
+            "dataset_passes": loop.tokens_seen / max(1, len(data.train)),
+            "memorization": memorization,
+            "sample": diagnostics["samples"][0] if diagnostics["samples"] else None,
+            "throughput": {
+                "tokens_per_sec": loop.tokens_per_sec,
+                "train_seconds": loop.train_seconds,
+            },
+        }
+    )
+    if data.val_documents is None:
+        report["dataset"]["val_documents_reason"] = "window split: validation is the corpus tail"
+    if report["best"] is None:
+        report["best_reason"] = "no evaluation ran before the run stopped"
+    return report
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    ds, final, best, mem = (
+        report["dataset"],
+        report["final"],
+        report["best"],
+        report["memorization"],
+    )
+    rec = report["recommended_checkpoint"]
+    lines = [
+        "# Base pretraining report",
+        "",
+        "**How to read this.** A falling *train* loss only means the model fits its training",
+        "windows. The *validation* loss, on text the model never trained on, tells whether",
+        "that fit carries over. When validation stops improving while train keeps falling,",
+        "the model is memorising; use the recommended checkpoint, not the last one.",
+        "",
+        "## Outcome",
+        "",
+        f"- Stopped: **{report['stop_reason']}** ({report['stop_message']}) after "
+        f"{report['steps']} steps.",
+        f"- Recommended checkpoint: step {rec['step']} in `{rec['folder']}/`: {rec['reason']}.",
+        f"- Final (step {final['step']}): train loss {_fmt(final['train_loss'])}, validation "
+        f"loss {_fmt(final['val_loss'])}, validation BPB {_fmt(final['val_bpb'])}, gap "
+        f"{_fmt(final['gap'])} (validation - train).",
+    ]
+    if best:
+        lines.append(
+            f"- Best validation: step {best['step']}, loss {_fmt(best['val_loss'])}, "
+            f"BPB {_fmt(best['val_bpb'])}."
+        )
+    lines += [
+        f"- Model: {report['model']['num_parameters']:,} parameters; device {report['device']}.",
+        f"- Tokens seen: {report['tokens_seen']:,} = {report['dataset_passes']:.2f} passes "
+        f"over the training tokens; throughput {_fmt(report['throughput']['tokens_per_sec'], 0)} "
+        "tokens/s.",
+        "",
+        "## Data split",
+        "",
+        f"- Mode: **{ds['split_mode']}** ({ds['split_reason']}).",
+        f"- Train tokens {ds['train_tokens']:,}; validation tokens {ds['val_tokens']:,}"
+        + (f" from {ds['val_documents']} held-out documents." if ds["val_documents"] else "."),
+        "- Train and validation are cut apart as text before tokenizing: no token is shared.",
+        "- BPB = validation loss in bits per UTF-8 byte of the validation text (comparable "
+        "across tokenizers); special tokens count 0 bytes and are left out of BPB.",
+        "- Train loss in the history is measured at each evaluation on fixed training windows "
+        "(as many as validation windows) with the same weights, so the gap is like for like.",
+    ]
+    lines += [f"- Warning: {w}" for w in ds["warnings"]]
+    lines += ["", "## Learning curve", "", f"![loss curve]({LOSS_CURVE})", ""]
+    lines += [
+        "| step | train loss | val loss | val BPB | lr | tokens/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for h in report["history"]:
+        lines.append(
+            f"| {h['step']} | {_fmt(h.get('train_loss'))} | {_fmt(h.get('val_loss'))} | "
+            f"{_fmt(h.get('val_bpb'))} | {h['lr']:.2e} | {_fmt(h.get('tokens_per_sec'), 0)} |"
+        )
+    lines += [
+        "",
+        "## Memorisation",
+        "",
+        f"Risk: **{mem['risk']}** ({mem['risk_reason']}). Measured on {mem['measured_on']}.",
+        "",
+        f"- Train copy rate: {_fmt(mem['train_copy_rate'], 3)}: share of generated "
+        f"{mem['ngram_words']}-word spans found verbatim in the training text.",
+        f"- Held-out overlap: {_fmt(mem['heldout_overlap'], 3)}: the same against validation "
+        "text. Copying far more from training than from held-out text means memorising.",
+    ]
+    for span in mem["copied_spans"]:
+        lines.append(f'- Copied span ({span["words"]} words): "{span["text"]}"')
+    for canary in mem["canaries"]:
+        lines.append(
+            f"- Canary `{canary['text']}`: {'HIT' if canary['hit'] else 'miss'}, exposure "
+            f"{canary['exposure_bits']:.2f} bits (rank {canary['rank']} of {canary['candidates']})."
+        )
+    if not mem["canaries"]:
+        lines.append("- No canaries were inserted (`--canary-count N` adds them).")
+    lines += [
+        "",
+        "A tiny model cannot learn what the corpus does not contain; on a tiny or repeated",
+        "corpus it mostly memorises. See `canary_probe.txt` and `sample.txt`.",
+        "",
+        "## Sample (unconditional, temperature 1.0)",
+        "",
+        "```",
+        report["sample"] or "",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report_files(out_dir: Path, report: dict[str, Any], diagnostics: dict[str, Any]) -> None:
+    atomic_write_json(out_dir / "train_report.json", report)
+    atomic_write_text(out_dir / "report.md", render_markdown(report))
+    samples = diagnostics["samples"]
+    atomic_write_text(
+        out_dir / "sample.txt",
+        "".join(
+            f"--- sample {i + 1} (from <|bos|>, temperature 1.0) ---\n{s}\n"
+            for i, s in enumerate(samples)
+        ),
+    )
+    if diagnostics["canaries"]:
+        blocks = [
+            f"canary: {c['text']}\nprompt: {c['prefix']}\ngreedy: {c['continuation']!r}\n"
+            f"hit: {c['hit']}\nrank: {c['rank']} of {c['candidates']}\n"
+            f"exposure_bits: {c['exposure_bits']:.3f}\n"
+            for c in diagnostics["canaries"]
+        ]
+        atomic_write_text(out_dir / "canary_probe.txt", "\n".join(blocks))
+    best = report.get("best")
+    plot_history(
+        report["history"],
+        out_dir / LOSS_CURVE,
+        secondary=("val_bpb", "validation bits per byte"),
+        title="Base pretraining",
+        mark_step=best["step"] if best else None,
+    )

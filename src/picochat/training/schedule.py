@@ -1,0 +1,70 @@
+"""Learning-rate schedule and optimizer construction shared by every training stage.
+
+Not for: the loop itself (`loop.py`) or anything stage-specific.
+
+Schedule: linear warmup from 0 to the peak over `warmup_steps`, then cosine decay to
+`peak * min_lr_ratio` at `max_steps` (nanoGPT's recipe). The optimizer is AdamW with
+weight decay on weight matrices only: biases, norm gains and embedding tables get none
+(decaying norm gains pulls them toward 0, and decaying embedding rows that a batch
+never touches shrinks rare tokens for no reason; nanoGPT and nanochat do the same).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+# (beta1, beta2) as in nanoGPT for small models; 0.95 reacts faster than 0.999 when
+# a run is only a few thousand steps long.
+ADAM_BETAS = (0.9, 0.95)
+
+
+def learning_rate_at(
+    step: int, *, peak: float, warmup_steps: int, max_steps: int, min_lr_ratio: float
+) -> float:
+    """Learning rate for optimizer step `step` (0-based)."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    floor = peak * min_lr_ratio
+    if step >= max_steps:
+        return floor
+    span = max(1, max_steps - warmup_steps)
+    progress = (step - warmup_steps) / span
+    return floor + 0.5 * (1.0 + math.cos(math.pi * progress)) * (peak - floor)
+
+
+def _is_decayed(name: str, param: nn.Parameter, embedding_ids: set[int]) -> bool:
+    """Weight decay only for 2-D+ weight matrices that are not embedding tables."""
+    return param.ndim >= 2 and id(param) not in embedding_ids
+
+
+def build_optimizer(
+    model: nn.Module, *, learning_rate: float, weight_decay: float, device: torch.device
+) -> torch.optim.AdamW:
+    """AdamW with two groups: decayed matrices, and everything else without decay.
+
+    A tied output head shares its tensor with the embedding table, so it is not decayed
+    either (the check is by tensor identity, not by name).
+    """
+    embedding_ids = {
+        id(module.weight) for module in model.modules() if isinstance(module, nn.Embedding)
+    }
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (decay if _is_decayed(name, param, embedding_ids) else no_decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    # The fused kernel is faster on CUDA; elsewhere the default (foreach) is the fast one.
+    fused = device.type == "cuda"
+    return torch.optim.AdamW(groups, lr=learning_rate, betas=ADAM_BETAS, fused=fused)
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr

@@ -1,0 +1,379 @@
+"""Corpus -> token streams for pretraining: the train/validation split and the batches.
+
+Not for: reading or cleaning sources (`picochat.data`) or tokenizing rules
+(`picochat.tokenizer`); this module only applies a tokenizer to a built corpus.
+
+The split is made on TEXT, before tokenizing, so train and validation never share a
+token and the validation text is exactly known (BPB is measured over all of it):
+
+- `document`: whole documents from `corpus_manifest.json` go to validation, chosen by a
+  seeded shuffle until `val_fraction` of the characters is held out;
+- `window`: the last `val_fraction` of the corpus characters (nanoGPT's split).
+
+Every segment (a document, or each side of the window split) starts with `<|bos|>`, so
+every token of the validation text is predicted exactly once. Streams are numpy arrays
+(uint16 when the vocabulary fits, else uint32); large corpora are cached as `.npy` in
+the output folder and memory-mapped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from picochat.artifacts import atomic_open, atomic_write_json, sha256_file
+from picochat.errors import ConfigError, InputError
+from picochat.model.transformer import IGNORE_INDEX
+
+# Below this many validation tokens a validation loss is mostly noise.
+MIN_VAL_TOKENS = 64
+# Unknown-token share above which the tokenizer clearly was not built for this corpus.
+MAX_UNKNOWN_RATE = 0.01
+# Corpora above this many characters get their token streams cached and memory-mapped.
+CACHE_MIN_CHARS = 5_000_000
+
+
+@dataclass
+class Document:
+    text: str
+    source: str | None = None
+
+
+@dataclass
+class TokenData:
+    """The two token streams and what a report needs to say about them."""
+
+    train: np.ndarray
+    val: np.ndarray
+    split_mode: str
+    split_reason: str
+    train_texts: list[str]
+    val_texts: list[str]
+    train_documents: int
+    val_documents: int | None
+    unknown_rate: float
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def train_text(self) -> str:
+        return "\n".join(self.train_texts)
+
+    @property
+    def val_text(self) -> str:
+        return "\n".join(self.val_texts)
+
+
+def read_corpus(path: Path) -> str:
+    if not Path(path).is_file():
+        raise InputError(
+            "The corpus file does not exist.",
+            file=path,
+            fix="Build one with `picochat data build --input ... --out corpus.txt`.",
+        )
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"The corpus is not UTF-8 text (byte {error.start}).",
+            file=path,
+            fix="Rebuild it with `picochat data build`, which skips undecodable bytes.",
+        ) from error
+
+
+def read_documents(text: str, manifest: Path | None) -> list[Document]:
+    """The corpus documents from the manifest spans, or the whole text as one document."""
+    if manifest is None:
+        return [Document(text)]
+    try:
+        data = json.loads(Path(manifest).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise InputError(
+            f"Cannot read the corpus manifest: {error}",
+            file=manifest,
+            fix="Point --corpus-manifest at the corpus_manifest.json written by `data build`.",
+        ) from error
+    spans = data.get("documents") if isinstance(data, dict) else None
+    if not isinstance(spans, list):
+        raise InputError(
+            "The manifest has no `documents` list of spans.",
+            file=manifest,
+            fix="Rebuild the corpus with `picochat data build`.",
+        )
+    documents = []
+    for index, span in enumerate(spans):
+        try:
+            start, end = int(span["char_start"]), int(span["char_end"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(
+                f"Document {index} has no valid char_start/char_end.",
+                file=manifest,
+                fix="Rebuild the corpus with `picochat data build`.",
+            ) from error
+        if not 0 <= start <= end <= len(text):
+            raise InputError(
+                f"Document {index} spans characters {start}..{end} but the corpus has "
+                f"{len(text)}: the manifest belongs to another corpus.",
+                file=manifest,
+                fix="Pass the corpus_manifest.json written together with this corpus.txt.",
+            )
+        if end > start:
+            documents.append(Document(text[start:end], span.get("source")))
+    if not documents:
+        raise InputError("The manifest lists no non-empty document.", file=manifest)
+    return documents
+
+
+def resolve_split_mode(
+    requested: str, documents: list[Document], has_manifest: bool
+) -> tuple[str, str]:
+    """(`document`|`window`, the reason a person reads in the report)."""
+    count = len(documents)
+    if requested == "document":
+        if count < 2:
+            raise ConfigError(
+                f"--split-mode document needs a manifest with >= 2 documents (found {count}).",
+                fix="Pass --corpus-manifest from `data build`, or use --split-mode window.",
+            )
+        return "document", f"asked for --split-mode document; the manifest has {count} documents"
+    if requested == "window":
+        return "window", "asked for --split-mode window: the tail of the corpus is held out"
+    if count >= 2:
+        return "document", (
+            f"auto: the manifest has {count} documents, so whole documents are held out "
+            "(validation text comes from sources never seen in training)"
+        )
+    why = "no manifest was given" if not has_manifest else "the manifest has one document"
+    return "window", f"auto: {why}, so the tail of the corpus is held out"
+
+
+def split_texts(
+    documents: list[Document], mode: str, val_fraction: float, seed: int
+) -> tuple[list[str], list[str]]:
+    """(train texts, validation texts) for `mode`."""
+    if not 0 < val_fraction < 1:
+        raise ConfigError(
+            f"--val-fraction must be between 0 and 1 (got {val_fraction}).", fix="Use e.g. 0.1."
+        )
+    if mode == "window":
+        text = "\n".join(d.text for d in documents)
+        cut = int(len(text) * (1 - val_fraction))
+        return [text[:cut]], [text[cut:]]
+    order = np.random.default_rng(seed).permutation(len(documents))
+    target = val_fraction * sum(len(d.text) for d in documents)
+    held: set[int] = set()
+    held_chars = 0
+    for index in order[:-1]:  # at least one document stays for training
+        if held and held_chars >= target:
+            break
+        held.add(int(index))
+        held_chars += len(documents[index].text)
+    train = [d.text for i, d in enumerate(documents) if i not in held]
+    val = [d.text for i, d in enumerate(documents) if i in held]
+    return train, val
+
+
+def _dtype_for(vocab_size: int) -> type:
+    return np.uint16 if vocab_size <= np.iinfo(np.uint16).max + 1 else np.uint32
+
+
+def encode_segments(tokenizer: Any, texts: list[str]) -> np.ndarray:
+    """`<|bos|>` + ids for each text, concatenated into one stream."""
+    dtype = _dtype_for(tokenizer.vocab_size)
+    parts = []
+    bos = np.asarray([tokenizer.bos_id], dtype=dtype)
+    for text in texts:
+        parts += [bos, np.asarray(tokenizer.encode_array(text), dtype=dtype)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+def unknown_rate(tokenizer: Any, *streams: np.ndarray) -> float:
+    unk = tokenizer.token_to_id("<unk>")
+    total = sum(len(s) for s in streams)
+    if unk is None or total == 0:
+        return 0.0
+    return float(sum(int((s == unk).sum()) for s in streams)) / total
+
+
+def _cache_key(corpus: Path, tokenizer: Any, manifest: Path | None, texts_key: str) -> str:
+    parts = [sha256_file(corpus), str(tokenizer.sha256), texts_key]
+    if manifest is not None:
+        parts.append(sha256_file(manifest))
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _cached_streams(cache_dir: Path, key: str, build: Any) -> tuple[np.ndarray, np.ndarray]:
+    folder = cache_dir / f"tokens-{key}"
+    if (folder / "done.json").is_file():
+        return np.load(folder / "train.npy", mmap_mode="r"), np.load(
+            folder / "val.npy", mmap_mode="r"
+        )
+    train, val = build()
+    for name, array in (("train", train), ("val", val)):
+        with atomic_open(folder / f"{name}.npy", "wb") as handle:
+            np.save(handle, array)
+    atomic_write_json(folder / "done.json", {"train_tokens": len(train), "val_tokens": len(val)})
+    return np.load(folder / "train.npy", mmap_mode="r"), np.load(folder / "val.npy", mmap_mode="r")
+
+
+def build_token_data(
+    *,
+    corpus: Path,
+    tokenizer: Any,
+    manifest: Path | None,
+    split_mode: str,
+    val_fraction: float,
+    seed: int,
+    context_size: int,
+    canaries: list[str] | None = None,
+    cache_dir: Path | None = None,
+) -> TokenData:
+    """Read, split, encode and check the corpus; errors name the file and the fix.
+
+    `canaries` are inserted as lines into the training texts only (after the split).
+    """
+    text = read_corpus(corpus)
+    documents = read_documents(text, manifest)
+    mode, reason = resolve_split_mode(split_mode, documents, manifest is not None)
+    train_texts, val_texts = split_texts(documents, mode, val_fraction, seed)
+    if canaries:
+        train_texts = insert_lines(train_texts, canaries, seed)
+
+    def build() -> tuple[np.ndarray, np.ndarray]:
+        return encode_segments(tokenizer, train_texts), encode_segments(tokenizer, val_texts)
+
+    if cache_dir is not None and len(text) >= CACHE_MIN_CHARS:
+        key = _cache_key(corpus, tokenizer, manifest, f"{mode}|{val_fraction}|{seed}|{canaries}")
+        train, val = _cached_streams(cache_dir, key, build)
+    else:
+        train, val = build()
+
+    rate = unknown_rate(tokenizer, train, val)
+    warnings = []
+    if rate > MAX_UNKNOWN_RATE:
+        raise InputError(
+            f"{rate:.1%} of the corpus tokens are <unk>: this tokenizer was not built for "
+            "this corpus.",
+            file=corpus,
+            fix="Train the tokenizer on this corpus (`picochat tok train --input ...`) or use "
+            "--type byte/bpe, which never produce unknown tokens.",
+        )
+    if rate > 0:
+        warnings.append(
+            f"{rate:.3%} of the corpus tokens are <unk> (characters the tokenizer never saw)."
+        )
+    if len(train) < context_size + 1:
+        raise InputError(
+            f"The training part of the corpus has {len(train)} tokens, fewer than one window "
+            f"of --context-size {context_size} plus its target.",
+            file=corpus,
+            fix=f"Use --context-size {max(8, len(train) // 4)} or less, or a larger corpus.",
+        )
+    if len(val) < MIN_VAL_TOKENS:
+        raise InputError(
+            f"The corpus is too small to hold out validation: {len(val)} validation tokens "
+            f"(at least {MIN_VAL_TOKENS} are needed for a meaningful validation loss).",
+            file=corpus,
+            fix="Use a larger corpus or raise --val-fraction.",
+        )
+    return TokenData(
+        train=train,
+        val=val,
+        split_mode=mode,
+        split_reason=reason,
+        train_texts=train_texts,
+        val_texts=val_texts,
+        train_documents=len(train_texts),
+        val_documents=len(val_texts) if mode == "document" else None,
+        unknown_rate=rate,
+        warnings=warnings,
+    )
+
+
+def insert_lines(texts: list[str], lines: list[str], seed: int) -> list[str]:
+    """Insert each line at a seeded random line start of a random text (canaries).
+
+    The texts are the TRAINING side of the split, so the lines never reach validation.
+    """
+    texts = list(texts)
+    rng = np.random.default_rng([seed, 7])
+    weights = np.asarray([len(t) + 1 for t in texts], dtype=np.float64)
+    for line in lines:
+        index = int(rng.choice(len(texts), p=weights / weights.sum()))
+        text = texts[index]
+        # The line start after a random character (or the text's start).
+        newline = text.find("\n", int(rng.integers(len(text) + 1)))
+        at = 0 if newline < 0 else newline + 1
+        texts[index] = text[:at] + line + "\n" + text[at:]
+    return texts
+
+
+class RandomWindows:
+    """Training batches of random windows; batch k depends only on (seed, rank, k).
+
+    Its state is just k (the data position), so resume is exact and cheap, and each DDP
+    rank draws different windows.
+    """
+
+    def __init__(
+        self,
+        tokens: np.ndarray,
+        *,
+        context_size: int,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        device: torch.device | None = None,
+    ) -> None:
+        self.tokens = tokens
+        self.context_size = context_size
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.device = device or torch.device("cpu")
+        self.position = 0
+        self._offsets = np.arange(context_size + 1)
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.rank, self.position])
+        self.position += 1
+        starts = rng.integers(0, len(self.tokens) - self.context_size, size=self.batch_size)
+        chunk = torch.from_numpy(
+            np.asarray(self.tokens[starts[:, None] + self._offsets], dtype=np.int64)
+        )
+        chunk = chunk.to(self.device, non_blocking=True)
+        return chunk[:, :-1], chunk[:, 1:]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"position": self.position}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.position = int(state["position"])
+
+
+def fixed_windows(tokens: np.ndarray, context_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Non-overlapping windows covering the stream: every token after the first is a
+    target exactly once. Targets past the end are IGNORE_INDEX; inputs there are 0."""
+    n_targets = len(tokens) - 1
+    count = max(1, -(-n_targets // context_size))
+    inputs = np.zeros((count, context_size), dtype=np.int64)
+    targets = np.full((count, context_size), IGNORE_INDEX, dtype=np.int64)
+    flat = np.asarray(tokens, dtype=np.int64)
+    for row in range(count):
+        start = row * context_size
+        length = min(context_size, n_targets - start)
+        inputs[row, :length] = flat[start : start + length]
+        targets[row, :length] = flat[start + 1 : start + 1 + length]
+    return torch.from_numpy(inputs), torch.from_numpy(targets)
+
+
+def spread_rows(count: int, wanted: int) -> np.ndarray:
+    """`wanted` row indices spread evenly over `count` rows (all of them if wanted <= 0)."""
+    if wanted <= 0 or wanted >= count:
+        return np.arange(count)
+    return np.unique(np.linspace(0, count - 1, wanted).round().astype(np.int64))
