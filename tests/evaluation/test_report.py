@@ -167,3 +167,12 @@ def test_cli_errors_are_clear(run_cli, eval_file, tmp_path):
                            "--out-dir", tmp_path / "e")  # fmt: skip
     assert code == 2 and "1 replies for 6 eval items" in err
     assert not (tmp_path / "e").exists()
+
+
+def test_wilson_interval_stays_open_when_every_item_passes():
+    from picochat.evaluation.analysis import wilson_ci
+
+    assert bootstrap_ci([True] * 10, seed=0) == [1.0, 1.0]
+    low, high = wilson_ci([True] * 10)
+    assert high == pytest.approx(1.0) and 0.6 < low < 0.8  # 0.7225 for 10/10
+    assert wilson_ci([True, False]) == pytest.approx([0.0945, 0.9055], abs=1e-3)

@@ -35,8 +35,10 @@ def _rate_row(summary: dict, key: str, label: str, fmt=_pct) -> list[str]:
 
 def _summary(report: dict) -> list[str]:
     s = report["summary"]
-    ci = s.get("pass_rate_ci")
+    ci, wilson = s.get("pass_rate_ci"), s.get("pass_rate_wilson_ci")
     ci_text = f"[{ci[0]:.1%}, {ci[1]:.1%}]" if ci else "n/a"
+    if wilson:
+        ci_text += f"; Wilson 95% [{wilson[0]:.1%}, {wilson[1]:.1%}]"
     rows = [
         ["items", s["items"], ""],
         ["passed", s["passed"], ""],
