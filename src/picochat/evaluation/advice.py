@@ -80,11 +80,12 @@ def recommendations(report: dict[str, Any]) -> list[dict[str, str]]:
     if s.get("corpus_support_failure_rate"):
         _add(
             out,
-            "Replies use wording the support corpus does not contain.",
+            "Replies fail the corpus-support check (wording absent from the corpus, or no "
+            "content words at all).",
             f"corpus_support_failure_rate {_pct(s['corpus_support_failure_rate'])} "
             f"(threshold {report['rules']['min_corpus_support']} of content bigrams)",
-            "The model invents text: check the eval items are about the corpus; more "
-            "training on the corpus, or SFT rows that quote it.",
+            "Read the unsupported examples per item: invented wording calls for more training "
+            "on the corpus or SFT rows that quote it; empty or looping replies, see above.",
         )
     skipped = [i for i in items if i["skipped_checks"]]
     if skipped:
