@@ -89,6 +89,14 @@ def test_zero_denominators_are_null_with_reason():
     assert "support-corpus" in s["corpus_support_failure_rate_reason"]
 
 
+def test_skipped_support_check_and_unreviewed_items_are_warned():
+    items = [EvalItem("Who?", require_corpus_support=True, needs_review=True), EvalItem("Hi")]
+    report = score_items(items, ["Romeo.", "Hello."])
+    assert report["items"][0]["passed"] and report["items"][0]["skipped_checks"]
+    assert any("1 item(s) require corpus support" in w for w in report["warnings"])
+    assert any("1/2 items are unreviewed" in w for w in report["warnings"])
+
+
 def test_bootstrap_ci_contains_estimate_narrows_and_is_seeded():
     small = [True] * 6 + [False] * 4
     large = small * 20
