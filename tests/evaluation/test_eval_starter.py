@@ -73,7 +73,16 @@ def test_small_corpus_items_pass_reader_and_their_own_source(tmp_path):
 
 
 def test_entities_are_mid_sentence_capitalised_names():
-    assert set(find_entities(SMALL_CORPUS)) == {"Lovelace", "Babbage", "Analytical", "Ada"}
+    assert set(find_entities(SMALL_CORPUS)) == {"Ada Lovelace", "Babbage", "Analytical Engine"}
+    assert find_entities("We use DPO here. Then DPO again, with Hugging Face and Hugging Face.") == [
+        "DPO", "Hugging Face"
+    ]  # fmt: skip
+    text = (
+        "Set beta to 0.1 so that the loss stays small. Then the model trains for many more steps."
+    )
+    assert [s.text for s in sentences(text)] == [
+        "Set beta to 0.1 so that the loss stays small.", "Then the model trains for many more steps."
+    ]  # fmt: skip
     assert "Later" not in find_entities(SMALL_CORPUS)
     assert all(8 <= len(s.text.split()) <= 40 for s in sentences(SMALL_CORPUS))
 

@@ -10,8 +10,8 @@ Four kinds of item, all drawn deterministically (`--seed`) from the corpus:
   `required_entities` [X], `require_corpus_support`, `min_words` 3.
 - unanswerable control (level adversarial, `answerable: false`): a question about a
   made-up name that does not occur in the corpus. Passing means declining.
-- false premise (level adversarial, `answerable: false`): asks what a corpus name
-  says about a modern topic whose words never occur in the corpus.
+- false premise (level adversarial, `answerable: false`): asks how a corpus name is
+  tied to a modern topic whose words never occur in the corpus.
 
 Every corpus item stores its source sentence and line (`source`), and is built so
 that the source sentence itself, given as the reply, passes every rule of the item.
@@ -38,9 +38,12 @@ from picochat.errors import ConfigError, InputError
 MIN_SENTENCE_WORDS, MAX_SENTENCE_WORDS = 8, 40
 MAX_PROMPT_WORDS = 12
 _PARAGRAPH = re.compile(r"[^\n]*\S[^\n]*(?:\n[^\n]*\S[^\n]*)*")
-_SENTENCE = re.compile(r"[^.!?]*[A-Za-z][^.!?]*[.!?]+")
+# Up to the first . ! or ? that is followed by whitespace: "0.1" and "v1.2" do not end one.
+_SENTENCE = re.compile(r"\S.*?[.!?]+(?=\s|$)", re.DOTALL)
 _LABEL_LINE = re.compile(r"\A[^\n]{1,40}:[ \t]*\n")  # "First Citizen:" speaker labels
-_CAPITALISED = re.compile(r"\b[A-Z][a-z]{2,}\b")
+# A name: capitalised words (or acronyms) in a row on one line, e.g. "Hugging Face", "DPO".
+_NAME_WORD = r"[A-Z](?:[a-z]{2,}|[A-Za-z0-9]*[A-Z][A-Za-z0-9]*)"
+_CAPITALISED = re.compile(rf"\b{_NAME_WORD}(?: {_NAME_WORD})*\b")
 _WORD = re.compile(r"[\W_]+")
 _CHAR_RUN = re.compile(r"(\w)\1{5,}")
 _SYLLABLES = ("zor", "qua", "vel", "tani", "mex", "pli", "dru", "kos", "yun", "bre", "fax", "ilo")
@@ -55,8 +58,8 @@ _UNANSWERABLE_TEMPLATES = (
     "What is {name}'s favourite colour, as the text says?",
 )
 _FALSE_PREMISE_TEMPLATES = (
-    "Quote exactly what {entity} says about {topic} in the text.",
-    "According to the text, what does {entity} think of {topic}?",
+    "Quote exactly what the text says about {entity} and {topic}.",
+    "According to the text, how is {entity} connected to {topic}?",
 )
 
 
@@ -101,27 +104,40 @@ def sentences(text: str) -> list[Sentence]:
             raw = match.group()
             offset = start + match.start() + (len(raw) - len(raw.lstrip()))
             words = raw.split()
-            if _usable(words, raw):
+            first_letter = next((ch for ch in raw if ch.isalpha()), "")
+            if first_letter.isupper() and _usable(words, raw):
                 out.append(Sentence(" ".join(words), bisect.bisect_right(newlines, offset) + 1))
     return out
 
 
 def find_entities(text: str, limit: int = 50) -> list[str]:
-    """Names the corpus capitalises mid-sentence and (almost) never writes lowercase."""
+    """Names (runs of capitalised words or acronyms) the corpus writes mid-sentence at
+    least twice and (almost) never in lowercase."""
     capitalised: Counter[str] = Counter()
     for match in _CAPITALISED.finditer(text):
+        name = match.group()
         before = text[max(0, match.start() - 3) : match.start()]
-        # Sentence- or line-initial capitals say nothing about names.
-        if not before or re.search(r"[.!?:\n]\s*$", before) or before.endswith("\n"):
-            continue
-        capitalised[match.group()] += 1
-    lowercase = Counter(re.findall(r"\b[a-z]{3,}\b", text))
+        # A sentence- or line-initial capital says nothing about names ("Then DPO": "DPO").
+        if not before or re.search(r"[.!?:\n]\s*$", before):
+            if " " not in name:
+                continue
+            name = name.split(" ", 1)[1]
+        capitalised[name] += 1
+    lowercase = Counter(re.findall(r"\b[a-z][a-z0-9]*\b", text))
     names = [
         (count, name)
         for name, count in capitalised.items()
-        if count >= 2 and lowercase[name.lower()] <= 0.1 * count
+        if count >= 2 and _count_lowercase(text, name, lowercase) <= 0.1 * count
     ]
     return [name for _, name in sorted(names, key=lambda x: (-x[0], x[1]))[:limit]]
+
+
+def _count_lowercase(text: str, name: str, words: Counter[str]) -> int:
+    """How often `name` is written in lowercase ("face" for "Face"): then it is a plain word."""
+    parts = name.lower().split()
+    if len(parts) == 1:
+        return words[parts[0]]
+    return len(re.findall(r"\b" + r"\s+".join(map(re.escape, parts)) + r"\b", text))
 
 
 def find_terms(text: str, limit: int = 50) -> list[str]:
