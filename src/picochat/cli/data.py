@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rich.markup import escape
+
 from picochat.cli.commands import add_command
 from picochat.cli.console import console
 from picochat.cli.options import config_from_args
@@ -38,8 +40,11 @@ def _build(args: argparse.Namespace) -> int:
         f"corpus: {stats['documents']:,} documents, {stats['chars']:,} characters from "
         f"{stats['files_included']:,} files ({stats['files_skipped']:,} skipped)"
     )
+    for entry in result.manifest["pack_files"]:
+        where = f"{entry['path']} ({entry['rows']:,} rows)" if entry["exists"] else "not given"
+        console.print(f"pack {entry['role']}: {escape(where)}", soft_wrap=True)
     for name, path in result.paths.items():
-        console.print(f"wrote {name}: {path}")
+        console.print(f"wrote {name}: {escape(str(path))}", soft_wrap=True)
     return 0
 
 
