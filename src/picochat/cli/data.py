@@ -6,7 +6,7 @@ import argparse
 
 from rich.markup import escape
 
-from picochat.cli.commands import add_command, not_built
+from picochat.cli.commands import add_command
 from picochat.cli.console import console
 from picochat.cli.options import config_from_args
 from picochat.configs import (
@@ -48,6 +48,18 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_starter(args: argparse.Namespace) -> int:
+    from picochat.data.eval_starter import eval_starter as run
+
+    result = run(config_from_args(EvalStarterConfig, args))
+    counts = ", ".join(f"{name} {n}" for name, n in result.by_category.items())
+    console.print(f"wrote {result.items} items ({counts}) to {result.out}")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print("Every row is marked needs_review: read and edit them before trusting a score.")
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     group = commands.add_parser("data", help="Dataset stage: corpus building and data scaffolds.")
     sub = group.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
@@ -70,7 +82,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub,
         "eval-starter",
         config=EvalStarterConfig,
-        handler=not_built("data eval-starter", 7),
+        handler=_eval_starter,
         help="Scaffold eval items from a corpus (needs_review: true).",
     )
     add_command(

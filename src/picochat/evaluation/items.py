@@ -17,11 +17,11 @@ Level inference (when `level` is absent; the item records `level_inferred: true`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from picochat.data.jsonl import check_readable_file, iter_jsonl
 from picochat.errors import InputError
 from picochat.evaluation.text import normalize
 
@@ -100,23 +100,6 @@ def infer_level(item: EvalItem) -> str:
     if item.required_entities:
         return "heldout"
     return "smoke"
-
-
-def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed value) per non-blank line; bad JSON is an InputError."""
-    with open(path, encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                yield number, json.loads(text)
-            except json.JSONDecodeError as error:
-                raise InputError(
-                    f"not valid JSON ({error.msg} at column {error.colno}).",
-                    file=path,
-                    line=number,
-                    fix="Write one JSON object per line (JSONL).",
-                ) from None
 
 
 class _RowError(ValueError):
@@ -218,15 +201,17 @@ def parse_item(row: Any) -> EvalItem:
 
 def read_eval_items(path: str | Path) -> EvalSet:
     """Read and validate an eval JSONL file; every bad row is reported by line."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("eval file not found.", file=path, fix="Pass an existing eval JSONL.")
+    path = check_readable_file(path, what="eval file")
     known = {f for f in EvalItem.__dataclass_fields__} | set(_KNOWN_EXTRAS)
     known -= {"level_inferred", "line", "extra"}
     items: list[EvalItem] = []
     errors: list[tuple[int, str]] = []
     unknown: dict[str, dict[str, int]] = {}
-    for number, row in iter_jsonl(path):
+    for jsonl_row in iter_jsonl(path):
+        number, row = jsonl_row.line, jsonl_row.obj
+        if row is None:
+            errors.append((number, jsonl_row.error or "bad row"))
+            continue
         try:
             item = parse_item(row)
         except _RowError as error:
