@@ -108,3 +108,26 @@ def test_empty_and_missing_files(tmp_path):
         read_eval_items(write(tmp_path, [""]))
     with pytest.raises(InputError, match="not found"):
         read_eval_items(tmp_path / "absent.jsonl")
+
+
+def test_context_turns_come_before_the_user_prompt(tmp_path):
+    from picochat.evaluation.items import read_eval_items
+    from picochat.evaluation.stage import conversations
+
+    path = tmp_path / "eval.jsonl"
+    context = [
+        {"role": "user", "content": "What is SFT?"},
+        {"role": "assistant", "content": "Fine-tuning."},
+    ]
+    path.write_text(
+        json.dumps({"user": "Does it add facts?", "context": context})
+        + "\n"
+        + json.dumps({"user": "x", "context": [{"role": "robot", "content": "hi"}]})
+        + "\n"
+    )
+    with pytest.raises(InputError) as error:
+        read_eval_items(path)
+    assert error.value.line == 2 and "context" in str(error.value)
+    path.write_text(json.dumps({"user": "Does it add facts?", "context": context}) + "\n")
+    (conversation,) = conversations(read_eval_items(path).items)
+    assert conversation == [*context, {"role": "user", "content": "Does it add facts?"}]

@@ -5,6 +5,10 @@ with a wrong type is an `InputError` naming file:line and the fix (all bad rows 
 listed, up to 10). Unknown fields are warned about once per name and kept on the
 item (`extra`) and in the report, never scored. Not a scorer: see `rules.py`.
 
+Beyond SPEC §6, an item may carry `context`: the earlier turns of a conversation
+(`[{"role", "content"}, ...]`) that come before `user`, so a multi-turn chat row can
+be scored exactly as it was trained (the SFT-fit eval of `run tiny` does this).
+
 Level inference (when `level` is absent; the item records `level_inferred: true`):
   1. `answerable: false`                                  -> adversarial
   2. category names a level (e.g. "smoke", "memorisation", "transfer", "adversarial",
@@ -72,6 +76,7 @@ class EvalItem:
     level_inferred: bool = False
     line: int | None = None
     needs_review: bool = False
+    context: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -156,6 +161,23 @@ def _count(row: dict, name: str) -> int | None:
     return value
 
 
+_CONTEXT_ROLES = ("system", "user", "assistant", "tool")
+
+
+def _context(row: dict) -> list[dict[str, Any]]:
+    turns = row.get("context", [])
+    if not isinstance(turns, list) or not all(
+        isinstance(t, dict)
+        and t.get("role") in _CONTEXT_ROLES
+        and isinstance(t.get("content", ""), str)
+        for t in turns
+    ):
+        raise _RowError(
+            '`context` must be a list of {"role": system|user|assistant|tool, "content": text}'
+        )
+    return turns
+
+
 def parse_item(row: Any) -> EvalItem:
     """One JSON value -> EvalItem; raises `_RowError` with the reason."""
     if not isinstance(row, dict):
@@ -184,6 +206,7 @@ def parse_item(row: Any) -> EvalItem:
         ),
         split=_typed(row, "split", str, "a string"),
         needs_review=bool(_typed(row, "needs_review", bool, "true or false") or False),
+        context=_context(row),
     )
     for low, high in (("min_words", "max_words"), ("min_chars", "max_chars")):
         lo, hi = getattr(item, low), getattr(item, high)

@@ -38,8 +38,8 @@ class EvalResult:
 
 
 def conversations(items: Sequence[EvalItem]) -> list[list[Message]]:
-    """The single-turn conversation each item asks the model to answer."""
-    return [[{"role": "user", "content": item.user}] for item in items]
+    """The conversation each item asks the model to answer: its context, then `user`."""
+    return [[*item.context, {"role": "user", "content": item.user}] for item in items]
 
 
 def generate_replies(

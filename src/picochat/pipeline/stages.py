@@ -212,7 +212,7 @@ def sft_fit_items(chat_path: Path, out: Path) -> Path:
             "reference_answer": str(answer.get("content") or ""),
             "category": "sft_fit",
             "level": "memorization",
-            "source_line": example.line,
+            "source": f"{chat_path.name}:{example.line}",
         }
         if context:
             row["context"] = context
