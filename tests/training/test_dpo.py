@@ -315,6 +315,19 @@ def test_resume_continues_exactly(setup, tmp_path):
     assert losses == pytest.approx([h["loss"] for h in straight.report["history"]])
 
 
+def test_without_validation_pairs_figures_are_null_with_a_reason(setup, tmp_path):
+    config = dpo_config(
+        setup, tmp_path / "noval", input=setup["few"], val_fraction=0.0, max_steps=1, batch_size=4
+    )
+    report = train_dpo(config, show_progress=False).report
+    assert report["dataset"]["val_pairs"] == 0
+    assert report["best"] is None and "no validation pairs" in report["best_reason"]
+    entry = report["history"][-1]
+    assert entry["val_loss"] is None and "no validation pairs" in entry["val_loss_reason"]
+    assert entry["loss"] == pytest.approx(math.log(2), abs=1e-4)  # one step: still the start
+    assert (tmp_path / "noval" / "checkpoint" / "model.safetensors").is_file()
+
+
 def test_lora_trains_only_adapters_and_saves_merged_weights(setup, tmp_path):
     config = dpo_config(
         setup, tmp_path / "lora", input=setup["few"], max_steps=2, eval_every=2, peft="lora",
