@@ -334,7 +334,7 @@ def test_lora_trains_only_adapters_and_saves_merged_weights(setup, tmp_path):
         lora_targets="attn_qkv", learning_rate=1e-2,
     )  # fmt: skip
     result = train_dpo(config, show_progress=False)
-    assert (tmp_path / "lora" / "adapter_model.safetensors").is_file()
+    assert (result.adapter_dir / "adapter_model.safetensors").is_file()
     assert result.report["peft"]["type"] == "lora"
     model = result.report["model"]
     assert 0 < model["trainable_parameters"] < model["num_parameters"]

@@ -77,6 +77,8 @@ def _train_dpo(args: argparse.Namespace) -> int:
         )
     if data["synthetic_pairs"]:
         console.print("[yellow]note:[/] synthetic pairs test DPO mechanics, not alignment.")
+    if result.adapter_dir is not None:
+        console.print(f"LoRA adapter: {result.adapter_dir / 'adapter_model.safetensors'}")
     console.print(f"report: {result.out_dir / 'report.md'}", markup=False)
     return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0
 

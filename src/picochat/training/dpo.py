@@ -12,7 +12,9 @@ kept in `reference_logps.safetensors` (a resumed run reads them back), so no sec
 model is in memory while training. Validation pairs are held out by group.
 
 Writes into `out_dir`: checkpoint/, best_checkpoint/ (lowest validation DPO loss),
-reference_logps.safetensors, dpo_report.json, report.md, dpo_curve.png.
+reference_logps.safetensors, dpo_report.json, report.md, dpo_curve.png; with `--peft
+lora` also adapter_model.safetensors + adapter_config.json (checkpoints hold merged
+weights, as in `train sft`, so later stages need nothing special).
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class DPOResult:
     stop_message: str
     checkpoint: Path
     best_checkpoint: Path | None
+    adapter_dir: Path | None = None
 
     @property
     def report_path(self) -> Path:
@@ -379,4 +382,5 @@ def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
         stop_message=loop.stop_message,
         checkpoint=out_dir / CHECKPOINT_DIR,
         best_checkpoint=loop.best_checkpoint_dir,
+        adapter_dir=out_dir if lora and info.is_main else None,
     )
