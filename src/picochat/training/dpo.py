@@ -267,7 +267,13 @@ def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
     out_dir = Path(config.out_dir)
     precision = resolve_precision(config.precision, device)
     tokenizer = load_tokenizer(config.tokenizer)
-    seed_everything(config.seed)
+    if not tokenizer.has_chat_tokens:
+        raise ConfigError(
+            "The tokenizer has no chat role tokens, so it cannot render conversations.",
+            file=config.tokenizer,
+            fix="Use a tokenizer.json written by `picochat tok train`.",
+        )
+    seed_everything(config.seed)  # the LoRA init draws from torch's RNG
     policy = _load_policy(config, tokenizer, device)
     data = load_pairs(config, tokenizer, policy.config.context_size)
     reference, reference_info = reference_logps(
