@@ -203,6 +203,28 @@ def test_answer_logps_are_sums_over_the_answer_tokens_only(setup):
                 assert got[row].item() == pytest.approx(expected, abs=1e-3)
 
 
+def test_answer_logp_gradients_match_full_logits(setup):
+    """The model's chunked per-token loss (loss_reduction="none") against autograd
+    through the full logits: same gradients for every weight."""
+    tokenizer = load_tokenizer(setup["tokenizer"])
+    model = load_checkpoint(setup["sft"], tokenizer=tokenizer).double()
+    encoded, _ = encode_pairs(read_preferences_jsonl(setup["prefs"]).pairs[:3], tokenizer, CONTEXT)
+    batch = collate(encoded, tokenizer.pad_id)
+    chosen, rejected = sequence_logps(model, batch)
+    (chosen.sum() - 2 * rejected.sum()).backward()
+    chunked = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    logp = torch.log_softmax(model(batch.inputs)[0], -1)
+    scored = batch.targets != IGNORE_INDEX
+    picked = logp.gather(2, torch.where(scored, batch.targets, 0)[..., None])[..., 0]
+    sums = (picked * scored).sum(-1)
+    assert torch.allclose(sums.float(), torch.cat([chosen, rejected]), atol=1e-4)
+    (sums[:3].sum() - 2 * sums[3:].sum()).backward()
+    for name, param in model.named_parameters():
+        # The chunked path works in fp32 (like training), so agreement is to fp32 rounding.
+        assert torch.allclose(chunked[name], param.grad, rtol=1e-4, atol=1e-6), name
+
+
 def test_policy_equal_to_reference_gives_ln2(setup):
     tokenizer = load_tokenizer(setup["tokenizer"])
     model = load_checkpoint(setup["sft"], tokenizer=tokenizer)
