@@ -13,7 +13,9 @@ mask. The only difference is the loss path:
   sums of answer-token log-probs) -> `dpo_terms` -> backward -> AdamW step.
 
 Model: the `small` preset (6 layers, width 384, context 256): ~10.8M parameters with
-the byte vocabulary (264 ids), ~12.2M with a 4096 vocabulary. Sequences are real text
+the byte vocabulary (264 ids), ~12.2M with a 4096 vocabulary, ~23.2M with 32768 (the
+row where full [2P, T, vocab] logits would show: before the model's per-token loss was
+chunked, DPO measured 2.05x SFT there, one run). Sequences are real text
 (../shared/data/tinyshakespeare.txt, rendered with the chat template, byte tokens, cut
 to the context); for the 4096-vocab row the same ids go into a model with a 4096-row
 embedding and head: memory depends on vocab size and sequence length, not on which ids.
@@ -157,7 +159,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=8, help="DPO pairs per step (SFT: 2x rows)")
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--vocab-sizes", default="264,4096")
+    parser.add_argument("--vocab-sizes", default="264,4096,32768")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--worker", choices=("sft", "dpo"), help=argparse.SUPPRESS)
     parser.add_argument("--vocab", type=int, help=argparse.SUPPRESS)
