@@ -303,3 +303,13 @@ def test_lora_run_resumes_after_an_interrupt_like_an_uninterrupted_one(base_run,
     adapter_a = load_file(str(tmp_path / "straight" / "adapter_model.safetensors"))
     adapter_b = load_file(str(tmp_path / "cut" / "adapter_model.safetensors"))
     assert all(torch.equal(adapter_a[k], adapter_b[k]) for k in adapter_a)
+
+
+def test_a_tokenizer_from_another_run_is_refused(base_run, tmp_path, run_cli):
+    from picochat.tokenizer import ByteTokenizer, save_tokenizer
+
+    other = save_tokenizer(ByteTokenizer(), tmp_path / "byte.json")
+    args = sft_args(base_run, tmp_path / "mismatch")
+    args[args.index("--tokenizer") + 1] = str(other)
+    code, _, err = run_cli(*args)
+    assert code == 2 and "tokenizer" in err and "Traceback" not in err
