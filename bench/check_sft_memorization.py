@@ -35,7 +35,7 @@ CHAT = ROOT / "examples" / "tiny_chat.jsonl"
 # The tiny-run defaults this check establishes (see the module docstring).
 SETTINGS = {
     "base": ["--preset", "tiny", "--max-steps", "100", "--eval-every", "50"],
-    "sft": ["--max-steps", "300", "--eval-every", "100", "--learning-rate", "0.01"],
+    "sft": ["--max-steps", "300", "--eval-every", "100", "--learning-rate", "0.005"],
 }
 
 
