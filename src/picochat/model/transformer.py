@@ -99,9 +99,10 @@ class KVCache:
         return (slots[None, :] - self.pad[:, None]).clamp(min=0)
 
     def attention_mask(self, n_new: int) -> torch.Tensor | None:
-        """Boolean [B, 1, n_new, length + n_new] (True = may attend), or None if all may."""
-        if not self.padded and n_new == 1:
-            return None
+        """Boolean [B, 1, n_new, length + n_new] (True = may attend); None when plain causal
+        attention is exact (no padding, and a first chunk or a single new token)."""
+        if not self.padded and (n_new == 1 or self.length == 0):
+            return None  # plain causal attention (or one query seeing everything)
         device = self.pad.device
         query = torch.arange(self.length, self.length + n_new, device=device)[:, None]
         key = torch.arange(self.length + n_new, device=device)[None, :]
@@ -149,7 +150,7 @@ class Block(nn.Module):
         v = qkv[:, :, H + KV :].transpose(1, 2)
         if cache is not None:
             k, v = cache.update(self.layer, k, v)
-        causal = cache is None or (mask is None and cache.length == 0)
+        causal = mask is None and (cache is None or cache.length == 0)
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, is_causal=causal and T > 1, enable_gqa=KV != H
         )
@@ -249,6 +250,15 @@ class Transformer(nn.Module):
             return None, loss.view(B, T)
         loss = linear_cross_entropy(hidden, self.lm_head.weight, flat_targets, loss_reduction)
         return None, loss.view(B, T) if loss_reduction == "none" else loss
+
+
+def compile_blocks(model: Transformer, **options) -> Transformer:
+    """`torch.compile` each Block in place ("regional compilation"). The blocks share
+    one compiled graph, so compile time does not grow with depth, and the chunked loss
+    (already matmul-bound) stays eager. Returns the same model object."""
+    for block in model.blocks:
+        block.compile(**options)
+    return model
 
 
 def linear_cross_entropy(
