@@ -36,6 +36,9 @@ IGNORE_INDEX = -100
 # Rows of logits computed at once by the chunked loss: ~1M elements (4 MB in fp32)
 # stays in cache on a CPU and is large enough to keep a GPU busy.
 _LOSS_CHUNK_ELEMENTS = 1 << 20
+# Above this many attention scores (B * heads * T * T) the CPU uses SDPA's flash kernel:
+# the matmul path keeps all scores (and their softmax, for backward) in memory.
+_MATMUL_ATTENTION_MAX_SCORES = 1 << 25
 
 
 def rope_tables(config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,6 +54,25 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     x1, x2 = x.chunk(2, dim=-1)
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(D) + causal mask) v for q [B, H, T, D], k and v [B, KV, T, D].
+
+    On a CPU, while the score matrix is small, two batched matmuls beat SDPA's flash
+    kernel: measured fwd+bwd for [4, 6, 256, 64] on one core, 7 ms vs 19 ms in bf16
+    (equal in fp32). Elsewhere (CUDA, long contexts) SDPA's fused kernels win.
+    """
+    B, H, T, D = q.shape
+    if q.device.type != "cpu" or B * H * T * T > _MATMUL_ATTENTION_MAX_SCORES:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=k.size(1) != H)
+    if k.size(1) != H:  # grouped-query: each kv head serves H / KV query heads
+        k = k.repeat_interleave(H // k.size(1), dim=1)
+        v = v.repeat_interleave(H // v.size(1), dim=1)
+    mask = torch.full((T, T), float("-inf"), device=q.device, dtype=q.dtype).triu(1)
+    q, k, v = (t.reshape(B * H, T, D) for t in (q, k, v))
+    scores = torch.baddbmm(mask, q, k.transpose(1, 2), alpha=D**-0.5)
+    return torch.bmm(scores.softmax(dim=-1), v).view(B, H, T, D)
 
 
 class RMSNorm(nn.Module):
@@ -148,12 +170,14 @@ class Block(nn.Module):
         q = qk[:, :, :H].transpose(1, 2)  # [B, H, T, D]
         k = qk[:, :, H:].transpose(1, 2)  # [B, KV, T, D]
         v = qkv[:, :, H + KV :].transpose(1, 2)
-        if cache is not None:
+        if cache is None:
+            y = causal_attention(q, k, v)
+        else:
             k, v = cache.update(self.layer, k, v)
-        causal = mask is None and (cache is None or cache.length == 0)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=causal and T > 1, enable_gqa=KV != H
-        )
+            causal = mask is None and cache.length == 0 and T > 1
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=KV != H
+            )
         return self.attn_proj(y.transpose(1, 2).reshape(B, T, H * D))
 
     def mlp(self, x: torch.Tensor) -> torch.Tensor:
@@ -322,10 +346,12 @@ def _chunked_loss(
                 continue
             d_logits = logits.sub_(lse[:, None]).exp_()  # softmax, in place
             d_logits[torch.arange(len(t), device=t.device), t] -= 1.0
-            d_logits = (d_logits * rw[:, None]).to(dtype)
+            d_logits = d_logits.mul_(rw[:, None]).to(dtype)
             if grad_hidden:
                 d_hidden[start : start + chunk] = d_logits @ w
-            if grad_weight:
+            if grad_weight and dtype == torch.float32:
+                d_weight.addmm_(d_logits.T, h)  # accumulate in place: no [V, C] temporary
+            elif grad_weight:
                 d_weight += (d_logits.T @ h).float()
     return loss, d_hidden, d_weight
 
