@@ -335,16 +335,15 @@ def _chunked_loss(
         for start in range(0, N, chunk):
             h = hidden[start : start + chunk].to(dtype)
             t, rw = targets[start : start + chunk], row_weight[start : start + chunk]
-            logits = (h @ w.T).float()
-            lse = torch.logsumexp(logits, dim=-1)
-            terms = (lse - logits.gather(1, t[:, None]).squeeze(1)) * rw
+            logprobs = torch.log_softmax((h @ w.T).float(), dim=-1)  # one fused kernel
+            terms = -logprobs.gather(1, t[:, None]).squeeze(1) * rw
             if per_row:
                 loss[start : start + chunk] = terms
             else:
                 loss += terms.sum()
             if not (grad_hidden or grad_weight):
                 continue
-            d_logits = logits.sub_(lse[:, None]).exp_()  # softmax, in place
+            d_logits = logprobs.exp_()  # softmax, in place
             d_logits[torch.arange(len(t), device=t.device), t] -= 1.0
             d_logits = d_logits.mul_(rw[:, None]).to(dtype)
             if grad_hidden:
