@@ -6,8 +6,9 @@
 
 Pre-norm RMSNorm, rotary position embeddings (the "rotate half" convention of
 Hugging Face Llama, so export is a renaming), SwiGLU, no biases, optional tied
-embeddings, grouped-query attention, `F.scaled_dot_product_attention`. q/k/v and
-gate/up are fused into one matmul each (`attn_qkv`, `mlp_fc`): fewer, larger matmuls.
+embeddings, grouped-query attention. Attention is `F.scaled_dot_product_attention`,
+except on a CPU with short contexts, where two batched matmuls are faster (see
+`attention`). q/k/v and gate/up are fused into one matmul each (`attn_qkv`, `mlp_fc`).
 
 With `targets`, the loss is computed by `linear_cross_entropy`: the lm_head matmul and
 the cross-entropy run chunk by chunk, gradients included, so the full [B*T, vocab]
@@ -36,7 +37,7 @@ IGNORE_INDEX = -100
 # Rows of logits computed at once by the chunked loss: ~1M elements (4 MB in fp32)
 # stays in cache on a CPU and is large enough to keep a GPU busy.
 _LOSS_CHUNK_ELEMENTS = 1 << 20
-# Above this many attention scores (B * heads * T * T) the CPU uses SDPA's flash kernel:
+# Above this many attention scores (B * heads * T * S) the CPU uses SDPA's flash kernel:
 # the matmul path keeps all scores (and their softmax, for backward) in memory.
 _MATMUL_ATTENTION_MAX_SCORES = 1 << 25
 
