@@ -5,12 +5,42 @@ from __future__ import annotations
 import argparse
 
 from picochat.cli.commands import add_command, not_built
+from picochat.cli.console import console
+from picochat.cli.options import config_from_args
 from picochat.configs import (
     CorpusConfig,
     EvalStarterConfig,
     HFImportConfig,
     PreferenceStarterConfig,
 )
+from picochat.data.preference_starter import build_preference_starter
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from picochat.cli.tables import print_blocks
+    from picochat.data.corpus import build_corpus
+    from picochat.data.corpus_report import corpus_blocks
+
+    result = build_corpus(config_from_args(CorpusConfig, args), write=False)
+    print_blocks(corpus_blocks(result.manifest))
+    console.print(
+        "\nPreview only: nothing was written. `picochat data build ... --out PATH` writes it."
+    )
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from picochat.data.corpus import build_corpus
+
+    result = build_corpus(config_from_args(CorpusConfig, args), write=True)
+    stats = result.stats
+    console.print(
+        f"corpus: {stats['documents']:,} documents, {stats['chars']:,} characters from "
+        f"{stats['files_included']:,} files ({stats['files_skipped']:,} skipped)"
+    )
+    for name, path in result.paths.items():
+        console.print(f"wrote {name}: {path}")
+    return 0
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -21,14 +51,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "preview",
         config=CorpusConfig,
         skip=("out",),
-        handler=not_built("data preview", 2),
+        handler=_preview,
         help="Print the corpus report for an input (tables); writes nothing.",
     )
     add_command(
         sub,
         "build",
         config=CorpusConfig,
-        handler=not_built("data build", 2),
+        handler=_build,
         help="Write corpus.txt, corpus_manifest.json and corpus_report.md.",
     )
     add_command(
@@ -42,13 +72,43 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub,
         "preference-starter",
         config=PreferenceStarterConfig,
-        handler=not_built("data preference-starter", 8),
+        handler=_preference_starter,
         help="Chosen/rejected pairs from chat rows with synthetic rejected answers.",
     )
     add_command(
         sub,
         "hf-import",
         config=HFImportConfig,
-        handler=not_built("data hf-import", 10),
+        handler=_hf_import,
         help="Write a Hugging Face dataset split (hub id or local files) as a local corpus.",
     )
+
+
+def _preference_starter(args: argparse.Namespace) -> int:
+    result = build_preference_starter(config_from_args(PreferenceStarterConfig, args))
+    console.print(f"[bold yellow]Note:[/] {result.notice}")
+    counts = ", ".join(f"{name} {count}" for name, count in sorted(result.strategy_counts.items()))
+    console.print(f"{result.pairs} pairs from {result.chat_rows} chat rows ({counts})")
+    for row in result.skipped:
+        console.print(f"  skipped line {row.line}: {row.reason}")
+    console.print(f"wrote {result.out}")
+    return 0
+
+
+def _hf_import(args: argparse.Namespace) -> int:
+    from picochat.cli.tables import print_blocks
+    from picochat.data.corpus_report import corpus_blocks
+    from picochat.data.hf_import import import_hf_dataset
+
+    result = import_hf_dataset(config_from_args(HFImportConfig, args))
+    skipped = ", ".join(f"{n} {why}" for why, n in result.skipped.items()) or "none"
+    console.print(
+        f"Imported {result.rows_kept} of {result.rows_read} rows of {result.source} "
+        f"(columns: {', '.join(result.columns)}); skipped: {skipped}.",
+        markup=False,
+    )
+    print_blocks(corpus_blocks(result.corpus.manifest))
+    for name, path in {"rows": result.rows_file, **result.corpus.paths}.items():
+        console.print(f"wrote {name}: {path}", markup=False)
+    console.print(f"wrote import report: {result.report}", markup=False)
+    return 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from picochat.cli.commands import add_command, not_built
+from picochat.cli.commands import add_command
+from picochat.cli.console import console
+from picochat.cli.options import config_from_args
 from picochat.configs import ExportHFConfig
 
 
@@ -15,6 +17,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub,
         "hf",
         config=ExportHFConfig,
-        handler=not_built("export hf", 10),
+        handler=_export_hf,
         help="Write a LlamaForCausalLM folder (safetensors, config, tokenizer, chat template).",
     )
+
+
+def _export_hf(args: argparse.Namespace) -> int:
+    from picochat.export_hf import export_hf
+
+    result = export_hf(config_from_args(ExportHFConfig, args))
+    console.print(
+        f"Exported LlamaForCausalLM ({result.num_parameters:,} parameters, vocab "
+        f"{result.vocab_size}) to {result.out_dir}",
+        markup=False,
+    )
+    return 0

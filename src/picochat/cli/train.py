@@ -58,6 +58,21 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub,
         "hf-sft",
         config=HFSFTConfig,
-        handler=not_built("train hf-sft", 10),
+        handler=_hf_sft,
         help="Fine-tune an existing Hugging Face causal LM on chat rows.",
     )
+
+
+def _hf_sft(args: argparse.Namespace) -> int:
+    from picochat.training.hf_sft import train_hf_sft
+
+    result = train_hf_sft(config_from_args(HFSFTConfig, args))
+    best = "n/a" if result.best_val_loss is None else f"{result.best_val_loss:.4f}"
+    console.print(
+        f"hf-sft stopped ({result.stop_reason}) after {result.steps} steps; "
+        f"best val loss {best} at step {result.best_step}.\n"
+        f"final model: {result.final_model}\nbest model:  {result.best_model}\n"
+        f"report:      {result.report}",
+        markup=False,
+    )
+    return 0

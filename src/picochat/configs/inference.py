@@ -61,9 +61,23 @@ class EvalConfig(ModelSourceConfig):
     support_corpus: Path | None = option(
         None, "Corpus that replies must be supported by (require_corpus_support items).", path=True
     )
-    max_new_tokens: int = option(96, "Longest reply generated per item.")
+    replies: Path | None = option(
+        None,
+        'Score these replies instead of generating: JSONL with one {"reply": ...} row per '
+        "eval item, in the same order (no checkpoint needed).",
+        path=True,
+    )
+    max_new_tokens: int = option(96, "Longest reply generated per item (greedy decoding).")
     batch_size: int = option(16, "Items generated together.")
     seed: int = option(0, "Seed for the bootstrap confidence interval.")
+    min_reference_f1: float = option(
+        0.3, "An item with a reference_answer fails below this token-F1."
+    )
+    min_corpus_support: float = option(
+        0.5,
+        "A require_corpus_support item fails when fewer than this share of its content "
+        "bigrams occur in the support corpus.",
+    )
 
 
 @dataclass

@@ -172,3 +172,12 @@ class HFSFTConfig:
     eval_every: int = option(10, "Evaluate every this many steps.")
     val_fraction: float = option(0.1, "Share of rows held out for validation.")
     seed: int = option(1337, "Random seed.")
+    warmup_steps: int = option(5, "Linear warmup steps before cosine decay.")
+    min_lr_ratio: float = option(0.1, "Cosine decay ends at learning_rate times this.")
+    weight_decay: float = option(0.0, "AdamW weight decay.")
+    grad_clip: float = option(1.0, "Clip the global gradient norm to this (0 = off).")
+    probe_rows: int = option(
+        16, "Train and validation prompts answered greedily for the memorisation check."
+    )
+    max_new_tokens: int = option(64, "Longest greedy reply in the memorisation check and sample.")
+    strict: bool = option(False, "Stop with an error on the first bad row instead of skipping it.")

@@ -1,0 +1,420 @@
+"""The dataset stage: source files -> one normalised `corpus.txt` plus its manifest.
+
+`build_corpus(config, write)` reads one file at a time, turns it into documents,
+scores it, marks exact and near duplicates against the documents already kept, and
+streams the kept documents straight into `corpus.txt` (documents joined by
+`SEPARATOR`, a final newline). Memory stays bounded by the largest single file plus
+a few small records per document (digest, MinHash signature, span), never the corpus.
+
+`corpus.txt[char_start:char_end]` (Python str offsets) is exactly each document, so
+base pretraining can hold out whole documents. Exact duplicates are dropped unless
+`keep_duplicates`; near duplicates are kept and flagged. A file scoring below
+`min_score` contributes nothing (and is not used as a duplicate reference).
+
+With `write=False` (`data preview`) the same work runs and nothing is written. With
+`write=True` corpus.txt, corpus_manifest.json and corpus_report.md are each written
+atomically; corpus.txt is renamed into place last, so a failure at any point leaves
+the previous artifacts as they were.
+
+Not here: reading files (documents.py), scoring (quality.py), the report text
+(corpus_report.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from picochat.artifacts import atomic_open, atomic_write_json, atomic_write_text, report_header
+from picochat.configs.data import CorpusConfig
+from picochat.data.dedup import (
+    NUM_PERM,
+    SHINGLE_WORDS,
+    MinHasher,
+    NearDuplicateIndex,
+    WordVocab,
+    exact_key,
+    shingle_hashes,
+)
+from picochat.data.documents import read_documents
+from picochat.data.pack import pack_summary
+from picochat.data.quality import (
+    PENALTIES,
+    ZLIB_SAMPLE_BYTES,
+    TextStats,
+    line_hashes,
+    repeated_count,
+    score_file,
+    text_stats,
+)
+from picochat.data.sources import SourceFile, Sources, output_paths, resolve_sources
+from picochat.errors import ConfigError
+
+SEPARATOR = "\n\n"
+MINHASH_SEED = 1
+MAX_LISTED = 1000  # pairs / dropped duplicates written to the manifest (all are counted)
+
+
+@dataclass
+class CorpusResult:
+    """What a build (or preview) produced; `paths` is empty for a preview."""
+
+    manifest: dict[str, Any]
+    report: str
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return self.manifest["stats"]
+
+
+class _NullSink:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+@dataclass
+class _Doc:
+    text: str
+    encoded: bytes
+    row: int | None
+    stats: TextStats
+    hashes: np.ndarray
+    key: bytes
+    shingles: np.ndarray
+
+
+class _Builder:
+    """Streams documents into `sink` and keeps the small per-document records."""
+
+    def __init__(self, config: CorpusConfig, sink: IO[bytes] | _NullSink) -> None:
+        self.config = config
+        self.sink = sink
+        self.digest = hashlib.sha256()
+        self.chars = self.bytes = 0
+        self.vocab = WordVocab()
+        self.minhash = MinHasher(NUM_PERM, seed=MINHASH_SEED)
+        self.index = NearDuplicateIndex(config.near_duplicate_threshold, NUM_PERM)
+        self.seen: dict[bytes, int] = {}  # exact key -> id of the kept document
+        self.inputs: dict[str, str] = {}
+        self.files: list[dict[str, Any]] = []
+        self.documents: list[dict[str, Any]] = []
+        self.dropped: list[dict[str, Any]] = []
+        self.pairs: list[dict[str, Any]] = []
+        self.counts = Counter()
+        self.stats = TextStats()
+        self.corpus_line_hashes: list[np.ndarray] = []
+
+    def skip(self, source: SourceFile, reason: str) -> None:
+        self.files.append(_file_entry(source, False, reason))
+
+    def add_file(self, source: SourceFile) -> None:
+        try:
+            data = source.path.read_bytes()
+        except OSError as error:
+            self.skip(source, f"unreadable ({error.strerror})")
+            return
+        self.inputs[source.name] = hashlib.sha256(data).hexdigest()
+        found = read_documents(source.path, data, self.config.text_column)
+        del data
+        if found.skip_reason:
+            self.skip(source, found.skip_reason)
+            return
+        docs = [self._prepare(d.text, d.row) for d in found.documents]
+        self._place(source, docs, found.note)
+
+    def _prepare(self, text: str, row: int | None) -> _Doc:
+        words = text.split()
+        lines = text.split("\n")
+        encoded = text.encode("utf-8")
+        return _Doc(
+            text=text,
+            encoded=encoded,
+            row=row,
+            stats=text_stats(text, encoded, words, lines),
+            hashes=line_hashes(lines),
+            key=exact_key(words),
+            shingles=shingle_hashes(self.vocab.ids(words)),
+        )
+
+    def _place(self, source: SourceFile, docs: list[_Doc], note: str | None) -> None:
+        signatures = self.minhash.signatures([d.shingles for d in docs])
+        keys = self.index.band_keys(signatures).tolist()
+        index_mark, next_id = len(self.index), len(self.documents)
+        staged: dict[bytes, int] = {}
+        status: list[tuple[str, Any]] = []  # ("keep"|"duplicate", detail) per document
+        for i, doc in enumerate(docs):
+            first = self.seen.get(doc.key, staged.get(doc.key))
+            if first is not None:
+                status.append(("duplicate", first))
+                if not self.config.keep_duplicates:
+                    continue
+            else:
+                match = None
+                if len(doc.shingles):
+                    match = self.index.best_match(signatures[i], keys[i])
+                    self.index.insert(next_id, signatures[i], keys[i])
+                staged[doc.key] = next_id
+                status.append(("keep", match))
+            next_id += 1
+        stats = TextStats()
+        for doc in docs:
+            stats.add(doc.stats)
+        duplicates = sum(kind == "duplicate" for kind, _ in status)
+        near = sum(kind == "keep" and detail is not None for kind, detail in status)
+        quality = score_file(
+            stats,
+            np.concatenate([d.hashes for d in docs]),
+            _sample(docs),
+            len(docs),
+            duplicates,
+            near,
+        )
+        entry = _file_entry(source, True, "included", quality, len(docs))
+        self.files.append(entry)
+        if quality.score < self.config.min_score:
+            self.index.truncate(index_mark)
+            entry.update(included=False, reason=f"filtered: quality score {quality.score} < "
+                         f"--min-score {self.config.min_score:g}")  # fmt: skip
+            self.counts["files_filtered"] += 1
+            return
+        self.counts["documents_considered"] += len(docs)
+        self.counts["duplicates"] += duplicates
+        self.seen.update(staged)
+        kept = 0
+        for doc, (kind, detail) in zip(docs, status, strict=True):
+            if kind == "duplicate" and not self.config.keep_duplicates:
+                self._drop(source, doc, detail)
+                continue
+            record = self._write(source, doc)
+            kept += 1
+            if kind == "duplicate":
+                record["duplicate_of"] = detail
+            elif detail is not None:
+                record["near_duplicate_of"] = detail.other
+                record["similarity"] = round(detail.similarity, 4)
+                self.counts["near_duplicates"] += 1
+                self.pairs.append(
+                    {"document": record["id"], "near_duplicate_of": detail.other,
+                     "source": source.name, "other_source": self.documents[detail.other]["source"],
+                     "similarity": round(detail.similarity, 4)}
+                )  # fmt: skip
+        notes = [n for n in (note,) if n]
+        if duplicates:
+            verb = "kept" if self.config.keep_duplicates else "dropped"
+            notes.append(f"{duplicates} exact duplicate documents {verb}")
+        if kept == 0:
+            entry.update(included=False, reason="every document is an exact duplicate of an "
+                         "earlier one (dropped; --keep-duplicates keeps them)")  # fmt: skip
+        else:
+            entry["reason"] = "included" + (f" ({'; '.join(notes)})" if notes else "")
+        entry["documents_kept"] = kept
+
+    def _drop(self, source: SourceFile, doc: _Doc, first: int) -> None:
+        if len(self.dropped) < MAX_LISTED:
+            self.dropped.append(
+                {"source": source.name, "row": doc.row, "duplicate_of": first,
+                 "duplicate_of_source": self.documents[first]["source"]}
+            )  # fmt: skip
+
+    def _write(self, source: SourceFile, doc: _Doc) -> dict[str, Any]:
+        if self.documents:
+            self._emit(SEPARATOR, SEPARATOR.encode())
+        start = self.chars
+        self._emit(doc.text, doc.encoded)
+        record = {
+            "id": len(self.documents),
+            "source": source.name,
+            "label": source.label,
+            "row": doc.row,
+            "char_start": start,
+            "char_end": self.chars,
+        }
+        self.documents.append(record)
+        self.stats.add(doc.stats)
+        self.corpus_line_hashes.append(doc.hashes)
+        self.counts[f"label:{source.label}:documents"] += 1
+        self.counts[f"label:{source.label}:chars"] += doc.stats.chars
+        return record
+
+    def _emit(self, text: str, encoded: bytes) -> None:
+        self.sink.write(encoded)
+        self.digest.update(encoded)
+        self.chars += len(text)
+        self.bytes += len(encoded)
+
+    def finish(self) -> dict[str, Any]:
+        if self.documents:
+            self._emit("\n", b"\n")
+        hashes = np.concatenate(self.corpus_line_hashes) if self.corpus_line_hashes else None
+        considered = self.counts["documents_considered"]
+        kept = len(self.documents)
+        s = self.stats
+        return {
+            "files_included": sum(f["included"] for f in self.files),
+            "files_skipped": sum(not f["included"] for f in self.files),
+            "files_filtered_by_min_score": self.counts["files_filtered"],
+            "documents": kept,
+            "documents_considered": considered,
+            "duplicate_documents": self.counts["duplicates"],
+            "duplicates_dropped": considered - kept if not self.config.keep_duplicates else 0,
+            "near_duplicate_documents": self.counts["near_duplicates"],
+            "chars": self.chars,
+            "bytes": self.bytes,
+            # Lines of corpus.txt: each document's lines plus the blank separator lines.
+            "lines": s.lines + len(self.documents) - 1 if self.documents else 0,
+            "duplicate_document_rate": _rate(self.counts["duplicates"], considered),
+            "near_duplicate_document_rate": _rate(self.counts["near_duplicates"], kept),
+            "duplicate_line_rate": _rate(repeated_count(hashes), len(hashes))
+            if hashes is not None
+            else None,
+            "empty_line_rate": _rate(s.empty_lines, s.lines),
+            "non_ascii_rate": _rate(s.non_ascii, s.chars),
+        }
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def _sample(docs: list[_Doc]) -> bytes:
+    """The first ZLIB_SAMPLE_BYTES of a file's text (documents joined by newlines)."""
+    parts, size = [], 0
+    for doc in docs:
+        parts.append(doc.encoded[: ZLIB_SAMPLE_BYTES - size])
+        size += len(parts[-1])
+        if size >= ZLIB_SAMPLE_BYTES:
+            break
+    return b"\n".join(parts)
+
+
+def _file_entry(
+    source: SourceFile, included: bool, reason: str, quality: Any = None, documents: int = 0
+) -> dict[str, Any]:
+    return {
+        "path": source.name,
+        "label": source.label,
+        "included": included,
+        "reason": reason,
+        "quality_score": None if quality is None else quality.score,
+        "quality_flags": [] if quality is None else quality.flags,
+        "quality_penalties": {} if quality is None else quality.penalties,
+        "quality_measures": None if quality is None else quality.measures,
+        "documents": documents,
+    }
+
+
+def _check(config: CorpusConfig, write: bool) -> None:
+    if write and config.out is None:
+        raise ConfigError(
+            "`data build` needs --out", fix="e.g. --out runs/manual/corpus.txt (the manifest "
+            "and report are written beside it).",
+        )  # fmt: skip
+    if not 0 <= config.min_score <= 100:
+        raise ConfigError(f"--min-score must be within 0..100, got {config.min_score:g}")
+    if not 0 < config.near_duplicate_threshold <= 1:
+        raise ConfigError(
+            f"--near-duplicate-threshold must be within (0, 1], got "
+            f"{config.near_duplicate_threshold:g}"
+        )
+
+
+def _labels(builder: _Builder) -> dict[str, dict[str, int]]:
+    labels: dict[str, dict[str, int]] = {}
+    for entry in builder.files:
+        counts = labels.setdefault(
+            entry["label"], {"files_included": 0, "files_skipped": 0, "documents": 0, "chars": 0}
+        )
+        counts["files_included" if entry["included"] else "files_skipped"] += 1
+    for label, counts in labels.items():
+        counts["documents"] = builder.counts[f"label:{label}:documents"]
+        counts["chars"] = builder.counts[f"label:{label}:chars"]
+    return labels
+
+
+def _manifest(
+    config: CorpusConfig, sources: Sources, builder: _Builder, stats: dict, started: float
+) -> dict[str, Any]:
+    inputs = dict(builder.inputs)
+    for path in sources.config_files:
+        inputs[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    pack_files = pack_summary(sources.pack) if sources.pack else []
+    for entry in pack_files:
+        if entry["exists"]:
+            inputs[entry["path"]] = hashlib.sha256(Path(entry["path"]).read_bytes()).hexdigest()
+    skipped = [
+        {"path": s.name, "label": s.label, "included": False, "reason": s.reason,
+         "quality_score": None, "quality_flags": [], "quality_penalties": {},
+         "quality_measures": None, "documents": 0}
+        for s in sources.skipped
+    ]  # fmt: skip
+    files = builder.files + skipped
+    stats["files_skipped"] += len(skipped)
+    header = report_header(config, inputs=inputs, wall_seconds=time.perf_counter() - started)
+    return {
+        **header,
+        "seed_reason": f"no randomness: MinHash permutations use the fixed seed {MINHASH_SEED}",
+        "stats": stats,
+        "files": files,
+        "documents": builder.documents,
+        "min_score": config.min_score,
+        "filtered_by_min_score": [f["path"] for f in files if f["reason"].startswith("filtered:")],
+        "corpus_sha256": builder.digest.hexdigest(),
+        "corpus_path": str(output_paths(config.out)[0]) if config.out is not None else None,
+        "separator": SEPARATOR,
+        "source": {
+            "kind": sources.kind,
+            "pack": None
+            if sources.pack is None
+            else {
+                "path": str(sources.pack.path),
+                "name": sources.pack.name,
+                "description": sources.pack.description,
+            },  # fmt: skip
+            "recipe": sources.recipe,
+        },
+        "pack_files": pack_files,
+        "labels": _labels(builder),
+        "near_duplicates": {
+            "method": f"MinHash ({NUM_PERM} permutations) over word {SHINGLE_WORDS}-gram "
+            f"shingles, LSH {builder.index.bands} bands x {builder.index.rows} rows",
+            "threshold": config.near_duplicate_threshold,
+            "pairs_total": len(builder.pairs),
+            "pairs": builder.pairs[:MAX_LISTED],
+        },
+        "duplicates_dropped": builder.dropped,
+        "quality_penalties": PENALTIES,
+    }
+
+
+def build_corpus(config: CorpusConfig, write: bool = True) -> CorpusResult:
+    """Build (write=True) or preview (write=False) the corpus described by `config`."""
+    from picochat.data.corpus_report import corpus_report  # report imports this module's names
+
+    started = time.perf_counter()
+    _check(config, write)
+    sources = resolve_sources(config)
+    paths = (
+        dict(zip(("corpus", "manifest", "report"), output_paths(config.out), strict=True))
+        if write
+        else {}
+    )
+    sink = atomic_open(paths["corpus"], "wb") if write else contextlib.nullcontext(_NullSink())
+    with sink as handle:
+        builder = _Builder(config, handle)
+        for source in sources.files:
+            builder.add_file(source)
+        stats = builder.finish()
+        manifest = _manifest(config, sources, builder, stats, started)
+        report = corpus_report(manifest)
+        if write:  # inside the block: corpus.txt is renamed into place only after these
+            atomic_write_json(paths["manifest"], manifest)
+            atomic_write_text(paths["report"], report)
+    return CorpusResult(manifest=manifest, report=report, paths=paths)

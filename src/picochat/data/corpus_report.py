@@ -1,0 +1,193 @@
+"""The corpus report: blocks built from a corpus manifest, for Markdown and terminal.
+
+`corpus_blocks(manifest)` lists what a reader needs to judge the corpus before any
+training: size, duplicate and quality rates, every file with its reason and score,
+what `--min-score` removed, near-duplicate pairs, the pack's other files, and the
+reminder that a small model learns only what the corpus contains. `corpus_report`
+renders them as Markdown (corpus_report.md); `data preview` prints the same blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from picochat.reports.markdown import Block, Bullets, Heading, Paragraph, Table, pct, render
+
+MAX_ROWS = 50  # rows per table in the report; the manifest lists everything
+
+IDEA = (
+    "A tiny model cannot learn what the dataset does not contain. A tiny, repeated, noisy "
+    "or off-topic corpus is mostly memorised: the model copies its few documents back "
+    "instead of learning the language or the facts you meant it to learn. Read the "
+    "sizes, duplicate rates and quality flags below before training."
+)
+
+
+def _capped(rows: list, total: int | None = None) -> tuple[list, str | None]:
+    total = len(rows) if total is None else total
+    if total <= MAX_ROWS:
+        return rows, None
+    return rows[:MAX_ROWS], f"showing {MAX_ROWS} of {total:,}; corpus_manifest.json lists all"
+
+
+def _size_advice(stats: dict[str, Any]) -> str:
+    chars = stats["chars"]
+    if chars == 0:
+        return "The corpus is empty: nothing was included, so there is nothing to learn from."
+    if chars < 100_000:
+        size = "tiny (under 100 K characters): expect a model to memorise it within a few passes"
+    elif chars < 10_000_000:
+        size = "small (under 10 M characters): enough for a toy model, watch the train/val gap"
+    else:
+        size = "reasonably large for a small model"
+    return f"Size: {chars:,} characters in {stats['documents']:,} documents, {size}."
+
+
+def corpus_blocks(manifest: dict[str, Any]) -> list[Block]:
+    stats = manifest["stats"]
+    blocks: list[Block] = [
+        Heading("Corpus report", 1),
+        Paragraph(IDEA),
+        Paragraph(_size_advice(stats)),
+        Table(
+            ["measure", "value"],
+            [
+                ["files included", stats["files_included"]],
+                ["files skipped (incl. filtered)", stats["files_skipped"]],
+                ["documents", stats["documents"]],
+                ["characters", stats["chars"]],
+                ["bytes (UTF-8)", stats["bytes"]],
+                ["lines", stats["lines"]],
+                ["duplicate document rate (exact)", pct(stats["duplicate_document_rate"])],
+                ["near-duplicate document rate", pct(stats["near_duplicate_document_rate"])],
+                ["duplicate line rate", pct(stats["duplicate_line_rate"])],
+                ["empty line rate", pct(stats["empty_line_rate"])],
+                ["non-ASCII character rate", pct(stats["non_ascii_rate"])],
+                ["min score", manifest["min_score"]],
+                ["corpus sha256", manifest["corpus_sha256"]],
+            ],
+            title="Summary",
+            align_right=(1,),
+        ),
+        Bullets(
+            [
+                "Duplicate document rate: documents equal to an earlier one after whitespace "
+                f"normalisation, over the {stats['documents_considered']:,} documents of files "
+                f"that passed --min-score; {stats['duplicates_dropped']:,} were dropped.",
+                "Near-duplicate rate: kept documents whose estimated similarity to an earlier "
+                f"document is at least {manifest['near_duplicates']['threshold']} "
+                f"({manifest['near_duplicates']['method']}); flagged, never dropped.",
+                "Line rates count the lines inside documents; duplicate lines repeat any "
+                "earlier non-empty line of the corpus.",
+            ]
+        ),
+    ]
+    source = manifest["source"]
+    if source["pack"]:
+        blocks += [
+            Heading("Dataset pack"),
+            Paragraph(f"`{source['pack']['name']}`: {source['pack']['description'] or '-'}"),
+            Table(
+                ["role", "path", "exists", "rows"],
+                [
+                    [f["role"], f["path"] or "not given", f["exists"], f["rows"]]
+                    for f in manifest["pack_files"]
+                ],  # fmt: skip
+                title="Other files of the pack (read by SFT, eval and DPO)",
+            ),
+        ]
+    if source["recipe"]:
+        recipe = source["recipe"]
+        blocks += [
+            Heading("Recipe"),
+            Paragraph(f"`{recipe['name'] or recipe['path']}`: {recipe['description'] or '-'}"),
+            Table(
+                ["label", "path", "files", "reason"],
+                [
+                    [s["label"], s["path"], s["files"], s["reason"] or "-"]
+                    for s in recipe["sources"]
+                ],  # fmt: skip
+                title="Sources",
+            ),
+        ]
+    labels = manifest["labels"]
+    if labels:
+        blocks.append(
+            Table(
+                ["label", "files included", "files skipped", "documents", "characters"],
+                [
+                    [name, c["files_included"], c["files_skipped"], c["documents"], c["chars"]]
+                    for name, c in labels.items()
+                ],  # fmt: skip
+                title="By source label",
+                align_right=(1, 2, 3, 4),
+            )
+        )
+    files = manifest["files"]
+    included = [f for f in files if f["included"]]
+    rows, note = _capped(
+        [
+            [
+                f["path"],
+                f["label"],
+                f["documents"],
+                f["quality_score"],
+                ", ".join(f"{k} -{v}" for k, v in f["quality_penalties"].items()) or "-",
+                f["reason"],
+            ]
+            for f in included
+        ]  # fmt: skip
+    )
+    blocks += [
+        Heading("Files"),
+        Table(
+            ["file", "label", "documents", "score", "flags (points lost)", "reason"],
+            rows,
+            title="Included",
+            note=note,
+            align_right=(2, 3),
+        ),  # fmt: skip
+    ]
+    skipped = [f for f in files if not f["included"]]
+    if skipped:
+        rows, note = _capped(
+            [[f["path"], f["label"], f["quality_score"], f["reason"]] for f in skipped]
+        )
+        blocks.append(Table(["file", "label", "score", "reason"], rows, title="Skipped", note=note))
+    filtered = manifest["filtered_by_min_score"]
+    blocks.append(
+        Paragraph(
+            f"--min-score {manifest['min_score']:g} filtered out {len(filtered)} file(s)"
+            + (": " + ", ".join(f"`{p}`" for p in filtered[:MAX_ROWS]) if filtered else ".")
+        )
+    )
+    pairs = manifest["near_duplicates"]["pairs"]
+    if pairs:
+        rows, note = _capped(
+            [[p["source"], p["other_source"], p["similarity"]] for p in pairs],
+            manifest["near_duplicates"]["pairs_total"],
+        )
+        blocks += [
+            Heading("Near duplicates"),
+            Table(
+                ["document from", "is similar to earlier document from", "similarity"],
+                rows,
+                note=note,
+                align_right=(2,),
+            ),  # fmt: skip
+        ]
+    blocks += [
+        Heading("Quality score"),
+        Paragraph(
+            "Each file starts at 100 and loses the points shown per flag: "
+            + ", ".join(f"`{k}` {v}" for k, v in manifest["quality_penalties"].items())
+            + " (duplicate and near_duplicate scaled by the share of documents affected). "
+            "See picochat/data/quality.py for the exact rules."
+        ),
+    ]
+    return blocks
+
+
+def corpus_report(manifest: dict[str, Any]) -> str:
+    """corpus_report.md text."""
+    return render(corpus_blocks(manifest))

@@ -1,0 +1,262 @@
+"""`picochat data hf-import`: one split of a Hugging Face dataset as a local corpus.
+
+Reads rows with `datasets.load_dataset` (streamed by default, so a 1,000-row sample
+of a terabyte dataset downloads only what it reads) from a hub id or from local
+files: a `.jsonl`/`.json`, `.parquet`, `.csv` or `.txt` file, or a folder of one of
+those formats (split names inferred from file names the way `datasets` does). Each
+row's text column becomes one document of `corpus.txt`, with the same manifest the
+dataset stage writes, so base pretraining can hold out whole documents.
+
+Plain-text files are read one paragraph (blank-line separated block) per row, not
+one line per row: a line is too small to be a held-out document.
+
+Not for: cleaning or filtering beyond `--min-chars` (preview the corpus and rebuild
+it with `picochat data build` for quality scores), nor for chat data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from picochat.artifacts import atomic_open, atomic_write_json, hash_inputs, report_header
+from picochat.configs import CorpusConfig, HFImportConfig
+from picochat.data.corpus import CorpusResult, build_corpus
+from picochat.data.documents import normalise
+from picochat.data.sources import output_paths
+from picochat.errors import ConfigError, InputError
+from picochat.hf_support import require
+
+# Suffix -> `datasets` packaged builder.
+LOCAL_BUILDERS = {
+    ".jsonl": "json",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".txt": "text",
+}
+_TEXT_BUILDER_OPTIONS = {"sample_by": "paragraph"}
+
+
+@dataclass
+class HFImportResult:
+    """What an import wrote and what it read."""
+
+    corpus: CorpusResult
+    rows_file: Path
+    report: Path
+    source: str
+    builder: str | None
+    columns: list[str]
+    rows_read: int
+    rows_kept: int
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def _local_builder(path: Path) -> str | None:
+    """The `datasets` builder for a local file or folder; None for a folder datasets infers."""
+    if path.is_file():
+        builder = LOCAL_BUILDERS.get(path.suffix.lower())
+        if builder is None:
+            raise InputError(
+                f"Cannot import a `{path.suffix}` file.",
+                file=path,
+                fix=f"Use one of: {', '.join(sorted(LOCAL_BUILDERS))}.",
+            )
+        return builder
+    files = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    kinds = Counter(
+        LOCAL_BUILDERS[p.suffix.lower()] for p in files if p.suffix.lower() in LOCAL_BUILDERS
+    )
+    if not kinds:
+        raise InputError(
+            "The folder holds no data files to import.",
+            file=path,
+            fix=f"Put {', '.join(sorted(LOCAL_BUILDERS))} files in it, or pass one file.",
+        )
+    if len(kinds) > 1:
+        raise InputError(
+            f"The folder mixes data formats ({', '.join(sorted(kinds))}); `datasets` would "
+            "silently read only the most common one.",
+            file=path,
+            fix="Keep one format per folder, or pass a single file.",
+        )
+    return next(iter(kinds))
+
+
+def open_split(config: HFImportConfig) -> tuple[Any, str | None]:
+    """`load_dataset` for a hub id or local path -> (dataset or iterable dataset, builder)."""
+    datasets = require("datasets", purpose="`picochat data hf-import`")
+    source = str(config.dataset)
+    local = Path(source).expanduser()
+    kwargs: dict[str, Any] = {"split": config.split, "streaming": config.streaming}
+    builder: str | None = None
+    if local.exists():
+        datasets.disable_progress_bars()  # local files load in moments; bars are noise
+        builder = _local_builder(local)
+        options = _TEXT_BUILDER_OPTIONS if builder == "text" else {}
+        if local.is_file():
+            args: tuple[str, ...] = (builder,)
+            kwargs["data_files"] = str(local)
+        else:
+            args = (str(local),)
+        kwargs.update(options)
+    else:
+        args = (source,) if config.config is None else (source, config.config)
+    try:
+        return datasets.load_dataset(*args, **kwargs), builder
+    except ValueError as error:  # unknown split or config
+        raise InputError(
+            f"Cannot open split `{config.split}` of {source}: {error}",
+            file=source if local.exists() else None,
+            fix="Pick an existing --split (and --config for hub datasets with subsets).",
+        ) from error
+    except Exception as error:  # noqa: BLE001 - hub, network and parse errors of any kind
+        offline = "HF_HUB_OFFLINE" if not local.exists() else ""
+        raise InputError(
+            f"Cannot load dataset {source}: {type(error).__name__}: {error}",
+            file=source if local.exists() else None,
+            fix="Check the id or path"
+            + (", and that the hub is reachable (unset HF_HUB_OFFLINE)." if offline else "."),
+        ) from error
+
+
+def _check_column(columns: Iterable[str] | None, config: HFImportConfig) -> list[str]:
+    available = sorted(columns or [])
+    if config.text_column not in available:
+        raise InputError(
+            f"Column `{config.text_column}` is not in {config.dataset} "
+            f"(split {config.split}). Available columns: {', '.join(available) or 'none'}.",
+            fix="Pass --text-column with one of the available columns.",
+        )
+    return available
+
+
+def _rows(dataset: Any, config: HFImportConfig) -> tuple[list[str], Iterator[dict]]:
+    """The column names and an iterator over at most max_rows rows (column checked first)."""
+    rows = iter(dataset)
+    columns = getattr(dataset, "column_names", None)
+    if columns is None:  # streamed JSON: the schema is known only after the first row
+        first = next(rows, None)
+        columns = list(first) if first is not None else [config.text_column]
+        rows = itertools.chain([first] if first is not None else [], rows)
+    available = _check_column(columns, config)
+    return available, itertools.islice(rows, config.max_rows)
+
+
+def _kept_rows(
+    rows: Iterator[dict], config: HFImportConfig, skipped: Counter
+) -> Iterator[tuple[int, str]]:
+    """(row index, normalised text) of each row worth a document; the rest are counted."""
+    for index, row in enumerate(rows):
+        value = row.get(config.text_column)
+        if not isinstance(value, str):
+            skipped[f"not text ({type(value).__name__})"] += 1
+            continue
+        text = normalise(value)
+        if not text:
+            skipped["empty"] += 1
+        elif len(text) < config.min_chars:
+            skipped[f"shorter than --min-chars {config.min_chars}"] += 1
+        else:
+            yield index, text
+
+
+def _validate(config: HFImportConfig) -> None:
+    if not config.dataset:
+        raise ConfigError("--dataset is required.", fix="Pass a hub id or a local path.")
+    if config.out is None:
+        raise ConfigError("--out is required.", fix="Pass where to write corpus.txt.")
+    if config.max_rows <= 0:
+        raise ConfigError(f"--max-rows must be > 0, got {config.max_rows}.")
+    if config.min_chars < 0:
+        raise ConfigError(f"--min-chars must be >= 0, got {config.min_chars}.")
+
+
+def import_hf_dataset(config: HFImportConfig) -> HFImportResult:
+    """Read the split, write hf_rows.jsonl, build the corpus from it, write the report."""
+    _validate(config)
+    start = time.perf_counter()
+    dataset, builder = open_split(config)
+    columns, rows = _rows(dataset, config)
+    corpus_path = output_paths(Path(config.out))[0]
+    rows_path = corpus_path.with_name("hf_rows.jsonl")
+    skipped: Counter = Counter()
+    counted = _CountingIterator(rows)
+    kept = 0
+    try:
+        with atomic_open(rows_path) as handle:
+            for index, text in _kept_rows(counted, config, skipped):
+                handle.write(json.dumps({"text": text, "hf_row": index}, ensure_ascii=False) + "\n")
+                kept += 1
+    except Exception as error:  # noqa: BLE001 - a bad row deep inside a streamed file
+        raise InputError(
+            f"Reading {config.dataset} failed after {counted.count} rows: "
+            f"{type(error).__name__}: {error}",
+            file=config.dataset if Path(config.dataset).exists() else None,
+            fix="Check that every row of the file is well formed.",
+        ) from error
+    if not kept:
+        raise InputError(
+            f"None of the {counted.count} rows read has usable text in column "
+            f"`{config.text_column}` ({dict(skipped)}).",
+            fix="Check --text-column and --min-chars.",
+        )
+    corpus = build_corpus(CorpusConfig(input=rows_path, out=corpus_path), write=True)
+    report_path = corpus_path.with_name("hf_import_report.json")
+    inputs = hash_inputs([config.dataset]) if Path(config.dataset).exists() else {}
+    report = report_header(config, inputs=inputs, wall_seconds=time.perf_counter() - start)
+    report.update(
+        {
+            "source": {
+                "dataset": str(config.dataset),
+                "config": config.config,
+                "split": config.split,
+                "text_column": config.text_column,
+                "builder": builder or "hub",
+                "streaming": config.streaming,
+                "columns": columns,
+            },
+            "rows_read": counted.count,
+            "rows_kept": kept,
+            "skipped": dict(skipped),
+            "rows_file": str(rows_path),
+            "corpus": {name: str(path) for name, path in corpus.paths.items()},
+            "corpus_stats": corpus.stats,
+            "corpus_sha256": corpus.manifest["corpus_sha256"],
+        }
+    )
+    atomic_write_json(report_path, report)
+    return HFImportResult(
+        corpus=corpus,
+        rows_file=rows_path,
+        report=report_path,
+        source=str(config.dataset),
+        builder=builder,
+        columns=columns,
+        rows_read=counted.count,
+        rows_kept=kept,
+        skipped=dict(skipped),
+    )
+
+
+class _CountingIterator:
+    """Wraps an iterator and counts what it yielded (rows read, kept or not)."""
+
+    def __init__(self, items: Iterator[dict]) -> None:
+        self._items = items
+        self.count = 0
+
+    def __iter__(self) -> _CountingIterator:
+        return self
+
+    def __next__(self) -> dict:
+        item = next(self._items)
+        self.count += 1
+        return item

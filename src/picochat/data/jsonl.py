@@ -1,0 +1,130 @@
+"""Line-by-line JSONL reading shared by every Picochat file reader.
+
+`iter_jsonl(path)` yields one `JsonlRow(line, obj, error)` per non-blank line, so a
+reader can report a bad row as `file:line` and carry on with the rest. Bytes are
+decoded per line: one undecodable line is one bad row, not a failed file. Blank lines
+are not rows. A missing file or a folder is an `InputError` straight away.
+
+Also here: `SkippedRow` (what readers list for each bad row) and `RowProblem`, the
+exception a row validator raises; `collect_rows` turns those into skipped rows, or into
+an `InputError` naming file and line in strict mode.
+
+Not here: what a valid row looks like (each reader decides: `chat`, `preferences`,
+`picochat.evaluation.items`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from picochat.errors import InputError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class JsonlRow:
+    """One non-blank line: its 1-based number, and either the parsed object or an error."""
+
+    line: int
+    obj: dict[str, Any] | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A row a reader left out, with the reason a person can act on."""
+
+    line: int
+    reason: str
+
+
+class RowProblem(ValueError):
+    """Raised by a row validator: the row is unusable for `reason` (fix: how to repair)."""
+
+    def __init__(self, reason: str, fix: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fix = fix
+
+
+def check_readable_file(path: str | Path, *, what: str = "JSONL file") -> Path:
+    """`path` as a Path if it is an existing file, else an InputError saying so."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(
+            f"{what} not found",
+            file=path,
+            fix="Check the path (it is relative to the current folder).",
+        )
+    if not path.is_file():
+        raise InputError(
+            f"{what} expected, found a folder",
+            file=path,
+            fix="Point at a .jsonl file, not a folder.",
+        )
+    return path
+
+
+def iter_jsonl(path: str | Path) -> Iterator[JsonlRow]:
+    """Yield each non-blank line of `path` as a `JsonlRow` (objects only; others are errors)."""
+    path = check_readable_file(path)
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
+                raw = raw[3:]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield JsonlRow(number, None, f"not valid UTF-8 (byte {error.start})")
+                continue
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as error:
+                yield JsonlRow(number, None, f"invalid JSON: {error.msg} (column {error.colno})")
+                continue
+            if not isinstance(value, dict):
+                yield JsonlRow(number, None, f"expected a JSON object, got {_json_type(value)}")
+                continue
+            yield JsonlRow(number, value)
+
+
+def collect_rows(
+    path: str | Path,
+    parse: Callable[[dict[str, Any], int], T],
+    *,
+    strict: bool = False,
+    fix: str,
+) -> tuple[list[T], list[SkippedRow], int]:
+    """Run `parse(obj, line)` on every row: (parsed items, skipped rows, rows seen).
+
+    `parse` raises `RowProblem` for an unusable row. With `strict`, the first bad row
+    (bad JSON included) raises `InputError(file, line, fix)` instead of being skipped.
+    """
+    items: list[T] = []
+    skipped: list[SkippedRow] = []
+    rows = 0
+    for row in iter_jsonl(path):
+        rows += 1
+        reason, row_fix = row.error, None
+        if row.obj is not None:
+            try:
+                items.append(parse(row.obj, row.line))
+                continue
+            except RowProblem as problem:
+                reason, row_fix = problem.reason, problem.fix
+        if strict:
+            raise InputError(reason or "bad row", file=path, line=row.line, fix=row_fix or fix)
+        skipped.append(SkippedRow(row.line, reason or "bad row"))
+    return items, skipped, rows
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")

@@ -1,0 +1,185 @@
+"""The `eval chat` stage: read items, get one reply per item, score, write the report.
+
+Replies come from a `ReplyFn` (a batch of conversations -> a batch of reply strings):
+`model_reply_fn` generates them greedily with a checkpoint (imports torch and the
+model lazily), `read_replies` takes them from a JSONL file, and tests pass their own.
+Scoring itself is the pure `report.score_items`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from picochat.artifacts import atomic_write_json, atomic_write_text, hash_inputs, report_header
+from picochat.configs import EvalConfig
+from picochat.errors import ConfigError, InputError
+from picochat.evaluation.items import EvalItem, iter_jsonl, read_eval_items
+from picochat.evaluation.markdown import render_markdown
+from picochat.evaluation.report import score_items
+from picochat.evaluation.rules import ScoringRules
+from picochat.evaluation.support import CorpusIndex
+
+Message = dict[str, str]
+ReplyFn = Callable[[list[list[Message]]], list[str]]
+
+
+@dataclass
+class EvalResult:
+    report_path: Path
+    markdown_path: Path
+    summary: dict[str, Any]
+    warnings: list[str]
+    device: str | None
+
+
+def conversations(items: Sequence[EvalItem]) -> list[list[Message]]:
+    """The single-turn conversation each item asks the model to answer."""
+    return [[{"role": "user", "content": item.user}] for item in items]
+
+
+def generate_replies(
+    convs: list[list[Message]],
+    reply_fn: ReplyFn,
+    batch_size: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Call `reply_fn` on batches of `batch_size` conversations, in order."""
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}.", fix="Use 1 or more.")
+    replies: list[str] = []
+    for start in range(0, len(convs), batch_size):
+        batch = convs[start : start + batch_size]
+        out = list(reply_fn(batch))
+        if len(out) != len(batch):
+            raise RuntimeError(f"reply_fn returned {len(out)} replies for {len(batch)} prompts")
+        replies.extend(out)
+        if on_batch:
+            on_batch(len(replies))
+    return replies
+
+
+def read_replies(path: Path, expected: int) -> list[str]:
+    """Replies from JSONL: one `{"reply": "..."}` object (or JSON string) per eval item."""
+    if not path.is_file():
+        raise InputError("replies file not found.", file=path, fix="Pass an existing JSONL.")
+    replies = []
+    for number, row in iter_jsonl(path):
+        reply = row.get("reply") if isinstance(row, dict) else row
+        if not isinstance(reply, str):
+            raise InputError(
+                'each row must be {"reply": "<text>"} or a JSON string.',
+                file=path,
+                line=number,
+                fix="Write one reply per eval item, in the eval file's order.",
+            )
+        replies.append(reply)
+    if len(replies) != expected:
+        raise InputError(
+            f"{len(replies)} replies for {expected} eval items.",
+            file=path,
+            fix="Write exactly one reply row per eval item, in the same order.",
+        )
+    return replies
+
+
+def model_reply_fn(config: EvalConfig) -> tuple[ReplyFn, str]:
+    """Greedy batched replies from a native checkpoint; returns (reply_fn, device name)."""
+    from picochat.chat_format import render_prompt
+    from picochat.generation import generate_batch
+    from picochat.model.checkpoint import load_checkpoint
+    from picochat.runtime import resolve_device
+    from picochat.tokenizer import load_tokenizer
+
+    device = resolve_device(config.device)
+    tok = load_tokenizer(config.tokenizer)
+    model = load_checkpoint(config.checkpoint, device=device, tokenizer=tok)
+
+    def reply_fn(batch: list[list[Message]]) -> list[str]:
+        prompts = [render_prompt(tok, messages) for messages in batch]
+        # Similar lengths together: less padding per batch. Order restored below.
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        outputs = generate_batch(model, tok, [prompts[i] for i in order], config.max_new_tokens)
+        replies = [""] * len(prompts)
+        for i, out in zip(order, outputs, strict=True):
+            replies[i] = (out if isinstance(out, str) else tok.decode(out)).strip()
+        return replies
+
+    return reply_fn, str(device)
+
+
+def hf_reply_fn(config: EvalConfig) -> tuple[ReplyFn, str]:
+    """Greedy batched replies from a Hugging Face model folder (`--hf-model`)."""
+    from picochat.hf_adapter import load_hf_chat_model
+    from picochat.runtime import resolve_device
+
+    device = resolve_device(config.device)
+    chat_model = load_hf_chat_model(config.hf_model, device=device)
+
+    def reply_fn(batch: list[list[Message]]) -> list[str]:
+        return chat_model.replies(batch, config.max_new_tokens, batch_size=len(batch))
+
+    return reply_fn, str(device)
+
+
+def _check_sources(config: EvalConfig) -> None:
+    if config.replies is not None:
+        return
+    if config.hf_model is not None:
+        if config.checkpoint is not None:
+            raise ConfigError(
+                "--hf-model and --checkpoint both name a model.", fix="Pass only one of them."
+            )
+        return
+    if config.checkpoint is None or config.tokenizer is None:
+        raise ConfigError(
+            "eval chat needs a model: --checkpoint and --tokenizer (or --replies FILE).",
+            fix="Add --checkpoint runs/x/sft/checkpoint --tokenizer runs/x/tokenizer.json.",
+        )
+
+
+def evaluate_chat(config: EvalConfig, reply_fn: ReplyFn | None = None) -> EvalResult:
+    """Run the eval stage and write `eval_report.json` and `report.md` into `out_dir`."""
+    started = time.perf_counter()
+    eval_set = read_eval_items(config.input)  # validate before loading any model
+    if config.out_dir is None:
+        raise ConfigError("--out-dir is required.", fix="Add --out-dir runs/x/eval.")
+    _check_sources(config)
+    support = None
+    if config.support_corpus is not None:
+        support = CorpusIndex.from_file(config.support_corpus)
+    device = None
+    if config.replies is not None:
+        replies = read_replies(config.replies, len(eval_set.items))
+    else:
+        if reply_fn is None:
+            make = hf_reply_fn if config.hf_model is not None else model_reply_fn
+            reply_fn, device = make(config)
+        replies = generate_replies(conversations(eval_set.items), reply_fn, config.batch_size)
+    rules = ScoringRules(config.min_reference_f1, config.min_corpus_support)
+    scored = score_items(eval_set, replies, support, seed=config.seed, rules=rules)
+    inputs = hash_inputs(
+        [
+            config.input,
+            config.support_corpus,
+            config.replies,
+            config.checkpoint,
+            config.tokenizer,
+            config.hf_model,
+        ]
+    )
+    header = report_header(
+        config,
+        inputs=inputs,
+        seed=config.seed,
+        wall_seconds=time.perf_counter() - started,
+        device=device,
+    )
+    report = {**header, **scored}
+    out_dir = Path(config.out_dir)
+    report_path = atomic_write_json(out_dir / "eval_report.json", report)
+    markdown_path = atomic_write_text(out_dir / "report.md", render_markdown(report))
+    return EvalResult(report_path, markdown_path, report["summary"], report["warnings"], device)

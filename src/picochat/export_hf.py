@@ -1,0 +1,167 @@
+"""`picochat export hf`: a native checkpoint as a Hugging Face `LlamaForCausalLM` folder.
+
+Picochat's transformer is the Llama layout on purpose (pre-norm RMSNorm, SwiGLU, no
+biases, GQA, rotary embeddings in the "rotate half" convention of Hugging Face Llama),
+so export is a renaming plus two splits of fused matrices:
+
+    wte                     -> model.embed_tokens
+    blocks.i.attn_norm      -> model.layers.i.input_layernorm
+    blocks.i.attn_qkv [q;k;v] -> self_attn.q_proj, k_proj, v_proj (rows split H*D, KV*D, KV*D)
+    blocks.i.attn_proj      -> self_attn.o_proj
+    blocks.i.mlp_norm       -> model.layers.i.post_attention_layernorm
+    blocks.i.mlp_fc [gate;up] -> mlp.gate_proj, mlp.up_proj (rows split in halves)
+    blocks.i.mlp_proj       -> mlp.down_proj
+    norm_f, lm_head         -> model.norm, lm_head
+
+No q/k row permutation is needed: both sides rotate channel pairs (i, i + D/2). The
+folder holds model.safetensors, config.json, generation_config.json (stops on `<|eos|>`
+and the end-of-turn `<|end|>`), and tokenizer.json + tokenizer_config.json with the
+special tokens and Picochat's chat template as Jinja, so `AutoModelForCausalLM` and
+`AutoTokenizer` load it offline and `apply_chat_template` renders the same prompt ids.
+
+Not for: importing Hugging Face models into Picochat, or quantised formats.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from picochat.artifacts import atomic_dir, atomic_write_json, hash_inputs, report_header
+from picochat.configs import ExportHFConfig
+from picochat.hf_support import require
+from picochat.tokenizer.special import SPECIAL_TOKENS
+
+END_OF_TURN = "<|end|>"
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    num_parameters: int
+    vocab_size: int
+    tie_embeddings: bool
+
+
+def llama_state_dict(model: Any) -> dict[str, Any]:
+    """Picochat Transformer weights under Hugging Face Llama names (fused ones split)."""
+    c = model.config
+    q_rows, kv_rows = c.n_head * c.head_dim, c.n_kv_head * c.head_dim
+    out = {"model.embed_tokens.weight": model.wte.weight, "model.norm.weight": model.norm_f.weight}
+    for i, block in enumerate(model.blocks):
+        prefix = f"model.layers.{i}."
+        q, k, v = block.attn_qkv.weight.split([q_rows, kv_rows, kv_rows], dim=0)
+        gate, up = block.mlp_fc.weight.chunk(2, dim=0)
+        out.update(
+            {
+                prefix + "input_layernorm.weight": block.attn_norm.weight,
+                prefix + "self_attn.q_proj.weight": q,
+                prefix + "self_attn.k_proj.weight": k,
+                prefix + "self_attn.v_proj.weight": v,
+                prefix + "self_attn.o_proj.weight": block.attn_proj.weight,
+                prefix + "post_attention_layernorm.weight": block.mlp_norm.weight,
+                prefix + "mlp.gate_proj.weight": gate,
+                prefix + "mlp.up_proj.weight": up,
+                prefix + "mlp.down_proj.weight": block.mlp_proj.weight,
+            }
+        )
+    out["lm_head.weight"] = model.lm_head.weight
+    return {name: tensor.detach().float().contiguous().clone() for name, tensor in out.items()}
+
+
+def special_ids(tokenizer: Any) -> dict[str, int | None]:
+    return {name: tokenizer.token_to_id(name) for name in SPECIAL_TOKENS}
+
+
+def llama_config(model_config: Any, tokenizer: Any) -> Any:
+    """The `LlamaConfig` with Picochat's shape and special-token ids."""
+    transformers = require("transformers", purpose="`picochat export hf`")
+    ids = special_ids(tokenizer)
+    return transformers.LlamaConfig(
+        vocab_size=model_config.vocab_size,
+        hidden_size=model_config.n_embd,
+        intermediate_size=model_config.mlp_hidden,
+        num_hidden_layers=model_config.n_layer,
+        num_attention_heads=model_config.n_head,
+        num_key_value_heads=model_config.n_kv_head,
+        head_dim=model_config.head_dim,
+        max_position_embeddings=model_config.context_size,
+        rms_norm_eps=model_config.norm_eps,
+        rope_parameters={"rope_type": "default", "rope_theta": model_config.rope_theta},
+        tie_word_embeddings=model_config.tie_embeddings,
+        hidden_act="silu",
+        attention_bias=False,
+        mlp_bias=False,
+        bos_token_id=ids["<|bos|>"],
+        eos_token_id=ids["<|eos|>"],
+        pad_token_id=ids["<|pad|>"],
+    )
+
+
+def hf_tokenizer(tokenizer_path: Path, tokenizer: Any) -> Any:
+    """A PreTrainedTokenizerFast over Picochat's tokenizer.json, with its chat template."""
+    transformers = require("transformers", purpose="`picochat export hf`")
+    from picochat.chat_format import JINJA_TEMPLATE
+
+    extra = {"unk_token": "<unk>"} if tokenizer.token_to_id("<unk>") is not None else {}
+    hf = transformers.PreTrainedTokenizerFast(
+        tokenizer_file=str(tokenizer_path),
+        bos_token="<|bos|>",
+        eos_token="<|eos|>",
+        pad_token="<|pad|>",
+        additional_special_tokens=[
+            t for t in SPECIAL_TOKENS if t not in ("<|bos|>", "<|eos|>", "<|pad|>")
+        ],
+        clean_up_tokenization_spaces=False,
+        **extra,
+    )
+    hf.chat_template = JINJA_TEMPLATE
+    return hf
+
+
+def export_hf(config: ExportHFConfig) -> ExportResult:
+    """Write `config.out_dir` as a LlamaForCausalLM folder (complete or absent)."""
+    transformers = require("transformers", purpose="`picochat export hf`")
+    from picochat.model.checkpoint import load_checkpoint
+    from picochat.tokenizer import load_tokenizer
+
+    start = time.perf_counter()
+    tokenizer = load_tokenizer(config.tokenizer)
+    model = load_checkpoint(config.checkpoint, device="cpu", tokenizer=tokenizer)
+    hf_config = llama_config(model.config, tokenizer)
+    hf_model = transformers.LlamaForCausalLM(hf_config)
+    hf_model.load_state_dict(llama_state_dict(model), strict=True)
+    if model.config.tie_embeddings:
+        hf_model.tie_weights()
+    ids = special_ids(tokenizer)
+    stops = [i for i in (ids["<|eos|>"], ids[END_OF_TURN]) if i is not None]
+    hf_model.generation_config = transformers.GenerationConfig(
+        bos_token_id=ids["<|bos|>"], eos_token_id=stops, pad_token_id=ids["<|pad|>"]
+    )
+    out_dir = Path(config.out_dir)
+    with atomic_dir(out_dir) as tmp:
+        hf_model.save_pretrained(tmp)
+        hf_tokenizer(Path(config.tokenizer), tokenizer).save_pretrained(tmp)
+        report = report_header(
+            config,
+            inputs=hash_inputs([config.checkpoint, config.tokenizer]),
+            wall_seconds=time.perf_counter() - start,
+            device="cpu",
+        )
+        report.update(
+            {
+                "architecture": "LlamaForCausalLM",
+                "num_parameters": model.num_parameters(),
+                "tie_embeddings": model.config.tie_embeddings,
+                "rope": "rotate_half (no q/k permutation)",
+            }
+        )
+        atomic_write_json(tmp / "picochat_export.json", report)
+    return ExportResult(
+        out_dir=out_dir,
+        num_parameters=model.num_parameters(),
+        vocab_size=model.config.vocab_size,
+        tie_embeddings=model.config.tie_embeddings,
+    )

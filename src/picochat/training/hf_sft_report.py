@@ -1,0 +1,154 @@
+"""Diagnostics and Markdown of `train hf-sft`: divergence, memorisation risk, report.md.
+
+The memorisation check asks the fine-tuned model for greedy replies to training and to
+validation prompts and counts replies that start with the reference answer word for
+word (whitespace-normalised). A high train rate with a much lower validation rate means
+the model copies its training answers rather than generalising.
+
+Not for: computing losses or training (`hf_sft`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from picochat.data.chat import ChatExample
+
+# Val loss this much above its best, while train loss fell, counts as divergence.
+DIVERGENCE_TOLERANCE = 1.05
+
+
+def divergence(history: list[dict[str, Any]]) -> bool:
+    """True when the last validation loss rose above its best while train loss fell."""
+    evals = [h for h in history if h.get("val_loss") is not None]
+    if len(evals) < 2:
+        return False
+    best = min(evals, key=lambda h: h["val_loss"])
+    last = evals[-1]
+    return (
+        last["val_loss"] > best["val_loss"] * DIVERGENCE_TOLERANCE
+        and last["train_loss"] < best["train_loss"]
+    )
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+def exact_rate(
+    chat_model: Any, rows: list[ChatExample], limit: int, max_new_tokens: int
+) -> float | None:
+    """Share of greedy replies that start with the row's reference answer."""
+    rows = rows[:limit]
+    if not rows:
+        return None
+    replies = chat_model.replies([r.messages[:-1] for r in rows], max_new_tokens)
+    hits = sum(
+        _normalised(reply).startswith(_normalised(r.answer))
+        for reply, r in zip(replies, rows, strict=True)
+    )
+    return hits / len(rows)
+
+
+def memorization_risk(
+    chat_model: Any, train_rows: list[ChatExample], val_rows: list[ChatExample], config: Any
+) -> dict[str, Any]:
+    """{train_exact_rate, val_exact_rate, probes, verdict}: exact-answer reproduction."""
+    limit, tokens = config.probe_rows, config.max_new_tokens
+    train = exact_rate(chat_model, train_rows, limit, tokens)
+    val = exact_rate(chat_model, val_rows, limit, tokens)
+    result: dict[str, Any] = {
+        "train_exact_rate": train,
+        "val_exact_rate": val,
+        "train_probes": min(limit, len(train_rows)),
+        "val_probes": min(limit, len(val_rows)),
+        "max_new_tokens": tokens,
+        "model": "final_model",
+    }
+    if val is None:
+        result["val_exact_rate_reason"] = "no validation rows"
+    result["verdict"] = _verdict(train, val)
+    return result
+
+
+def _verdict(train: float | None, val: float | None) -> str:
+    if train is None:
+        return "unknown: no training rows to probe"
+    if train >= 0.5 and (val is None or train - val >= 0.25):
+        held_out = (
+            "no validation rows to compare" if val is None else f"{val:.0%} of validation answers"
+        )
+        return (
+            f"memorised: greedy replies reproduce {train:.0%} of training answers word for "
+            f"word ({held_out}); the model copies its training rows"
+        )
+    if train >= 0.5:
+        return (
+            f"reproduces answers on both sides ({train:.0%} train, {val:.0%} validation): "
+            "validation prompts may be near copies of training ones, or answers are generic"
+        )
+    return f"low: {train:.0%} of training answers are reproduced word for word"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """report.md: what was trained, on what, how the losses moved, what it memorised."""
+    d, m, risk = report["dataset"], report["model"], report["memorization_risk"]
+    lines = [
+        "# Hugging Face SFT report",
+        "",
+        f"Model `{m['source']}` ({m['architecture']}, {m['num_parameters']:,} parameters, "
+        f"chat template: {m['chat_template']}, {m['precision']}); "
+        f"{'LoRA r=' + str(report['peft']['rank']) if report['peft'] else 'full fine-tuning'}.",
+        "",
+        "## Data",
+        "",
+        f"- rows {d['rows']}, usable {d['usable']}, skipped {d['skipped']}, truncated {d['truncated']}",
+        f"- train rows {d['train_rows']}, validation rows {d['val_rows']}, "
+        f"supervised answer tokens {d['supervised_tokens']}",
+    ]
+    lines += [f"  - line {s['line']}: {s['reason']}" for s in d["skipped_rows"][:20]]
+    lines += [
+        "",
+        "## Loss",
+        "",
+        "| step | train loss | val loss | lr |",
+        "|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {h['step']} | {_fmt(h['train_loss'])} | {_fmt(h['val_loss'])} | {h['lr']:.2e} |"
+        for h in report["history"]
+    ]
+    final, best = report["final"], report["best"]
+    lines += [
+        "",
+        f"Stop reason: **{report['stop_reason']}** after {final['step']} steps. "
+        f"Best validation loss {_fmt(best['val_loss'])} at step {_fmt(best['step'])}; "
+        f"final gap (val - train) {_fmt(final['gap'])}; diverged: {report['diverged']}.",
+        "",
+        "## Memorisation risk",
+        "",
+        f"- exact answers on training prompts: {_fmt(risk['train_exact_rate'])} "
+        f"({risk['train_probes']} probes)",
+        f"- exact answers on validation prompts: {_fmt(risk['val_exact_rate'])} "
+        f"({risk['val_probes']} probes)",
+        f"- verdict: {risk['verdict']}",
+    ]
+    sample = report.get("sample")
+    if sample:
+        lines += [
+            "",
+            "## Sample (greedy, validation prompt when there is one)",
+            "",
+            f"**User:** {sample['prompt']}",
+            "",
+            f"**Model:** {sample['reply']}",
+            "",
+            f"**Reference:** {sample['reference']}",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,127 @@
+"""`picochat train hf-sft`: answer-only labels, full and LoRA runs on a tiny local Llama."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+
+from picochat.data.chat import ChatExample  # noqa: E402
+from picochat.training.hf_sft_data import IGNORE_INDEX, encode_example  # noqa: E402
+
+
+def _example(messages):
+    return ChatExample(line=1, messages=messages, group_key="k")
+
+
+MULTI_TURN = [
+    {"role": "system", "content": "be brief."},
+    {"role": "user", "content": "hello there"},
+    {"role": "assistant", "content": "hello."},
+    {"role": "user", "content": "tell me about bees"},
+    {"role": "assistant", "content": "bees make honey."},
+]
+
+
+def test_labels_cover_only_the_final_answer(tiny_hf_model):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_hf_model)
+    encoded = encode_example(tokenizer, _example(MULTI_TURN), max_length=256)
+    supervised = [t for t in encoded.labels if t != IGNORE_INDEX]
+    assert tokenizer.decode(supervised) == "bees make honey.<|im_end|>\n"
+    # Everything before the answer is context: the earlier assistant turn carries no label.
+    first = encoded.labels.index(supervised[0])
+    assert all(label == IGNORE_INDEX for label in encoded.labels[:first])
+    assert encoded.labels[first:] == encoded.input_ids[first:]
+    prompt = tokenizer.apply_chat_template(
+        MULTI_TURN[:-1], add_generation_prompt=True, tokenize=False
+    )
+    assert tokenizer.decode(encoded.input_ids[:first]) == prompt
+    assert not encoded.truncated
+
+
+def test_truncation_keeps_the_answer(tiny_hf_model):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_hf_model)
+    full = encode_example(tokenizer, _example(MULTI_TURN), max_length=512)
+    answer_len = sum(t != IGNORE_INDEX for t in full.labels)
+    cut = encode_example(tokenizer, _example(MULTI_TURN), max_length=answer_len + 3)
+    assert cut.truncated and len(cut.input_ids) == answer_len + 3
+    assert cut.input_ids == full.input_ids[-(answer_len + 3) :]
+    assert [t for t in cut.labels if t != IGNORE_INDEX] == full.input_ids[-answer_len:]
+    with pytest.raises(ValueError, match="does not fit"):
+        encode_example(tokenizer, _example(MULTI_TURN), max_length=answer_len)
+
+
+def _run(run_cli, model, chat_file, out, *extra):
+    return run_cli(
+        "train", "hf-sft", "--model", model, "--input", chat_file, "--out-dir", out,
+        "--max-steps", "6", "--eval-every", "3", "--batch-size", "4", "--device", "cpu",
+        "--learning-rate", "0.01", "--val-fraction", "0.2", "--probe-rows", "4",
+        "--max-new-tokens", "8", *extra,
+    )  # fmt: skip
+
+
+def test_full_sft_writes_loadable_models_and_report(run_cli, tiny_hf_model, chat_file, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path / "sft"
+    code, stdout, err = _run(run_cli, tiny_hf_model, chat_file, out)
+    assert code == 0, err
+    report = json.loads((out / "hf_sft_report.json").read_text())
+    assert report["dataset"]["rows"] == 16 and report["dataset"]["skipped"] == 1
+    assert report["dataset"]["train_rows"] + report["dataset"]["val_rows"] == 15
+    assert report["dataset"]["supervised_tokens"] > 0
+    assert [h["step"] for h in report["history"]] == [3, 6]
+    first, last = report["history"][0]["train_loss"], report["history"][-1]["train_loss"]
+    assert last < first  # lr 0.01 on a tiny model: the loss must move down
+    assert report["memorization_risk"]["verdict"]
+    assert report["peft"] is None and report["stop_reason"] == "max_steps"
+    for key in ("config", "inputs", "versions", "seed", "wall_seconds"):
+        assert key in report
+    assert (out / "report.md").read_text().startswith("# Hugging Face SFT report")
+    model = AutoModelForCausalLM.from_pretrained(out / "final_model")
+    base = AutoModelForCausalLM.from_pretrained(tiny_hf_model)
+    moved = (model.model.embed_tokens.weight - base.model.embed_tokens.weight).abs().max()
+    assert moved > 0
+    tokenizer = AutoTokenizer.from_pretrained(out / "best_model")
+    assert tokenizer.chat_template and "<|im_start|>" in tokenizer.chat_template
+
+
+def test_lora_trains_adapters_only_and_merges(run_cli, tiny_hf_model, chat_file, tmp_path):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "lora"
+    code, _, err = _run(
+        run_cli, tiny_hf_model, chat_file, out, "--peft", "lora", "--lora-rank", "4",
+        "--lora-target-modules", "q_proj,v_proj",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads((out / "hf_sft_report.json").read_text())
+    assert report["peft"]["type"] == "lora" and report["peft"]["rank"] == 4
+    assert (out / "final_adapter" / "adapter_config.json").exists()
+    base = AutoModelForCausalLM.from_pretrained(tiny_hf_model)
+    merged = AutoModelForCausalLM.from_pretrained(out / "final_model")
+    q_base = base.model.layers[0].self_attn.q_proj.weight
+    q_merged = merged.model.layers[0].self_attn.q_proj.weight
+    k_base = base.model.layers[0].self_attn.k_proj.weight
+    assert not torch.equal(q_base, q_merged)  # the adapter was merged in
+    assert torch.equal(k_base, merged.model.layers[0].self_attn.k_proj.weight)  # untouched
+    adapted = PeftModel.from_pretrained(base, out / "final_adapter")
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    torch.testing.assert_close(adapted(ids).logits, merged(ids).logits, atol=1e-5, rtol=0)
+
+
+def test_unknown_lora_target_lists_valid_ones(run_cli, tiny_hf_model, chat_file, tmp_path):
+    code, _, err = _run(
+        run_cli, tiny_hf_model, chat_file, tmp_path / "x", "--peft", "lora",
+        "--lora-target-modules", "attn_qkv",
+    )  # fmt: skip
+    assert code == 2 and "attn_qkv" in err and "q_proj" in err
