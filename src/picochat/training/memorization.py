@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from picochat.errors import ConfigError
+from picochat.generation import generate_ids
 
 NGRAM_WORDS = 8
 EXPOSURE_CANDIDATES = 1023  # + the canary itself = 1,024 -> at most 10 bits
@@ -85,33 +86,6 @@ def canary_alphabet(canaries: list[Canary]) -> list[str]:
 
 
 @torch.no_grad()
-def generate_tokens(
-    model: nn.Module,
-    prompts: torch.Tensor,
-    *,
-    max_new_tokens: int,
-    context_size: int,
-    temperature: float = 0.0,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Continue a batch of equal-length prompts; greedy when temperature is 0.
-
-    A plain loop that re-reads the cropped context each step (no KV cache): fine for the
-    few hundred tokens the diagnostics need.
-    """
-    idx = prompts
-    for _ in range(max_new_tokens):
-        logits = _logits(model, idx[:, -context_size:])[:, -1, :].float()
-        if temperature <= 0:
-            nxt = logits.argmax(dim=-1, keepdim=True)
-        else:
-            probs = torch.softmax(logits / temperature, dim=-1)
-            nxt = torch.multinomial(probs, 1, generator=generator)
-        idx = torch.cat([idx, nxt], dim=1)
-    return idx[:, prompts.shape[1] :]
-
-
-@torch.no_grad()
 def sequence_logprobs(
     model: nn.Module, sequences: list[list[int]], *, device: torch.device, batch_size: int = 256
 ) -> list[float]:
@@ -137,7 +111,6 @@ def probe_canaries(
     tokenizer: Any,
     canaries: list[Canary],
     *,
-    context_size: int,
     device: torch.device,
     seed: int,
     candidates: int = EXPOSURE_CANDIDATES,
@@ -150,13 +123,10 @@ def probe_canaries(
         prompt = [tokenizer.bos_id, *tokenizer.encode(canary.prefix)]
         expected = canary.separator + canary.secret
         # ASCII letters: every token is at least one character, so this many tokens suffice.
-        new = generate_tokens(
-            model,
-            torch.tensor([prompt], device=device),
-            max_new_tokens=len(expected),
-            context_size=context_size,
+        new = generate_ids(
+            model, [prompt], stop_ids=(), max_new_tokens=len(expected), temperature=0.0
         )
-        continuation = tokenizer.decode(new[0].tolist())
+        continuation = tokenizer.decode(new[0])
         others = ["".join(rng.choice(alphabet, size=len(canary.secret))) for _ in range(candidates)]
         texts = [canary.text] + [f"{canary.prefix}{canary.separator}{s}" for s in others]
         scores = sequence_logprobs(
@@ -183,23 +153,20 @@ def sample_texts(
     *,
     count: int,
     max_new_tokens: int,
-    context_size: int,
-    device: torch.device,
     seed: int,
     temperature: float = 1.0,
 ) -> list[str]:
-    """Unconditional samples (from `<|bos|>` alone) at the model's own temperature."""
-    generator = torch.Generator(device=device).manual_seed(seed)
-    prompts = torch.full((count, 1), tokenizer.bos_id, dtype=torch.long, device=device)
-    new = generate_tokens(
+    """Unconditional samples (from `<|bos|>` alone) at the model's own temperature,
+    no top-k/top-p: the model's own distribution, which is what copying is about."""
+    rows = generate_ids(
         model,
-        prompts,
+        [[tokenizer.bos_id]] * count,
+        stop_ids=(),
         max_new_tokens=max_new_tokens,
-        context_size=context_size,
         temperature=temperature,
-        generator=generator,
+        seed=seed,
     )
-    return [tokenizer.decode(row.tolist()) for row in new]
+    return [tokenizer.decode(row) for row in rows]
 
 
 def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:

@@ -211,7 +211,8 @@ def _train(config, out_dir, device, info, started, show_progress, on_step) -> Ba
     )
     report: dict[str, Any] = {}
     if info.is_main:
-        diagnostics = _diagnose(model, tokenizer, data, canaries, context, device, config.seed)
+        diagnosed = _weights_to_diagnose(model, loop, device)
+        diagnostics = _diagnose(diagnosed, tokenizer, data, canaries, config.seed)
         report = build_report(
             config=config,
             inputs=hash_inputs([config.corpus, config.tokenizer, config.corpus_manifest]),
@@ -233,30 +234,51 @@ def _train(config, out_dir, device, info, started, show_progress, on_step) -> Ba
     )
 
 
+def _weights_to_diagnose(
+    model: nn.Module, loop: LoopResult, device: torch.device
+) -> tuple[nn.Module | None, str]:
+    """(model, which weights) for the diagnostics: the final weights, or after a
+    divergence (whose last weights give NaN logits) the best checkpoint."""
+    if loop.stop_reason != "diverged":
+        return model, f"final weights (step {loop.steps})"
+    if loop.best_checkpoint_dir is None:
+        return None, "training diverged before any validation, so no usable weights exist"
+    best = load_checkpoint(loop.best_checkpoint_dir, device=device)
+    return best, f"best checkpoint weights (step {loop.best['step']}): training diverged"
+
+
 def _diagnose(
-    model: nn.Module,
+    diagnosed: tuple[nn.Module | None, str],
     tokenizer: Any,
     data: TokenData,
     canaries: list[memorization.Canary],
-    context: int,
-    device: torch.device,
     seed: int,
 ) -> dict[str, Any]:
-    """Samples, copy rate and canary probe of the final weights (fp32, eval mode)."""
+    """Samples, copy rate and canary probe (fp32, eval mode) of the chosen weights."""
+    model, measured_on = diagnosed
+    if model is None:
+        copy = memorization.copy_diagnostics([], data.train_text, data.val_text)
+        for key in ("train_copy_rate", "heldout_overlap"):
+            copy[f"{key}_reason"] = measured_on
+        return {
+            "samples": [],
+            "copy": copy,
+            "canaries": [],
+            "risk": "unknown",
+            "risk_reason": measured_on,
+            "measured_on": measured_on,
+        }
     model.eval()
     samples = memorization.sample_texts(
         model,
         tokenizer,
         count=SAMPLE_COUNT,
         max_new_tokens=SAMPLE_TOKENS,
-        context_size=context,
-        device=device,
         seed=seed,
     )
     copy = memorization.copy_diagnostics(samples, data.train_text, data.val_text)
-    probes = memorization.probe_canaries(
-        model, tokenizer, canaries, context_size=context, device=device, seed=seed
-    )
+    device = next(model.parameters()).device
+    probes = memorization.probe_canaries(model, tokenizer, canaries, device=device, seed=seed)
     risk, risk_reason = memorization.risk_verdict(copy, probes)
     return {
         "samples": samples,
@@ -264,6 +286,7 @@ def _diagnose(
         "canaries": probes,
         "risk": risk,
         "risk_reason": risk_reason,
+        "measured_on": measured_on,
     }
 
 

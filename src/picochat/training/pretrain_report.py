@@ -86,14 +86,18 @@ def build_report(
         "risk_reason": diagnostics["risk_reason"],
         "ngram_words": copy["ngram_words"],
         "generated_ngrams": copy["generated_ngrams"],
-        "measured_on": f"final weights (step {loop.steps}), {len(diagnostics['samples'])} "
+        "measured_on": f"{diagnostics['measured_on']}; {len(diagnostics['samples'])} "
         "unconditional samples at temperature 1.0",
     }
     for key in ("train_copy_rate", "heldout_overlap"):
         if f"{key}_reason" in copy:
             memorization[f"{key}_reason"] = copy[f"{key}_reason"]
     if not diagnostics["canaries"]:
-        memorization["canaries_reason"] = "no canaries were inserted (--canary-count 0)"
+        memorization["canaries_reason"] = (
+            "no canaries were inserted (--canary-count 0)"
+            if not config.canary_count
+            else diagnostics["measured_on"]
+        )
     report = report_header(
         config, inputs=inputs, seed=config.seed, wall_seconds=wall_seconds, device=device
     )
