@@ -9,10 +9,13 @@ Not for: training or evaluation losses (`pretrain.py`), nor chat-level memorisat
   log2(#candidates) - log2(rank), where rank is the position of the canary's likelihood
   among the same number of random secrets of the same format (rank 1 of 1,024 -> 10
   bits: the model prefers the real secret to every random one; ~1 bit: no preference).
-- **Train copy rate**: share of word 8-grams of unconditional samples that occur
-  verbatim in the training text; **held-out overlap**: the same against validation
-  text (a model that generalises reproduces common phrases of both about equally);
-  **copied spans**: the longest runs of copied 8-grams, quoted.
+- **Train copy rate**: share of word 8-grams of greedy continuations of prompts cut
+  from the training text that occur verbatim in the training text; **held-out
+  overlap**: the same n-grams looked up in the validation text (a model that
+  generalises reproduces common phrases of both about equally); **copied spans**: the
+  longest runs of copied 8-grams, quoted. Unconditional samples from `<|bos|>` alone
+  would hide memorisation: training windows start at random places, so a model rarely
+  learns to begin a text from nothing.
 """
 
 from __future__ import annotations
@@ -120,7 +123,8 @@ def probe_canaries(
     rng = np.random.default_rng([seed, 13])
     results = []
     for canary in canaries:
-        prompt = [tokenizer.bos_id, *tokenizer.encode(canary.prefix)]
+        # Canaries sit at line starts, so the probe starts a line too.
+        prompt = [tokenizer.bos_id, *tokenizer.encode("\n" + canary.prefix)]
         expected = canary.separator + canary.secret
         # ASCII letters: every token is at least one character, so this many tokens suffice.
         new = generate_ids(
@@ -130,7 +134,7 @@ def probe_canaries(
         others = ["".join(rng.choice(alphabet, size=len(canary.secret))) for _ in range(candidates)]
         texts = [canary.text] + [f"{canary.prefix}{canary.separator}{s}" for s in others]
         scores = sequence_logprobs(
-            model, [[tokenizer.bos_id, *tokenizer.encode(t)] for t in texts], device=device
+            model, [[tokenizer.bos_id, *tokenizer.encode("\n" + t)] for t in texts], device=device
         )
         rank = 1 + sum(1 for s in scores[1:] if s > scores[0])
         results.append(
@@ -166,6 +170,29 @@ def sample_texts(
         temperature=temperature,
         seed=seed,
     )
+    return [tokenizer.decode(row) for row in rows]
+
+
+def training_continuations(
+    model: nn.Module,
+    tokenizer: Any,
+    train_tokens: np.ndarray,
+    *,
+    count: int,
+    prompt_tokens: int,
+    max_new_tokens: int,
+    seed: int,
+) -> list[str]:
+    """Greedy continuations of `count` prompts cut from random places of the training
+    stream ("discoverable memorisation", Carlini et al. 2022): a model that memorised
+    its corpus continues with the very text that followed; one that generalises writes
+    plausible text of its own. Only the continuation is returned (the prompt is not
+    counted as copied)."""
+    rng = np.random.default_rng([seed, 17])
+    prompt_tokens = min(prompt_tokens, len(train_tokens) - 1)
+    starts = rng.integers(0, len(train_tokens) - prompt_tokens, size=count)
+    prompts = [[int(t) for t in train_tokens[s : s + prompt_tokens]] for s in starts]
+    rows = generate_ids(model, prompts, stop_ids=(), max_new_tokens=max_new_tokens, temperature=0.0)
     return [tokenizer.decode(row) for row in rows]
 
 

@@ -39,10 +39,15 @@ from picochat.training.token_data import (
     fixed_windows,
     read_corpus,
     spread_rows,
+    spread_windows,
 )
 
 SAMPLE_COUNT = 4
 SAMPLE_TOKENS = 200
+# Copy rate: greedy continuations of prompts cut from the training stream.
+COPY_PROMPTS = 8
+COPY_PROMPT_TOKENS = 32
+COPY_NEW_TOKENS = 192
 
 
 @dataclass
@@ -101,9 +106,7 @@ def make_evaluate(
     val_x, val_y = fixed_windows(data.val, context_size)
     rows = torch.from_numpy(spread_rows(val_x.shape[0], eval_rows))
     val_x, val_y = val_x[rows], val_y[rows]
-    train_x, train_y = fixed_windows(data.train, context_size)
-    rows = torch.from_numpy(spread_rows(train_x.shape[0], val_x.shape[0]))
-    train_x, train_y = train_x[rows], train_y[rows]
+    train_x, train_y = spread_windows(data.train, context_size, val_x.shape[0])
     byte_lengths = torch.from_numpy(tokenizer.token_byte_lengths())
 
     def evaluate(model: nn.Module) -> dict[str, float | None]:
@@ -262,6 +265,7 @@ def _diagnose(
             copy[f"{key}_reason"] = measured_on
         return {
             "samples": [],
+            "continuations": [],
             "copy": copy,
             "canaries": [],
             "risk": "unknown",
@@ -270,18 +274,26 @@ def _diagnose(
         }
     model.eval()
     samples = memorization.sample_texts(
+        model, tokenizer, count=SAMPLE_COUNT, max_new_tokens=SAMPLE_TOKENS, seed=seed
+    )
+    context = model.config.context_size
+    prompt = min(COPY_PROMPT_TOKENS, context // 4)
+    continuations = memorization.training_continuations(
         model,
         tokenizer,
-        count=SAMPLE_COUNT,
-        max_new_tokens=SAMPLE_TOKENS,
+        data.train,
+        count=COPY_PROMPTS,
+        prompt_tokens=prompt,
+        max_new_tokens=min(COPY_NEW_TOKENS, context - prompt),
         seed=seed,
     )
-    copy = memorization.copy_diagnostics(samples, data.train_text, data.val_text)
+    copy = memorization.copy_diagnostics(continuations, data.train_text, data.val_text)
     device = next(model.parameters()).device
     probes = memorization.probe_canaries(model, tokenizer, canaries, device=device, seed=seed)
     risk, risk_reason = memorization.risk_verdict(copy, probes)
     return {
         "samples": samples,
+        "continuations": continuations,
         "copy": copy,
         "canaries": probes,
         "risk": risk,
