@@ -23,9 +23,9 @@ from torch import nn
 from picochat.artifacts import hash_inputs
 from picochat.configs.training import BaseTrainConfig
 from picochat.errors import CheckpointError, ConfigError
-from picochat.model.checkpoint import load_checkpoint, save_checkpoint
+from picochat.model.checkpoint import load_checkpoint, save_checkpoint, unwrap_model
 from picochat.model.config import resolve_model_config
-from picochat.model.transformer import Transformer
+from picochat.model.transformer import Transformer, compile_blocks
 from picochat.runtime import resolve_device, resolve_precision, seed_everything
 from picochat.tokenizer import load_tokenizer
 from picochat.training import distributed, memorization
@@ -42,6 +42,8 @@ from picochat.training.token_data import (
     spread_windows,
 )
 
+# Train-loss estimate at each evaluation: up to this many full training windows.
+TRAIN_EVAL_WINDOWS = 64
 SAMPLE_COUNT = 4
 SAMPLE_TOKENS = 200
 # Copy rate: greedy continuations of prompts cut from the training stream.
@@ -92,6 +94,13 @@ def _build_model(config: BaseTrainConfig, tokenizer: Any, device: torch.device) 
     return model
 
 
+def _compile_blocks(model: nn.Module) -> nn.Module:
+    """--compile: each block compiled in place (regional compilation; the chunked loss
+    stays eager), under DDP too; returns the same (possibly wrapped) model."""
+    compile_blocks(unwrap_model(model))
+    return model
+
+
 def make_evaluate(
     data: TokenData,
     tokenizer: Any,
@@ -106,7 +115,9 @@ def make_evaluate(
     val_x, val_y = fixed_windows(data.val, context_size)
     rows = torch.from_numpy(spread_rows(val_x.shape[0], eval_rows))
     val_x, val_y = val_x[rows], val_y[rows]
-    train_x, train_y = spread_windows(data.train, context_size, val_x.shape[0])
+    train_x, train_y = spread_windows(
+        data.train, context_size, min(val_x.shape[0], TRAIN_EVAL_WINDOWS)
+    )
     byte_lengths = torch.from_numpy(tokenizer.token_byte_lengths())
 
     def evaluate(model: nn.Module) -> dict[str, float | None]:
@@ -200,6 +211,7 @@ def _train(config, out_dir, device, info, started, show_progress, on_step) -> Ba
         ),
         save_checkpoint=save,
         count_tokens=lambda batch: batch[0].numel(),
+        compile_model=_compile_blocks,
     )
     loop = run_loop(
         task,

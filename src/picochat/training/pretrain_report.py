@@ -187,7 +187,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "- BPB = validation loss in bits per UTF-8 byte of the validation text (comparable "
         "across tokenizers); special tokens count 0 bytes and are left out of BPB.",
         "- Train loss in the history is measured at each evaluation on fixed training windows "
-        "(as many as validation windows, spread over the training text) with the same "
+        "(as many as validation windows, at most 64, spread over the training text) with the same "
         "weights, so the gap compares like with like.",
     ]
     lines += [f"- Warning: {w}" for w in ds["warnings"]]
