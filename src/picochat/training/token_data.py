@@ -377,3 +377,16 @@ def spread_rows(count: int, wanted: int) -> np.ndarray:
     if wanted <= 0 or wanted >= count:
         return np.arange(count)
     return np.unique(np.linspace(0, count - 1, wanted).round().astype(np.int64))
+
+
+def spread_windows(
+    tokens: np.ndarray, context_size: int, count: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`count` full windows at evenly spaced starts (the train-loss estimate: every
+    position has its full left context, as in training)."""
+    starts = np.unique(
+        np.linspace(0, len(tokens) - context_size - 1, max(1, count)).astype(np.int64)
+    )
+    chunk = np.asarray(tokens[starts[:, None] + np.arange(context_size + 1)], dtype=np.int64)
+    chunk = torch.from_numpy(chunk)
+    return chunk[:, :-1], chunk[:, 1:]
