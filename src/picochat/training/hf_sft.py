@@ -45,6 +45,7 @@ from picochat.training.hf_sft_report import (
     memorization_risk,
     render_markdown,
 )
+from picochat.training.schedule import learning_rate_at, set_learning_rate
 
 
 @dataclass
@@ -73,16 +74,6 @@ def _validate(config: HFSFTConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message + ".")
-
-
-def _lr_at(step: int, config: HFSFTConfig) -> float:
-    """Linear warmup to the peak, then cosine decay to peak * min_lr_ratio."""
-    peak, warmup = config.learning_rate, config.warmup_steps
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, config.max_steps - warmup)
-    floor = peak * config.min_lr_ratio
-    return floor + 0.5 * (1 + math.cos(math.pi * min(1.0, progress))) * (peak - floor)
 
 
 def _apply_lora(model: Any, config: HFSFTConfig) -> Any:
@@ -194,9 +185,14 @@ def train_hf_sft(config: HFSFTConfig) -> HFSFTResult:
     model.train()
     try:
         for step in range(1, config.max_steps + 1):
-            lr = _lr_at(step - 1, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            lr = learning_rate_at(
+                step - 1,
+                peak=config.learning_rate,
+                warmup_steps=config.warmup_steps,
+                max_steps=config.max_steps,
+                min_lr_ratio=config.min_lr_ratio,
+            )
+            set_learning_rate(optimizer, lr)
             step_loss = 0.0
             for _ in range(config.grad_accum_steps):
                 batch = _to(collate(next(batches), ctx["pad"]), device)
