@@ -13,6 +13,7 @@ from picochat.configs import (
     HFImportConfig,
     PreferenceStarterConfig,
 )
+from picochat.data.preference_starter import build_preference_starter
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -71,7 +72,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub,
         "preference-starter",
         config=PreferenceStarterConfig,
-        handler=not_built("data preference-starter", 8),
+        handler=_preference_starter,
         help="Chosen/rejected pairs from chat rows with synthetic rejected answers.",
     )
     add_command(
@@ -81,6 +82,17 @@ def register(commands: argparse._SubParsersAction) -> None:
         handler=_hf_import,
         help="Write a Hugging Face dataset split (hub id or local files) as a local corpus.",
     )
+
+
+def _preference_starter(args: argparse.Namespace) -> int:
+    result = build_preference_starter(config_from_args(PreferenceStarterConfig, args))
+    console.print(f"[bold yellow]Note:[/] {result.notice}")
+    counts = ", ".join(f"{name} {count}" for name, count in sorted(result.strategy_counts.items()))
+    console.print(f"{result.pairs} pairs from {result.chat_rows} chat rows ({counts})")
+    for row in result.skipped:
+        console.print(f"  skipped line {row.line}: {row.reason}")
+    console.print(f"wrote {result.out}")
+    return 0
 
 
 def _hf_import(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from picochat.configs.inference import (
     ModelSourceConfig,
     SamplingConfig,
 )
+from picochat.configs.run import GateConfig, RunConfig
 from picochat.configs.tokenizer import TokenizerInspectConfig, TokenizerTrainConfig
 from picochat.configs.training import (
     BaseTrainConfig,
@@ -37,6 +38,7 @@ __all__ = [
     "EvalConfig",
     "EvalStarterConfig",
     "ExportHFConfig",
+    "GateConfig",
     "GenerateConfig",
     "HFImportConfig",
     "HFSFTConfig",
@@ -45,6 +47,7 @@ __all__ = [
     "ModelSourceConfig",
     "PeftConfig",
     "PreferenceStarterConfig",
+    "RunConfig",
     "SFTConfig",
     "SamplingConfig",
     "TokenizerInspectConfig",

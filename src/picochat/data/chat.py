@@ -99,7 +99,8 @@ def _parse_chat_row(obj: dict[str, Any], line: int) -> ChatExample:
         )
     if not final["content"].strip():
         raise RowProblem(
-            "the final assistant message is empty (a tool call alone is no answer to train on)"
+            "the final assistant message is empty (a tool call alone is no text answer to train on)",
+            fix="Follow the call with its tool turn and end the row with the assistant's text answer.",
         )
     if not any(m["role"] == "user" for m in messages):
         raise RowProblem("no user message before the answer")
@@ -109,7 +110,8 @@ def _parse_chat_row(obj: dict[str, Any], line: int) -> ChatExample:
 def row_messages(obj: dict[str, Any]) -> list[dict[str, Any]]:
     """The validated message list of a row in either form (RowProblem when malformed).
 
-    Shared with the preference reader, whose `messages` context uses the same rules.
+    Does not check that the row ends with the assistant's answer (`read_chat_jsonl` does),
+    so other readers of chat rows (the dataset stage renders them as documents) can use it.
     """
     has_messages = "messages" in obj
     has_pair = "user" in obj or "assistant" in obj

@@ -1,0 +1,152 @@
+"""Contamination check: eval prompts that also appear in the training data.
+
+An eval item whose prompt the model saw in training measures recall, not
+generalisation. Before any training, each eval prompt is compared with the SFT rows
+and the corpus on normalised words (lowercase, punctuation dropped):
+
+- verbatim: the whole normalised prompt occurs in a training text;
+- near-verbatim: at least `NEAR_OVERLAP` of the prompt's word `NGRAM`-grams occur in
+  one training source (prompts shorter than `NGRAM` words must match verbatim).
+
+Items of level `memorization` probe training prompts on purpose and are not counted.
+Memory stays bounded by the eval prompts: the corpus is streamed in chunks and only
+the eval prompts' own n-grams are kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NGRAM = 5
+NEAR_OVERLAP = 0.6
+_WORD = re.compile(r"\w+")
+_CHUNK_CHARS = 1 << 20
+
+
+def words(text: str) -> list[str]:
+    """Normalised words: lowercase, punctuation and whitespace dropped."""
+    return _WORD.findall(text.lower())
+
+
+def _ngrams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+@dataclass
+class Leak:
+    """One eval prompt found in training data."""
+
+    user: str
+    line: int | None
+    level: str | None
+    source: str  # "sft" or "corpus"
+    kind: str  # "verbatim" or "near-verbatim"
+    overlap: float
+
+
+@dataclass
+class ContaminationReport:
+    checked_items: int
+    exempt_items: int
+    leaks: list[Leak] = field(default_factory=list)
+    method: str = (
+        f"normalised words; verbatim = whole prompt found; near-verbatim = >= {NEAR_OVERLAP:.0%} "
+        f"of the prompt's word {NGRAM}-grams found in one source; level=memorization items exempt"
+    )
+
+    @property
+    def leaked_items(self) -> list[dict]:
+        """One entry per leaked eval item (first source that matched)."""
+        seen, items = set(), []
+        for leak in self.leaks:
+            key = (leak.line, leak.user)
+            if key not in seen:
+                seen.add(key)
+                items.append(leak.__dict__)
+        return items
+
+
+@dataclass
+class _Probe:
+    user: str
+    line: int | None
+    level: str | None
+    tokens: list[str]
+    grams: set[tuple[str, ...]]
+    found: set[tuple[str, ...]] = field(default_factory=set)
+    verbatim: bool = False
+
+
+def _probes(items: Iterable[tuple[str, int | None, str | None]]) -> tuple[list[_Probe], int]:
+    probes, exempt = [], 0
+    for user, line, level in items:
+        if level == "memorization":
+            exempt += 1
+            continue
+        tokens = words(user)
+        if tokens:
+            probes.append(_Probe(user, line, level, tokens, _ngrams(tokens, NGRAM)))
+    return probes, exempt
+
+
+def _scan(probes: list[_Probe], texts: Iterable[str]) -> None:
+    """Mark, for each probe, which of its n-grams (and whether the whole prompt) occur."""
+    for text in texts:
+        tokens = words(text)
+        joined = " " + " ".join(tokens) + " "
+        grams = _ngrams(tokens, NGRAM)
+        for probe in probes:
+            if not probe.verbatim and (" " + " ".join(probe.tokens) + " ") in joined:
+                probe.verbatim = True
+            probe.found |= probe.grams & grams
+
+
+def _collect(probes: list[_Probe], source: str) -> list[Leak]:
+    leaks = []
+    for probe in probes:
+        overlap = len(probe.found) / len(probe.grams) if probe.grams else 0.0
+        if probe.verbatim:
+            leaks.append(Leak(probe.user, probe.line, probe.level, source, "verbatim", 1.0))
+        elif probe.grams and overlap >= NEAR_OVERLAP:
+            leaks.append(
+                Leak(
+                    probe.user, probe.line, probe.level, source, "near-verbatim", round(overlap, 3)
+                )
+            )
+        probe.found, probe.verbatim = set(), False
+    return leaks
+
+
+def _corpus_chunks(path: Path) -> Iterable[str]:
+    """The corpus in ~1 MB pieces cut at whitespace, overlapping by a few words."""
+    carry = ""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        while chunk := handle.read(_CHUNK_CHARS):
+            text = carry + chunk
+            cut = text.rfind(" ", 0, max(len(text) - 200, 0))
+            if cut <= 0:
+                carry = text
+                continue
+            yield text[:cut]
+            carry = text[max(cut - 400, 0) :]  # overlap keeps n-grams that straddle the cut
+    if carry:
+        yield carry
+
+
+def check_contamination(
+    eval_items: Iterable[tuple[str, int | None, str | None]],
+    sft_texts: Iterable[str] = (),
+    corpus_path: Path | None = None,
+) -> ContaminationReport:
+    """Compare eval prompts `(user, line, level)` with SFT texts and the corpus file."""
+    probes, exempt = _probes(eval_items)
+    leaks: list[Leak] = []
+    _scan(probes, sft_texts)
+    leaks += _collect(probes, "sft")
+    if corpus_path is not None:
+        _scan(probes, _corpus_chunks(Path(corpus_path)))
+        leaks += _collect(probes, "corpus")
+    return ContaminationReport(checked_items=len(probes), exempt_items=exempt, leaks=leaks)
