@@ -72,7 +72,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--new-tokens", type=int, default=256)
     parser.add_argument("--batch-sizes", default="1,8")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
     args = parser.parse_args()
+    if args.threads:  # on a CPU shared with other jobs, 1 thread avoids OpenMP spin stalls
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
     shape = dict(PRESETS["small"], context_size=512)
@@ -95,6 +100,7 @@ def main() -> None:
             ):
                 seconds, outputs[name] = timed(fn, device, model, prompts, args.new_tokens)
                 speeds[name].append(batch * args.new_tokens / seconds)
+                print(f"batch {batch} {name}: {speeds[name][-1]:.0f} tokens/s", flush=True)
         same = sum(
             a == b
             for pa, pb in zip(outputs["picochat"], outputs["transformers"], strict=True)

@@ -20,7 +20,9 @@ REPO="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-python}"
 WORK="${WORK:-/tmp/picochat-smollm2}"
 STEPS="${STEPS:-10}"
+EVAL_EVERY="${EVAL_EVERY:-5}"
 DEVICE="${DEVICE:-auto}"
+NEW_TOKENS="${NEW_TOKENS:-64}"  # longest eval reply
 export PYTHONPATH="$REPO/src${GGUF_PKGS:+:$GGUF_PKGS}${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1  # everything below runs from local files
 
@@ -38,15 +40,15 @@ fi
 picochat() { "$PYTHON" -m picochat "$@"; }
 
 picochat eval chat --input "$REPO/examples/tiny_eval.jsonl" --hf-model "$GGUF" \
-  --out-dir "$WORK/eval-base" --device "$DEVICE" --max-new-tokens 64
+  --out-dir "$WORK/eval-base" --device "$DEVICE" --max-new-tokens "$NEW_TOKENS"
 
 picochat train hf-sft --model "$GGUF" --input "$REPO/examples/tiny_chat.jsonl" \
-  --out-dir "$WORK/sft" --max-steps "$STEPS" --eval-every 5 --batch-size 4 \
+  --out-dir "$WORK/sft" --max-steps "$STEPS" --eval-every "$EVAL_EVERY" --batch-size 4 \
   --learning-rate 5e-5 --warmup-steps 2 --max-length 384 --device "$DEVICE" \
   --probe-rows 8 --max-new-tokens 48
 
 picochat eval chat --input "$REPO/examples/tiny_eval.jsonl" --hf-model "$WORK/sft/final_model" \
-  --out-dir "$WORK/eval-sft" --device "$DEVICE" --max-new-tokens 64
+  --out-dir "$WORK/eval-sft" --device "$DEVICE" --max-new-tokens "$NEW_TOKENS"
 
 "$PYTHON" - "$WORK" <<'EOF'
 import json, sys
