@@ -99,9 +99,10 @@ class KVCache:
         return (slots[None, :] - self.pad[:, None]).clamp(min=0)
 
     def attention_mask(self, n_new: int) -> torch.Tensor | None:
-        """Boolean [B, 1, n_new, length + n_new] (True = may attend), or None if all may."""
-        if not self.padded and n_new == 1:
-            return None
+        """Boolean [B, 1, n_new, length + n_new] (True = may attend); None when plain causal
+        attention is exact (no padding, and a first chunk or a single new token)."""
+        if not self.padded and (n_new == 1 or self.length == 0):
+            return None  # plain causal attention (or one query seeing everything)
         device = self.pad.device
         query = torch.arange(self.length, self.length + n_new, device=device)[:, None]
         key = torch.arange(self.length + n_new, device=device)[None, :]
@@ -149,7 +150,7 @@ class Block(nn.Module):
         v = qkv[:, :, H + KV :].transpose(1, 2)
         if cache is not None:
             k, v = cache.update(self.layer, k, v)
-        causal = cache is None or (mask is None and cache.length == 0)
+        causal = mask is None and (cache is None or cache.length == 0)
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, is_causal=causal and T > 1, enable_gqa=KV != H
         )
@@ -213,8 +214,9 @@ class Transformer(nn.Module):
         With `targets` [B, T] (-100 = not scored) the loss is returned and logits are
         None: the chunked loss never builds them. `loss_reduction` "mean" (0 when every
         target is ignored), "sum" (total nats: for bits-per-byte) or "none" (per-token
-        [B, T], 0 at ignored positions; this one does build the logits). With `cache`,
-        idx are the next tokens after the cached ones (prefill, then one per step).
+        [B, T], 0 at ignored positions; chunked too, except under autograd, which needs
+        the logits). With `cache`, idx are the next tokens after the cached ones
+        (prefill, then one per step).
         """
         B, T = idx.shape
         if cache is None:
@@ -239,30 +241,37 @@ class Transformer(nn.Module):
             if last_logits_only:
                 x = x[:, -1:]
             return self.lm_head(x), None
-        if loss_reduction == "none":
-            logits = self.lm_head(x).float()
+        hidden, flat_targets = x.reshape(B * T, -1), targets.reshape(-1)
+        if loss_reduction == "none" and torch.is_grad_enabled():  # per-token, differentiable
+            logits = self.lm_head(hidden).float()
             loss = F.cross_entropy(
-                logits.view(B * T, -1),
-                targets.reshape(-1),
-                ignore_index=IGNORE_INDEX,
-                reduction="none",
+                logits, flat_targets, ignore_index=IGNORE_INDEX, reduction="none"
             )
             return None, loss.view(B, T)
-        return None, linear_cross_entropy(
-            x.reshape(B * T, -1), self.lm_head.weight, targets.reshape(-1), loss_reduction
-        )
+        loss = linear_cross_entropy(hidden, self.lm_head.weight, flat_targets, loss_reduction)
+        return None, loss.view(B, T) if loss_reduction == "none" else loss
+
+
+def compile_blocks(model: Transformer, **options) -> Transformer:
+    """`torch.compile` each Block in place ("regional compilation"). The blocks share
+    one compiled graph, so compile time does not grow with depth, and the chunked loss
+    (already matmul-bound) stays eager. Returns the same model object."""
+    for block in model.blocks:
+        block.compile(**options)
+    return model
 
 
 def linear_cross_entropy(
     hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
 ) -> torch.Tensor:
     """cross_entropy(hidden @ weight.T, targets, ignore_index=-100) without materialising
-    all the logits: `reduction` "mean" (0 if no target counts) or "sum".
+    all the logits: `reduction` "mean" (0 if no target counts), "sum", or "none" (per-row
+    losses, 0 where ignored; not differentiable: the caller builds logits when it must).
 
     Under autocast the matmuls run in the autocast dtype and the softmax in fp32, like
     autocast does for `F.cross_entropy(lm_head(x))`.
     """
-    if reduction not in ("mean", "sum"):
+    if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     valid = targets != IGNORE_INDEX
     row_weight = valid.float()
@@ -275,13 +284,19 @@ def linear_cross_entropy(
         if torch.is_autocast_enabled(device_type)
         else hidden.dtype
     )
+    if reduction == "none":
+        with torch.no_grad():
+            return _chunked_loss(hidden, weight, safe_targets, row_weight, dtype, per_row=True)[0]
     if torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad):
         return _LinearCrossEntropy.apply(hidden, weight, safe_targets, row_weight, dtype)
-    return _chunked_loss(hidden, weight, safe_targets, row_weight, dtype, False, False)[0]
+    return _chunked_loss(hidden, weight, safe_targets, row_weight, dtype)[0]
 
 
-def _chunked_loss(hidden, weight, targets, row_weight, dtype, grad_hidden, grad_weight):
-    """sum_i row_weight_i * nll_i, plus (optionally) its gradients, chunk by chunk.
+def _chunked_loss(
+    hidden, weight, targets, row_weight, dtype, grad_hidden=False, grad_weight=False, per_row=False
+):
+    """sum_i row_weight_i * nll_i (or the N terms, `per_row`), plus (optionally) its
+    gradients, chunk by chunk.
 
     d loss / d logits = row_weight * (softmax - onehot): computed right away from the
     chunk's logits, which are then dropped; only [N, C] and [V, C] gradients are kept.
@@ -290,7 +305,7 @@ def _chunked_loss(hidden, weight, targets, row_weight, dtype, grad_hidden, grad_
     chunk = max(1, _LOSS_CHUNK_ELEMENTS // V)
     with torch.autocast(hidden.device.type, enabled=False):
         w = weight.to(dtype)
-        loss = torch.zeros((), device=hidden.device, dtype=torch.float32)
+        loss = torch.zeros(N if per_row else (), device=hidden.device, dtype=torch.float32)
         d_hidden = torch.empty_like(hidden) if grad_hidden else None
         d_weight = torch.zeros_like(weight, dtype=torch.float32) if grad_weight else None
         for start in range(0, N, chunk):
@@ -298,7 +313,11 @@ def _chunked_loss(hidden, weight, targets, row_weight, dtype, grad_hidden, grad_
             t, rw = targets[start : start + chunk], row_weight[start : start + chunk]
             logits = (h @ w.T).float()
             lse = torch.logsumexp(logits, dim=-1)
-            loss += ((lse - logits.gather(1, t[:, None]).squeeze(1)) * rw).sum()
+            terms = (lse - logits.gather(1, t[:, None]).squeeze(1)) * rw
+            if per_row:
+                loss[start : start + chunk] = terms
+            else:
+                loss += terms.sum()
             if not (grad_hidden or grad_weight):
                 continue
             d_logits = logits.sub_(lse[:, None]).exp_()  # softmax, in place
