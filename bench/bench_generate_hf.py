@@ -141,7 +141,9 @@ def main() -> None:
             "processor": platform.processor(),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
-        },  # fmt: skip
+            "cpus": os.cpu_count(),
+            "load_average_1m": os.getloadavg()[0],  # > cpus: other jobs shared the CPU
+        },
         "prompt_tokens": PROMPT_TOKENS,
         "repeats": args.repeats,
         "rows": rows,
