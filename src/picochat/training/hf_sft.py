@@ -271,7 +271,7 @@ def train_hf_sft(config: HFSFTConfig) -> HFSFTResult:
     chat_model = HFChatModel(model=model, tokenizer=tokenizer, name=str(artifacts["final_model"]))
     report = report_header(
         config,
-        inputs=hash_inputs([config.input]),
+        inputs=hash_inputs([config.input, config.model if Path(config.model).exists() else None]),
         seed=config.seed,
         device=str(device),
     )
