@@ -39,8 +39,10 @@ fi
 
 picochat() { "$PYTHON" -m picochat "$@"; }
 
-picochat eval chat --input "$REPO/examples/tiny_eval.jsonl" --hf-model "$GGUF" \
-  --out-dir "$WORK/eval-base" --device "$DEVICE" --max-new-tokens "$NEW_TOKENS"
+if [ ! -f "$WORK/eval-base/eval_report.json" ]; then  # the original model's score, once
+  picochat eval chat --input "$REPO/examples/tiny_eval.jsonl" --hf-model "$GGUF" \
+    --out-dir "$WORK/eval-base" --device "$DEVICE" --max-new-tokens "$NEW_TOKENS"
+fi
 
 picochat train hf-sft --model "$GGUF" --input "$REPO/examples/tiny_chat.jsonl" \
   --out-dir "$WORK/sft" --max-steps "$STEPS" --eval-every "$EVAL_EVERY" --batch-size 4 \
