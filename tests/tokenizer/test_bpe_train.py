@@ -6,8 +6,12 @@ import json
 from collections import Counter
 
 import pytest
+import regex
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from picochat.tokenizer import BPETokenizer
+from picochat.tokenizer.bpe import GPT4_SPLIT_PATTERN, text_pieces
 from picochat.tokenizer.bpe_train import _hf_tie_order, count_words, train_bpe
 
 # Words (GPT-4 split): "abab" x1, " abab" x1, " ab" x1.
@@ -135,3 +139,12 @@ def test_training_is_deterministic_and_the_file_records_it(tmp_path, shakespeare
 def test_vocab_below_the_base_alphabet_is_refused(vocab_size):
     with pytest.raises(ValueError):
         train_bpe(Counter({"ab": 2}), vocab_size=vocab_size)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="ab1 .'\n\r\t\u00a0é😀", max_size=120))
+def test_text_pieces_pre_tokenise_like_the_whole_text(text):
+    split = regex.compile(GPT4_SPLIT_PATTERN)
+    pieces = text_pieces(text, size=3)
+    assert "".join(pieces) == text
+    assert [chunk for piece in pieces for chunk in split.findall(piece)] == split.findall(text)

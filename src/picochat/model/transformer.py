@@ -6,8 +6,9 @@
 
 Pre-norm RMSNorm, rotary position embeddings (the "rotate half" convention of
 Hugging Face Llama, so export is a renaming), SwiGLU, no biases, optional tied
-embeddings, grouped-query attention, `F.scaled_dot_product_attention`. q/k/v and
-gate/up are fused into one matmul each (`attn_qkv`, `mlp_fc`): fewer, larger matmuls.
+embeddings, grouped-query attention. Attention is `F.scaled_dot_product_attention`,
+except on a CPU with short contexts, where two batched matmuls are faster (see
+`attention`). q/k/v and gate/up are fused into one matmul each (`attn_qkv`, `mlp_fc`).
 
 With `targets`, the loss is computed by `linear_cross_entropy`: the lm_head matmul and
 the cross-entropy run chunk by chunk, gradients included, so the full [B*T, vocab]
@@ -36,7 +37,7 @@ IGNORE_INDEX = -100
 # Rows of logits computed at once by the chunked loss: ~1M elements (4 MB in fp32)
 # stays in cache on a CPU and is large enough to keep a GPU busy.
 _LOSS_CHUNK_ELEMENTS = 1 << 20
-# Above this many attention scores (B * heads * T * T) the CPU uses SDPA's flash kernel:
+# Above this many attention scores (B * heads * T * S) the CPU uses SDPA's flash kernel:
 # the matmul path keeps all scores (and their softmax, for backward) in memory.
 _MATMUL_ATTENTION_MAX_SCORES = 1 << 25
 
@@ -56,23 +57,46 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
 
 
-def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """softmax(q k^T / sqrt(D) + causal mask) v for q [B, H, T, D], k and v [B, KV, T, D].
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    causal: bool = False,
+) -> torch.Tensor:
+    """softmax(q k^T / sqrt(D) + mask) v for q [B, H, T, D], k and v [B, KV, S, D];
+    `mask` is boolean [B, 1, T, S] (True = may attend), or `causal` (T == S), or neither.
 
-    On a CPU, while the score matrix is small, two batched matmuls beat SDPA's flash
-    kernel: measured fwd+bwd for [4, 6, 256, 64] on one core, 7 ms vs 19 ms in bf16
-    (equal in fp32). Elsewhere (CUDA, long contexts) SDPA's fused kernels win.
+    On a CPU, while the score matrix is small, batched matmuls beat SDPA's flash kernel
+    (measured on one core: training fwd+bwd of [4, 6, 256, 64] 7 ms vs 19 ms in bf16,
+    equal in fp32; a batch-8 decode step's attention ~3x faster). Elsewhere (CUDA, long
+    contexts) and for grouped-query decoding (the cache would be copied to repeat kv
+    heads) SDPA's fused kernels are used.
     """
     B, H, T, D = q.shape
-    if q.device.type != "cpu" or B * H * T * T > _MATMUL_ATTENTION_MAX_SCORES:
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=k.size(1) != H)
-    if k.size(1) != H:  # grouped-query: each kv head serves H / KV query heads
-        k = k.repeat_interleave(H // k.size(1), dim=1)
-        v = v.repeat_interleave(H // v.size(1), dim=1)
-    mask = torch.full((T, T), float("-inf"), device=q.device, dtype=q.dtype).triu(1)
-    q, k, v = (t.reshape(B * H, T, D) for t in (q, k, v))
-    scores = torch.baddbmm(mask, q, k.transpose(1, 2), alpha=D**-0.5)
-    return torch.bmm(scores.softmax(dim=-1), v).view(B, H, T, D)
+    KV, S = k.size(1), k.size(2)
+    on_cpu_small = q.device.type == "cpu" and B * H * T * S <= _MATMUL_ATTENTION_MAX_SCORES
+    if not on_cpu_small or (KV != H and not causal):
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=KV != H
+        )
+    if KV != H:  # grouped-query: each kv head serves H / KV query heads
+        k, v = k.repeat_interleave(H // KV, dim=1), v.repeat_interleave(H // KV, dim=1)
+    q3, k3, v3 = q.reshape(B * H, T, D), k.reshape(B * H, S, D), v.reshape(B * H, S, D)
+    if causal:
+        bias = torch.full((T, S), float("-inf"), device=q.device, dtype=q.dtype).triu(1)
+    elif mask is not None:
+        bias = torch.zeros(mask.shape, device=q.device, dtype=q.dtype).masked_fill(
+            ~mask, -torch.inf
+        )
+        bias = bias.expand(B, H, T, S).reshape(B * H, T, S)
+    else:
+        bias = None
+    if bias is None:
+        scores = torch.bmm(q3, k3.transpose(1, 2)) * D**-0.5
+    else:
+        scores = torch.baddbmm(bias, q3, k3.transpose(1, 2), alpha=D**-0.5)
+    return torch.bmm(scores.softmax(dim=-1), v3).view(B, H, T, D)
 
 
 class RMSNorm(nn.Module):
@@ -170,14 +194,10 @@ class Block(nn.Module):
         q = qk[:, :, :H].transpose(1, 2)  # [B, H, T, D]
         k = qk[:, :, H:].transpose(1, 2)  # [B, KV, T, D]
         v = qkv[:, :, H + KV :].transpose(1, 2)
-        if cache is None:
-            y = causal_attention(q, k, v)
-        else:
+        if cache is not None:
             k, v = cache.update(self.layer, k, v)
-            causal = mask is None and cache.length == 0 and T > 1
-            y = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=KV != H
-            )
+        causal = mask is None and (cache is None or cache.length == 0) and T > 1
+        y = attention(q, k, v, mask, causal)
         return self.attn_proj(y.transpose(1, 2).reshape(B, T, H * D))
 
     def mlp(self, x: torch.Tensor) -> torch.Tensor:
@@ -335,16 +355,15 @@ def _chunked_loss(
         for start in range(0, N, chunk):
             h = hidden[start : start + chunk].to(dtype)
             t, rw = targets[start : start + chunk], row_weight[start : start + chunk]
-            logits = (h @ w.T).float()
-            lse = torch.logsumexp(logits, dim=-1)
-            terms = (lse - logits.gather(1, t[:, None]).squeeze(1)) * rw
+            logprobs = torch.log_softmax((h @ w.T).float(), dim=-1)  # one fused kernel
+            terms = -logprobs.gather(1, t[:, None]).squeeze(1) * rw
             if per_row:
                 loss[start : start + chunk] = terms
             else:
                 loss += terms.sum()
             if not (grad_hidden or grad_weight):
                 continue
-            d_logits = logits.sub_(lse[:, None]).exp_()  # softmax, in place
+            d_logits = logprobs.exp_()  # softmax, in place
             d_logits[torch.arange(len(t), device=t.device), t] -= 1.0
             d_logits = d_logits.mul_(rw[:, None]).to(dtype)
             if grad_hidden:
