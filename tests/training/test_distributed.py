@@ -28,7 +28,7 @@ def test_torchrun_two_processes_train_and_rank0_writes_one_set(make_inputs, doc_
     assert "2 process(es)" in report["device"]
     # Both ranks trained: every step saw two micro-batches' worth of tokens.
     assert report["tokens_seen"] == 6 * 2 * 4 * 32
-    assert [h["step"] for h in report["history"]] == [3, 6]
+    assert [h["step"] for h in report["history"]] == [0, 3, 6]
     assert all(h["val_loss"] is not None for h in report["history"])
     # One set of artifacts, nothing half-written or duplicated per rank.
     names = sorted(p.name for p in out.iterdir())

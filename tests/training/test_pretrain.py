@@ -86,8 +86,9 @@ def test_spec_command_writes_every_artifact_and_report_key(
     assert HEADER_KEYS | TOP_KEYS | set(SPEC_KEYS) <= set(report)
     for section, keys in SPEC_KEYS.items():
         assert_measured_or_explained(report[section], keys, section)
-    assert [h["step"] for h in report["history"]] == [6, 12]
-    for entry in report["history"]:
+    assert [h["step"] for h in report["history"]] == [0, 6, 12]
+    assert report["history"][0]["tokens_per_sec"] is None  # step 0: the untrained baseline
+    for entry in report["history"][1:]:
         assert set(entry) >= HISTORY_KEYS and all(entry[k] is not None for k in HISTORY_KEYS)
     assert report["dataset"]["split_mode"] == "document"
     assert report["dataset"]["val_documents"] >= 1
@@ -126,7 +127,7 @@ def test_resume_after_an_interrupt_reproduces_the_uninterrupted_run(
     resumed = train_base(base_config(paths, out, resume=True), show_progress=False)
     assert resumed.stop_reason == "max_steps"
     expected, got = straight.report["history"], resumed.report["history"]
-    assert [h["step"] for h in got] == [h["step"] for h in expected] == [10, 20, 30]
+    assert [h["step"] for h in got] == [h["step"] for h in expected] == [0, 10, 20, 30]
     for a, b in zip(expected, got, strict=True):
         for key in ("train_loss", "val_loss", "val_bpb", "lr"):
             assert b[key] == pytest.approx(a[key], abs=1e-5), (a["step"], key)
@@ -200,3 +201,14 @@ def test_bad_inputs_exit_2_with_a_fix(make_inputs, doc_text, tmp_path, run_cli):
     )
     code, _, err = run_cli(*small_flags(mismatch, tmp_path / "b"))
     assert code == 2 and "<unk>" in err and "tok train" in err
+
+
+def test_a_time_budget_stops_with_a_final_evaluation(make_inputs, doc_text, tmp_path):
+    paths = make_inputs("".join(doc_text(i) for i in range(6)))
+    config = base_config(
+        paths, tmp_path / "run", max_steps=100_000, max_minutes=0.0001, warmup_steps=0
+    )
+    report = train_base(config, show_progress=False).report
+    assert report["stop_reason"] == "max_minutes"
+    assert [h["step"] for h in report["history"]] == [0, report["steps"]]
+    assert report["history"][-1]["lr"] == pytest.approx(config.learning_rate * config.min_lr_ratio)

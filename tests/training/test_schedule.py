@@ -37,3 +37,11 @@ def test_weight_decay_only_on_matrices_not_norms_or_embeddings():
     assert all(p.ndim == 1 or p is model.wte.weight for p in plain["params"])
     assert {names[id(p)] for p in decayed["params"]} >= {"blocks.0.attn_proj.weight"}
     assert len(decayed["params"]) + len(plain["params"]) == len(list(model.parameters()))
+
+
+def test_a_time_budget_drives_the_decay_when_it_runs_out_first():
+    settings = dict(peak=1.0, warmup_steps=10, max_steps=100_000, min_lr_ratio=0.1)
+    assert learning_rate_at(50, **settings, time_fraction=0.5) == pytest.approx(0.55)
+    assert learning_rate_at(50, **settings, time_fraction=1.0) == pytest.approx(0.1)
+    # Warmup is counted in steps, whatever the clock says.
+    assert learning_rate_at(4, **settings, time_fraction=0.9) == pytest.approx(0.5)

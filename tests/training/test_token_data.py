@@ -129,3 +129,12 @@ def test_a_tokenizer_built_for_other_text_is_rejected(make_inputs, doc_text):
     with pytest.raises(InputError, match="<unk>") as error:
         build(paths)
     assert "tok train" in error.value.fix
+
+
+def test_large_corpora_are_cached_as_memory_mapped_npy(make_inputs, doc_text, tmp_path):
+    paths = make_inputs("".join(doc_text(i) for i in range(6)))
+    first = build(paths, cache_dir=tmp_path / "cache", cache_min_chars=0)
+    assert len(list((tmp_path / "cache").glob("tokens-*/train.npy"))) == 1
+    again = build(paths, cache_dir=tmp_path / "cache", cache_min_chars=0)
+    assert isinstance(again.train, np.memmap) and isinstance(again.val, np.memmap)
+    assert np.array_equal(again.train, first.train) and np.array_equal(again.val, first.val)

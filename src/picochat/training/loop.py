@@ -210,7 +210,9 @@ def run_loop(
         distributed.barrier(info)
         return folder
 
-    def evaluate(interval_loss: float, interval_extra: dict[str, float], lr: float, tps: float):
+    def evaluate(
+        interval_loss: float | None, interval_extra: dict[str, float], lr: float, tps: float | None
+    ) -> dict[str, Any]:
         eval_started = time.perf_counter()
         raw_model.eval()
         with torch.no_grad(), autocast(device, precision):
@@ -229,6 +231,9 @@ def run_loop(
             **interval_extra,
             **metrics,
         }
+        for key in ("train_loss", "tokens_per_sec"):
+            if entry[key] is None:
+                entry[f"{key}_reason"] = "evaluated before the first training step"
         state.history.append(entry)
         val = entry["val_loss"]
         if (
@@ -254,6 +259,17 @@ def run_loop(
     # The last evaluation's duration: a time budget stops early enough for the final one.
     timing = {"last_eval": 0.0}
     interval = state.interval
+    if not state.history:
+        # Step 0: the untrained baseline, and the evaluation's cost, which a time budget
+        # must leave room for at the end.
+        warmup_lr = learning_rate_at(
+            0,
+            peak=config.learning_rate,
+            warmup_steps=config.warmup_steps,
+            max_steps=config.max_steps,
+            min_lr_ratio=config.min_lr_ratio,
+        )
+        evaluate(None, {}, warmup_lr, None)
     last_val: float | None = state.history[-1]["val_loss"] if state.history else None
     raw_model.train()
     try:

@@ -171,7 +171,8 @@ def _train(config, out_dir, device, info, started, show_progress, on_step) -> Ba
         seed=config.seed,
         context_size=context,
         canaries=[c.text for c in canaries],
-        cache_dir=out_dir / "token_cache",
+        # Only rank 0 writes the cache (ranks would race on the same files).
+        cache_dir=out_dir / "token_cache" if info.is_main else None,
     )
     seed_everything(config.seed)  # same init on every rank (DDP also broadcasts rank 0)
     model = _build_model(config, tokenizer, device).to(device)

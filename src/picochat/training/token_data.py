@@ -232,6 +232,7 @@ def build_token_data(
     context_size: int,
     canaries: list[str] | None = None,
     cache_dir: Path | None = None,
+    cache_min_chars: int = CACHE_MIN_CHARS,
 ) -> TokenData:
     """Read, split, encode and check the corpus; errors name the file and the fix.
 
@@ -247,7 +248,7 @@ def build_token_data(
     def build() -> tuple[np.ndarray, np.ndarray]:
         return encode_segments(tokenizer, train_texts), encode_segments(tokenizer, val_texts)
 
-    if cache_dir is not None and len(text) >= CACHE_MIN_CHARS:
+    if cache_dir is not None and len(text) >= cache_min_chars:
         key = _cache_key(corpus, tokenizer, manifest, f"{mode}|{val_fraction}|{seed}|{canaries}")
         train, val = _cached_streams(cache_dir, key, build)
     else:
