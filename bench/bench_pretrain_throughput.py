@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import platform
 import statistics
 import time
@@ -263,6 +264,8 @@ def main() -> None:
             "settings": {"repeats": args.repeats, "steps": args.steps, "quick": args.quick},
             "device": str(device),
             "threads": torch.get_num_threads(),
+            # 1/5/15-minute load at the end: timings from a busy machine are noise.
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "machine": platform.processor() or platform.machine(),
             "versions": software_versions(),
             "rows": rows,
