@@ -20,6 +20,7 @@ Writes bench/results/bench_generate.json.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -139,6 +140,8 @@ def main() -> None:
             },  # fmt: skip
             "device": str(device),
             "threads": torch.get_num_threads(),
+            # 1/5/15-minute load at the end: timings from a busy machine are noise.
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "machine": platform.processor() or platform.machine(),
             "versions": software_versions(),
             "tokens_per_sec": results,
