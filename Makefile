@@ -27,7 +27,9 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/picochat demo --out-dir $(DEMO_DIR)
+	$(VENV)/bin/picochat run tiny --out-dir $(DEMO_DIR)
+	@echo "Read the run top to bottom: $(DEMO_DIR)/summary.md (or open $(DEMO_DIR)/report.html)."
+	@echo "Next: change one flag (see picochat run tiny --help), rerun into another folder, then picochat compare $(DEMO_DIR) runs/<other>."
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -88,24 +88,11 @@ def test_prefixed_flags_reuse_stage_fields_without_paths():
     assert expected <= flags
 
 
-def test_unbuilt_command_says_so_without_traceback():
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "picochat",
-            "export",
-            "hf",
-            "--checkpoint",
-            "a",
-            "--tokenizer",
-            "b",
-            "--out-dir",
-            "c",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode != 0
-    assert "not built yet" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_user_error_is_one_paragraph_exit_2_without_traceback(tmp_path):
+    missing = tmp_path / "nope.json"
+    command = [sys.executable, "-m", "picochat", "tok", "inspect", "--tokenizer", str(missing)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "nope.json" in result.stderr and "Traceback" not in result.stderr
+    debug = subprocess.run([*command[:3], "--debug", *command[3:]], capture_output=True, text=True)
+    assert "Traceback" in debug.stderr

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from picochat.cli.commands import add_command, not_built
+from rich.markup import escape
+
+from picochat.cli.commands import add_command
 from picochat.cli.console import console
 from picochat.cli.options import config_from_args
 from picochat.configs import (
@@ -38,8 +40,23 @@ def _build(args: argparse.Namespace) -> int:
         f"corpus: {stats['documents']:,} documents, {stats['chars']:,} characters from "
         f"{stats['files_included']:,} files ({stats['files_skipped']:,} skipped)"
     )
+    for entry in result.manifest["pack_files"]:
+        where = f"{entry['path']} ({entry['rows']:,} rows)" if entry["exists"] else "not given"
+        console.print(f"pack {entry['role']}: {escape(where)}", soft_wrap=True)
     for name, path in result.paths.items():
-        console.print(f"wrote {name}: {path}")
+        console.print(f"wrote {name}: {escape(str(path))}", soft_wrap=True)
+    return 0
+
+
+def _eval_starter(args: argparse.Namespace) -> int:
+    from picochat.data.eval_starter import eval_starter as run
+
+    result = run(config_from_args(EvalStarterConfig, args))
+    counts = ", ".join(f"{name} {n}" for name, n in result.by_category.items())
+    console.print(f"wrote {result.items} items ({counts}) to {result.out}")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print("Every row is marked needs_review: read and edit them before trusting a score.")
     return 0
 
 
@@ -65,7 +82,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub,
         "eval-starter",
         config=EvalStarterConfig,
-        handler=not_built("data eval-starter", 7),
+        handler=_eval_starter,
         help="Scaffold eval items from a corpus (needs_review: true).",
     )
     add_command(

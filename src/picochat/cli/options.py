@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -49,8 +50,14 @@ def add_config_arguments(
     include_paths: bool = True,
     skip: tuple[str, ...] = (),
     enforce_required: bool = True,
+    defaults: Mapping[str, Any] | None = None,
 ) -> None:
-    """Add one flag per field of `config_cls` to `parser`."""
+    """Add one flag per field of `config_cls` to `parser`.
+
+    `defaults` replaces some fields' defaults for this parser only (how `run tiny`
+    gives its stages smaller settings without redefining their flags).
+    """
+    defaults = defaults or {}
     hints = typing.get_type_hints(config_cls)
     for field in config_fields(config_cls, include_paths=include_paths):
         if field.name in skip:
@@ -61,6 +68,7 @@ def add_config_arguments(
         default = field.default if field.default is not dataclasses.MISSING else None
         if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
             default = field.default_factory()  # type: ignore[misc]
+        default = defaults.get(field.name, default)
         help_text = meta.get("help", "")
         kwargs: dict[str, Any] = {"dest": _dest(prefix, field.name)}
         if tp is bool:

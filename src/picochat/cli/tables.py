@@ -24,7 +24,8 @@ def print_blocks(blocks: Sequence[Block]) -> None:
         elif isinstance(block, Table):
             table = RichTable(title=block.title, title_justify="left", caption=block.note)
             for i, header in enumerate(block.headers):
-                table.add_column(str(header), justify="right" if i in block.align_right else "left")
+                justify = "right" if i in block.align_right else "left"
+                table.add_column(str(header), justify=justify, overflow="fold")
             for row in block.rows:
                 table.add_row(*(escape(fmt(cell)) for cell in row))
             console.print(table)

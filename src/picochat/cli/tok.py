@@ -35,7 +35,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from picochat.tokenizer.inspect import inspect_tokenizer
+    from picochat.tokenizer.inspection import inspect_tokenizer
 
     report = inspect_tokenizer(config_from_args(TokenizerInspectConfig, args))
     console.print(

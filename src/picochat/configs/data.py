@@ -27,7 +27,8 @@ class CorpusConfig:
     )
     out: Path | None = option(
         None,
-        "Where to write corpus.txt; corpus_manifest.json and corpus_report.md go beside it.",
+        "Where to write corpus.txt (a folder, or a path without a suffix, means "
+        "FOLDER/corpus.txt); corpus_manifest.json and corpus_report.md go beside it.",
         path=True,
     )
     min_score: float = option(

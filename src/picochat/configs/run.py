@@ -65,10 +65,46 @@ class RunConfig:
         repeat=True,
         metavar="NAME=PATH",
     )
-    no_dpo: bool = option(False, "Skip DPO even when the pack has preferences.")
+    dpo: bool = option(True, "Run DPO when preference pairs are given (--dpo-input or the pack's).")
     allow_leaky_eval: bool = option(
         False, "Do not block the run when eval prompts are found in the training data."
     )
     preflight_only: bool = option(False, "Print the preflight plan, write preflight.json, stop.")
     force: bool = option(False, "Rerun every stage even when its inputs and config are unchanged.")
     seed: int = option(1337, "Seed for every stage (a stage flag such as --base-seed overrides).")
+
+
+# `run tiny`'s own defaults for the stage flags (`--base-max-steps` etc. override them),
+# sized so the bundled example pack runs end to end in about three minutes on two CPU
+# cores. Stage commands run alone keep their configs' defaults. A seed of None means
+# "the run's --seed".
+RUN_TINY_DEFAULTS: dict[str, dict[str, object]] = {
+    "corpus": {},
+    "tokenizer": {"type": "char"},
+    "base": {
+        "preset": "tiny",
+        "context_size": 128,
+        "max_steps": 300,
+        "batch_size": 16,
+        "learning_rate": 3e-3,
+        "eval_every": 50,
+        "eval_batches": 10,
+        "seed": None,
+    },
+    "sft": {
+        "max_steps": 150,
+        "batch_size": 8,
+        "learning_rate": 1e-3,
+        "eval_every": 25,
+        "early_stop_patience": 6,
+        "seed": None,
+    },
+    "dpo": {
+        "max_steps": 40,
+        "batch_size": 8,
+        "learning_rate": 5e-5,
+        "eval_every": 10,
+        "seed": None,
+    },
+    "eval": {"max_new_tokens": 64, "batch_size": 32, "seed": None},
+}

@@ -22,8 +22,14 @@ class TokenizerTrainConfig:
         "bpe: byte-level learned merges.",
         choices=TOKENIZER_TYPES,
     )
-    vocab_size: int = option(512, "bpe only: total vocabulary size, special tokens included.")
-    min_freq: int = option(2, "bpe only: stop merging when no pair occurs this often.")
+    vocab_size: int = option(
+        512,
+        "bpe only: total vocabulary size, the 8 special tokens and 256 byte tokens included "
+        "(so at least 264). char and byte vocabularies are fixed by the corpus / the bytes.",
+    )
+    min_freq: int = option(
+        2, "bpe only: stop merging when the most frequent pair occurs fewer times."
+    )
 
 
 @dataclass

@@ -3,8 +3,11 @@
 `build_corpus(config, write)` reads one file at a time, turns it into documents,
 scores it, marks exact and near duplicates against the documents already kept, and
 streams the kept documents straight into `corpus.txt` (documents joined by
-`SEPARATOR`, a final newline). Memory stays bounded by the largest single file plus
-a few small records per document (digest, MinHash signature, span), never the corpus.
+`SEPARATOR`, a final newline). Memory never holds the corpus: one file's documents
+at a time (about 6x the largest file while it is read; a long document is measured
+in 1 M-character slices), plus small records per kept document (digest, MinHash
+signature, LSH buckets, manifest entry: a few KB) and 8 bytes per line for the exact
+duplicate-line rate. bench/bench_data.py measures both.
 
 `corpus.txt[char_start:char_end]` (Python str offsets) is exactly each document, so
 base pretraining can hold out whole documents. Exact duplicates are dropped unless
@@ -26,6 +29,7 @@ import contextlib
 import hashlib
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -34,31 +38,39 @@ import numpy as np
 
 from picochat.artifacts import atomic_open, atomic_write_json, atomic_write_text, report_header
 from picochat.configs.data import CorpusConfig
+from picochat.data.corpus_report import corpus_report
 from picochat.data.dedup import (
     NUM_PERM,
     SHINGLE_WORDS,
     MinHasher,
     NearDuplicateIndex,
-    WordVocab,
-    exact_key,
     shingle_hashes,
+    word_hashes,
 )
 from picochat.data.documents import read_documents
 from picochat.data.pack import pack_summary
 from picochat.data.quality import (
     PENALTIES,
-    ZLIB_SAMPLE_BYTES,
+    SHINGLE_SAMPLE,
+    RepeatedLines,
     TextStats,
     line_hashes,
-    repeated_count,
     score_file,
     text_stats,
 )
-from picochat.data.sources import SourceFile, Sources, output_paths, resolve_sources
-from picochat.errors import ConfigError
+from picochat.data.sources import (
+    SourceFile,
+    Sources,
+    display_name,
+    output_paths,
+    resolve_sources,
+)
+from picochat.errors import ConfigError, InputError
 
 SEPARATOR = "\n\n"
+SLICE_CHARS = 1 << 20
 MINHASH_SEED = 1
+_LONG_LISTS = ("files", "documents", "duplicates_dropped")  # one entry per line in the JSON
 MAX_LISTED = 1000  # pairs / dropped duplicates written to the manifest (all are counted)
 
 
@@ -80,10 +92,29 @@ class _NullSink:
         return len(data)
 
 
+def _slices(text: str) -> Iterator[tuple[str, list[str]]]:
+    """(piece, its lines) in pieces of about SLICE_CHARS, cut after a newline.
+
+    A document longer than one slice is measured piece by piece, so the temporaries
+    (line lists, word hashes) stay bounded. A line longer than a slice is cut at a
+    space, and then counts as two lines.
+    """
+    lo = 0
+    while len(text) - lo > SLICE_CHARS:
+        hi = lo + SLICE_CHARS
+        cut = text.rfind("\n", lo, hi)
+        if cut <= lo:
+            cut = text.rfind(" ", lo, hi)
+        hi = cut + 1 if cut > lo else hi
+        piece = text[lo:hi]
+        yield piece, (piece[:-1] if piece.endswith("\n") else piece).split("\n")
+        lo = hi
+    yield text[lo:], text[lo:].split("\n")
+
+
 @dataclass
 class _Doc:
     text: str
-    encoded: bytes
     row: int | None
     stats: TextStats
     hashes: np.ndarray
@@ -99,7 +130,6 @@ class _Builder:
         self.sink = sink
         self.digest = hashlib.sha256()
         self.chars = self.bytes = 0
-        self.vocab = WordVocab()
         self.minhash = MinHasher(NUM_PERM, seed=MINHASH_SEED)
         self.index = NearDuplicateIndex(config.near_duplicate_threshold, NUM_PERM)
         self.seen: dict[bytes, int] = {}  # exact key -> id of the kept document
@@ -110,7 +140,7 @@ class _Builder:
         self.pairs: list[dict[str, Any]] = []
         self.counts = Counter()
         self.stats = TextStats()
-        self.corpus_line_hashes: list[np.ndarray] = []
+        self.repeated_lines = RepeatedLines()
 
     def skip(self, source: SourceFile, reason: str) -> None:
         self.files.append(_file_entry(source, False, reason))
@@ -131,25 +161,42 @@ class _Builder:
         self._place(source, docs, found.note)
 
     def _prepare(self, text: str, row: int | None) -> _Doc:
-        words = text.split()
-        lines = text.split("\n")
-        encoded = text.encode("utf-8")
+        """Features of one document, computed slice by slice (bounded temporaries)."""
+        stats = TextStats()
+        hashes, shingles = [], []
+        key = hashlib.blake2b(digest_size=16)  # = dedup.exact_key of all word hashes
+        carry = np.empty(0, dtype=np.uint64)  # last words of the previous slice
+        for piece, lines in _slices(text):
+            encoded = piece.encode("utf-8")
+            words, word_bytes = word_hashes(encoded)
+            stats.add(text_stats(piece, encoded, word_bytes, lines))
+            hashes.append(line_hashes(lines))
+            key.update(words.tobytes())
+            if len(words):
+                shingles.append(shingle_hashes(np.concatenate([carry, words])))
+                carry = np.concatenate([carry, words])[-(SHINGLE_WORDS - 1) :]
         return _Doc(
             text=text,
-            encoded=encoded,
             row=row,
-            stats=text_stats(text, encoded, words, lines),
-            hashes=line_hashes(lines),
-            key=exact_key(words),
-            shingles=shingle_hashes(self.vocab.ids(words)),
+            stats=stats,
+            hashes=np.concatenate(hashes),
+            key=key.digest(),
+            shingles=np.concatenate(shingles) if shingles else np.empty(0, dtype=np.uint32),
         )
 
-    def _place(self, source: SourceFile, docs: list[_Doc], note: str | None) -> None:
+    def _classify(self, docs: list[_Doc]) -> tuple[list[tuple[str, Any]], dict[bytes, int]]:
+        """Per document ("duplicate", id of the earlier copy) or ("keep", NearMatch | None).
+
+        Compared with the corpus so far and the file's own earlier documents; the
+        near-duplicate index receives this file's kept documents (undone if the file
+        is then filtered out). Returns the statuses and the file's new exact keys.
+        """
         signatures = self.minhash.signatures([d.shingles for d in docs])
         keys = self.index.band_keys(signatures).tolist()
-        index_mark, next_id = len(self.index), len(self.documents)
+        self.index.begin()
+        next_id = len(self.documents)  # ids the kept documents will get, in order
         staged: dict[bytes, int] = {}
-        status: list[tuple[str, Any]] = []  # ("keep"|"duplicate", detail) per document
+        status: list[tuple[str, Any]] = []
         for i, doc in enumerate(docs):
             first = self.seen.get(doc.key, staged.get(doc.key))
             if first is not None:
@@ -164,6 +211,11 @@ class _Builder:
                 staged[doc.key] = next_id
                 status.append(("keep", match))
             next_id += 1
+        return status, staged
+
+    def _place(self, source: SourceFile, docs: list[_Doc], note: str | None) -> None:
+        """Score the file, then write its kept documents (unless --min-score drops it)."""
+        status, staged = self._classify(docs)
         stats = TextStats()
         for doc in docs:
             stats.add(doc.stats)
@@ -172,7 +224,7 @@ class _Builder:
         quality = score_file(
             stats,
             np.concatenate([d.hashes for d in docs]),
-            _sample(docs),
+            _shingle_sample(docs),
             len(docs),
             duplicates,
             near,
@@ -180,7 +232,7 @@ class _Builder:
         entry = _file_entry(source, True, "included", quality, len(docs))
         self.files.append(entry)
         if quality.score < self.config.min_score:
-            self.index.truncate(index_mark)
+            self.index.rollback()
             entry.update(included=False, reason=f"filtered: quality score {quality.score} < "
                          f"--min-score {self.config.min_score:g}")  # fmt: skip
             self.counts["files_filtered"] += 1
@@ -201,11 +253,8 @@ class _Builder:
                 record["near_duplicate_of"] = detail.other
                 record["similarity"] = round(detail.similarity, 4)
                 self.counts["near_duplicates"] += 1
-                self.pairs.append(
-                    {"document": record["id"], "near_duplicate_of": detail.other,
-                     "source": source.name, "other_source": self.documents[detail.other]["source"],
-                     "similarity": round(detail.similarity, 4)}
-                )  # fmt: skip
+                if len(self.pairs) < MAX_LISTED:
+                    self.pairs.append(self._pair(record, detail))
         notes = [n for n in (note,) if n]
         if duplicates:
             verb = "kept" if self.config.keep_duplicates else "dropped"
@@ -216,6 +265,15 @@ class _Builder:
         else:
             entry["reason"] = "included" + (f" ({'; '.join(notes)})" if notes else "")
         entry["documents_kept"] = kept
+
+    def _pair(self, record: dict[str, Any], match: Any) -> dict[str, Any]:
+        return {
+            "document": record["id"],
+            "near_duplicate_of": match.other,
+            "source": record["source"],
+            "other_source": self.documents[match.other]["source"],
+            "similarity": round(match.similarity, 4),
+        }
 
     def _drop(self, source: SourceFile, doc: _Doc, first: int) -> None:
         if len(self.dropped) < MAX_LISTED:
@@ -228,7 +286,7 @@ class _Builder:
         if self.documents:
             self._emit(SEPARATOR, SEPARATOR.encode())
         start = self.chars
-        self._emit(doc.text, doc.encoded)
+        self._emit(doc.text, doc.text.encode("utf-8"))
         record = {
             "id": len(self.documents),
             "source": source.name,
@@ -239,7 +297,7 @@ class _Builder:
         }
         self.documents.append(record)
         self.stats.add(doc.stats)
-        self.corpus_line_hashes.append(doc.hashes)
+        self.repeated_lines.add(doc.hashes)
         self.counts[f"label:{source.label}:documents"] += 1
         self.counts[f"label:{source.label}:chars"] += doc.stats.chars
         return record
@@ -253,7 +311,6 @@ class _Builder:
     def finish(self) -> dict[str, Any]:
         if self.documents:
             self._emit("\n", b"\n")
-        hashes = np.concatenate(self.corpus_line_hashes) if self.corpus_line_hashes else None
         considered = self.counts["documents_considered"]
         kept = len(self.documents)
         s = self.stats
@@ -272,9 +329,7 @@ class _Builder:
             "lines": s.lines + len(self.documents) - 1 if self.documents else 0,
             "duplicate_document_rate": _rate(self.counts["duplicates"], considered),
             "near_duplicate_document_rate": _rate(self.counts["near_duplicates"], kept),
-            "duplicate_line_rate": _rate(repeated_count(hashes), len(hashes))
-            if hashes is not None
-            else None,
+            "duplicate_line_rate": _rate(self.repeated_lines.repeated(), self.repeated_lines.lines),
             "empty_line_rate": _rate(s.empty_lines, s.lines),
             "non_ascii_rate": _rate(s.non_ascii, s.chars),
         }
@@ -284,15 +339,15 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 6) if whole else None
 
 
-def _sample(docs: list[_Doc]) -> bytes:
-    """The first ZLIB_SAMPLE_BYTES of a file's text (documents joined by newlines)."""
+def _shingle_sample(docs: list[_Doc]) -> np.ndarray:
+    """The file's first SHINGLE_SAMPLE word 5-gram hashes (for the repetition check)."""
     parts, size = [], 0
     for doc in docs:
-        parts.append(doc.encoded[: ZLIB_SAMPLE_BYTES - size])
+        parts.append(doc.shingles[: SHINGLE_SAMPLE - size])
         size += len(parts[-1])
-        if size >= ZLIB_SAMPLE_BYTES:
+        if size >= SHINGLE_SAMPLE:
             break
-    return b"\n".join(parts)
+    return np.concatenate(parts)
 
 
 def _file_entry(
@@ -326,9 +381,9 @@ def _check(config: CorpusConfig, write: bool) -> None:
         )
 
 
-def _labels(builder: _Builder) -> dict[str, dict[str, int]]:
+def _labels(builder: _Builder, files: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     labels: dict[str, dict[str, int]] = {}
-    for entry in builder.files:
+    for entry in files:
         counts = labels.setdefault(
             entry["label"], {"files_included": 0, "files_skipped": 0, "documents": 0, "chars": 0}
         )
@@ -344,7 +399,7 @@ def _manifest(
 ) -> dict[str, Any]:
     inputs = dict(builder.inputs)
     for path in sources.config_files:
-        inputs[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+        inputs[display_name(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     pack_files = pack_summary(sources.pack) if sources.pack else []
     for entry in pack_files:
         if entry["exists"]:
@@ -381,13 +436,13 @@ def _manifest(
             "recipe": sources.recipe,
         },
         "pack_files": pack_files,
-        "labels": _labels(builder),
+        "labels": _labels(builder, files),
         "near_duplicates": {
             "method": f"MinHash ({NUM_PERM} permutations) over word {SHINGLE_WORDS}-gram "
             f"shingles, LSH {builder.index.bands} bands x {builder.index.rows} rows",
             "threshold": config.near_duplicate_threshold,
-            "pairs_total": len(builder.pairs),
-            "pairs": builder.pairs[:MAX_LISTED],
+            "pairs_total": builder.counts["near_duplicates"],
+            "pairs": builder.pairs,
         },
         "duplicates_dropped": builder.dropped,
         "quality_penalties": PENALTIES,
@@ -396,8 +451,6 @@ def _manifest(
 
 def build_corpus(config: CorpusConfig, write: bool = True) -> CorpusResult:
     """Build (write=True) or preview (write=False) the corpus described by `config`."""
-    from picochat.data.corpus_report import corpus_report  # report imports this module's names
-
     started = time.perf_counter()
     _check(config, write)
     sources = resolve_sources(config)
@@ -414,7 +467,14 @@ def build_corpus(config: CorpusConfig, write: bool = True) -> CorpusResult:
         stats = builder.finish()
         manifest = _manifest(config, sources, builder, stats, started)
         report = corpus_report(manifest)
+        if write and not builder.documents:
+            raise InputError(
+                f"no documents to write: all {len(manifest['files'])} input files were skipped "
+                f"(first reason: {manifest['files'][0]['reason'] if manifest['files'] else 'no files'})",
+                file=config.input or config.dataset_pack or config.recipe,
+                fix="Run `picochat data preview` with the same flags to see every file and why.",
+            )
         if write:  # inside the block: corpus.txt is renamed into place only after these
-            atomic_write_json(paths["manifest"], manifest)
+            atomic_write_json(paths["manifest"], manifest, one_item_per_line=_LONG_LISTS)
             atomic_write_text(paths["report"], report)
     return CorpusResult(manifest=manifest, report=report, paths=paths)

@@ -35,12 +35,44 @@ def _size_advice(stats: dict[str, Any]) -> str:
     if chars == 0:
         return "The corpus is empty: nothing was included, so there is nothing to learn from."
     if chars < 100_000:
-        size = "tiny (under 100 K characters): expect a model to memorise it within a few passes"
+        size = "tiny (under 100 K characters): expect memorisation; judge on held-out documents"
     elif chars < 10_000_000:
         size = "small (under 10 M characters): enough for a toy model, watch the train/val gap"
     else:
         size = "reasonably large for a small model"
-    return f"Size: {chars:,} characters in {stats['documents']:,} documents, {size}."
+    return f"Size: {chars:,} characters in {stats['documents']:,} document(s), {size}."
+
+
+def _lengths(manifest: dict[str, Any]) -> str:
+    lengths = sorted(d["char_end"] - d["char_start"] for d in manifest["documents"])
+    if not lengths:
+        return "n/a"
+    return f"{lengths[0]:,} / {lengths[len(lengths) // 2]:,} / {lengths[-1]:,}"
+
+
+def _findings(manifest: dict[str, Any]) -> list[str]:
+    """Plain warnings drawn from the measured rates (thresholds stated in the text)."""
+    stats, found = manifest["stats"], []
+    rate = stats["duplicate_document_rate"] or 0.0
+    if rate > 0.05:
+        found.append(f"{pct(rate)} of documents were exact duplicates (over 5%): repeated "
+                     "text is what a small model memorises first.")  # fmt: skip
+    rate = stats["near_duplicate_document_rate"] or 0.0
+    if rate > 0.05:
+        found.append(f"{pct(rate)} of documents are near-duplicates (over 5%): if copies land "
+                     "on both sides of a train/validation split, validation loss overstates "
+                     "generalisation.")  # fmt: skip
+    rate = stats["duplicate_line_rate"] or 0.0
+    if rate > 0.2:
+        found.append(f"{pct(rate)} of non-empty lines repeat an earlier line (over 20%): "
+                     "boilerplate, headers or speaker names dominate part of the text.")  # fmt: skip
+    low = [f["path"] for f in manifest["files"] if f["quality_flags"] and f["included"]]
+    if low:
+        found.append(f"{len(low)} included file(s) carry quality flags; see the Files table.")
+    if stats["files_skipped"]:
+        found.append(f"{stats['files_skipped']} file(s) were skipped or filtered; each reason "
+                     "is listed under Skipped.")  # fmt: skip
+    return found or ["No warnings from the duplicate and quality checks."]
 
 
 def corpus_blocks(manifest: dict[str, Any]) -> list[Block]:
@@ -49,6 +81,7 @@ def corpus_blocks(manifest: dict[str, Any]) -> list[Block]:
         Heading("Corpus report", 1),
         Paragraph(IDEA),
         Paragraph(_size_advice(stats)),
+        Bullets(_findings(manifest)),
         Table(
             ["measure", "value"],
             [
@@ -58,6 +91,7 @@ def corpus_blocks(manifest: dict[str, Any]) -> list[Block]:
                 ["characters", stats["chars"]],
                 ["bytes (UTF-8)", stats["bytes"]],
                 ["lines", stats["lines"]],
+                ["document length, chars (min / median / max)", _lengths(manifest)],
                 ["duplicate document rate (exact)", pct(stats["duplicate_document_rate"])],
                 ["near-duplicate document rate", pct(stats["near_duplicate_document_rate"])],
                 ["duplicate line rate", pct(stats["duplicate_line_rate"])],

@@ -1,27 +1,29 @@
 """Exact and near-duplicate detection for corpus documents.
 
-Exact duplicates: two documents are the same after whitespace normalisation (runs of
-whitespace become one space, ends stripped); compared by a 16-byte BLAKE2b digest.
+Words are whitespace-separated tokens (case kept), hashed straight from the UTF-8
+bytes with a vectorised polynomial hash (`word_hashes`): no per-word Python work, and
+deterministic across processes (Python's `hash()` of str is salted per process).
 
-Near duplicates: MinHash over word 5-gram shingles ("words" are whitespace-separated
-tokens, case kept), with LSH banding to find candidate pairs and the signature
-agreement (the MinHash estimate of Jaccard similarity) to confirm them. Everything is
-vectorised in numpy and deterministic: words get ids from a per-build vocabulary
-(first-seen order), ids are mixed with splitmix64, and 5 consecutive word hashes are
-combined into a shingle hash; nothing uses Python's `hash()` (salted per process).
-Each permutation is `(a * x + b) mod 2**32` with a random odd `a`, a bijection of the
-32-bit shingle hash `x`, so for every permutation the minimum is a uniform draw from
-the shingle set and P(min agrees) = Jaccard. Accuracy is checked against exact set
-Jaccard in tests/data/test_dedup.py.
+Exact duplicates: two documents are the same after whitespace normalisation (the
+same word sequence); compared by a 16-byte BLAKE2b digest of the word hashes.
+
+Near duplicates: MinHash over word 5-gram shingles, LSH banding to find candidate
+pairs, and signature agreement (the MinHash estimate of Jaccard similarity) to
+confirm them. A shingle hash combines 5 consecutive word hashes; each of the 128
+permutations is `(a * x + b) mod 2**32` with a random odd `a`, a bijection of the
+pseudo-random 32-bit shingle hash, so P(minima agree) is the Jaccard similarity.
+Accuracy is checked against exact set Jaccard in tests/data/test_dedup.py (no MinHash
+library is a dependency of Picochat).
 
 Memory per indexed document: its signature (128 x 4 bytes) plus one LSH bucket entry
-per band; the vocabulary grows with distinct words. Nothing keeps document text.
+per band. Nothing keeps document text.
 
 Not here: deciding what to drop or how to score files (see corpus.py, quality.py).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,9 +39,13 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
-def exact_key(words: Sequence[str]) -> bytes:
-    """Digest of a document's whitespace-normalised text (its whitespace-split words)."""
-    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).digest()
+def exact_key(word_hashes: np.ndarray) -> bytes:
+    """Digest of a document's whitespace-normalised text, i.e. of its word sequence.
+
+    Computed from the 64-bit word hashes: two different word sequences of equal
+    length share a digest only if some word pair collides (odds about 2**-64 each).
+    """
+    return hashlib.blake2b(word_hashes.tobytes(), digest_size=16).digest()
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:
@@ -53,27 +59,62 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
-class WordVocab:
-    """Word -> id in first-seen order: a deterministic stand-in for hashing strings."""
-
-    def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def ids(self, words: Sequence[str]) -> np.ndarray:
-        ids = self._ids
-        return np.fromiter(
-            (ids.setdefault(w, len(ids)) for w in words), dtype=np.uint64, count=len(words)
-        )
+# Bytes str.split() treats as whitespace in ASCII text (non-ASCII spaces stay in words).
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+_CHUNK = 1 << 18  # bytes hashed at a time: bounds the arrays below for huge documents
+_BASE = 0x100000001B3  # odd, so invertible mod 2**64
+_BASE_INVERSE = pow(_BASE, -1, 2**64)
+_BYTE_VALUE = np.arange(1, 257, dtype=np.uint64)  # byte b counts as b + 1, so NUL is not 0
 
 
-def shingle_hashes(word_ids: np.ndarray, k: int = SHINGLE_WORDS) -> np.ndarray:
+@functools.cache
+def _powers(base: int) -> np.ndarray:
+    """[1, base, base**2, ...] mod 2**64, _CHUNK + 1 entries (2 MiB, built on first use)."""
+    powers = np.ones(_CHUNK + 1, dtype=np.uint64)
+    np.cumprod(np.full(_CHUNK, base, dtype=np.uint64), dtype=np.uint64, out=powers[1:])
+    return powers
+
+
+def _chunks(data: bytes) -> list[tuple[int, int]]:
+    """Cut `data` into pieces of at most _CHUNK bytes, at whitespace where possible."""
+    cuts, lo = [], 0
+    while len(data) - lo > _CHUNK:
+        hi = lo + _CHUNK
+        cut = max(data.rfind(c, lo, hi) for c in (b" ", b"\n", b"\t"))
+        cut = hi if cut <= lo else cut + 1
+        cuts.append((lo, cut))
+        lo = cut
+    cuts.append((lo, len(data)))
+    return cuts
+
+
+def word_hashes(encoded: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(64-bit hash, byte length) of each whitespace-separated word of UTF-8 text.
+
+    Vectorised polynomial hashing: with prefix sums H[i] = sum_{j<i} (b_j + 1) B^j,
+    the word b[s:e] hashes to (H[e] - H[s]) * B^-s (all mod 2**64), then splitmix64.
+    Deterministic across processes, unlike Python's `hash()`.
+    """
+    hashes, lengths = [], []
+    for lo, hi in _chunks(encoded):
+        b = np.frombuffer(encoded, dtype=np.uint8, count=hi - lo, offset=lo)
+        edges = np.diff((~_SPACE[b]).view(np.int8), prepend=0, append=0)
+        starts = np.flatnonzero(edges == 1)
+        ends = np.flatnonzero(edges == -1)
+        prefix = np.zeros(len(b) + 1, dtype=np.uint64)
+        powers, inverse = _powers(_BASE), _powers(_BASE_INVERSE)
+        np.cumsum(_BYTE_VALUE[b] * powers[: len(b)], out=prefix[1:])
+        hashes.append(splitmix64((prefix[ends] - prefix[starts]) * inverse[starts]))
+        lengths.append(ends - starts)
+    return np.concatenate(hashes), np.concatenate(lengths)
+
+
+def shingle_hashes(word_hashes: np.ndarray, k: int = SHINGLE_WORDS) -> np.ndarray:
     """32-bit hashes of every run of `k` consecutive words (one for shorter texts)."""
-    if len(word_ids) == 0:
+    if len(word_hashes) == 0:
         return np.empty(0, dtype=np.uint32)
-    h = splitmix64(word_ids.astype(np.uint64))
+    h = word_hashes
     k = min(k, len(h))
     m = len(h) - k + 1
     combined = h[:m].copy()
@@ -101,6 +142,11 @@ class MinHasher:
         lengths = np.fromiter((len(s) for s in shingle_sets), dtype=np.int64, count=n_docs)
         if n_docs == 0 or lengths.sum() == 0:
             return sig.T.copy()
+        if n_docs == 1 and lengths[0] <= self._block:  # the common one-file-one-document case
+            out = self._buf[:, : lengths[0]]
+            np.multiply(self._a, shingle_sets[0][None, :], out=out)
+            out += self._b
+            return out.min(axis=1)[None, :]
         values = np.concatenate(shingle_sets)
         doc_of = np.repeat(np.arange(n_docs), lengths)  # owning document of each shingle
         for lo in range(0, len(values), self._block):
@@ -136,65 +182,86 @@ class NearMatch:
 
 
 class NearDuplicateIndex:
-    """LSH index over MinHash signatures; supports undoing the latest insertions.
+    """LSH index over MinHash signatures; the insertions of one file can be undone.
 
     Documents are inserted in corpus order; `best_match` looks only at documents
-    already inserted, so each pair is reported once, on its later document.
+    already inserted, so each pair is reported once, on its later document. A bucket
+    holds a bare slot number until a second document lands in it (most buckets
+    never do), which keeps the index near 1 KB per document.
     """
 
     def __init__(self, threshold: float, num_perm: int = NUM_PERM) -> None:
         self.threshold = threshold
         self.num_perm = num_perm
         self.bands, self.rows = lsh_shape(num_perm, threshold)
-        self._buckets: list[dict[int, list[int]]] = [{} for _ in range(self.bands)]
+        self._buckets: list[dict[int, int | list[int]]] = [{} for _ in range(self.bands)]
         self._sigs = np.empty((1024, num_perm), dtype=np.uint32)
-        self._ids: list[int] = []
-        self._band_keys: list[list[int]] = []
-        weights = splitmix64(np.arange(1, self.rows + 1, dtype=np.uint64))
-        self._row_weights = weights  # folds `rows` values of a band into one key
+        self._ids = np.empty(1024, dtype=np.int64)  # slot -> caller's document id
+        self._size = 0
+        self._journal: list[list[int]] = []  # band keys inserted since begin()
+        self._row_weights = splitmix64(np.arange(1, self.rows + 1, dtype=np.uint64))
+
+    def __len__(self) -> int:
+        return self._size
 
     def band_keys(self, signatures: np.ndarray) -> np.ndarray:
-        """(n, bands) uint64 bucket keys."""
+        """(n, bands) uint64 bucket keys (each folds `rows` signature values)."""
         grouped = signatures.reshape(len(signatures), self.bands, self.rows).astype(np.uint64)
         return splitmix64((grouped * self._row_weights).sum(axis=2, dtype=np.uint64))
 
     def best_match(self, signature: np.ndarray, keys: Sequence[int]) -> NearMatch | None:
         """The most similar inserted document at or above the threshold, if any."""
         candidates: set[int] = set()
-        for band, key in enumerate(keys):
-            found = self._buckets[band].get(key)
-            if found:
+        for bucket, key in zip(self._buckets, keys, strict=True):
+            found = bucket.get(key)
+            if found is None:
+                continue
+            if isinstance(found, int):
+                candidates.add(found)
+            else:
                 candidates.update(found)
         if not candidates:
             return None
-        rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
-        similarity = (self._sigs[rows] == signature).mean(axis=1)
+        slots = np.array(sorted(candidates), dtype=np.int64)  # sorted: ties go to the earliest
+        similarity = (self._sigs[slots] == signature).mean(axis=1)
         best = int(np.argmax(similarity))
         if similarity[best] < self.threshold:
             return None
-        return NearMatch(other=self._ids[int(rows[best])], similarity=float(similarity[best]))
+        return NearMatch(other=int(self._ids[slots[best]]), similarity=float(similarity[best]))
 
     def insert(self, doc_id: int, signature: np.ndarray, keys: Sequence[int]) -> None:
-        slot = len(self._ids)
+        slot = self._size
         if slot == len(self._sigs):
             self._sigs = np.concatenate([self._sigs, np.empty_like(self._sigs)])
+            self._ids = np.concatenate([self._ids, np.empty_like(self._ids)])
         self._sigs[slot] = signature
-        self._ids.append(doc_id)
-        self._band_keys.append(list(keys))
-        for band, key in enumerate(keys):
-            self._buckets[band].setdefault(key, []).append(slot)
+        self._ids[slot] = doc_id
+        self._size += 1
+        self._journal.append(list(keys))
+        for bucket, key in zip(self._buckets, keys, strict=True):
+            found = bucket.get(key)
+            if found is None:
+                bucket[key] = slot
+            elif isinstance(found, int):
+                bucket[key] = [found, slot]
+            else:
+                found.append(slot)
 
-    def __len__(self) -> int:
-        return len(self._ids)
+    def begin(self) -> None:
+        """Start a group of insertions that `rollback` can undo (one source file)."""
+        self._journal.clear()
 
-    def truncate(self, size: int) -> None:
-        """Forget every insertion after the first `size` (a file that was left out)."""
-        while len(self._ids) > size:
-            slot = len(self._ids) - 1
-            for band, key in enumerate(self._band_keys.pop()):
-                bucket = self._buckets[band][key]
-                bucket.pop()  # slots are appended in order: the last one is this slot
-                if not bucket:
-                    del self._buckets[band][key]
-            self._ids.pop()
-            assert slot == len(self._ids)
+    def rollback(self) -> None:
+        """Undo the insertions since `begin` (a file that was left out)."""
+        while self._journal:
+            self._size -= 1
+            slot = self._size
+            for bucket, key in zip(self._buckets, self._journal.pop(), strict=True):
+                found = bucket[key]
+                if isinstance(found, int):  # slots are added in order: this one is the last
+                    del bucket[key]
+                else:
+                    found.pop()
+                    if len(found) == 1:
+                        bucket[key] = found[0]
+            assert slot == self._size

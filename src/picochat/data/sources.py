@@ -35,7 +35,7 @@ from picochat.errors import ConfigError, InputError
 
 @dataclass
 class SourceFile:
-    """A file to read: `path` on disk, `name` as shown in reports, its `label`."""
+    """A file to read: `path` on disk, `name` as shown in reports (display_name), `label`."""
 
     path: Path
     name: str
@@ -105,11 +105,31 @@ def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:
 
 
 def _type_reason(path: Path) -> str | None:
+    """Why a file found in a folder is not read (None: it is read)."""
+    if _earlier_output(path):
+        return "an output of an earlier `data build` (corpus_manifest.json beside it)"
     if path.suffix.lower() in CORPUS_SUFFIXES:
         return None
     return (
         f"unsupported file type ({path.suffix or 'no suffix'}); read: {' '.join(CORPUS_SUFFIXES)}"
     )
+
+
+def _earlier_output(path: Path) -> bool:
+    """corpus.txt / corpus_report.md next to a corpus_manifest.json: a built corpus,
+    which read back as input would duplicate its own sources."""
+    return (
+        path.name in ("corpus.txt", "corpus_report.md")
+        and (path.parent / "corpus_manifest.json").is_file()
+    )
+
+
+def display_name(path: Path) -> str:
+    """How a file is named in reports: relative to the working folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 class _Collector:
@@ -120,8 +140,9 @@ class _Collector:
         self.outputs = outputs
         self.seen: dict[Path, str] = {}
 
-    def add(self, path: Path, name: str, label: str, reason: str | None) -> bool:
+    def add(self, path: Path, label: str, reason: str | None) -> bool:
         resolved = path.resolve()
+        name = display_name(path)
         if reason is None and resolved in self.outputs:
             reason = "an output of this build (not read as input)"
         if reason is None and resolved in self.seen:
@@ -136,65 +157,85 @@ class _Collector:
 
 def _add_input(collector: _Collector, path: Path, label: str) -> None:
     if path.is_file():  # a file named explicitly is read whatever its suffix
-        collector.add(path, str(path), label, None)
+        collector.add(path, label, None)
         return
     if not path.is_dir():
         raise InputError("input not found", file=path, fix="Pass an existing file or folder.")
     for child, reason in _walk(path):
-        collector.add(child, str(child), label, reason or _type_reason(child))
+        collector.add(child, label, reason or _type_reason(child))
+
+
+def _globs(value: Any, what: str, recipe_path: Path) -> list[str]:
+    """A glob list from a recipe (a single string is one glob)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(g, str) for g in value):
+        return value
+    raise InputError(f"{what} must be a list of glob strings", file=recipe_path)
+
+
+def _recipe_source(
+    collector: _Collector, recipe_path: Path, number: int, source: Any, global_exclude: list[str]
+) -> dict[str, Any]:
+    """Add the files of one recipe source; returns its summary for the report."""
+    if not isinstance(source, dict) or not isinstance(source.get("path"), str):
+        raise InputError(
+            f'source #{number} needs a "path" (relative to the recipe)', file=recipe_path
+        )
+    root = recipe_path.parent / source["path"]
+    label = str(source.get("label") or Path(source["path"]).name or f"source{number}")
+    where = f"source #{number} `{label}` ({source['path']})"
+    if not root.exists():
+        raise InputError(
+            f"{where}: path not found: {root}", file=recipe_path,
+            fix="Paths in a recipe are relative to the recipe file.",
+        )  # fmt: skip
+    include = _globs(source.get("include"), f"{where}: include", recipe_path)
+    exclude = _globs(source.get("exclude"), f"{where}: exclude", recipe_path) + global_exclude
+    candidates = [(root, None)] if root.is_file() else list(_walk(root))
+    if not candidates:
+        raise InputError(f"{where}: the folder has no files", file=recipe_path)
+    matched_by = {glob: 0 for glob in include}
+    count = 0
+    for path, hidden in candidates:
+        relative = path.name if root.is_file() else path.relative_to(root).as_posix()
+        hits = [g for g in include if glob_match(g, relative)]
+        for glob in hits:
+            matched_by[glob] += 1
+        if include and not hits:
+            continue  # not selected: outside this source, not a skip
+        excluded = next((g for g in exclude if glob_match(g, relative)), None)
+        reason = hidden or (f"excluded by recipe glob `{excluded}`" if excluded else None)
+        count += collector.add(path, label, reason or _type_reason(path))
+    for glob, hits in matched_by.items():
+        if hits == 0:
+            raise InputError(
+                f"{where}: include glob `{glob}` matches no file",
+                file=recipe_path,
+                fix="Fix the glob (it is matched against paths relative to the source "
+                "folder) or remove it.",
+            )
+    return {"path": source["path"], "label": label, "reason": source.get("reason"), "files": count}
 
 
 def _recipe_sources(collector: _Collector, recipe_path: Path) -> None:
     recipe = read_json_file(recipe_path, "corpus recipe")
-    if not isinstance(recipe, dict) or not isinstance(recipe.get("sources"), list):
+    if (
+        not isinstance(recipe, dict)
+        or not isinstance(recipe.get("sources"), list)
+        or not (recipe["sources"])
+    ):
         raise InputError(
-            'a recipe is a JSON object with a "sources" list', file=recipe_path,
+            'a recipe is a JSON object with a non-empty "sources" list', file=recipe_path,
             fix='See SPEC §1: {"name", "description", "exclude", "sources": [{"path", ...}]}.',
         )  # fmt: skip
-    global_exclude = recipe.get("exclude") or []
-    listed = []
-    for number, source in enumerate(recipe["sources"], start=1):
-        if not isinstance(source, dict) or not isinstance(source.get("path"), str):
-            raise InputError(
-                f'source #{number} needs a "path" (relative to the recipe)', file=recipe_path
-            )
-        root = recipe_path.parent / source["path"]
-        label = str(source.get("label") or Path(source["path"]).name or f"source{number}")
-        where = f"source #{number} `{label}` ({source['path']})"
-        if not root.exists():
-            raise InputError(
-                f"{where}: path not found: {root}", file=recipe_path,
-                fix="Paths in a recipe are relative to the recipe file.",
-            )  # fmt: skip
-        include = source.get("include") or []
-        exclude = list(source.get("exclude") or []) + list(global_exclude)
-        candidates = [(root, None)] if root.is_file() else list(_walk(root))
-        matched_by = {glob: 0 for glob in include}
-        count = 0
-        for path, hidden in candidates:
-            relative = path.name if root.is_file() else path.relative_to(root).as_posix()
-            hits = [g for g in include if glob_match(g, relative)]
-            for glob in hits:
-                matched_by[glob] += 1
-            if include and not hits:
-                continue  # not selected: outside this source, not a skip
-            name = str(path)
-            excluded = next((g for g in exclude if glob_match(g, relative)), None)
-            reason = hidden or (f"excluded by recipe glob `{excluded}`" if excluded else None)
-            count += collector.add(path, name, label, reason or _type_reason(path))
-        for glob, hits in matched_by.items():
-            if hits == 0:
-                raise InputError(
-                    f"{where}: include glob `{glob}` matches no file",
-                    file=recipe_path,
-                    fix="Fix the glob (it is matched against paths relative to the source "
-                    "folder) or remove it.",
-                )
-        if not include and not candidates:
-            raise InputError(f"{where}: the folder has no files", file=recipe_path)
-        listed.append(
-            {"path": source["path"], "label": label, "reason": source.get("reason"), "files": count}
-        )
+    global_exclude = _globs(recipe.get("exclude"), "`exclude`", recipe_path)
+    listed = [
+        _recipe_source(collector, recipe_path, number, source, global_exclude)
+        for number, source in enumerate(recipe["sources"], start=1)
+    ]
     collector.sources.config_files.append(recipe_path)
     collector.sources.recipe = {
         "path": str(recipe_path),
@@ -210,7 +251,7 @@ def output_paths(out: Path | None) -> list[Path]:
     if out is None:
         return []
     out = Path(out)
-    if out.is_dir():
+    if out.is_dir() or not out.suffix:  # a folder (existing, or a name without a suffix)
         out = out / "corpus.txt"
     return [out, out.parent / "corpus_manifest.json", out.parent / "corpus_report.md"]
 

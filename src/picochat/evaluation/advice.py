@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 SMALL_EVAL_ITEMS = 30
+MAX_LISTED = 8
 
 
 def _pct(value: float | None) -> str:
@@ -32,8 +33,9 @@ def recommendations(report: dict[str, Any]) -> list[dict[str, str]]:
             out,
             "Smoke items fail: the wiring is suspect.",
             f"smoke: {smoke['passed']}/{smoke['items']} passed ({_pct(smoke['pass_rate'])})",
-            "Before reading the other levels, check the chat template, that the tokenizer "
-            "matches the checkpoint, and read a few replies by hand with `picochat chat`.",
+            "Before reading the other levels (their advice is left out until smoke passes), "
+            "check the chat template, that the tokenizer matches the checkpoint, and read a "
+            "few replies by hand with `picochat chat`.",
         )
     unanswerable = [i for i in items if i["answerable"] is False]
     claims = [i for i in unanswerable if "unsupported_claim" in i["failed_rules"]]
@@ -78,11 +80,12 @@ def recommendations(report: dict[str, Any]) -> list[dict[str, str]]:
     if s.get("corpus_support_failure_rate"):
         _add(
             out,
-            "Replies use wording the support corpus does not contain.",
+            "Replies fail the corpus-support check (wording absent from the corpus, or no "
+            "content words at all).",
             f"corpus_support_failure_rate {_pct(s['corpus_support_failure_rate'])} "
             f"(threshold {report['rules']['min_corpus_support']} of content bigrams)",
-            "The model invents text: check the eval items are about the corpus; more "
-            "training on the corpus, or SFT rows that quote it.",
+            "Read the unsupported examples per item: invented wording calls for more training "
+            "on the corpus or SFT rows that quote it; empty or looping replies, see above.",
         )
     skipped = [i for i in items if i["skipped_checks"]]
     if skipped:
@@ -110,8 +113,9 @@ def recommendations(report: dict[str, Any]) -> list[dict[str, str]]:
         "memorization": "The model may be copying: read the base memorisation report (train "
         "copy rate, canaries), deduplicate the corpus or train fewer passes.",
     }
+    smoke_broken = bool(smoke["items"]) and smoke["passed"] < smoke["items"]
     for weak in report["weak_levels"]:
-        if weak["name"] in actions:
+        if weak["name"] in actions and not smoke_broken:
             _add(
                 out,
                 f"Weak level: {weak['name']}.",
@@ -119,12 +123,17 @@ def recommendations(report: dict[str, Any]) -> list[dict[str, str]]:
                 f"{weak['why']})",
                 actions[weak["name"]],
             )
-    for weak in report["weak_categories"]:
+    weak_categories = report["weak_categories"]
+    if weak_categories:
+        listed = ", ".join(
+            f"{w['name']} {w['passed']}/{w['items']}" for w in weak_categories[:MAX_LISTED]
+        )
+        more = len(weak_categories) - MAX_LISTED
         _add(
             out,
-            f"Weak category: {weak['name']}.",
-            f"{weak['passed']}/{weak['items']} passed ({_pct(weak['pass_rate'])}; {weak['why']})",
-            "Read its failed items below (reasons and replies) before changing the data.",
+            f"{len(weak_categories)} weak categor{'y' if len(weak_categories) == 1 else 'ies'}.",
+            listed + (f" and {more} more" if more > 0 else ""),
+            "Read their failed items below (reasons and replies) before changing the data.",
         )
     missing = [level for level, entry in lad.items() if not entry["items"]]
     if missing:

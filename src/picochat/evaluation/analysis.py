@@ -9,6 +9,7 @@ without materialising n × resamples indices. Not a renderer: see `report.py`.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -56,6 +57,17 @@ def bootstrap_ci(
     return [float(low), float(high)]
 
 
+def wilson_ci(passed: Sequence[bool], z: float = 1.959964) -> list[float] | None:
+    """95% Wilson score interval: unlike the bootstrap, it stays open at 0/n and n/n."""
+    n = len(passed)
+    if n == 0:
+        return None
+    p = sum(passed) / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
 def _rate(out: dict[str, Any], key: str, hits: int, total: int, empty_reason: str) -> None:
     out[key] = hits / total if total else None
     if not total:
@@ -78,6 +90,9 @@ def summarize(
     out: dict[str, Any] = {"items": n, "passed": sum(passed)}
     _rate(out, "pass_rate", sum(passed), n, "no items")
     out["pass_rate_ci"] = bootstrap_ci(passed, seed=seed)
+    # With every item passing (or failing) every resample is identical and the
+    # bootstrap interval collapses to a point; the Wilson interval says how wide it is.
+    out["pass_rate_wilson_ci"] = wilson_ci(passed)
     pairs = list(zip(results, items, strict=True))
 
     def rate(key: str, applies: Callable, hit: Callable, reason: str) -> None:

@@ -5,6 +5,10 @@ with a wrong type is an `InputError` naming file:line and the fix (all bad rows 
 listed, up to 10). Unknown fields are warned about once per name and kept on the
 item (`extra`) and in the report, never scored. Not a scorer: see `rules.py`.
 
+Beyond SPEC §6, an item may carry `context`: the earlier turns of a conversation
+(`[{"role", "content"}, ...]`) that come before `user`, so a multi-turn chat row can
+be scored exactly as it was trained (the SFT-fit eval of `run tiny` does this).
+
 Level inference (when `level` is absent; the item records `level_inferred: true`):
   1. `answerable: false`                                  -> adversarial
   2. category names a level (e.g. "smoke", "memorisation", "transfer", "adversarial",
@@ -17,11 +21,11 @@ Level inference (when `level` is absent; the item records `level_inferred: true`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from picochat.data.jsonl import check_readable_file, iter_jsonl
 from picochat.errors import InputError
 from picochat.evaluation.text import normalize
 
@@ -72,6 +76,7 @@ class EvalItem:
     level_inferred: bool = False
     line: int | None = None
     needs_review: bool = False
+    context: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,23 +105,6 @@ def infer_level(item: EvalItem) -> str:
     if item.required_entities:
         return "heldout"
     return "smoke"
-
-
-def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed value) per non-blank line; bad JSON is an InputError."""
-    with open(path, encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                yield number, json.loads(text)
-            except json.JSONDecodeError as error:
-                raise InputError(
-                    f"not valid JSON ({error.msg} at column {error.colno}).",
-                    file=path,
-                    line=number,
-                    fix="Write one JSON object per line (JSONL).",
-                ) from None
 
 
 class _RowError(ValueError):
@@ -173,6 +161,23 @@ def _count(row: dict, name: str) -> int | None:
     return value
 
 
+_CONTEXT_ROLES = ("system", "user", "assistant", "tool")
+
+
+def _context(row: dict) -> list[dict[str, Any]]:
+    turns = row.get("context", [])
+    if not isinstance(turns, list) or not all(
+        isinstance(t, dict)
+        and t.get("role") in _CONTEXT_ROLES
+        and isinstance(t.get("content", ""), str)
+        for t in turns
+    ):
+        raise _RowError(
+            '`context` must be a list of {"role": system|user|assistant|tool, "content": text}'
+        )
+    return turns
+
+
 def parse_item(row: Any) -> EvalItem:
     """One JSON value -> EvalItem; raises `_RowError` with the reason."""
     if not isinstance(row, dict):
@@ -201,6 +206,7 @@ def parse_item(row: Any) -> EvalItem:
         ),
         split=_typed(row, "split", str, "a string"),
         needs_review=bool(_typed(row, "needs_review", bool, "true or false") or False),
+        context=_context(row),
     )
     for low, high in (("min_words", "max_words"), ("min_chars", "max_chars")):
         lo, hi = getattr(item, low), getattr(item, high)
@@ -218,15 +224,17 @@ def parse_item(row: Any) -> EvalItem:
 
 def read_eval_items(path: str | Path) -> EvalSet:
     """Read and validate an eval JSONL file; every bad row is reported by line."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("eval file not found.", file=path, fix="Pass an existing eval JSONL.")
+    path = check_readable_file(path, what="eval file")
     known = {f for f in EvalItem.__dataclass_fields__} | set(_KNOWN_EXTRAS)
     known -= {"level_inferred", "line", "extra"}
     items: list[EvalItem] = []
     errors: list[tuple[int, str]] = []
     unknown: dict[str, dict[str, int]] = {}
-    for number, row in iter_jsonl(path):
+    for jsonl_row in iter_jsonl(path):
+        number, row = jsonl_row.line, jsonl_row.obj
+        if row is None:
+            errors.append((number, jsonl_row.error or "bad row"))
+            continue
         try:
             item = parse_item(row)
         except _RowError as error:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from picochat.reports.markdown import Table, render_table
+
 _MAX_REPLY_CHARS = 600
 
 
@@ -21,14 +23,8 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return lines + [""]
+    return [render_table(Table(headers, rows)), ""]
 
 
 def _rate_row(summary: dict, key: str, label: str, fmt=_pct) -> list[str]:
@@ -39,8 +35,10 @@ def _rate_row(summary: dict, key: str, label: str, fmt=_pct) -> list[str]:
 
 def _summary(report: dict) -> list[str]:
     s = report["summary"]
-    ci = s.get("pass_rate_ci")
+    ci, wilson = s.get("pass_rate_ci"), s.get("pass_rate_wilson_ci")
     ci_text = f"[{ci[0]:.1%}, {ci[1]:.1%}]" if ci else "n/a"
+    if wilson:
+        ci_text += f"; Wilson 95% [{wilson[0]:.1%}, {wilson[1]:.1%}]"
     rows = [
         ["items", s["items"], ""],
         ["passed", s["passed"], ""],

@@ -34,15 +34,18 @@ DEGENERATE_RULE = (
     "letter/digit repeats 10+ times in a row"
 )
 
-# Prompt echo: the reply starts with the prompt's first ECHO_PREFIX_WORDS words, or
-# contains ECHO_COVERAGE of the prompt's word 3-grams. Prompts under 3 words: echo
-# when every reply word is a prompt word.
+# Prompt echo: the reply repeats the prompt (starts with its first ECHO_PREFIX_WORDS
+# words, or contains ECHO_COVERAGE of its word 3-grams) AND adds little: under
+# ECHO_MAX_NEW_SHARE of the reply's words are absent from the prompt. The second part
+# keeps "Paris is the capital of France." (3 of 6 words new) from counting as an echo
+# of "Capital of France?".
 ECHO_PREFIX_WORDS = 4
 ECHO_COVERAGE = 0.8
+ECHO_MAX_NEW_SHARE = 0.5
 ECHO_RULE = (
-    f"echo when the reply starts with the prompt's first {ECHO_PREFIX_WORDS} words, or "
-    f"contains >= {ECHO_COVERAGE:.0%} of the prompt's word 3-grams (prompts under 3 words: "
-    "when every reply word is a prompt word); words as in phrase matching"
+    f"echo when the reply starts with the prompt's first {ECHO_PREFIX_WORDS} words or contains "
+    f">= {ECHO_COVERAGE:.0%} of the prompt's word 3-grams, and under {ECHO_MAX_NEW_SHARE:.0%} "
+    "of the reply's words are new (not in the prompt). Words as in phrase matching"
 )
 
 
@@ -126,11 +129,14 @@ def prompt_echo(prompt: str, reply: str) -> bool:
     p, r = words(prompt), words(reply)
     if not p or not r:
         return False
-    if len(p) < 3:
-        return set(r) <= set(p)
+    prompt_words = set(p)
+    new_share = sum(1 for w in r if w not in prompt_words) / len(r)
+    if new_share >= ECHO_MAX_NEW_SHARE:
+        return False
     head = min(ECHO_PREFIX_WORDS, len(p))
     if r[:head] == p[:head]:
         return True
     prompt_grams = set(ngrams(p, 3))
-    reply_grams = set(ngrams(r, 3))
-    return len(prompt_grams & reply_grams) / len(prompt_grams) >= ECHO_COVERAGE
+    if not prompt_grams:  # prompts under 3 words: only the start rule applies
+        return False
+    return len(prompt_grams & set(ngrams(r, 3))) / len(prompt_grams) >= ECHO_COVERAGE

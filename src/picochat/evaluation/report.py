@@ -114,6 +114,17 @@ def score_items(
         "unknown_fields": dict(eval_set.unknown_fields) if eval_set else {},
         "items": [to_jsonable(asdict(r)) for r in results],
     }
+    unchecked = sum(1 for r in results if r.skipped_checks)
+    if unchecked:
+        report["warnings"].append(
+            f"{unchecked} item(s) require corpus support but no support corpus was given: "
+            "that check was skipped for them (pass --support-corpus)"
+        )
+    review = sum(1 for r in results if r.needs_review)
+    if review:
+        report["warnings"].append(
+            f"{review}/{len(results)} items are unreviewed scaffolding (needs_review: true)"
+        )
     inferred = sum(1 for r in results if r.level_inferred)
     if inferred:
         report["warnings"].append(

@@ -16,8 +16,9 @@ from typing import Any
 
 from picochat.artifacts import atomic_write_json, atomic_write_text, hash_inputs, report_header
 from picochat.configs import EvalConfig
+from picochat.data.jsonl import check_readable_file, iter_jsonl
 from picochat.errors import ConfigError, InputError
-from picochat.evaluation.items import EvalItem, iter_jsonl, read_eval_items
+from picochat.evaluation.items import EvalItem, read_eval_items
 from picochat.evaluation.markdown import render_markdown
 from picochat.evaluation.report import score_items
 from picochat.evaluation.rules import ScoringRules
@@ -37,8 +38,8 @@ class EvalResult:
 
 
 def conversations(items: Sequence[EvalItem]) -> list[list[Message]]:
-    """The single-turn conversation each item asks the model to answer."""
-    return [[{"role": "user", "content": item.user}] for item in items]
+    """The conversation each item asks the model to answer: its context, then `user`."""
+    return [[*item.context, {"role": "user", "content": item.user}] for item in items]
 
 
 def generate_replies(
@@ -47,34 +48,39 @@ def generate_replies(
     batch_size: int,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[str]:
-    """Call `reply_fn` on batches of `batch_size` conversations, in order."""
+    """Replies to `convs` (in their order), asking `reply_fn` for `batch_size` at a time.
+
+    Conversations of similar length are batched together (sorted by characters), so a
+    batch pads its prompts little; greedy replies do not depend on the batch.
+    """
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}.", fix="Use 1 or more.")
-    replies: list[str] = []
-    for start in range(0, len(convs), batch_size):
-        batch = convs[start : start + batch_size]
-        out = list(reply_fn(batch))
-        if len(out) != len(batch):
-            raise RuntimeError(f"reply_fn returned {len(out)} replies for {len(batch)} prompts")
-        replies.extend(out)
+    order = sorted(range(len(convs)), key=lambda i: sum(len(m["content"]) for m in convs[i]))
+    replies: list[str] = [""] * len(convs)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        out = list(reply_fn([convs[i] for i in chunk]))
+        if len(out) != len(chunk):
+            raise RuntimeError(f"reply_fn returned {len(out)} replies for {len(chunk)} prompts")
+        for i, reply in zip(chunk, out, strict=True):
+            replies[i] = reply
         if on_batch:
-            on_batch(len(replies))
+            on_batch(min(start + batch_size, len(order)))
     return replies
 
 
 def read_replies(path: Path, expected: int) -> list[str]:
-    """Replies from JSONL: one `{"reply": "..."}` object (or JSON string) per eval item."""
-    if not path.is_file():
-        raise InputError("replies file not found.", file=path, fix="Pass an existing JSONL.")
+    """Replies from JSONL: one `{"reply": "..."}` object per eval item, in order."""
+    check_readable_file(path, what="replies file")
     replies = []
-    for number, row in iter_jsonl(path):
-        reply = row.get("reply") if isinstance(row, dict) else row
+    for row in iter_jsonl(path):
+        reply = row.obj.get("reply") if row.obj is not None else None
         if not isinstance(reply, str):
             raise InputError(
-                'each row must be {"reply": "<text>"} or a JSON string.',
+                row.error or 'each row must be an object with a string "reply".',
                 file=path,
-                line=number,
-                fix="Write one reply per eval item, in the eval file's order.",
+                line=row.line,
+                fix='Write one {"reply": "<text>"} row per eval item, in the eval file\'s order.',
             )
         replies.append(reply)
     if len(replies) != expected:
@@ -86,10 +92,21 @@ def read_replies(path: Path, expected: int) -> list[str]:
     return replies
 
 
-def model_reply_fn(config: EvalConfig) -> tuple[ReplyFn, str]:
-    """Greedy batched replies from a native checkpoint; returns (reply_fn, device name)."""
+def checkpoint_reply_fn(model: Any, tok: Any, max_new_tokens: int) -> ReplyFn:
+    """Greedy batched replies of a loaded native model through the one chat template."""
     from picochat.chat_format import render_prompt
     from picochat.generation import generate_batch
+
+    def reply_fn(batch: list[list[Message]]) -> list[str]:
+        prompts = [render_prompt(tok, messages) for messages in batch]
+        outputs = generate_batch(model, tok, prompts, max_new_tokens)
+        return [tok.decode(ids).strip() for ids in outputs]
+
+    return reply_fn
+
+
+def model_reply_fn(config: EvalConfig) -> tuple[ReplyFn, str]:
+    """Load `--checkpoint` and `--tokenizer`; returns (reply_fn, device name)."""
     from picochat.model.checkpoint import load_checkpoint
     from picochat.runtime import resolve_device
     from picochat.tokenizer import load_tokenizer
@@ -97,18 +114,7 @@ def model_reply_fn(config: EvalConfig) -> tuple[ReplyFn, str]:
     device = resolve_device(config.device)
     tok = load_tokenizer(config.tokenizer)
     model = load_checkpoint(config.checkpoint, device=device, tokenizer=tok)
-
-    def reply_fn(batch: list[list[Message]]) -> list[str]:
-        prompts = [render_prompt(tok, messages) for messages in batch]
-        # Similar lengths together: less padding per batch. Order restored below.
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        outputs = generate_batch(model, tok, [prompts[i] for i in order], config.max_new_tokens)
-        replies = [""] * len(prompts)
-        for i, out in zip(order, outputs, strict=True):
-            replies[i] = (out if isinstance(out, str) else tok.decode(out)).strip()
-        return replies
-
-    return reply_fn, str(device)
+    return checkpoint_reply_fn(model, tok, config.max_new_tokens), str(device)
 
 
 def hf_reply_fn(config: EvalConfig) -> tuple[ReplyFn, str]:
@@ -125,8 +131,8 @@ def hf_reply_fn(config: EvalConfig) -> tuple[ReplyFn, str]:
     return reply_fn, str(device)
 
 
-def _check_sources(config: EvalConfig) -> None:
-    if config.replies is not None:
+def _check_sources(config: EvalConfig, reply_fn: ReplyFn | None) -> None:
+    if config.replies is not None or reply_fn is not None:
         return
     if config.hf_model is not None:
         if config.checkpoint is not None:
@@ -147,7 +153,7 @@ def evaluate_chat(config: EvalConfig, reply_fn: ReplyFn | None = None) -> EvalRe
     eval_set = read_eval_items(config.input)  # validate before loading any model
     if config.out_dir is None:
         raise ConfigError("--out-dir is required.", fix="Add --out-dir runs/x/eval.")
-    _check_sources(config)
+    _check_sources(config, reply_fn)
     support = None
     if config.support_corpus is not None:
         support = CorpusIndex.from_file(config.support_corpus)

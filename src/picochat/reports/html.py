@@ -27,6 +27,8 @@ _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]+)\)")
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _CODE = re.compile(r"`([^`]+)`")
+_EMPHASIS = re.compile(r"(?<![\w])_([^_]+)_(?![\w])")
+_CELL_SPLIT = re.compile(r"(?<!\\)\|")
 
 
 def _inline(text: str, base: Path) -> str:
@@ -45,6 +47,7 @@ def _inline(text: str, base: Path) -> str:
     out = _LINK.sub(lambda m: f'<a href="{m.group(2)}">{m.group(1)}</a>', out)
     out = _BOLD.sub(r"<strong>\1</strong>", out)
     out = _CODE.sub(r"<code>\1</code>", out)
+    out = _EMPHASIS.sub(r"<em>\1</em>", out)
     for status in ("approved", "warn", "blocked"):
         out = out.replace(
             f"<strong>{status}</strong>", f'<strong class="{status}">{status}</strong>'
@@ -53,7 +56,10 @@ def _inline(text: str, base: Path) -> str:
 
 
 def _table(rows: list[str], base: Path) -> str:
-    cells = [[c.strip() for c in row.strip().strip("|").split("|")] for row in rows]
+    cells = [
+        [c.strip().replace("\\|", "|") for c in _CELL_SPLIT.split(row.strip().strip("|"))]
+        for row in rows
+    ]
     header, body = cells[0], [r for r in cells[2:]]
     head = "".join(f"<th>{_inline(c, base)}</th>" for c in header)
     lines = "".join(

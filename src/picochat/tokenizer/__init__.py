@@ -5,7 +5,7 @@
 
 Modules: `special` (the fixed special tokens), `base` (shared behaviour), `char`,
 `byte`, `bpe` (encoders), `bpe_train` (incremental merge learning), `hf_format` (the
-file layout), `io` (load/save), `train` (`tok train`), `inspect` (`tok inspect`).
+file layout), `io` (load/save), `train` (`tok train`), `inspection` (`tok inspect`).
 """
 
 from __future__ import annotations

@@ -25,10 +25,12 @@ import regex
 from picochat.tokenizer import hf_format
 from picochat.tokenizer.base import Tokenizer
 from picochat.tokenizer.byte import BYTE_OFFSET, NUM_BASE_TOKENS, ByteTokenizer, base_vocabulary
+from picochat.tokenizer.onig_compat import OnigurumaSplit
 
 # GPT-4's (cl100k) split: contractions, letters with one leading non-letter, numbers in
 # groups of up to 3 digits, punctuation runs, newlines, other whitespace. Both the `regex`
-# package and Oniguruma (Hugging Face) read this the same way (possessive `?+`, `++`).
+# package and Oniguruma (Hugging Face) read this syntax the same way (possessive `?+`,
+# `++`); onig_compat.py makes them agree on which characters are letters and digits.
 GPT4_SPLIT_PATTERN = (
     r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}"""
     r"""| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
@@ -44,8 +46,15 @@ _PIECE_CHARS = 1 << 20
 _CACHE_LIMIT = 1 << 19
 
 
-def text_pieces(text: str, size: int = _PIECE_CHARS) -> list[str]:
-    """`text` cut into pieces of about `size` characters that pre-tokenise like the whole."""
+def text_pieces(
+    text: str, size: int = _PIECE_CHARS, pattern: str = GPT4_SPLIT_PATTERN
+) -> list[str]:
+    """`text` cut into pieces of about `size` characters that pre-tokenise like the whole.
+
+    Only proven for GPT4_SPLIT_PATTERN; with another pattern the text stays whole.
+    """
+    if pattern != GPT4_SPLIT_PATTERN:
+        return [text]
     pieces, start = [], 0
     while len(text) - start > size:
         cut = _SAFE_CUT.search(text, start + size)
@@ -73,7 +82,7 @@ class BPETokenizer(ByteTokenizer):
         token_bytes += list(merged_tokens)
         Tokenizer.__init__(self, names, token_bytes, metadata)
         self.pattern = pattern
-        self._split = regex.compile(pattern)
+        self._split = OnigurumaSplit(pattern)
         bytes_to_id = {b: i for i, b in enumerate(token_bytes) if i >= BYTE_OFFSET}
         if len(bytes_to_id) != len(token_bytes) - BYTE_OFFSET:
             raise ValueError("two BPE tokens stand for the same bytes")
@@ -100,7 +109,8 @@ class BPETokenizer(ByteTokenizer):
 
     def encode_array(self, text: str) -> np.ndarray:
         # Piece by piece keeps the temporary lists of chunks and ids small on big corpora.
-        arrays = [np.asarray(self._encode_ordinary(p), self.id_dtype) for p in text_pieces(text)]
+        pieces = text_pieces(text, pattern=self.pattern)
+        arrays = [np.asarray(self._encode_ordinary(p), self.id_dtype) for p in pieces]
         return np.concatenate(arrays)
 
     def _encode_chunk(self, chunk: str) -> tuple[int, ...]:

@@ -35,11 +35,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 
-import regex
-
 from picochat.tokenizer import hf_format
 from picochat.tokenizer.bpe import GPT4_SPLIT_PATTERN, text_pieces
 from picochat.tokenizer.byte import BYTE_OFFSET, NUM_BASE_TOKENS
+from picochat.tokenizer.onig_compat import OnigurumaSplit
 
 Pair = tuple[int, int]
 
@@ -55,10 +54,10 @@ class BPETrainingResult:
 
 def count_words(texts: Iterable[str], pattern: str = GPT4_SPLIT_PATTERN) -> Counter:
     """Distinct pre-tokenised chunks of `texts` with their counts."""
-    split = regex.compile(pattern)
+    split = OnigurumaSplit(pattern)
     counts: Counter = Counter()
     for text in texts:
-        for piece in text_pieces(text):
+        for piece in text_pieces(text, pattern=pattern):
             counts.update(split.findall(piece))
     return counts
 

@@ -1,0 +1,163 @@
+"""`run tiny`: dataset -> tokenizer -> base -> SFT -> (DPO) -> evals -> gates -> summary.
+
+Each stage gets its paths from the run folder and its settings from `StageSettings`;
+`stages.json` records what ran (see `records.py`), so rerunning the same command
+skips finished stages and resumes an interrupted one. The contamination check and
+the preflight plan come before any training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from picochat.artifacts import atomic_write_json, report_header
+from picochat.configs.run import GateConfig, RunConfig
+from picochat.errors import PicochatError
+from picochat.pipeline.inputs import RunInputs, resolve_inputs
+from picochat.pipeline.records import (
+    COMPLETE,
+    FAILED,
+    INTERRUPTED,
+    StageRecords,
+    fingerprint,
+)
+from picochat.pipeline.settings import StageSettings
+
+
+class RunInterrupted(PicochatError):
+    """Ctrl-C or SIGTERM stopped a stage; its checkpoint is saved and a rerun resumes."""
+
+    exit_code = 130
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    summary: dict[str, Any] | None
+    ran: list[str]
+    skipped: list[str]
+    preflight: dict[str, Any]
+
+
+@dataclass
+class _Context:
+    root: Path
+    run: RunConfig
+    settings: StageSettings
+    inputs: RunInputs
+    records: StageRecords
+    say: Callable[[str], None]
+    show_progress: bool
+    fingerprints: dict[str, str] = dataclasses.field(default_factory=dict)
+    ran: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+
+    def seeded(self, config: Any) -> Any:
+        """The run's seed unless the stage's own seed flag was given."""
+        if getattr(config, "seed", 0) is None:
+            return replace(config, seed=self.run.seed)
+        return config
+
+    def stage(
+        self,
+        name: str,
+        config: Any,
+        work: Callable[[Any], Path | None],
+        *,
+        files: dict[str, Path | None] | None = None,
+        upstream: tuple[str, ...] = (),
+        resumable: bool = False,
+    ) -> None:
+        """Run `work(config)` unless the stage is done with the same fingerprint."""
+        fp = fingerprint(
+            name, config, self.root, files, {u: self.fingerprints[u] for u in upstream}
+        )
+        self.fingerprints[name] = fp
+        if not self.run.force and self.records.is_done(name, fp):
+            self.skipped.append(name)
+            self.say(f"[{name}] unchanged since the last run: skipped")
+            return
+        resume = resumable and not self.run.force and self.records.can_resume(name, fp)
+        if resume:
+            config = replace(config, resume=True)
+            self.say(f"[{name}] resuming from its checkpoint")
+        else:
+            self.say(f"[{name}] running")
+        self.records.start(name, fp, resume=resume)
+        started = time.perf_counter()
+        try:
+            report = work(config)
+        except KeyboardInterrupt:
+            self.records.finish(name, INTERRUPTED, time.perf_counter() - started, None)
+            raise RunInterrupted(
+                f"`{name}` was interrupted.", fix="Rerun the same command to resume."
+            ) from None
+        except BaseException:
+            self.records.finish(name, FAILED, time.perf_counter() - started, None)
+            raise
+        self.records.finish(name, COMPLETE, time.perf_counter() - started, report)
+        self.ran.append(name)
+
+
+def _stop_if_interrupted(stage: str, result: Any) -> None:
+    """Training stages return (not raise) when Ctrl-C stopped them; the run stops too."""
+    if getattr(result, "stop_reason", None) == "interrupted":
+        raise KeyboardInterrupt(stage)
+
+
+def run_tiny(
+    run: RunConfig,
+    gates: GateConfig | None = None,
+    settings: StageSettings | None = None,
+    *,
+    say: Callable[[str], None] = print,
+    show_progress: bool = True,
+) -> RunResult:
+    """Run every stage into `run.out_dir`; returns what ran and the summary."""
+    from picochat.pipeline import stages  # imports torch; keep `--help` fast
+
+    started = time.perf_counter()
+    root = Path(run.out_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    ctx = _Context(
+        root=root,
+        run=run,
+        settings=settings or StageSettings(),
+        inputs=resolve_inputs(run),
+        records=StageRecords.load(root),
+        say=say,
+        show_progress=show_progress,
+    )
+    gates = gates or GateConfig()
+    stages.corpus(ctx)
+    stages.tokenizer(ctx)
+    contamination = stages.contamination(ctx)
+    preflight = stages.preflight(ctx, contamination)
+    if run.preflight_only:
+        say(f"preflight only: plan written to {root / 'preflight.json'}")
+        return RunResult(root, None, ctx.ran, ctx.skipped, preflight)
+    stages.base(ctx)
+    stages.sft(ctx)
+    final = stages.dpo(ctx) or "sft"
+    evals = stages.evals(ctx, final)
+    summary = stages.summarize(ctx, gates, contamination, preflight, evals, final, started)
+    return RunResult(root, summary, ctx.ran, ctx.skipped, preflight)
+
+
+def write_stage_report(
+    path: Path,
+    config: Any,
+    body: dict[str, Any],
+    *,
+    inputs: dict[str, str],
+    seed: int | None,
+    wall_seconds: float,
+) -> Path:
+    """A small stage report for stages whose own command writes none (tokenizer, preflight)."""
+    header = report_header(config, inputs=inputs, seed=seed, wall_seconds=wall_seconds)
+    return atomic_write_json(path, {**header, **body})

@@ -1,0 +1,31 @@
+"""The shared Markdown block renderer."""
+
+from __future__ import annotations
+
+from picochat.reports.markdown import Bullets, Heading, Paragraph, Table, fmt, pct, render
+
+
+def test_render_blocks_to_markdown():
+    text = render(
+        [
+            Heading("Report", 1),
+            Paragraph("Some words."),
+            Bullets(["one", "two"]),
+            Table(
+                ["name", "n"],
+                [["a|b", 1234], ["c", None]],
+                title="T",
+                note="all rows",
+                align_right=(1,),
+            ),  # fmt: skip
+        ]
+    )
+    assert text == (
+        "# Report\n\nSome words.\n\n- one\n- two\n\n**T**\n\n| name | n |\n|---|---:|\n"
+        "| a\\|b | 1,234 |\n| c | n/a |\n\n_all rows_\n"
+    )
+
+
+def test_cell_formatting():
+    assert fmt(0.123456) == "0.1235" and fmt(True) == "yes" and fmt([1, 2]) == "1, 2"
+    assert pct(0.25) == "25.00%" and pct(None) == "n/a"
