@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from picochat.cli.commands import add_command, not_built
+from picochat.cli.commands import add_command
 from picochat.cli.console import console
 from picochat.cli.options import config_from_args
 from picochat.configs import BaseTrainConfig, DPOConfig, HFSFTConfig, SFTConfig
@@ -57,6 +57,32 @@ def _train_sft(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0
 
 
+def _train_dpo(args: argparse.Namespace) -> int:
+    from picochat.training.dpo import train_dpo
+
+    result = train_dpo(config_from_args(DPOConfig, args), show_progress=not args.quiet)
+    if not result.report:  # a non-zero torchrun rank: rank 0 reports
+        return 0
+    report, best = result.report, result.report["best"]
+    data = report["dataset"]
+    console.print(
+        f"pairs: {data['train_pairs']} train, {data['val_pairs']} validation, "
+        f"{data['skipped']} skipped"
+    )
+    console.print(f"stopped: [bold]{result.stop_reason}[/] ({result.stop_message})")
+    if best:
+        console.print(
+            f"best step {best['step']}: val loss {best['val_loss']:.4f}, "
+            f"val reward accuracy {best['val_rewards/accuracies']:.3f} ({best['folder']}/)"
+        )
+    if data["synthetic_pairs"]:
+        console.print("[yellow]note:[/] synthetic pairs test DPO mechanics, not alignment.")
+    if result.adapter_dir is not None:
+        console.print(f"LoRA adapter: {result.adapter_dir / 'adapter_model.safetensors'}")
+    console.print(f"report: {result.out_dir / 'report.md'}", markup=False)
+    return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     group = commands.add_parser("train", help="Training stages: base, sft, dpo, hf-sft.")
     sub = group.add_subparsers(dest="train_command", metavar="SUBCOMMAND", required=True)
@@ -78,7 +104,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub,
         "dpo",
         config=DPOConfig,
-        handler=not_built("train dpo", 8),
+        handler=_train_dpo,
         help="Preference-tune a chat checkpoint on chosen/rejected pairs.",
     )
     add_command(

@@ -258,9 +258,9 @@ class Transformer(nn.Module):
         With `targets` [B, T] (-100 = not scored) the loss is returned and logits are
         None: the chunked loss never builds them. `loss_reduction` "mean" (0 when every
         target is ignored), "sum" (total nats: for bits-per-byte) or "none" (per-token
-        [B, T], 0 at ignored positions; chunked too, except under autograd, which needs
-        the logits). With `cache`, idx are the next tokens after the cached ones
-        (prefill, then one per step).
+        [B, T] fp32, 0 at ignored positions; chunked too, also under autograd, where the
+        backward recomputes each chunk's logits: DPO's per-answer sums). With `cache`, idx
+        are the next tokens after the cached ones (prefill, then one per step).
         """
         B, T = idx.shape
         if cache is None:
@@ -287,11 +287,8 @@ class Transformer(nn.Module):
             return self.lm_head(x), None
         hidden, flat_targets = x.reshape(B * T, -1), targets.reshape(-1)
         if loss_reduction == "none" and torch.is_grad_enabled():  # per-token, differentiable
-            logits = self.lm_head(hidden).float()
-            loss = F.cross_entropy(
-                logits, flat_targets, ignore_index=IGNORE_INDEX, reduction="none"
-            )
-            return None, loss.view(B, T)
+            nll = linear_token_nll(hidden, self.lm_head.weight, flat_targets)
+            return None, nll.view(B, T)
         loss = linear_cross_entropy(hidden, self.lm_head.weight, flat_targets, loss_reduction)
         return None, loss.view(B, T) if loss_reduction == "none" else loss
 
@@ -334,6 +331,24 @@ def linear_cross_entropy(
     if torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad):
         return _LinearCrossEntropy.apply(hidden, weight, safe_targets, row_weight, dtype)
     return _chunked_loss(hidden, weight, safe_targets, row_weight, dtype)[0]
+
+
+def linear_token_nll(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    """Per-row cross_entropy(hidden @ weight.T, targets) [N] in fp32, 0 where the target is
+    -100, without materialising all the logits: the forward computes them chunk by chunk,
+    the backward recomputes each chunk (one extra lm_head matmul instead of [N, vocab]
+    fp32 logits, their log-softmax and its gradient held at once)."""
+    valid = targets != IGNORE_INDEX
+    safe_targets = torch.where(valid, targets, 0)
+    device_type = hidden.device.type
+    dtype = (
+        torch.get_autocast_dtype(device_type)
+        if torch.is_autocast_enabled(device_type)
+        else hidden.dtype
+    )
+    return _LinearTokenNLL.apply(hidden, weight, safe_targets, valid.float(), dtype)
 
 
 def _chunked_loss(
@@ -398,4 +413,37 @@ class _LinearCrossEntropy(torch.autograd.Function):
             d_hidden = d_hidden * grad_loss.to(d_hidden.dtype)
         if d_weight is not None:
             d_weight = (d_weight * grad_loss).to(ctx.weight_dtype)
+        return d_hidden, d_weight, None, None, None
+
+
+class _LinearTokenNLL(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, valid, dtype):
+        chunk = max(1, _LOSS_CHUNK_ELEMENTS // weight.size(0))
+        nll = torch.empty(hidden.size(0), device=hidden.device, dtype=torch.float32)
+        with torch.autocast(hidden.device.type, enabled=False):
+            w = weight.to(dtype)
+            for start in range(0, hidden.size(0), chunk):
+                logits = (hidden[start : start + chunk].to(dtype) @ w.T).float()
+                picked = logits.gather(1, targets[start : start + chunk, None]).squeeze(1)
+                nll[start : start + chunk] = torch.logsumexp(logits, dim=-1) - picked
+        ctx.save_for_backward(hidden, weight, targets, valid)
+        ctx.dtype = dtype
+        return nll * valid
+
+    @staticmethod
+    def backward(ctx, grad_nll):
+        hidden, weight, targets, valid = ctx.saved_tensors
+        # d(sum_i g_i * nll_i): _chunked_loss with row weights g_i (0 at ignored rows).
+        _, d_hidden, d_weight = _chunked_loss(
+            hidden,
+            weight,
+            targets,
+            grad_nll.float() * valid,
+            ctx.dtype,
+            ctx.needs_input_grad[0],
+            ctx.needs_input_grad[1],
+        )
+        if d_weight is not None:
+            d_weight = d_weight.to(weight.dtype)
         return d_hidden, d_weight, None, None, None

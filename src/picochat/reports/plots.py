@@ -28,6 +28,7 @@ def plot_history(
     title: str = "Loss",
     mark_step: int | None = None,
     mark_label: str = "best validation",
+    ylabel: str = "loss (nats per token)",
 ) -> Path | None:
     """Plot `series` (history key, label) against `step`; None when nothing to plot.
 
@@ -51,7 +52,7 @@ def plot_history(
         if xs:
             ax.plot(xs, ys, marker="o", markersize=3, label=label)
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss (nats per token)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()

@@ -1,0 +1,392 @@
+"""`train dpo`: direct preference optimisation of a chat checkpoint (SPEC.md §5).
+
+Not for: the loss formulas (`dpo_loss.py`), pair batching (`dpo_data.py`), the report
+text (`dpo_report.py`) or the loop mechanics (`loop.py`); this module wires them.
+
+    train_dpo(DPOConfig(input=..., tokenizer=..., checkpoint=..., out_dir=...)) -> DPOResult
+
+The frozen reference's answer log-probabilities are computed ONCE, before the first
+step, for every train and validation pair: from the policy's own starting weights
+(default) or from `--reference-checkpoint`, which is loaded, used and freed. They are
+kept in `reference_logps.safetensors` (a resumed run reads them back), so no second
+model is in memory while training. Validation pairs are held out by group.
+
+Writes into `out_dir`: checkpoint/, best_checkpoint/ (lowest validation DPO loss),
+reference_logps.safetensors, dpo_report.json, report.md, dpo_curve.png; with `--peft
+lora` also adapter_model.safetensors + adapter_config.json (checkpoints hold merged
+weights, as in `train sft`, so later stages need nothing special).
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+from safetensors.torch import save as save_tensors
+from torch import nn
+
+from picochat.artifacts import atomic_write_bytes, hash_inputs, sha256_file
+from picochat.configs.training import DPOConfig
+from picochat.data.preferences import PreferenceDataset, read_preferences_jsonl
+from picochat.errors import CheckpointError, ConfigError, InputError
+from picochat.model.checkpoint import (
+    WEIGHTS_FILE,
+    load_checkpoint,
+    load_training_state,
+    read_checkpoint_info,
+    save_checkpoint,
+)
+from picochat.model.lora import (
+    apply_lora,
+    load_lora_state_dict,
+    lora_state_dict,
+    merge_lora,
+    parse_targets,
+    save_adapter,
+)
+from picochat.runtime import resolve_device, resolve_precision, seed_everything
+from picochat.tokenizer import load_tokenizer
+from picochat.training import distributed
+from picochat.training.dpo_data import (
+    EncodedPair,
+    PairBatch,
+    PairBatches,
+    answer_logps,
+    encode_pairs,
+    sequence_logps,
+)
+from picochat.training.dpo_loss import dpo_terms
+from picochat.training.dpo_report import build_report, write_report_files
+from picochat.training.loop import CHECKPOINT_DIR, TrainTask, run_loop
+from picochat.training.sft import _peft_summary  # the same summary `train sft` reports
+
+REFERENCE_FILE = "reference_logps.safetensors"
+
+
+@dataclass
+class DPOResult:
+    out_dir: Path
+    report: dict[str, Any]
+    stop_reason: str
+    stop_message: str
+    checkpoint: Path
+    best_checkpoint: Path | None
+    adapter_dir: Path | None = None
+
+    @property
+    def report_path(self) -> Path:
+        return self.out_dir / "dpo_report.json"
+
+
+@dataclass
+class DPOData:
+    """What the preference file became: the split, encoded pairs and what was left out."""
+
+    dataset: PreferenceDataset
+    train: list[EncodedPair]
+    val: list[EncodedPair]
+    skipped: list[Any]
+
+    @property
+    def all_pairs(self) -> list[EncodedPair]:
+        return self.train + self.val  # index order: reference table rows
+
+
+def _check_config(config: DPOConfig) -> None:
+    for name in ("input", "tokenizer", "checkpoint", "out_dir"):
+        if getattr(config, name) is None:
+            raise ConfigError(f"--{name.replace('_', '-')} is required.")
+    for name in ("max_steps", "batch_size", "grad_accum_steps", "eval_every"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1.")
+    if not config.beta > 0:
+        raise ConfigError("--beta must be > 0.", fix="TRL's default is 0.1.")
+    if not 0.0 <= config.val_fraction < 1.0:
+        raise ConfigError("--val-fraction must be in [0, 1).")
+    if config.peft == "lora":
+        parse_targets(config.lora_targets)  # unknown names fail before anything loads
+
+
+def load_pairs(config: DPOConfig, tokenizer: Any, context_size: int) -> DPOData:
+    """Read, split by group (before tokenizing, so the split ignores the context size), encode."""
+    dataset = read_preferences_jsonl(config.input)
+    if not dataset.pairs:
+        raise InputError(
+            f"no usable preference pairs ({len(dataset.skipped)} rows skipped).",
+            file=config.input,
+            fix='Each row needs "user" (or "prompt"/"messages"), "chosen" and "rejected"; '
+            "`picochat data preference-starter` makes a starter file from chat rows.",
+        )
+    train_pairs, val_pairs = dataset.split(config.val_fraction, config.seed)
+    train, train_skipped = encode_pairs(train_pairs, tokenizer, context_size)
+    val, val_skipped = encode_pairs(val_pairs, tokenizer, context_size, first_index=len(train))
+    skipped = sorted(dataset.skipped + train_skipped + val_skipped, key=lambda s: s.line)
+    if not train:
+        raise InputError(
+            f"no training pairs fit the model ({len(skipped)} skipped, {len(val)} validation).",
+            file=config.input,
+            fix="Add pairs with other prompts/groups, or shorten answers that exceed the context.",
+        )
+    return DPOData(dataset, train, val, skipped)
+
+
+def reference_logps(
+    config: DPOConfig,
+    policy: nn.Module,
+    data: DPOData,
+    tokenizer: Any,
+    device: torch.device,
+    precision: str,
+    info: distributed.DistInfo,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """[pairs, 2] reference log-prob sums (chosen, rejected) and how they were obtained."""
+    out_file = Path(config.out_dir) / REFERENCE_FILE
+    pairs = data.all_pairs
+    lines = torch.tensor([p.pair.line for p in pairs], dtype=torch.long)
+    source = config.reference_checkpoint or config.checkpoint
+    about: dict[str, Any] = {
+        "checkpoint": str(source),
+        "sha256": sha256_file(Path(source) / WEIGHTS_FILE),
+        "source": "--reference-checkpoint"
+        if config.reference_checkpoint
+        else "the policy's starting weights (--checkpoint)",
+        "file": REFERENCE_FILE,
+        "pairs": len(pairs),
+    }
+    if config.resume:
+        # The policy in memory is the trained one now: the reference can only be read back.
+        if not out_file.is_file():
+            raise CheckpointError(
+                f"{REFERENCE_FILE} is missing, so the reference log-probs cannot be restored.",
+                file=Path(config.out_dir),
+                fix="Start the run anew without --resume.",
+            )
+        saved = load_file(str(out_file))
+        if "logps" not in saved or not torch.equal(saved.get("lines", torch.empty(0)), lines):
+            raise CheckpointError(
+                "the saved reference log-probs do not match this preference file's pairs.",
+                file=out_file,
+                fix="Resume with the same --input, --val-fraction and --seed, or start anew.",
+            )
+        about["computed"] = "read back from the first run of this folder (--resume)"
+        return saved["logps"], about
+    batch = config.batch_size
+    if config.reference_checkpoint is None:
+        logps = answer_logps(
+            policy, pairs, pad_id=tokenizer.pad_id, batch_size=batch, device=device,
+            precision=precision,
+        )  # fmt: skip
+    else:
+        reference = load_checkpoint(config.reference_checkpoint, device=device, tokenizer=tokenizer)
+        if reference.config.vocab_size != policy.config.vocab_size:
+            raise CheckpointError(
+                "the reference and the policy have different vocabularies.",
+                file=config.reference_checkpoint,
+                fix="Use a reference trained with the same tokenizer as the policy.",
+            )
+        if reference.config.context_size < policy.config.context_size:
+            raise CheckpointError(
+                f"the reference's context ({reference.config.context_size} tokens) is shorter "
+                f"than the policy's ({policy.config.context_size}), so it cannot score the pairs.",
+                file=config.reference_checkpoint,
+                fix="Use a reference with at least the policy's context (usually its SFT parent).",
+            )
+        logps = answer_logps(
+            reference, pairs, pad_id=tokenizer.pad_id, batch_size=batch, device=device,
+            precision=precision,
+        )  # fmt: skip
+        del reference  # freed before training: one model in memory from here on
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    about["computed"] = (
+        f"once, before step 1, in eval mode ({precision}) for all {len(pairs)} train and "
+        "validation pairs; "
+        + (
+            "the reference model was then freed"
+            if config.reference_checkpoint
+            else "no copy of the model was kept"
+        )
+    )
+    if info.is_main:
+        atomic_write_bytes(out_file, save_tensors({"logps": logps, "lines": lines}))
+    return logps, about
+
+
+def train_dpo(config: DPOConfig, *, show_progress: bool = True, on_step: Any = None) -> DPOResult:
+    """Preference-tune `config.checkpoint`; see the module docstring for what is written."""
+    started = time.perf_counter()
+    _check_config(config)
+    device = resolve_device(config.device)
+    info = distributed.setup(device)
+    try:
+        return _train(config, device, info, started, show_progress, on_step)
+    finally:
+        distributed.teardown(info)
+
+
+def _load_policy(config: DPOConfig, tokenizer: Any, device: torch.device) -> nn.Module:
+    """The starting policy (or, with --resume, the run's own weights), LoRA-wrapped when asked.
+
+    With LoRA the base stays frozen and the adapter's state rides in training_state.pt,
+    as in `train sft`; a fresh adapter (B = 0) leaves the outputs unchanged.
+    """
+    resume_dir = Path(config.out_dir) / CHECKPOINT_DIR
+    lora = config.peft == "lora"
+    if config.resume:
+        info = read_checkpoint_info(resume_dir)
+        if info.get("kind") != "dpo":
+            raise CheckpointError(
+                "--resume needs the checkpoint/ of an earlier `train dpo` run in --out-dir.",
+                file=resume_dir,
+                fix="Start without --resume, or point --out-dir at the DPO run to continue.",
+            )
+    start = resume_dir if config.resume and not lora else config.checkpoint
+    policy = load_checkpoint(start, device=device, tokenizer=tokenizer)
+    if lora:
+        apply_lora(policy, config.lora_targets, config.lora_rank, config.lora_alpha)
+        if config.resume:
+            state = load_training_state(resume_dir)
+            if "lora" not in state:
+                raise CheckpointError(
+                    "This checkpoint holds no LoRA adapter to resume.",
+                    file=resume_dir,
+                    fix="Resume with the flags of the original run (full DPO: no --peft).",
+                )
+            load_lora_state_dict(policy, state["lora"], resume_dir)
+    return policy.to(device)
+
+
+def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
+    out_dir = Path(config.out_dir)
+    precision = resolve_precision(config.precision, device)
+    tokenizer = load_tokenizer(config.tokenizer)
+    if not tokenizer.has_chat_tokens:
+        raise ConfigError(
+            "The tokenizer has no chat role tokens, so it cannot render conversations.",
+            file=config.tokenizer,
+            fix="Use a tokenizer.json written by `picochat tok train`.",
+        )
+    seed_everything(config.seed)  # the LoRA init draws from torch's RNG
+    policy = _load_policy(config, tokenizer, device)
+    data = load_pairs(config, tokenizer, policy.config.context_size)
+    reference, reference_info = reference_logps(
+        config, policy, data, tokenizer, device, precision, info
+    )
+    pad_id = tokenizer.pad_id
+    policy.train()
+
+    def loss_fn(model: nn.Module, batch: PairBatch):
+        chosen, rejected = sequence_logps(model, batch)
+        ref = reference[batch.indices].to(chosen.device)
+        terms = dpo_terms(chosen, rejected, ref[:, 0], ref[:, 1], config.beta)
+        return terms.losses.mean(), terms.metrics()
+
+    val_reference = reference[len(data.train) :]
+
+    def evaluate(model: nn.Module) -> dict[str, float | None]:
+        if not data.val:
+            return {"val_loss": None}
+        logps = answer_logps(
+            model, data.val, pad_id=pad_id, batch_size=config.batch_size, device=device,
+            precision=precision,
+        )  # fmt: skip
+        terms = dpo_terms(
+            logps[:, 0], logps[:, 1], val_reference[:, 0], val_reference[:, 1], config.beta
+        )
+        return {f"val_{name}": value for name, value in terms.metrics().items()}
+
+    lora = config.peft == "lora"
+    peft = _peft_summary(config)
+
+    def save(model: nn.Module, folder: Path, state: dict | None) -> None:
+        weights = model
+        if lora:  # later stages get plain merged weights; the adapter rides in the state
+            weights = merge_lora(copy.deepcopy(model))
+            if state is not None:
+                state = {**state, "lora": lora_state_dict(model)}
+        save_checkpoint(
+            folder,
+            weights,
+            tokenizer_sha256=tokenizer.sha256,
+            kind="dpo",
+            metadata={
+                "stage": "train dpo",
+                "seed": config.seed,
+                "beta": config.beta,
+                "policy_start": str(config.checkpoint),
+                "reference": reference_info["checkpoint"],
+                "peft": peft,
+            },
+            training_state=state,
+        )
+
+    start = None  # the validation figures before any update (resume: measured by the first run)
+    if not config.resume and data.val:
+        with torch.no_grad():
+            start = {"step": 0, **evaluate(policy)}
+    task = TrainTask(
+        model=policy,
+        loss_fn=loss_fn,
+        train_batches=PairBatches(
+            data.train,
+            batch_size=config.batch_size,
+            pad_id=pad_id,
+            seed=config.seed,
+            rank=info.rank,
+            device=device,
+        ),
+        evaluate=evaluate,
+        save_checkpoint=save,
+        count_tokens=lambda batch: batch.tokens,
+    )
+    loop = run_loop(
+        task,
+        config,
+        device=device,
+        precision=precision,
+        dist_info=info,
+        resume_from=out_dir / CHECKPOINT_DIR if config.resume else None,
+        show_progress=show_progress,
+        label="train dpo",
+        on_step=on_step,
+    )
+    report: dict[str, Any] = {}
+    if info.is_main:
+        if lora:
+            save_adapter(policy, out_dir, base_checkpoint=config.checkpoint)
+        report = build_report(
+            config=config,
+            inputs=hash_inputs(
+                [config.input, config.tokenizer, config.checkpoint, config.reference_checkpoint]
+            ),
+            wall_seconds=time.perf_counter() - started,
+            device=f"{device} ({precision}, {info.world_size} process(es))",
+            model_info={
+                "num_parameters": policy.num_parameters(),
+                "trainable_parameters": sum(
+                    p.numel() for p in policy.parameters() if p.requires_grad
+                ),
+            },
+            data=data,
+            loop=loop,
+            reference=reference_info,
+            peft=peft,
+            start=start,
+        )
+        write_report_files(out_dir, report)
+    return DPOResult(
+        out_dir=out_dir,
+        report=report,
+        stop_reason=loop.stop_reason,
+        stop_message=loop.stop_message,
+        checkpoint=out_dir / CHECKPOINT_DIR,
+        best_checkpoint=loop.best_checkpoint_dir,
+        adapter_dir=out_dir if lora and info.is_main else None,
+    )

@@ -1,0 +1,232 @@
+"""The DPO report: dpo_report.json (SPEC §11 keys), report.md and the curve PNG.
+
+Not for: measuring anything; every figure comes from the loop's history, the pair
+split or the reference computation. A figure that was not measured is null with a
+sibling `<key>_reason`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from picochat.artifacts import atomic_write_json, atomic_write_text, report_header
+from picochat.reports.plots import plot_history
+from picochat.training.dpo_loss import METRIC_NAMES
+from picochat.training.loop import LoopResult
+
+CURVE = "dpo_curve.png"
+VAL_KEYS = tuple(f"val_{name}" for name in METRIC_NAMES)
+# The loop's generic keys that mean nothing here: train_loss repeats `loss`, no BPB.
+_DROPPED = ("train_loss", "val_bpb")
+_SHOWN_SKIPS = 20
+
+
+def _history(loop: LoopResult, val_reason: str | None) -> list[dict[str, Any]]:
+    history = []
+    for entry in loop.history:
+        row = {k: v for k, v in entry.items() if k not in _DROPPED}
+        for key in VAL_KEYS:
+            row.setdefault(key, None)
+            if row[key] is None:
+                row[f"{key}_reason"] = val_reason or "not measured"
+        history.append(row)
+    return history
+
+
+def _best(loop: LoopResult, history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if loop.best is None:
+        return None
+    entry = next(h for h in history if h["step"] == loop.best["step"])
+    keys = ("step", "val_loss", "val_rewards/accuracies", "val_rewards/margins")
+    return {k: entry.get(k) for k in keys} | {"folder": "best_checkpoint"}
+
+
+def _dataset(data: Any) -> dict[str, Any]:
+    pairs = data.all_pairs
+    flags = [p.pair.extra.get("synthetic") is True for p in pairs]
+    return {
+        "rows": data.dataset.rows,
+        "pairs": len(pairs),
+        "train_pairs": len(data.train),
+        "val_pairs": len(data.val),
+        "train_groups": len({p.pair.group_key for p in data.train}),
+        "val_groups": len({p.pair.group_key for p in data.val}),
+        "split": "by group (`group`, else the normalised final prompt), before tokenizing",
+        "skipped": len(data.skipped),
+        "skipped_rows": [{"line": s.line, "reason": s.reason} for s in data.skipped],
+        "truncated": sum(p.truncated for p in pairs),
+        "synthetic_pairs": sum(flags),
+        "all_synthetic": bool(pairs) and all(flags),
+        "strategies": dict(
+            Counter(p.pair.extra["strategy"] for p in pairs if "strategy" in p.pair.extra)
+        ),
+        "categories": dict(Counter(p.pair.category for p in pairs if p.pair.category)),
+    }
+
+
+def build_report(
+    *,
+    config: Any,
+    inputs: dict[str, str],
+    wall_seconds: float,
+    device: str,
+    model_info: dict[str, int],
+    data: Any,
+    loop: LoopResult,
+    reference: dict[str, Any],
+    peft: dict[str, Any] | None = None,
+    start: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    val_reason = None if data.val else "no validation pairs (one group only, or --val-fraction 0)"
+    history = _history(loop, val_reason)
+    report = report_header(
+        config, inputs=inputs, seed=config.seed, wall_seconds=wall_seconds, device=device
+    )
+    last = history[-1] if history else None
+    report.update(
+        {
+            "model": model_info,
+            "dataset": _dataset(data),
+            "history": history,
+            "start": start,
+            "best": _best(loop, history),
+            "final": None
+            if last is None
+            else {k: last.get(k) for k in ("step", *METRIC_NAMES, *VAL_KEYS)},
+            "stop_reason": loop.stop_reason,
+            "stop_message": loop.stop_message,
+            "steps": loop.steps,
+            "beta": config.beta,
+            "reference": reference,
+            "peft": peft,
+            "tokens_seen": loop.tokens_seen,
+            "throughput": {
+                "tokens_per_sec": loop.tokens_per_sec,
+                "train_seconds": loop.train_seconds,
+            },
+            "metrics_note": "train metrics are means over the optimizer steps since the "
+            "previous evaluation (TRL logs the same running means); val_ metrics are "
+            "measured on every validation pair with the weights at that step",
+        }
+    )
+    if report["best"] is None:
+        report["best_reason"] = val_reason or "no evaluation ran before the run stopped"
+    if start is None:
+        report["start_reason"] = (
+            "resumed run: the first run measured it" if config.resume else val_reason
+        )
+    if report["final"] is None:
+        report["final_reason"] = "no evaluation ran before the run stopped"
+    return report
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    ds, ref, best = report["dataset"], report["reference"], report["best"]
+    lines = [
+        "# DPO report",
+        "",
+        "**What this is.** Direct preference optimisation nudges a chat model toward the",
+        "`chosen` answers and away from the `rejected` ones, relative to a frozen reference.",
+        "It is **not a substitute for pretraining, SFT coverage or held-out eval**: it cannot",
+        "add knowledge, and a rising reward accuracy only says the model ranks these pairs",
+        "the way the file does. Judge the model with `picochat eval`, not with this report.",
+        "",
+    ]
+    if ds["synthetic_pairs"]:
+        share = "All" if ds["all_synthetic"] else f"{ds['synthetic_pairs']} of {ds['pairs']}"
+        lines += [
+            f"**Synthetic pairs.** {share} pairs are labelled `synthetic` (rejected answers made",
+            "by `data preference-starter`: echo, evasive, off-topic, truncated). They test the",
+            "DPO mechanics (loss falls from ln 2, rewards separate), **not alignment**: do not",
+            "report a model tuned on them as safer or better aligned.",
+            "",
+        ]
+    lines += [
+        "## Outcome",
+        "",
+        f"- Stopped: **{report['stop_reason']}** ({report['stop_message']}) after "
+        f"{report['steps']} steps; beta {report['beta']}.",
+    ]
+    if best:
+        lines.append(
+            f"- Best validation loss {_fmt(best['val_loss'])} at step {best['step']} "
+            f"(reward accuracy {_fmt(best['val_rewards/accuracies'], 3)}, margin "
+            f"{_fmt(best['val_rewards/margins'])}): `best_checkpoint/`."
+        )
+    else:
+        lines.append(f"- No best checkpoint: {report.get('best_reason')}.")
+    lines += [
+        f"- Model: {report['model']['num_parameters']:,} parameters; device {report['device']}.",
+        "",
+        "## Pairs",
+        "",
+        f"- {ds['pairs']} usable pairs from {ds['rows']} rows: {ds['train_pairs']} train "
+        f"({ds['train_groups']} groups), {ds['val_pairs']} validation ({ds['val_groups']} "
+        f"groups), split {ds['split']}.",
+        f"- Skipped {ds['skipped']}; context cut from the left in {ds['truncated']}.",
+    ]
+    for row in ds["skipped_rows"][:_SHOWN_SKIPS]:
+        lines.append(f"  - line {row['line']}: {row['reason']}")
+    if ds["skipped"] > _SHOWN_SKIPS:
+        lines.append(f"  - ... {ds['skipped'] - _SHOWN_SKIPS} more in dpo_report.json")
+    if ds["strategies"]:
+        lines.append(f"- Rejected-answer strategies: {ds['strategies']}.")
+    lines += [
+        "",
+        "## Reference",
+        "",
+        f"- {ref['source']}: `{ref['checkpoint']}` (model.safetensors sha256 "
+        f"{ref['sha256'][:16]}...).",
+        f"- Log-probabilities computed {ref['computed']}; kept in `{ref['file']}`.",
+        "",
+        "## How to read the metrics (TRL's names)",
+        "",
+        "- `rewards/chosen` = beta x (policy - reference) log-prob of the chosen answer; "
+        "`rewards/rejected` likewise; `rewards/margins` = their difference; "
+        "`rewards/accuracies` = share of pairs with chosen reward > rejected reward.",
+        "- When the reference is the policy's start, step 0 (validation only, before any",
+        "  update) shows loss ln 2 = 0.6931, rewards 0 and accuracy 0 (a tie is no win).",
+        "- Both rewards falling while the margin grows means the model lowers the chosen",
+        "  answers too, only less: watch `logps/chosen` and the samples, not just accuracy.",
+        "- Train figures are running means since the previous evaluation; validation",
+        "  figures are measured on every held-out pair.",
+        "",
+        f"![DPO curve]({CURVE})",
+        "",
+        "| step | loss | val loss | reward acc | val reward acc | margin | val margin "
+        "| logps chosen | logps rejected |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    start = report.get("start")
+    rows = ([start] if start else []) + report["history"]
+    for h in rows:
+        lines.append(
+            f"| {h['step']} | {_fmt(h.get('loss'))} | {_fmt(h.get('val_loss'))} | "
+            f"{_fmt(h.get('rewards/accuracies'), 3)} | {_fmt(h.get('val_rewards/accuracies'), 3)} | "
+            f"{_fmt(h.get('rewards/margins'))} | {_fmt(h.get('val_rewards/margins'))} | "
+            f"{_fmt(h.get('logps/chosen'), 2)} | {_fmt(h.get('logps/rejected'), 2)} |"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_report_files(out_dir: Path, report: dict[str, Any]) -> None:
+    atomic_write_json(out_dir / "dpo_report.json", report)
+    atomic_write_text(out_dir / "report.md", render_markdown(report))
+    best = report.get("best")
+    start = report.get("start")
+    plot_history(
+        ([start] if start else []) + report["history"],
+        out_dir / CURVE,
+        series=(("loss", "train DPO loss"), ("val_loss", "validation DPO loss")),
+        secondary=("val_rewards/accuracies", "validation reward accuracy"),
+        title="DPO",
+        ylabel="DPO loss (nats per pair)",
+        mark_step=best["step"] if best else None,
+    )
