@@ -22,11 +22,14 @@ def load_tokenizer(path: str) -> Any:
     return _load(path)
 
 
-def load_checkpoint(path: str, device: str = "cpu") -> Any:
-    """Load a checkpoint folder -> the model (torch.nn.Module, eval mode, `.config`)."""
+def load_checkpoint(path: str, device: str = "cpu", tokenizer: Any = None) -> Any:
+    """Load a checkpoint folder -> the model (torch.nn.Module, eval mode, `.config`).
+
+    With `tokenizer` (loaded, or a tokenizer.json path), check it is the one it was trained with.
+    """
     from picochat.model.checkpoint import load_checkpoint as _load
 
-    return _load(path, device=device)
+    return _load(path, device=device, tokenizer=tokenizer)
 
 
 def generate(model: Any, tokenizer: Any, prompt: str, **sampling: Any) -> str:

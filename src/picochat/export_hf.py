@@ -19,6 +19,11 @@ and the end-of-turn `<|end|>`), and tokenizer.json + tokenizer_config.json with 
 special tokens and Picochat's chat template as Jinja, so `AutoModelForCausalLM` and
 `AutoTokenizer` load it offline and `apply_chat_template` renders the same prompt ids.
 
+One known difference: transformers matches special-token strings inside text, so a
+message that literally spells `<|user|>` becomes the role token there, while
+Picochat's encoder keeps it plain text (a user cannot forge a role switch). Ordinary
+text encodes to identical ids.
+
 Not for: importing Hugging Face models into Picochat, or quantised formats.
 """
 
@@ -75,10 +80,9 @@ def special_ids(tokenizer: Any) -> dict[str, int | None]:
     return {name: tokenizer.token_to_id(name) for name in SPECIAL_TOKENS}
 
 
-def llama_config(model_config: Any, tokenizer: Any) -> Any:
-    """The `LlamaConfig` with Picochat's shape and special-token ids."""
+def llama_config(model_config: Any, ids: dict[str, int | None]) -> Any:
+    """The `LlamaConfig` with Picochat's shape and special-token ids (`special_ids`)."""
     transformers = require("transformers", purpose="`picochat export hf`")
-    ids = special_ids(tokenizer)
     return transformers.LlamaConfig(
         vocab_size=model_config.vocab_size,
         hidden_size=model_config.n_embd,
@@ -98,6 +102,16 @@ def llama_config(model_config: Any, tokenizer: Any) -> Any:
         eos_token_id=ids["<|eos|>"],
         pad_token_id=ids["<|pad|>"],
     )
+
+
+def to_llama(model: Any, ids: dict[str, int | None]) -> Any:
+    """A `LlamaForCausalLM` (fp32, eval mode) holding `model`'s weights."""
+    transformers = require("transformers", purpose="`picochat export hf`")
+    hf_model = transformers.LlamaForCausalLM(llama_config(model.config, ids))
+    hf_model.load_state_dict(llama_state_dict(model), strict=True)
+    if model.config.tie_embeddings:
+        hf_model.tie_weights()
+    return hf_model.eval()
 
 
 def hf_tokenizer(tokenizer_path: Path, tokenizer: Any) -> Any:
@@ -130,12 +144,8 @@ def export_hf(config: ExportHFConfig) -> ExportResult:
     start = time.perf_counter()
     tokenizer = load_tokenizer(config.tokenizer)
     model = load_checkpoint(config.checkpoint, device="cpu", tokenizer=tokenizer)
-    hf_config = llama_config(model.config, tokenizer)
-    hf_model = transformers.LlamaForCausalLM(hf_config)
-    hf_model.load_state_dict(llama_state_dict(model), strict=True)
-    if model.config.tie_embeddings:
-        hf_model.tie_weights()
     ids = special_ids(tokenizer)
+    hf_model = to_llama(model, ids)
     stops = [i for i in (ids["<|eos|>"], ids[END_OF_TURN]) if i is not None]
     hf_model.generation_config = transformers.GenerationConfig(
         bos_token_id=ids["<|bos|>"], eos_token_id=stops, pad_token_id=ids["<|pad|>"]

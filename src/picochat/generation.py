@@ -76,6 +76,11 @@ def sampling_config(**overrides: Any) -> SamplingConfig:
     return config
 
 
+def sampling_options(config: Any) -> dict[str, Any]:
+    """The `SamplingConfig` fields of a stage config (e.g. `ChatConfig`) as keyword args."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(SamplingConfig)}
+
+
 # ---- logit transforms (pure functions on [B, V] logits) ----------------------------
 
 

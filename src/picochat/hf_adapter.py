@@ -54,10 +54,13 @@ def load_hf_model(
     torch = require("torch")
     name, extra = _source_kwargs(source)
     transformers.logging.disable_progress_bar()  # per-shard bars drown the stage's output
+    model_extra = dict(extra)
+    if "gguf_file" in extra:  # plain dense float weights: trainable and save_pretrained-able
+        model_extra["quantization_config"] = transformers.GgufConfig(dequantize=True)
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(name, **extra)
         model = transformers.AutoModelForCausalLM.from_pretrained(
-            name, dtype=dtype or torch.float32, **extra
+            name, dtype=dtype or torch.float32, **model_extra
         )
     except (OSError, ValueError) as error:
         raise CheckpointError(

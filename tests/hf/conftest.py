@@ -92,6 +92,13 @@ def tiny_hf_model(tmp_path_factory):
 
 
 @pytest.fixture
+def make_tokenizer():
+    """`build_tokenizer` itself, for tests that need a tokenizer with another template."""
+    pytest.importorskip("transformers")
+    return build_tokenizer
+
+
+@pytest.fixture
 def chat_file(tmp_path):
     path = tmp_path / "chat.jsonl"
     lines = [json.dumps(r) for r in CHAT_ROWS] + ['{"user": "no answer"}']

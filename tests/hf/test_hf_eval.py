@@ -42,3 +42,20 @@ def test_hf_model_and_checkpoint_together_is_an_error(run_cli, tiny_hf_model, tm
         "--checkpoint", tmp_path, "--out-dir", tmp_path / "e",
     )  # fmt: skip
     assert code == 2 and "only one" in err
+
+
+def test_chat_cli_with_hf_model(run_cli, tiny_hf_model, monkeypatch):
+    import io
+
+    from picochat.hf_adapter import load_hf_chat_model
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("hello there\n"))
+    code, out, err = run_cli(
+        "chat", "--hf-model", tiny_hf_model, "--temperature", "0", "--max-new-tokens", "6",
+        "--device", "cpu",
+    )  # fmt: skip
+    assert code == 0, err
+    expected = load_hf_chat_model(tiny_hf_model).replies(
+        [[{"role": "user", "content": "hello there"}]], 6
+    )
+    assert expected[0] and expected[0] in out

@@ -124,3 +124,12 @@ def test_bad_inputs_are_clear_errors(run_cli, tmp_path):
         "--out", tmp_path / "c.txt",
     )  # fmt: skip
     assert code == 2 and "validation" in err
+
+
+def test_hub_id_offline_is_a_clear_error(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, _, err = run_cli(
+        "data", "hf-import", "--dataset", "nobody/no-such-dataset", "--out", tmp_path / "c.txt"
+    )
+    assert code == 2 and "nobody/no-such-dataset" in err and "Traceback" not in err
+    assert not (tmp_path / "c.txt").exists()

@@ -125,3 +125,18 @@ def test_unknown_lora_target_lists_valid_ones(run_cli, tiny_hf_model, chat_file,
         "--lora-target-modules", "attn_qkv",
     )  # fmt: skip
     assert code == 2 and "attn_qkv" in err and "q_proj" in err
+
+
+def test_tokenizer_without_template_gets_picochats(make_tokenizer):
+    from picochat.chat_format import JINJA_TEMPLATE
+    from picochat.hf_adapter import ensure_chat_template
+
+    tokenizer = make_tokenizer(chat_template=None)
+    assert ensure_chat_template(tokenizer) is True
+    assert tokenizer.chat_template == JINJA_TEMPLATE
+    encoded = encode_example(tokenizer, _example(MULTI_TURN), max_length=256)
+    supervised = [t for t in encoded.labels if t != IGNORE_INDEX]
+    assert tokenizer.decode(supervised) == "bees make honey.<|end|>"
+    prompt = tokenizer.decode(encoded.input_ids[: len(encoded.labels) - len(supervised)])
+    assert prompt.endswith("<|user|>tell me about bees<|end|><|assistant|>")
+    assert ensure_chat_template(tokenizer) is False  # an existing template is kept

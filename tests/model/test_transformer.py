@@ -173,6 +173,9 @@ def test_chunked_loss_equals_cross_entropy_on_full_logits(monkeypatch, tie):
     assert abs(total.item() - summed.item()) < 1e-4
     assert per_token.shape == (3, 20) and torch.all(per_token[0, :9] == 0)
     assert abs(per_token.sum().item() - summed.item()) < 1e-4
+    _, differentiable = model(idx, targets, loss_reduction="none")  # grad mode: via logits
+    assert differentiable.requires_grad
+    assert torch.allclose(differentiable, per_token, atol=1e-6)
 
 
 def test_loss_is_zero_not_nan_when_every_target_is_ignored():

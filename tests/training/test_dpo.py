@@ -264,7 +264,9 @@ def test_report_has_the_spec_keys_and_says_pairs_are_synthetic(trained):
     assert dataset["pairs"] == dataset["train_pairs"] + dataset["val_pairs"] == 92
     assert isinstance(dataset["skipped"], int) and isinstance(dataset["skipped_rows"], list)
     assert dataset["all_synthetic"] is True
-    entry = report["history"][0]
+    # history[0] is the loop's step-0 baseline (validation only); the first trained step follows.
+    assert report["history"][0]["step"] == 0
+    entry = next(e for e in report["history"] if e["step"] > 0)
     for key in (
         "step", "loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
         "rewards/accuracies", "logps/chosen", "logps/rejected", "val_loss",
@@ -333,8 +335,8 @@ def test_resume_continues_exactly(setup, tmp_path):
     b = load_file(str(resumed.checkpoint / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed.report["reference"]["computed"].startswith("read back")
-    losses = [h["loss"] for h in resumed.report["history"]]
-    assert losses == pytest.approx([h["loss"] for h in straight.report["history"]])
+    losses = [h.get("loss") for h in resumed.report["history"]]  # None at the step-0 baseline
+    assert losses == pytest.approx([h.get("loss") for h in straight.report["history"]])
 
 
 def test_without_validation_pairs_figures_are_null_with_a_reason(setup, tmp_path):

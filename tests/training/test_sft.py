@@ -265,3 +265,51 @@ def test_strict_mode_names_the_bad_line(base_run, tmp_path, run_cli):
     args[args.index("--input") + 1] = str(bad)
     code, _, err = run_cli(*args, "--strict")
     assert code == 2 and "chat.jsonl:2" in err
+
+
+def test_lora_run_resumes_after_an_interrupt_like_an_uninterrupted_one(base_run, tmp_path):
+    import os
+    import signal
+
+    from picochat.configs import SFTConfig
+    from picochat.training.sft import train_sft
+
+    def config(out: Path, resume: bool = False) -> SFTConfig:
+        return SFTConfig(
+            input=TINY_CHAT,
+            tokenizer=base_run / "tok.json",
+            checkpoint=base_run / "base" / "best_checkpoint",
+            out_dir=out,
+            max_steps=4,
+            eval_every=2,
+            batch_size=4,
+            probe_rows=1,
+            peft="lora",
+            resume=resume,
+        )
+
+    def interrupt_at_step_3(step: int) -> None:
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    straight = train_sft(config(tmp_path / "straight"), show_progress=False)
+    first = train_sft(config(tmp_path / "cut"), show_progress=False, on_step=interrupt_at_step_3)
+    assert first.stop_reason == "interrupted"
+    resumed = train_sft(config(tmp_path / "cut", resume=True), show_progress=False)
+    assert resumed.stop_reason == "max_steps"
+    a = load_file(str(straight.checkpoint / "model.safetensors"))
+    b = load_file(str(resumed.checkpoint / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    adapter_a = load_file(str(tmp_path / "straight" / "adapter_model.safetensors"))
+    adapter_b = load_file(str(tmp_path / "cut" / "adapter_model.safetensors"))
+    assert all(torch.equal(adapter_a[k], adapter_b[k]) for k in adapter_a)
+
+
+def test_a_tokenizer_from_another_run_is_refused(base_run, tmp_path, run_cli):
+    from picochat.tokenizer import ByteTokenizer, save_tokenizer
+
+    other = save_tokenizer(ByteTokenizer(), tmp_path / "byte.json")
+    args = sft_args(base_run, tmp_path / "mismatch")
+    args[args.index("--tokenizer") + 1] = str(other)
+    code, _, err = run_cli(*args)
+    assert code == 2 and "tokenizer" in err and "Traceback" not in err

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from rich.console import Console
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# soft_wrap: long lines are not cut at 80 columns when output goes to a file or pipe.
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def set_quiet(quiet: bool) -> None:

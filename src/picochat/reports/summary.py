@@ -9,6 +9,7 @@ memorisation -> SFT -> (DPO) -> eval -> ladder -> samples, then gates and stages
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,13 @@ def write_summary(
             "inputs": {k: str(v) if v else None for k, v in ctx.inputs.files().items()},
             "final_model": f"{final}/checkpoint",
         },
+        # Settings only (compare diffs them); where the inputs live is under "run" above.
         "settings": {
-            "run": to_jsonable(ctx.run),
+            "run": {
+                f.name: to_jsonable(getattr(ctx.run, f.name))
+                for f in fields(ctx.run)
+                if not f.metadata.get("path")
+            },
             "gates": to_jsonable(gates_config),
             **{name: to_jsonable(cfg) for name, cfg in ctx.settings.as_dict().items()},
         },

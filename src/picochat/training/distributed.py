@@ -81,13 +81,14 @@ def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return moved.to(values.device)
 
 
-def any_rank(flags: list[bool], info: DistInfo) -> list[bool]:
-    """For each flag: is it set on any rank? (so every rank stops at the same step)."""
+def max_over_ranks(values: list[float], info: DistInfo) -> list[float]:
+    """Each value's maximum over ranks (stop flags as 0/1, budget fractions), so every
+    rank takes the same decision at the same step."""
     if not info.enabled:
-        return flags
-    tensor = torch.tensor([float(f) for f in flags], device=info.comm_device)
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=info.comm_device)
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return [bool(v) for v in tensor.tolist()]
+    return tensor.tolist()
 
 
 def barrier(info: DistInfo) -> None:

@@ -40,8 +40,8 @@ from picochat.hf_adapter import HFChatModel, ensure_chat_template, load_hf_model
 from picochat.hf_support import require
 from picochat.runtime import autocast, resolve_device, resolve_precision, seed_everything
 from picochat.training.hf_sft_data import EncodedExample, collate, encode_examples
-from picochat.training.hf_sft_report import memorization_risk, render_markdown
-from picochat.training.sft_diagnostics import divergence
+from picochat.training.hf_sft_report import build_report, memorization_risk, render_markdown
+from picochat.training.schedule import learning_rate_at, set_learning_rate
 
 
 @dataclass
@@ -70,16 +70,6 @@ def _validate(config: HFSFTConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message + ".")
-
-
-def _lr_at(step: int, config: HFSFTConfig) -> float:
-    """Linear warmup to the peak, then cosine decay to peak * min_lr_ratio."""
-    peak, warmup = config.learning_rate, config.warmup_steps
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, config.max_steps - warmup)
-    floor = peak * config.min_lr_ratio
-    return floor + 0.5 * (1 + math.cos(math.pi * min(1.0, progress))) * (peak - floor)
 
 
 def _apply_lora(model: Any, config: HFSFTConfig) -> Any:
@@ -149,51 +139,47 @@ def _save(model: Any, tokenizer: Any, path: Path) -> Path:
     return path
 
 
-def train_hf_sft(config: HFSFTConfig) -> HFSFTResult:
-    """Fine-tune `config.model` on `config.input`; write model folders and reports."""
+@dataclass
+class _LoopOutcome:
+    history: list[dict[str, Any]]
+    best: dict[str, Any]
+    stop_reason: str
+    step: int
+
+
+def _train_loop(
+    model: Any,
+    tokenizer: Any,
+    trainable: list,
+    train: list[EncodedExample],
+    val: list[EncodedExample],
+    config: HFSFTConfig,
+    ctx: dict[str, Any],
+    best_dir: Path,
+) -> _LoopOutcome:
+    """AdamW steps with warmup+cosine, accumulation, clipping, eval, early stop, best save."""
     torch = require("torch")
-    _validate(config)
-    start_time = time.perf_counter()
-    out_dir = Path(config.out_dir)
-    seed_everything(config.seed)
-    device = resolve_device(config.device)
-    precision = resolve_precision(config.precision, device)
-    data = read_chat_jsonl(config.input, strict=config.strict)
-    if not data.examples:
-        raise InputError(
-            f"No usable chat rows ({len(data.skipped)} skipped).",
-            file=config.input,
-            fix="See the skipped rows' reasons; each row needs a user turn and a final answer.",
-        )
-    train_rows, val_rows = data.split(config.val_fraction, config.seed)
-    model, tokenizer = load_hf_model(config.model, device=device, trainable=True)
-    template = "picochat" if ensure_chat_template(tokenizer) else "model"
-    train_set = encode_examples(tokenizer, train_rows, config.max_length)
-    val_set = encode_examples(tokenizer, val_rows, config.max_length)
-    if not train_set.examples:
-        reasons = "; ".join(f"line {ln}: {why}" for ln, why in train_set.skipped[:3])
-        raise InputError(f"No training row fits: {reasons}", file=config.input)
-    if config.peft == "lora":
-        model = _apply_lora(model, config)
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    device, precision = ctx["device"], ctx["precision"]
     optimizer = torch.optim.AdamW(
         trainable, lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    ctx = {"device": device, "precision": precision, "pad": tokenizer.pad_token_id}
-    lora = config.peft == "lora"
-    best_dir = out_dir / ("best_adapter" if lora else "best_model")
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"step": None, "val_loss": None}
     stop_reason, bad_evals, step = "max_steps", 0, 0
     window_losses: list[float] = []
     window_tokens, window_start = 0, time.perf_counter()
-    batches = _batches(train_set.examples, config.batch_size, config.seed)
+    batches = _batches(train, config.batch_size, config.seed)
     model.train()
     try:
         for step in range(1, config.max_steps + 1):
-            lr = _lr_at(step - 1, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            lr = learning_rate_at(
+                step - 1,
+                peak=config.learning_rate,
+                warmup_steps=config.warmup_steps,
+                max_steps=config.max_steps,
+                min_lr_ratio=config.min_lr_ratio,
+            )
+            set_learning_rate(optimizer, lr)
             step_loss = 0.0
             for _ in range(config.grad_accum_steps):
                 batch = _to(collate(next(batches), ctx["pad"]), device)
@@ -212,7 +198,7 @@ def train_hf_sft(config: HFSFTConfig) -> HFSFTResult:
             window_losses.append(step_loss)
             if step % config.eval_every and step != config.max_steps:
                 continue
-            val_loss = _evaluate(model, val_set.examples, config, ctx)
+            val_loss = _evaluate(model, val, config, ctx)
             elapsed = time.perf_counter() - window_start
             history.append(
                 {
@@ -234,98 +220,100 @@ def train_hf_sft(config: HFSFTConfig) -> HFSFTResult:
                     break
     except KeyboardInterrupt:
         stop_reason = "interrupted"
-    final_dir, best_model_dir = out_dir / "final_model", out_dir / "best_model"
+    return _LoopOutcome(history, best, stop_reason, step)
+
+
+def train_hf_sft(config: HFSFTConfig) -> HFSFTResult:
+    """Fine-tune `config.model` on `config.input`; write model folders and reports."""
+    _validate(config)
+    start_time = time.perf_counter()
+    out_dir = Path(config.out_dir)
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    data = read_chat_jsonl(config.input, strict=config.strict)
+    if not data.examples:
+        raise InputError(
+            f"No usable chat rows ({len(data.skipped)} skipped).",
+            file=config.input,
+            fix="See the skipped rows' reasons; each row needs a user turn and a final answer.",
+        )
+    train_rows, val_rows = data.split(config.val_fraction, config.seed)
+    model, tokenizer = load_hf_model(config.model, device=device, trainable=True)
+    template = "picochat" if ensure_chat_template(tokenizer) else "model"
+    train_set = encode_examples(tokenizer, train_rows, config.max_length)
+    val_set = encode_examples(tokenizer, val_rows, config.max_length)
+    if not train_set.examples:
+        reasons = "; ".join(f"line {ln}: {why}" for ln, why in train_set.skipped[:3])
+        raise InputError(f"No training row fits: {reasons}", file=config.input)
+    lora = config.peft == "lora"
     if lora:
-        _save(model, tokenizer, out_dir / "final_adapter")
-        if best["step"] is None:  # no validation rows: the final adapter is the best one
-            shutil.copytree(out_dir / "final_adapter", best_dir, dirs_exist_ok=True)
+        model = _apply_lora(model, config)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    ctx = {"device": device, "precision": precision, "pad": tokenizer.pad_token_id}
+    artifacts = {"final_model": out_dir / "final_model", "best_model": out_dir / "best_model"}
+    if lora:
+        artifacts.update(
+            final_adapter=out_dir / "final_adapter", best_adapter=out_dir / "best_adapter"
+        )
+    best_dir = artifacts["best_adapter" if lora else "best_model"]
+    outcome = _train_loop(
+        model, tokenizer, trainable, train_set.examples, val_set.examples, config, ctx, best_dir
+    )
+    final_dir = artifacts["final_adapter" if lora else "final_model"]
+    _save(model, tokenizer, final_dir)
+    if outcome.best["step"] is None:  # no validation rows: the final weights are the best
+        _copy_dir(final_dir, best_dir)
+    if lora:
         model = model.merge_and_unload()
-        _save(model, tokenizer, final_dir)
-        _merge_best(config, best_dir, best_model_dir, device)
-    else:
-        _save(model, tokenizer, final_dir)
-        if best["step"] is None:
-            shutil.copytree(final_dir, best_model_dir, dirs_exist_ok=True)
-    chat_model = HFChatModel(model=model, tokenizer=tokenizer, name=str(final_dir))
-    risk = memorization_risk(chat_model, train_rows, val_rows, config)
-    sample = _sample(chat_model, val_rows or train_rows, config)
-    final_train = history[-1]["train_loss"] if history else None
-    final_val = history[-1]["val_loss"] if history else None
-    diverged = stop_reason == "diverged" or divergence(history)
+        _save(model, tokenizer, artifacts["final_model"])
+        _merge_best(config, best_dir, artifacts["best_model"], device)
+    chat_model = HFChatModel(model=model, tokenizer=tokenizer, name=str(artifacts["final_model"]))
     report = report_header(
         config,
-        inputs=hash_inputs([config.input]),
+        inputs=hash_inputs([config.input, config.model if Path(config.model).exists() else None]),
         seed=config.seed,
-        wall_seconds=time.perf_counter() - start_time,
         device=str(device),
     )
     report.update(
-        {
-            "model": {
+        build_report(
+            config=config,
+            model={
                 "source": str(config.model),
                 "architecture": type(model).__name__,
                 "num_parameters": sum(p.numel() for p in model.parameters()),
                 "chat_template": template,
                 "precision": precision,
             },
-            "dataset": {
-                "rows": data.rows,
-                "usable": len(train_set.examples) + len(val_set.examples),
-                "skipped": len(data.skipped) + len(train_set.skipped) + len(val_set.skipped),
-                "skipped_rows": [{"line": s.line, "reason": s.reason} for s in data.skipped]
-                + [{"line": ln, "reason": why} for ln, why in train_set.skipped + val_set.skipped],
-                "truncated": train_set.truncated + val_set.truncated,
-                "supervised_tokens": train_set.supervised_tokens,
-                "train_rows": len(train_set.examples),
-                "val_rows": len(val_set.examples),
-            },
-            "history": history,
-            "best": best,
-            "final": {
-                "step": step,
-                "train_loss": final_train,
-                "val_loss": final_val,
-                "gap": None
-                if final_val is None or final_train is None
-                else final_val - final_train,
-            },
-            "stop_reason": stop_reason,
-            "diverged": diverged,
-            "memorization_risk": risk,
-            "peft": None
-            if not lora
-            else {
-                "type": "lora",
-                "rank": config.lora_rank,
-                "alpha": config.lora_alpha,
-                "targets": config.lora_target_modules.split(","),
-                "trainable_parameters": sum(p.numel() for p in trainable),
-            },
-            "sample": sample,
-            "artifacts": {
-                "final_model": str(final_dir),
-                "best_model": str(best_model_dir),
-                **(
-                    {"final_adapter": str(out_dir / "final_adapter"), "best_adapter": str(best_dir)}
-                    if lora
-                    else {}
-                ),
-            },
-        }
+            data=data,
+            train_set=train_set,
+            val_set=val_set,
+            outcome=outcome,
+            risk=memorization_risk(chat_model, train_rows, val_rows, config),
+            sample=_sample(chat_model, val_rows or train_rows, config),
+            trainable_parameters=sum(p.numel() for p in trainable),
+            artifacts=artifacts,
+        )
     )
+    report["wall_seconds"] = round(time.perf_counter() - start_time, 3)
     report_path = atomic_write_json(out_dir / "hf_sft_report.json", report)
     atomic_write_text(out_dir / "report.md", render_markdown(report))
     return HFSFTResult(
         out_dir=out_dir,
         report=report_path,
-        final_model=final_dir,
-        best_model=best_model_dir,
-        stop_reason=stop_reason,
-        steps=step,
-        best_step=best["step"],
-        best_val_loss=best["val_loss"],
-        final_train_loss=final_train,
+        final_model=artifacts["final_model"],
+        best_model=artifacts["best_model"],
+        stop_reason=outcome.stop_reason,
+        steps=outcome.step,
+        best_step=outcome.best["step"],
+        best_val_loss=outcome.best["val_loss"],
+        final_train_loss=report["final"]["train_loss"],
     )
+
+
+def _copy_dir(source: Path, target: Path) -> None:
+    with atomic_dir(target) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
 
 
 def _merge_best(config: HFSFTConfig, adapter_dir: Path, out: Path, device: Any) -> None:

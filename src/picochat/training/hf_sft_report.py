@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from picochat.data.chat import ChatExample
-from picochat.training.sft_diagnostics import is_exact, verdict
+from picochat.training.sft_diagnostics import divergence, is_exact, verdict
 
 
 def exact_rate(
@@ -47,6 +47,62 @@ def memorization_risk(
         result["val_exact_rate_reason"] = "no validation rows"
     result["verdict"] = verdict(train, val)
     return result
+
+
+def build_report(
+    *,
+    config: Any,
+    model: dict[str, Any],
+    data: Any,
+    train_set: Any,
+    val_set: Any,
+    outcome: Any,
+    risk: dict[str, Any],
+    sample: dict[str, Any] | None,
+    trainable_parameters: int,
+    artifacts: dict[str, Any],
+) -> dict[str, Any]:
+    """The stage keys of hf_sft_report.json (SPEC §11 sft keys, plus model and artifacts)."""
+    history = outcome.history
+    final_train = history[-1]["train_loss"] if history else None
+    final_val = history[-1]["val_loss"] if history else None
+    encode_skipped = train_set.skipped + val_set.skipped
+    return {
+        "model": model,
+        "dataset": {
+            "rows": data.rows,
+            "usable": len(train_set.examples) + len(val_set.examples),
+            "skipped": len(data.skipped) + len(encode_skipped),
+            "skipped_rows": [{"line": s.line, "reason": s.reason} for s in data.skipped]
+            + [{"line": line, "reason": why} for line, why in encode_skipped],
+            "truncated": train_set.truncated + val_set.truncated,
+            "supervised_tokens": train_set.supervised_tokens,
+            "train_rows": len(train_set.examples),
+            "val_rows": len(val_set.examples),
+        },
+        "history": history,
+        "best": outcome.best,
+        "final": {
+            "step": outcome.step,
+            "train_loss": final_train,
+            "val_loss": final_val,
+            "gap": None if final_val is None or final_train is None else final_val - final_train,
+        },
+        "stop_reason": outcome.stop_reason,
+        "diverged": outcome.stop_reason == "diverged" or divergence(history),
+        "memorization_risk": risk,
+        "peft": None
+        if config.peft != "lora"
+        else {
+            "type": "lora",
+            "rank": config.lora_rank,
+            "alpha": config.lora_alpha,
+            "targets": [t.strip() for t in config.lora_target_modules.split(",")],
+            "trainable_parameters": trainable_parameters,
+        },
+        "sample": sample,
+        "artifacts": {name: str(path) for name, path in artifacts.items()},
+    }
 
 
 def _fmt(value: Any) -> str:

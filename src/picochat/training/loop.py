@@ -70,6 +70,8 @@ class TrainTask:
     # training state (`picochat.model.checkpoint.save_checkpoint` for Picochat models).
     save_checkpoint: Callable[[nn.Module, Path, dict[str, Any] | None], None]
     count_tokens: Callable[[Any], int]
+    # How --compile compiles the model (default: torch.compile of the whole module).
+    compile_model: Callable[[nn.Module], nn.Module] | None = None
 
 
 @dataclass
@@ -92,6 +94,8 @@ class _LoopState:
     step: int = 0
     tokens_seen: int = 0
     train_seconds: float = 0.0
+    # Wall time of the loop (training, evaluation, checkpoints), summed over resumes.
+    elapsed_seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] | None = None
     evals_since_best: int = 0
@@ -186,7 +190,7 @@ def run_loop(
 
     train_model = distributed.wrap_model(raw_model, info, device)
     if config.compile:
-        train_model = torch.compile(train_model)
+        train_model = (task.compile_model or torch.compile)(train_model)
     accum = max(1, config.grad_accum_steps)
     ddp = isinstance(train_model, nn.parallel.DistributedDataParallel)
 
@@ -206,11 +210,16 @@ def run_loop(
         distributed.barrier(info)
         return folder
 
-    def evaluate(interval_loss: float, interval_extra: dict[str, float], lr: float, tps: float):
+    def evaluate(
+        interval_loss: float | None, interval_extra: dict[str, float], lr: float, tps: float | None
+    ) -> dict[str, Any]:
+        eval_started = time.perf_counter()
         raw_model.eval()
         with torch.no_grad(), autocast(device, precision):
             metrics = task.evaluate(raw_model)
         raw_model.train()
+        timing["last_eval"] = time.perf_counter() - eval_started
+        state.elapsed_seconds = elapsed_before + time.perf_counter() - started
         entry: dict[str, Any] = {
             "step": state.step,
             "train_loss": interval_loss,
@@ -218,9 +227,13 @@ def run_loop(
             "val_bpb": None,
             "lr": lr,
             "tokens_per_sec": tps,
+            "elapsed_seconds": state.elapsed_seconds,
             **interval_extra,
             **metrics,
         }
+        for key in ("train_loss", "tokens_per_sec"):
+            if entry[key] is None:
+                entry[f"{key}_reason"] = "evaluated before the first training step"
         state.history.append(entry)
         val = entry["val_loss"]
         if (
@@ -241,21 +254,28 @@ def run_loop(
     )
     stop_reason, stop_message = "max_steps", f"reached --max-steps {config.max_steps}"
     started = time.perf_counter()
+    elapsed_before = state.elapsed_seconds
+    budget = config.max_minutes * 60 if config.max_minutes is not None else None
+    # The last evaluation's duration: a time budget stops early enough for the final one.
+    timing = {"last_eval": 0.0}
     interval = state.interval
+    if not state.history:
+        # Step 0: the untrained baseline, and the evaluation's cost, which a time budget
+        # must leave room for at the end.
+        warmup_lr = learning_rate_at(
+            0,
+            peak=config.learning_rate,
+            warmup_steps=config.warmup_steps,
+            max_steps=config.max_steps,
+            min_lr_ratio=config.min_lr_ratio,
+        )
+        evaluate(None, {}, warmup_lr, None)
     last_val: float | None = state.history[-1]["val_loss"] if state.history else None
     raw_model.train()
     try:
         with signals.installed():
             while state.step < config.max_steps:
                 step_started = time.perf_counter()
-                lr = learning_rate_at(
-                    state.step,
-                    peak=config.learning_rate,
-                    warmup_steps=config.warmup_steps,
-                    max_steps=config.max_steps,
-                    min_lr_ratio=config.min_lr_ratio,
-                )
-                set_learning_rate(optimizer, lr)
                 loss_sum = torch.zeros((), device=device)
                 extra_sum: dict[str, float] = {}
                 step_tokens = 0
@@ -273,13 +293,28 @@ def run_loop(
                         extra_sum[key] = extra_sum.get(key, 0.0) + float(value) / accum
                     step_tokens += task.count_tokens(batch)
                 step_loss = loss_sum.item() / accum
-                time_up = (
-                    config.max_minutes is not None
-                    and time.perf_counter() - started >= config.max_minutes * 60
+                # One all-reduce per step, so every rank stops, and decays, in step.
+                used = 0.0
+                if budget is not None:
+                    used = (time.perf_counter() - started + timing["last_eval"]) / budget
+                flags = distributed.max_over_ranks(
+                    [
+                        float(not math.isfinite(step_loss)),
+                        float(signals.received is not None),
+                        used,
+                    ],
+                    info,
                 )
-                diverged, interrupted, time_up = distributed.any_rank(
-                    [not math.isfinite(step_loss), signals.received is not None, time_up], info
+                diverged, interrupted, time_up = flags[0] > 0, flags[1] > 0, flags[2] >= 1
+                lr = learning_rate_at(
+                    state.step,
+                    peak=config.learning_rate,
+                    warmup_steps=config.warmup_steps,
+                    max_steps=config.max_steps,
+                    min_lr_ratio=config.min_lr_ratio,
+                    time_fraction=None if budget is None else flags[2],
                 )
+                set_learning_rate(optimizer, lr)
                 if diverged:
                     optimizer.zero_grad(set_to_none=True)
                     stop_reason = "diverged"

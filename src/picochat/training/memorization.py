@@ -9,10 +9,13 @@ Not for: training or evaluation losses (`pretrain.py`), nor chat-level memorisat
   log2(#candidates) - log2(rank), where rank is the position of the canary's likelihood
   among the same number of random secrets of the same format (rank 1 of 1,024 -> 10
   bits: the model prefers the real secret to every random one; ~1 bit: no preference).
-- **Train copy rate**: share of word 8-grams of unconditional samples that occur
-  verbatim in the training text; **held-out overlap**: the same against validation
-  text (a model that generalises reproduces common phrases of both about equally);
-  **copied spans**: the longest runs of copied 8-grams, quoted.
+- **Train copy rate**: share of word 8-grams of greedy continuations of prompts cut
+  from the training text that occur verbatim in the training text; **held-out
+  overlap**: the same n-grams looked up in the validation text (a model that
+  generalises reproduces common phrases of both about equally); **copied spans**: the
+  longest runs of copied 8-grams, quoted. Unconditional samples from `<|bos|>` alone
+  would hide memorisation: training windows start at random places, so a model rarely
+  learns to begin a text from nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import torch
 from torch import nn
 
 from picochat.errors import ConfigError
+from picochat.generation import generate_ids
 
 NGRAM_WORDS = 8
 EXPOSURE_CANDIDATES = 1023  # + the canary itself = 1,024 -> at most 10 bits
@@ -85,33 +89,6 @@ def canary_alphabet(canaries: list[Canary]) -> list[str]:
 
 
 @torch.no_grad()
-def generate_tokens(
-    model: nn.Module,
-    prompts: torch.Tensor,
-    *,
-    max_new_tokens: int,
-    context_size: int,
-    temperature: float = 0.0,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Continue a batch of equal-length prompts; greedy when temperature is 0.
-
-    A plain loop that re-reads the cropped context each step (no KV cache): fine for the
-    few hundred tokens the diagnostics need.
-    """
-    idx = prompts
-    for _ in range(max_new_tokens):
-        logits = _logits(model, idx[:, -context_size:])[:, -1, :].float()
-        if temperature <= 0:
-            nxt = logits.argmax(dim=-1, keepdim=True)
-        else:
-            probs = torch.softmax(logits / temperature, dim=-1)
-            nxt = torch.multinomial(probs, 1, generator=generator)
-        idx = torch.cat([idx, nxt], dim=1)
-    return idx[:, prompts.shape[1] :]
-
-
-@torch.no_grad()
 def sequence_logprobs(
     model: nn.Module, sequences: list[list[int]], *, device: torch.device, batch_size: int = 256
 ) -> list[float]:
@@ -137,7 +114,6 @@ def probe_canaries(
     tokenizer: Any,
     canaries: list[Canary],
     *,
-    context_size: int,
     device: torch.device,
     seed: int,
     candidates: int = EXPOSURE_CANDIDATES,
@@ -147,20 +123,18 @@ def probe_canaries(
     rng = np.random.default_rng([seed, 13])
     results = []
     for canary in canaries:
-        prompt = [tokenizer.bos_id, *tokenizer.encode(canary.prefix)]
+        # Canaries sit at line starts, so the probe starts a line too.
+        prompt = [tokenizer.bos_id, *tokenizer.encode("\n" + canary.prefix)]
         expected = canary.separator + canary.secret
         # ASCII letters: every token is at least one character, so this many tokens suffice.
-        new = generate_tokens(
-            model,
-            torch.tensor([prompt], device=device),
-            max_new_tokens=len(expected),
-            context_size=context_size,
+        new = generate_ids(
+            model, [prompt], stop_ids=(), max_new_tokens=len(expected), temperature=0.0
         )
-        continuation = tokenizer.decode(new[0].tolist())
+        continuation = tokenizer.decode(new[0])
         others = ["".join(rng.choice(alphabet, size=len(canary.secret))) for _ in range(candidates)]
         texts = [canary.text] + [f"{canary.prefix}{canary.separator}{s}" for s in others]
         scores = sequence_logprobs(
-            model, [[tokenizer.bos_id, *tokenizer.encode(t)] for t in texts], device=device
+            model, [[tokenizer.bos_id, *tokenizer.encode("\n" + t)] for t in texts], device=device
         )
         rank = 1 + sum(1 for s in scores[1:] if s > scores[0])
         results.append(
@@ -183,23 +157,43 @@ def sample_texts(
     *,
     count: int,
     max_new_tokens: int,
-    context_size: int,
-    device: torch.device,
     seed: int,
     temperature: float = 1.0,
 ) -> list[str]:
-    """Unconditional samples (from `<|bos|>` alone) at the model's own temperature."""
-    generator = torch.Generator(device=device).manual_seed(seed)
-    prompts = torch.full((count, 1), tokenizer.bos_id, dtype=torch.long, device=device)
-    new = generate_tokens(
+    """Unconditional samples (from `<|bos|>` alone) at the model's own temperature,
+    no top-k/top-p: the model's own distribution, which is what copying is about."""
+    rows = generate_ids(
         model,
-        prompts,
+        [[tokenizer.bos_id]] * count,
+        stop_ids=(),
         max_new_tokens=max_new_tokens,
-        context_size=context_size,
         temperature=temperature,
-        generator=generator,
+        seed=seed,
     )
-    return [tokenizer.decode(row.tolist()) for row in new]
+    return [tokenizer.decode(row) for row in rows]
+
+
+def training_continuations(
+    model: nn.Module,
+    tokenizer: Any,
+    train_tokens: np.ndarray,
+    *,
+    count: int,
+    prompt_tokens: int,
+    max_new_tokens: int,
+    seed: int,
+) -> list[str]:
+    """Greedy continuations of `count` prompts cut from random places of the training
+    stream ("discoverable memorisation", Carlini et al. 2022): a model that memorised
+    its corpus continues with the very text that followed; one that generalises writes
+    plausible text of its own. Only the continuation is returned (the prompt is not
+    counted as copied)."""
+    rng = np.random.default_rng([seed, 17])
+    prompt_tokens = min(prompt_tokens, len(train_tokens) - 1)
+    starts = rng.integers(0, len(train_tokens) - prompt_tokens, size=count)
+    prompts = [[int(t) for t in train_tokens[s : s + prompt_tokens]] for s in starts]
+    rows = generate_ids(model, prompts, stop_ids=(), max_new_tokens=max_new_tokens, temperature=0.0)
+    return [tokenizer.decode(row) for row in rows]
 
 
 def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:

@@ -23,9 +23,9 @@ from torch import nn
 from picochat.artifacts import hash_inputs
 from picochat.configs.training import BaseTrainConfig
 from picochat.errors import CheckpointError, ConfigError
-from picochat.model.checkpoint import load_checkpoint, save_checkpoint
+from picochat.model.checkpoint import load_checkpoint, save_checkpoint, unwrap_model
 from picochat.model.config import resolve_model_config
-from picochat.model.transformer import Transformer
+from picochat.model.transformer import Transformer, compile_blocks
 from picochat.runtime import resolve_device, resolve_precision, seed_everything
 from picochat.tokenizer import load_tokenizer
 from picochat.training import distributed, memorization
@@ -39,10 +39,17 @@ from picochat.training.token_data import (
     fixed_windows,
     read_corpus,
     spread_rows,
+    spread_windows,
 )
 
+# Train-loss estimate at each evaluation: up to this many full training windows.
+TRAIN_EVAL_WINDOWS = 64
 SAMPLE_COUNT = 4
 SAMPLE_TOKENS = 200
+# Copy rate: greedy continuations of prompts cut from the training stream.
+COPY_PROMPTS = 8
+COPY_PROMPT_TOKENS = 32
+COPY_NEW_TOKENS = 192
 
 
 @dataclass
@@ -87,6 +94,13 @@ def _build_model(config: BaseTrainConfig, tokenizer: Any, device: torch.device) 
     return model
 
 
+def _compile_blocks(model: nn.Module) -> nn.Module:
+    """--compile: each block compiled in place (regional compilation; the chunked loss
+    stays eager), under DDP too; returns the same (possibly wrapped) model."""
+    compile_blocks(unwrap_model(model))
+    return model
+
+
 def make_evaluate(
     data: TokenData,
     tokenizer: Any,
@@ -101,9 +115,9 @@ def make_evaluate(
     val_x, val_y = fixed_windows(data.val, context_size)
     rows = torch.from_numpy(spread_rows(val_x.shape[0], eval_rows))
     val_x, val_y = val_x[rows], val_y[rows]
-    train_x, train_y = fixed_windows(data.train, context_size)
-    rows = torch.from_numpy(spread_rows(train_x.shape[0], val_x.shape[0]))
-    train_x, train_y = train_x[rows], train_y[rows]
+    train_x, train_y = spread_windows(
+        data.train, context_size, min(val_x.shape[0], TRAIN_EVAL_WINDOWS)
+    )
     byte_lengths = torch.from_numpy(tokenizer.token_byte_lengths())
 
     def evaluate(model: nn.Module) -> dict[str, float | None]:
@@ -157,7 +171,8 @@ def _train(config, out_dir, device, info, started, show_progress, on_step) -> Ba
         seed=config.seed,
         context_size=context,
         canaries=[c.text for c in canaries],
-        cache_dir=out_dir / "token_cache",
+        # Only rank 0 writes the cache (ranks would race on the same files).
+        cache_dir=out_dir / "token_cache" if info.is_main else None,
     )
     seed_everything(config.seed)  # same init on every rank (DDP also broadcasts rank 0)
     model = _build_model(config, tokenizer, device).to(device)
@@ -197,6 +212,7 @@ def _train(config, out_dir, device, info, started, show_progress, on_step) -> Ba
         ),
         save_checkpoint=save,
         count_tokens=lambda batch: batch[0].numel(),
+        compile_model=_compile_blocks,
     )
     loop = run_loop(
         task,
@@ -211,7 +227,8 @@ def _train(config, out_dir, device, info, started, show_progress, on_step) -> Ba
     )
     report: dict[str, Any] = {}
     if info.is_main:
-        diagnostics = _diagnose(model, tokenizer, data, canaries, context, device, config.seed)
+        diagnosed = _weights_to_diagnose(model, loop, device)
+        diagnostics = _diagnose(diagnosed, tokenizer, data, canaries, config.seed)
         report = build_report(
             config=config,
             inputs=hash_inputs([config.corpus, config.tokenizer, config.corpus_manifest]),
@@ -233,37 +250,68 @@ def _train(config, out_dir, device, info, started, show_progress, on_step) -> Ba
     )
 
 
+def _weights_to_diagnose(
+    model: nn.Module, loop: LoopResult, device: torch.device
+) -> tuple[nn.Module | None, str]:
+    """(model, which weights) for the diagnostics: the final weights, or after a
+    divergence (whose last weights give NaN logits) the best checkpoint."""
+    if loop.stop_reason != "diverged":
+        return model, f"final weights (step {loop.steps})"
+    if loop.best_checkpoint_dir is None:
+        return None, "training diverged before any validation, so no usable weights exist"
+    best = load_checkpoint(loop.best_checkpoint_dir, device=device)
+    return best, f"best checkpoint weights (step {loop.best['step']}): training diverged"
+
+
 def _diagnose(
-    model: nn.Module,
+    diagnosed: tuple[nn.Module | None, str],
     tokenizer: Any,
     data: TokenData,
     canaries: list[memorization.Canary],
-    context: int,
-    device: torch.device,
     seed: int,
 ) -> dict[str, Any]:
-    """Samples, copy rate and canary probe of the final weights (fp32, eval mode)."""
+    """Samples, copy rate and canary probe (fp32, eval mode) of the chosen weights."""
+    model, measured_on = diagnosed
+    if model is None:
+        copy = memorization.copy_diagnostics([], data.train_text, data.val_text)
+        for key in ("train_copy_rate", "heldout_overlap"):
+            copy[f"{key}_reason"] = measured_on
+        return {
+            "samples": [],
+            "continuations": [],
+            "copy": copy,
+            "canaries": [],
+            "risk": "unknown",
+            "risk_reason": measured_on,
+            "measured_on": measured_on,
+        }
     model.eval()
     samples = memorization.sample_texts(
+        model, tokenizer, count=SAMPLE_COUNT, max_new_tokens=SAMPLE_TOKENS, seed=seed
+    )
+    context = model.config.context_size
+    prompt = min(COPY_PROMPT_TOKENS, context // 4)
+    continuations = memorization.training_continuations(
         model,
         tokenizer,
-        count=SAMPLE_COUNT,
-        max_new_tokens=SAMPLE_TOKENS,
-        context_size=context,
-        device=device,
+        data.train,
+        count=COPY_PROMPTS,
+        prompt_tokens=prompt,
+        max_new_tokens=min(COPY_NEW_TOKENS, context - prompt),
         seed=seed,
     )
-    copy = memorization.copy_diagnostics(samples, data.train_text, data.val_text)
-    probes = memorization.probe_canaries(
-        model, tokenizer, canaries, context_size=context, device=device, seed=seed
-    )
+    copy = memorization.copy_diagnostics(continuations, data.train_text, data.val_text)
+    device = next(model.parameters()).device
+    probes = memorization.probe_canaries(model, tokenizer, canaries, device=device, seed=seed)
     risk, risk_reason = memorization.risk_verdict(copy, probes)
     return {
         "samples": samples,
+        "continuations": continuations,
         "copy": copy,
         "canaries": probes,
         "risk": risk,
         "risk_reason": risk_reason,
+        "measured_on": measured_on,
     }
 
 

@@ -86,14 +86,18 @@ def build_report(
         "risk_reason": diagnostics["risk_reason"],
         "ngram_words": copy["ngram_words"],
         "generated_ngrams": copy["generated_ngrams"],
-        "measured_on": f"final weights (step {loop.steps}), {len(diagnostics['samples'])} "
-        "unconditional samples at temperature 1.0",
+        "measured_on": f"{diagnostics['measured_on']}; greedy continuations of prompts cut "
+        "from the training text",
     }
     for key in ("train_copy_rate", "heldout_overlap"):
         if f"{key}_reason" in copy:
             memorization[f"{key}_reason"] = copy[f"{key}_reason"]
     if not diagnostics["canaries"]:
-        memorization["canaries_reason"] = "no canaries were inserted (--canary-count 0)"
+        memorization["canaries_reason"] = (
+            "no canaries were inserted (--canary-count 0)"
+            if not config.canary_count
+            else diagnostics["measured_on"]
+        )
     report = report_header(
         config, inputs=inputs, seed=config.seed, wall_seconds=wall_seconds, device=device
     )
@@ -183,7 +187,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "- BPB = validation loss in bits per UTF-8 byte of the validation text (comparable "
         "across tokenizers); special tokens count 0 bytes and are left out of BPB.",
         "- Train loss in the history is measured at each evaluation on fixed training windows "
-        "(as many as validation windows) with the same weights, so the gap is like for like.",
+        "(as many as validation windows, at most 64, spread over the training text) with the same "
+        "weights, so the gap compares like with like.",
     ]
     lines += [f"- Warning: {w}" for w in ds["warnings"]]
     lines += ["", "## Learning curve", "", f"![loss curve]({LOSS_CURVE})", ""]
@@ -203,7 +208,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Risk: **{mem['risk']}** ({mem['risk_reason']}). Measured on {mem['measured_on']}.",
         "",
         f"- Train copy rate: {_fmt(mem['train_copy_rate'], 3)}: share of generated "
-        f"{mem['ngram_words']}-word spans found verbatim in the training text.",
+        f"{mem['ngram_words']}-word spans found verbatim in the training text (greedy "
+        "continuations of prompts taken from the training text).",
         f"- Held-out overlap: {_fmt(mem['heldout_overlap'], 3)}: the same against validation "
         "text. Copying far more from training than from held-out text means memorising.",
     ]
@@ -234,14 +240,15 @@ def render_markdown(report: dict[str, Any]) -> str:
 def write_report_files(out_dir: Path, report: dict[str, Any], diagnostics: dict[str, Any]) -> None:
     atomic_write_json(out_dir / "train_report.json", report)
     atomic_write_text(out_dir / "report.md", render_markdown(report))
-    samples = diagnostics["samples"]
-    atomic_write_text(
-        out_dir / "sample.txt",
-        "".join(
-            f"--- sample {i + 1} (from <|bos|>, temperature 1.0) ---\n{s}\n"
-            for i, s in enumerate(samples)
-        ),
-    )
+    samples = [
+        f"--- sample {i + 1} (from <|bos|> alone, temperature 1.0) ---\n{text}\n"
+        for i, text in enumerate(diagnostics["samples"])
+    ]
+    samples += [
+        f"--- greedy continuation {i + 1} of a training-text prompt (copy-rate probe) ---\n{text}\n"
+        for i, text in enumerate(diagnostics["continuations"])
+    ]
+    atomic_write_text(out_dir / "sample.txt", "".join(samples) or "(no usable weights)\n")
     if diagnostics["canaries"]:
         blocks = [
             f"canary: {c['text']}\nprompt: {c['prefix']}\ngreedy: {c['continuation']!r}\n"

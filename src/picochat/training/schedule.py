@@ -22,16 +22,29 @@ ADAM_BETAS = (0.9, 0.95)
 
 
 def learning_rate_at(
-    step: int, *, peak: float, warmup_steps: int, max_steps: int, min_lr_ratio: float
+    step: int,
+    *,
+    peak: float,
+    warmup_steps: int,
+    max_steps: int,
+    min_lr_ratio: float,
+    time_fraction: float | None = None,
 ) -> float:
-    """Learning rate for optimizer step `step` (0-based)."""
+    """Learning rate for optimizer step `step` (0-based).
+
+    `time_fraction` (share of a --max-minutes budget used) makes the decay follow
+    whichever budget runs out first, so a time-limited run still ends at the floor
+    instead of being cut off at a high learning rate.
+    """
     if warmup_steps > 0 and step < warmup_steps:
         return peak * (step + 1) / warmup_steps
     floor = peak * min_lr_ratio
-    if step >= max_steps:
-        return floor
     span = max(1, max_steps - warmup_steps)
     progress = (step - warmup_steps) / span
+    if time_fraction is not None:
+        progress = max(progress, time_fraction)
+    if progress >= 1:
+        return floor
     return floor + 0.5 * (1.0 + math.cos(math.pi * progress)) * (peak - floor)
 
 

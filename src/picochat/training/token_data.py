@@ -232,6 +232,7 @@ def build_token_data(
     context_size: int,
     canaries: list[str] | None = None,
     cache_dir: Path | None = None,
+    cache_min_chars: int = CACHE_MIN_CHARS,
 ) -> TokenData:
     """Read, split, encode and check the corpus; errors name the file and the fix.
 
@@ -247,7 +248,7 @@ def build_token_data(
     def build() -> tuple[np.ndarray, np.ndarray]:
         return encode_segments(tokenizer, train_texts), encode_segments(tokenizer, val_texts)
 
-    if cache_dir is not None and len(text) >= CACHE_MIN_CHARS:
+    if cache_dir is not None and len(text) >= cache_min_chars:
         key = _cache_key(corpus, tokenizer, manifest, f"{mode}|{val_fraction}|{seed}|{canaries}")
         train, val = _cached_streams(cache_dir, key, build)
     else:
@@ -377,3 +378,16 @@ def spread_rows(count: int, wanted: int) -> np.ndarray:
     if wanted <= 0 or wanted >= count:
         return np.arange(count)
     return np.unique(np.linspace(0, count - 1, wanted).round().astype(np.int64))
+
+
+def spread_windows(
+    tokens: np.ndarray, context_size: int, count: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`count` full windows at evenly spaced starts (the train-loss estimate: every
+    position has its full left context, as in training)."""
+    starts = np.unique(
+        np.linspace(0, len(tokens) - context_size - 1, max(1, count)).astype(np.int64)
+    )
+    chunk = np.asarray(tokens[starts[:, None] + np.arange(context_size + 1)], dtype=np.int64)
+    chunk = torch.from_numpy(chunk)
+    return chunk[:, :-1], chunk[:, 1:]

@@ -1,0 +1,103 @@
+"""`picochat chat` and `picochat generate` on a real (tiny, untrained) checkpoint."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from picochat.chat_session import ChatSession, NativeEngine
+from picochat.model.checkpoint import load_checkpoint, save_checkpoint
+from picochat.model.config import ModelConfig
+from picochat.model.transformer import Transformer
+from picochat.tokenizer import CharTokenizer, save_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+TEXT = "hello there, how are you? I am fine. What is the weather like today?\n"
+
+
+@pytest.fixture
+def run(tmp_path) -> Path:
+    """A run folder with tokenizer.json, an sft checkpoint and a base checkpoint."""
+    tok = CharTokenizer.train(TEXT)
+    save_tokenizer(tok, tmp_path / "tokenizer.json")
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_kv_head=2, n_embd=16,
+                         context_size=64)  # fmt: skip
+    model = Transformer(config)
+    save_checkpoint(tmp_path / "sft", model, tokenizer_sha256=tok.sha256, kind="sft")
+    save_checkpoint(tmp_path / "base", model, tokenizer_sha256=tok.sha256, kind="base")
+    return tmp_path
+
+
+def chat_args(run: Path, kind: str = "sft") -> list[str]:
+    return ["chat", "--checkpoint", run / kind, "--tokenizer", run / "tokenizer.json",
+            "--max-new-tokens", "8", "--temperature", "0"]  # fmt: skip
+
+
+def test_piped_chat_from_a_script(run):
+    """printf 'hello\\n/quit\\n' | picochat chat ... (the real CLI in a subprocess)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "picochat", *map(str, chat_args(run))],
+        input="hello\n/quit\nnever read\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("assistant>") == 1  # one turn, then /quit
+    assert "warning" not in proc.stderr
+
+
+def test_show_prompt_reset_and_base_warning(run, run_cli, monkeypatch):
+    lines = "hello\n/show-prompt\n/reset\n/show-prompt\n/bogus\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(lines))
+    code, out, err = run_cli(*chat_args(run, "base"))
+    assert code == 0
+    tok_count = 1 + 1 + len("hello") + 1 + 1  # bos, user, text, end, assistant
+    assert f"exact prompt of the last reply ({tok_count} tokens)" in out
+    assert "<|bos|><|user|>hello<|end|><|assistant|>" in out
+    assert "(history cleared)" in out and "no prompt yet" in out
+    assert "unknown command /bogus" in out
+    assert "not chat-tuned" in err  # a base checkpoint
+
+
+def test_history_is_cut_to_fit_the_context(run):
+    tok = CharTokenizer.train(TEXT)
+    model = load_checkpoint(run / "sft", tokenizer=tok)
+    session = ChatSession(NativeEngine(model, tok), max_new_tokens=16, temperature=0)
+    for _ in range(4):  # each turn pair is ~40 tokens: the 48-token budget keeps one
+        "".join(session.send("how are you?"))
+    assert len(session.history) == 8
+    assert session.last_dropped >= 4
+    text, tokens, cut = session.show_prompt()
+    assert tokens <= 64 - 16 and cut == 0
+    assert text.startswith("<|bos|><|user|>how are you?")
+    session.reset()
+    assert session.history == [] and session.show_prompt() is None
+
+
+def test_generate_prints_prompt_and_continuation(run, run_cli):
+    code, out, err = run_cli(
+        "generate", "--checkpoint", run / "base", "--tokenizer", run / "tokenizer.json",
+        "--prompt", "hello", "--max-new-tokens", "5", "--temperature", "0",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("hello") and len(out.rstrip("\n")) >= len("hello")
+
+
+def test_wrong_tokenizer_is_a_clear_error(run, run_cli, tmp_path):
+    other = CharTokenizer.train("completely different text")
+    save_tokenizer(other, tmp_path / "other.json")
+    code, _, err = run_cli(
+        "generate", "--checkpoint", run / "base", "--tokenizer", tmp_path / "other.json",
+        "--prompt", "x",
+    )  # fmt: skip
+    assert code == 2 and "same run" in err
