@@ -245,8 +245,10 @@ def test_training_on_starter_pairs_raises_validation_reward_accuracy(trained):
     report = result.report
     assert report["dataset"]["val_pairs"] > 0
     # Before any update the policy is its own reference: ln 2, no pair won.
-    assert report["start"]["val_loss"] == pytest.approx(math.log(2), abs=1e-5)
-    assert report["start"]["val_rewards/accuracies"] == 0.0
+    start = report["history"][0]
+    assert start["step"] == 0
+    assert start["val_loss"] == pytest.approx(math.log(2), abs=1e-5)
+    assert start["val_rewards/accuracies"] == 0.0
     final = report["history"][-1]
     assert final["val_rewards/accuracies"] > 0.5
     assert final["val_loss"] < math.log(2)

@@ -327,10 +327,6 @@ def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
             training_state=state,
         )
 
-    start = None  # the validation figures before any update (resume: measured by the first run)
-    if not config.resume and data.val:
-        with torch.no_grad():
-            start = {"step": 0, **evaluate(policy)}
     task = TrainTask(
         model=policy,
         loss_fn=loss_fn,
@@ -378,7 +374,6 @@ def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
             loop=loop,
             reference=reference_info,
             peft=peft,
-            start=start,
         )
         write_report_files(out_dir, report)
     return DPOResult(

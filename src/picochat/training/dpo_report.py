@@ -77,7 +77,6 @@ def build_report(
     loop: LoopResult,
     reference: dict[str, Any],
     peft: dict[str, Any] | None = None,
-    start: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     val_reason = None if data.val else "no validation pairs (one group only, or --val-fraction 0)"
     history = _history(loop, val_reason)
@@ -90,7 +89,6 @@ def build_report(
             "model": model_info,
             "dataset": _dataset(data),
             "history": history,
-            "start": start,
             "best": _best(loop, history),
             "final": None
             if last is None
@@ -113,10 +111,6 @@ def build_report(
     )
     if report["best"] is None:
         report["best_reason"] = val_reason or "no evaluation ran before the run stopped"
-    if start is None:
-        report["start_reason"] = (
-            "resumed run: the first run measured it" if config.resume else val_reason
-        )
     if report["final"] is None:
         report["final_reason"] = "no evaluation ran before the run stopped"
     return report
@@ -190,8 +184,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "- `rewards/chosen` = beta x (policy - reference) log-prob of the chosen answer; "
         "`rewards/rejected` likewise; `rewards/margins` = their difference; "
         "`rewards/accuracies` = share of pairs with chosen reward > rejected reward.",
-        "- When the reference is the policy's start, step 0 (validation only, before any",
-        "  update) shows loss ln 2 = 0.6931, rewards 0 and accuracy 0 (a tie is no win).",
+        "- Step 0 is measured before any update (validation only). When the reference is the",
+        "  policy's start it shows loss ln 2 = 0.6931, rewards 0 and accuracy 0 (a tie is no win).",
         "- Both rewards falling while the margin grows means the model lowers the chosen",
         "  answers too, only less: watch `logps/chosen` and the samples, not just accuracy.",
         "- Train figures are running means since the previous evaluation; validation",
@@ -203,9 +197,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "| logps chosen | logps rejected |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    start = report.get("start")
-    rows = ([start] if start else []) + report["history"]
-    for h in rows:
+    for h in report["history"]:
         lines.append(
             f"| {h['step']} | {_fmt(h.get('loss'))} | {_fmt(h.get('val_loss'))} | "
             f"{_fmt(h.get('rewards/accuracies'), 3)} | {_fmt(h.get('val_rewards/accuracies'), 3)} | "
@@ -220,9 +212,8 @@ def write_report_files(out_dir: Path, report: dict[str, Any]) -> None:
     atomic_write_json(out_dir / "dpo_report.json", report)
     atomic_write_text(out_dir / "report.md", render_markdown(report))
     best = report.get("best")
-    start = report.get("start")
     plot_history(
-        ([start] if start else []) + report["history"],
+        report["history"],
         out_dir / CURVE,
         series=(("loss", "train DPO loss"), ("val_loss", "validation DPO loss")),
         secondary=("val_rewards/accuracies", "validation reward accuracy"),
