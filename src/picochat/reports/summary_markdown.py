@@ -220,7 +220,7 @@ def _dpo(s: dict, root: Path) -> list[Block]:
                 f"pairs: {(d.get('dataset') or {}).get('pairs')}",
             ]
         ),
-        *_image(root, "dpo/loss_curve.png", "DPO loss curve"),
+        *_image(root, "dpo/dpo_curve.png", "DPO loss and reward accuracy"),
     ]
 
 
