@@ -28,7 +28,7 @@ class LoopConfig:
     max_steps: int = option(300, "Stop after this many optimizer steps.")
     max_minutes: float | None = option(None, "Stop (with a checkpoint) after this many minutes.")
     early_stop_patience: int | None = option(
-        None, "Stop when validation loss has not improved for this many evaluations."
+        None, "Stop when validation loss has not improved for this many evaluations (0 = off)."
     )
     batch_size: int = option(16, "Sequences per micro-batch (per process under torchrun).")
     grad_accum_steps: int = option(1, "Micro-batches accumulated per optimizer step.")

@@ -355,7 +355,7 @@ def run_loop(
                     interval = state.interval = _empty_interval()
                     save_checkpoint(CHECKPOINT_DIR, with_state=True)
                     patience = config.early_stop_patience
-                    if patience is not None and state.evals_since_best >= patience:
+                    if patience and state.evals_since_best >= patience:  # 0/None: off
                         stop_reason = "early_stop"
                         stop_message = (
                             f"validation loss did not improve for {patience} evaluations "
