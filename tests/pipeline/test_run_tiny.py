@@ -20,7 +20,31 @@ import pytest
 from picochat.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-FAST = ["--base-preset", "smoke", "--base-context-size", "256", "--base-max-steps", "12", "--base-eval-every", "6", "--base-eval-batches", "2", "--base-batch-size", "4", "--base-early-stop-patience", "0", "--sft-max-steps", "6", "--sft-eval-every", "3", "--sft-batch-size", "4", "--eval-max-new-tokens", "8", "--no-dpo"]
+FAST = [
+    "--base-preset",
+    "smoke",
+    "--base-context-size",
+    "256",
+    "--base-max-steps",
+    "12",
+    "--base-eval-every",
+    "6",
+    "--base-eval-batches",
+    "2",
+    "--base-batch-size",
+    "4",
+    "--base-early-stop-patience",
+    "0",
+    "--sft-max-steps",
+    "6",
+    "--sft-eval-every",
+    "3",
+    "--sft-batch-size",
+    "4",
+    "--eval-max-new-tokens",
+    "8",
+    "--no-dpo",
+]
 
 
 def _pack(folder: Path) -> Path:
