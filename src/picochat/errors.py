@@ -53,15 +53,3 @@ class ConfigError(PicochatError):
 
 class CheckpointError(PicochatError):
     """A checkpoint that is missing, corrupted, or does not fit its tokenizer."""
-
-
-class NotBuiltYet(PicochatError):
-    """A command that the specification names but this version does not do yet."""
-
-    exit_code = 3
-
-    def __init__(self, command: str, issue: int) -> None:
-        super().__init__(
-            f"`picochat {command}` is not built yet (tracked in issue #{issue}).",
-            fix="Use the stages that exist so far; see `picochat --help`.",
-        )

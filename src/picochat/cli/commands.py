@@ -6,7 +6,6 @@ import argparse
 from collections.abc import Callable
 
 from picochat.cli.options import add_config_arguments
-from picochat.errors import NotBuiltYet
 
 Handler = Callable[[argparse.Namespace], int | None]
 
@@ -27,12 +26,3 @@ def add_command(
         add_config_arguments(parser, config, skip=skip)
     parser.set_defaults(handler=handler)
     return parser
-
-
-def not_built(command: str, issue: int) -> Handler:
-    """A handler for a command the spec names but this version does not do yet."""
-
-    def handler(args: argparse.Namespace) -> int:
-        raise NotBuiltYet(command, issue)
-
-    return handler

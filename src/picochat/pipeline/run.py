@@ -45,7 +45,7 @@ class RunResult:
 
 
 @dataclass
-class _Context:
+class RunContext:
     root: Path
     run: RunConfig
     settings: StageSettings
@@ -104,7 +104,7 @@ class _Context:
         self.ran.append(name)
 
 
-def _stop_if_interrupted(stage: str, result: Any) -> None:
+def stop_if_interrupted(stage: str, result: Any) -> None:
     """Training stages return (not raise) when Ctrl-C stopped them; the run stops too."""
     if getattr(result, "stop_reason", None) == "interrupted":
         raise KeyboardInterrupt(stage)
@@ -124,7 +124,7 @@ def run_tiny(
     started = time.perf_counter()
     root = Path(run.out_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    ctx = _Context(
+    ctx = RunContext(
         root=root,
         run=run,
         settings=settings or StageSettings(),

@@ -20,12 +20,12 @@ from picochat.data.corpus import build_corpus
 from picochat.data.sources import resolve_sources
 from picochat.evaluation.items import read_eval_items
 from picochat.pipeline import preflight as preflight_plan
-from picochat.pipeline.run import _Context, _stop_if_interrupted, write_stage_report
+from picochat.pipeline.run import RunContext, stop_if_interrupted, write_stage_report
 
 CORPUS, MANIFEST, TOKENIZER = "corpus.txt", "corpus_manifest.json", "tokenizer.json"
 
 
-def corpus(ctx: _Context) -> None:
+def corpus(ctx: RunContext) -> None:
     config = replace(
         ctx.settings.corpus,
         dataset_pack=ctx.inputs.pack,
@@ -37,7 +37,7 @@ def corpus(ctx: _Context) -> None:
     ctx.stage("corpus", config, lambda c: build_corpus(c).paths["manifest"], files=files)
 
 
-def tokenizer(ctx: _Context) -> None:
+def tokenizer(ctx: RunContext) -> None:
     from picochat.tokenizer.train import train_tokenizer
 
     config = replace(ctx.settings.tokenizer, input=ctx.root / CORPUS, out=ctx.root / TOKENIZER)
@@ -64,11 +64,11 @@ def tokenizer(ctx: _Context) -> None:
     ctx.stage("tokenizer", config, work, upstream=("corpus",))
 
 
-def _eval_sets(ctx: _Context) -> dict[str, Path]:
+def _eval_sets(ctx: RunContext) -> dict[str, Path]:
     return {"heldout": ctx.inputs.eval, **ctx.inputs.external_evals}
 
 
-def contamination(ctx: _Context) -> ContaminationReport:
+def contamination(ctx: RunContext) -> ContaminationReport:
     """Eval prompts found in the SFT rows or the corpus; written to contamination.json."""
     items = [
         (item.user, item.line, item.level)
@@ -102,7 +102,7 @@ def contamination(ctx: _Context) -> ContaminationReport:
     return report
 
 
-def preflight(ctx: _Context, leaks: ContaminationReport) -> dict[str, Any]:
+def preflight(ctx: RunContext, leaks: ContaminationReport) -> dict[str, Any]:
     """The plan, recomputed only when what it plans changed (the probe takes seconds)."""
     path = ctx.root / "preflight.json"
     s = ctx.settings
@@ -124,7 +124,7 @@ def preflight(ctx: _Context, leaks: ContaminationReport) -> dict[str, Any]:
     return plan
 
 
-def base(ctx: _Context) -> None:
+def base(ctx: RunContext) -> None:
     from picochat.training.pretrain import train_base
 
     config = ctx.seeded(
@@ -139,13 +139,13 @@ def base(ctx: _Context) -> None:
 
     def work(c: Any) -> Path:
         result = train_base(c, show_progress=ctx.show_progress)
-        _stop_if_interrupted("base", result)
+        stop_if_interrupted("base", result)
         return result.report_path
 
     ctx.stage("base", config, work, upstream=("tokenizer",), resumable=True)
 
 
-def sft(ctx: _Context) -> None:
+def sft(ctx: RunContext) -> None:
     from picochat.training.sft import train_sft
 
     config = ctx.seeded(
@@ -160,7 +160,7 @@ def sft(ctx: _Context) -> None:
 
     def work(c: Any) -> Path:
         result = train_sft(c, show_progress=ctx.show_progress)
-        _stop_if_interrupted("sft", result)
+        stop_if_interrupted("sft", result)
         return result.report_path
 
     ctx.stage(
@@ -168,7 +168,7 @@ def sft(ctx: _Context) -> None:
     )
 
 
-def dpo(ctx: _Context) -> str | None:
+def dpo(ctx: RunContext) -> str | None:
     """The DPO stage when preferences are given; returns "dpo" if it is the final model."""
     if ctx.inputs.preferences is None:
         ctx.records.drop("dpo")
@@ -188,7 +188,7 @@ def dpo(ctx: _Context) -> str | None:
 
     def work(c: Any) -> Path:
         result = train_dpo(c, show_progress=ctx.show_progress)
-        _stop_if_interrupted("dpo", result)
+        stop_if_interrupted("dpo", result)
         return result.report_path
 
     files = {"preferences": ctx.inputs.preferences}
@@ -221,7 +221,7 @@ def sft_fit_items(chat_path: Path, out: Path) -> Path:
     return out
 
 
-def evals(ctx: _Context, final: str) -> dict[str, Path]:
+def evals(ctx: RunContext, final: str) -> dict[str, Path]:
     """Score the final model on SFT-fit, held-out and external evals; name -> report."""
     from picochat.evaluation.stage import evaluate_chat
 
@@ -249,7 +249,7 @@ def evals(ctx: _Context, final: str) -> dict[str, Path]:
 
 
 def summarize(
-    ctx: _Context,
+    ctx: RunContext,
     gates: Any,
     leaks: ContaminationReport,
     plan: dict[str, Any],
