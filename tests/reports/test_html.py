@@ -41,3 +41,8 @@ def test_markdown_subset_renders_with_inline_png(tmp_path: Path):
     assert "data:image/png;base64," + base64.b64encode(PNG_1PX).decode() in page
     assert "<pre>a &lt;b&gt; c</pre>" in page
     assert "plots/loss.png" not in page  # nothing refers outside the file
+
+
+def test_italic_note_may_contain_underscores(tmp_path: Path):
+    page = markdown_to_html("_details: corpus_report.md_", base=tmp_path, title="t")
+    assert "<em>details: corpus_report.md</em>" in page

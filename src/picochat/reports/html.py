@@ -27,7 +27,7 @@ _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]+)\)")
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _CODE = re.compile(r"`([^`]+)`")
-_EMPHASIS = re.compile(r"(?<![\w])_([^_]+)_(?![\w])")
+_EMPHASIS = re.compile(r"(?<!\w)_(.+?)_(?!\w)")  # `_note about a_file.md_` is one span
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 
 
