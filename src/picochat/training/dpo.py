@@ -38,13 +38,10 @@ from picochat.errors import CheckpointError, ConfigError, InputError
 from picochat.model.checkpoint import (
     WEIGHTS_FILE,
     load_checkpoint,
-    load_training_state,
     read_checkpoint_info,
     save_checkpoint,
 )
 from picochat.model.lora import (
-    apply_lora,
-    load_lora_state_dict,
     lora_state_dict,
     merge_lora,
     parse_targets,
@@ -63,8 +60,8 @@ from picochat.training.dpo_data import (
 )
 from picochat.training.dpo_loss import dpo_terms
 from picochat.training.dpo_report import build_report, write_report_files
+from picochat.training.finetune import load_finetune_model, peft_summary
 from picochat.training.loop import CHECKPOINT_DIR, TrainTask, run_loop
-from picochat.training.sft import _peft_summary  # the same summary `train sft` reports
 
 REFERENCE_FILE = "reference_logps.safetensors"
 
@@ -238,7 +235,6 @@ def _load_policy(config: DPOConfig, tokenizer: Any, device: torch.device) -> nn.
     as in `train sft`; a fresh adapter (B = 0) leaves the outputs unchanged.
     """
     resume_dir = Path(config.out_dir) / CHECKPOINT_DIR
-    lora = config.peft == "lora"
     if config.resume:
         info = read_checkpoint_info(resume_dir)
         if info.get("kind") != "dpo":
@@ -247,20 +243,7 @@ def _load_policy(config: DPOConfig, tokenizer: Any, device: torch.device) -> nn.
                 file=resume_dir,
                 fix="Start without --resume, or point --out-dir at the DPO run to continue.",
             )
-    start = resume_dir if config.resume and not lora else config.checkpoint
-    policy = load_checkpoint(start, device=device, tokenizer=tokenizer)
-    if lora:
-        apply_lora(policy, config.lora_targets, config.lora_rank, config.lora_alpha)
-        if config.resume:
-            state = load_training_state(resume_dir)
-            if "lora" not in state:
-                raise CheckpointError(
-                    "This checkpoint holds no LoRA adapter to resume.",
-                    file=resume_dir,
-                    fix="Resume with the flags of the original run (full DPO: no --peft).",
-                )
-            load_lora_state_dict(policy, state["lora"], resume_dir)
-    return policy.to(device)
+    return load_finetune_model(config, tokenizer, device, command="DPO")
 
 
 def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
@@ -303,7 +286,7 @@ def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
         return {f"val_{name}": value for name, value in terms.metrics().items()}
 
     lora = config.peft == "lora"
-    peft = _peft_summary(config)
+    peft = peft_summary(config)
 
     def save(model: nn.Module, folder: Path, state: dict | None) -> None:
         weights = model

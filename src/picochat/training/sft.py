@@ -32,12 +32,10 @@ from picochat.artifacts import hash_inputs
 from picochat.chat_format import render_prompt
 from picochat.configs.training import SFTConfig
 from picochat.data.chat import ChatExample, read_chat_jsonl, split_chat_examples
-from picochat.errors import CheckpointError, ConfigError, InputError
+from picochat.errors import ConfigError, InputError
 from picochat.generation import generate_batch
-from picochat.model.checkpoint import load_checkpoint, load_training_state, save_checkpoint
+from picochat.model.checkpoint import save_checkpoint
 from picochat.model.lora import (
-    apply_lora,
-    load_lora_state_dict,
     lora_state_dict,
     merge_lora,
     parse_targets,
@@ -46,6 +44,7 @@ from picochat.model.lora import (
 from picochat.runtime import resolve_device, resolve_precision, seed_everything
 from picochat.tokenizer import load_tokenizer
 from picochat.training import distributed
+from picochat.training.finetune import load_finetune_model, peft_summary
 from picochat.training.lm_metrics import window_loss_sums
 from picochat.training.loop import CHECKPOINT_DIR, TrainTask, run_loop
 from picochat.training.sft_data import ChatBatches, SFTSequence, collate, render_examples
@@ -109,26 +108,6 @@ def _strict_check(config: SFTConfig, skipped: list[dict[str, Any]]) -> None:
         )
 
 
-def _build_model(config: SFTConfig, tokenizer: Any, device: torch.device) -> nn.Module:
-    """The base (or, with --resume, the run's own checkpoint), LoRA-wrapped when asked."""
-    resume_dir = Path(config.out_dir) / CHECKPOINT_DIR
-    lora = config.peft == "lora"
-    start = resume_dir if config.resume and not lora else config.checkpoint
-    model = load_checkpoint(start, device=device, tokenizer=tokenizer)
-    if lora:
-        apply_lora(model, config.lora_targets, config.lora_rank, config.lora_alpha)
-        if config.resume:
-            state = load_training_state(resume_dir)
-            if "lora" not in state:
-                raise CheckpointError(
-                    "This checkpoint holds no LoRA adapter to resume.",
-                    file=resume_dir,
-                    fix="Resume with the flags of the original run (full SFT: no --peft).",
-                )
-            load_lora_state_dict(model, state["lora"], resume_dir)
-    return model.to(device)
-
-
 def make_evaluate(
     train: list[SFTSequence],
     val: list[SFTSequence],
@@ -169,7 +148,7 @@ def _train(config, device, info, started, show_progress, on_step) -> SFTResult:
         )
     dataset = read_chat_jsonl(config.input, strict=config.strict)
     seed_everything(config.seed)  # the LoRA init draws from torch's RNG
-    model = _build_model(config, tokenizer, device)
+    model = load_finetune_model(config, tokenizer, device, command="SFT")
     context = model.config.context_size
     rendered = render_examples(dataset.examples, tokenizer, context)
     _strict_check(config, rendered.skipped)
@@ -205,7 +184,7 @@ def _train(config, device, info, started, show_progress, on_step) -> SFTResult:
                 "stage": "train sft",
                 "seed": config.seed,
                 "base_checkpoint": str(config.checkpoint),
-                "peft": _peft_summary(config),
+                "peft": peft_summary(config),
             },
             training_state=state,
         )
@@ -263,7 +242,7 @@ def _train(config, device, info, started, show_progress, on_step) -> SFTResult:
             val=val_seq,
             loop=loop,
             probes=probes,
-            peft=_peft_summary(config),
+            peft=peft_summary(config),
         )
         write_report_files(out_dir, report, probes)
     return SFTResult(
@@ -275,17 +254,6 @@ def _train(config, device, info, started, show_progress, on_step) -> SFTResult:
         best_checkpoint=loop.best_checkpoint_dir,
         adapter_dir=adapter_dir,
     )
-
-
-def _peft_summary(config: SFTConfig) -> dict[str, Any] | None:
-    if config.peft != "lora":
-        return None
-    return {
-        "type": "lora",
-        "rank": config.lora_rank,
-        "alpha": config.lora_alpha,
-        "targets": list(parse_targets(config.lora_targets)),
-    }
 
 
 def greedy_replies(model: nn.Module, tokenizer: Any, examples: list[ChatExample]) -> list[str]:

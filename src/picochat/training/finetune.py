@@ -1,0 +1,54 @@
+"""Starting weights of the fine-tuning stages (SFT, DPO): full or LoRA, fresh or resumed.
+
+Not for: the training itself (`loop.py`) or the adapter arithmetic (`model/lora.py`).
+With LoRA the base stays frozen and the adapter's state rides in training_state.pt, so
+a resumed LoRA run starts again from the frozen base plus its saved adapter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from picochat.configs.training import PeftConfig
+from picochat.errors import CheckpointError
+from picochat.model.checkpoint import load_checkpoint, load_training_state
+from picochat.model.lora import apply_lora, load_lora_state_dict, parse_targets
+from picochat.training.loop import CHECKPOINT_DIR
+
+
+def peft_summary(config: PeftConfig) -> dict[str, Any] | None:
+    """The report's `peft` entry: null for full fine-tuning."""
+    if config.peft != "lora":
+        return None
+    return {
+        "type": "lora",
+        "rank": config.lora_rank,
+        "alpha": config.lora_alpha,
+        "targets": list(parse_targets(config.lora_targets)),
+    }
+
+
+def load_finetune_model(
+    config: Any, tokenizer: Any, device: torch.device, *, command: str
+) -> nn.Module:
+    """`config.checkpoint` (or, with --resume, the run's own checkpoint), LoRA-wrapped when asked."""
+    resume_dir = Path(config.out_dir) / CHECKPOINT_DIR
+    lora = config.peft == "lora"
+    start = resume_dir if config.resume and not lora else config.checkpoint
+    model = load_checkpoint(start, device=device, tokenizer=tokenizer)
+    if lora:
+        apply_lora(model, config.lora_targets, config.lora_rank, config.lora_alpha)
+        if config.resume:
+            state = load_training_state(resume_dir)
+            if "lora" not in state:
+                raise CheckpointError(
+                    "This checkpoint holds no LoRA adapter to resume.",
+                    file=resume_dir,
+                    fix=f"Resume with the flags of the original run (full {command}: no --peft).",
+                )
+            load_lora_state_dict(model, state["lora"], resume_dir)
+    return model.to(device)
