@@ -19,7 +19,6 @@ weights, as in `train sft`, so later stages need nothing special).
 
 from __future__ import annotations
 
-import copy
 import gc
 import time
 from dataclasses import dataclass
@@ -39,11 +38,8 @@ from picochat.model.checkpoint import (
     WEIGHTS_FILE,
     load_checkpoint,
     read_checkpoint_info,
-    save_checkpoint,
 )
 from picochat.model.lora import (
-    lora_state_dict,
-    merge_lora,
     parse_targets,
     save_adapter,
 )
@@ -60,7 +56,7 @@ from picochat.training.dpo_data import (
 )
 from picochat.training.dpo_loss import dpo_terms
 from picochat.training.dpo_report import build_report, write_report_files
-from picochat.training.finetune import load_finetune_model, peft_summary
+from picochat.training.finetune import finetune_saver, load_finetune_model, peft_summary
 from picochat.training.loop import CHECKPOINT_DIR, TrainTask, run_loop
 
 REFERENCE_FILE = "reference_logps.safetensors"
@@ -288,27 +284,19 @@ def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
     lora = config.peft == "lora"
     peft = peft_summary(config)
 
-    def save(model: nn.Module, folder: Path, state: dict | None) -> None:
-        weights = model
-        if lora:  # later stages get plain merged weights; the adapter rides in the state
-            weights = merge_lora(copy.deepcopy(model))
-            if state is not None:
-                state = {**state, "lora": lora_state_dict(model)}
-        save_checkpoint(
-            folder,
-            weights,
-            tokenizer_sha256=tokenizer.sha256,
-            kind="dpo",
-            metadata={
-                "stage": "train dpo",
-                "seed": config.seed,
-                "beta": config.beta,
-                "policy_start": str(config.checkpoint),
-                "reference": reference_info["checkpoint"],
-                "peft": peft,
-            },
-            training_state=state,
-        )
+    save = finetune_saver(
+        config,
+        tokenizer,
+        kind="dpo",
+        metadata={
+            "stage": "train dpo",
+            "seed": config.seed,
+            "beta": config.beta,
+            "policy_start": str(config.checkpoint),
+            "reference": reference_info["checkpoint"],
+            "peft": peft,
+        },
+    )
 
     task = TrainTask(
         model=policy,

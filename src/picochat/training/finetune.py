@@ -7,6 +7,8 @@ a resumed LoRA run starts again from the frozen base plus its saved adapter.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,14 @@ from torch import nn
 
 from picochat.configs.training import PeftConfig
 from picochat.errors import CheckpointError
-from picochat.model.checkpoint import load_checkpoint, load_training_state
-from picochat.model.lora import apply_lora, load_lora_state_dict, parse_targets
+from picochat.model.checkpoint import load_checkpoint, load_training_state, save_checkpoint
+from picochat.model.lora import (
+    apply_lora,
+    load_lora_state_dict,
+    lora_state_dict,
+    merge_lora,
+    parse_targets,
+)
 from picochat.training.loop import CHECKPOINT_DIR
 
 
@@ -30,6 +38,31 @@ def peft_summary(config: PeftConfig) -> dict[str, Any] | None:
         "alpha": config.lora_alpha,
         "targets": list(parse_targets(config.lora_targets)),
     }
+
+
+def finetune_saver(
+    config: Any, tokenizer: Any, *, kind: str, metadata: dict[str, Any]
+) -> Callable[[nn.Module, Path, dict[str, Any] | None], None]:
+    """The loop's checkpoint writer: later stages get plain merged weights; with LoRA the
+    adapter's own state rides in training_state.pt so a resume continues the adapter."""
+    lora = config.peft == "lora"
+
+    def save(model: nn.Module, folder: Path, state: dict[str, Any] | None) -> None:
+        weights = model
+        if lora:
+            weights = merge_lora(copy.deepcopy(model))
+            if state is not None:
+                state = {**state, "lora": lora_state_dict(model)}
+        save_checkpoint(
+            folder,
+            weights,
+            tokenizer_sha256=tokenizer.sha256,
+            kind=kind,
+            metadata=metadata,
+            training_state=state,
+        )
+
+    return save
 
 
 def load_finetune_model(

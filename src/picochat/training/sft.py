@@ -19,7 +19,6 @@ sample.txt, loss_curve.png (+ the adapter files with LoRA). Only rank 0 writes.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,17 +33,14 @@ from picochat.configs.training import SFTConfig
 from picochat.data.chat import ChatExample, read_chat_jsonl, split_chat_examples
 from picochat.errors import ConfigError, InputError
 from picochat.generation import generate_batch
-from picochat.model.checkpoint import save_checkpoint
 from picochat.model.lora import (
-    lora_state_dict,
-    merge_lora,
     parse_targets,
     save_adapter,
 )
 from picochat.runtime import resolve_device, resolve_precision, seed_everything
 from picochat.tokenizer import load_tokenizer
 from picochat.training import distributed
-from picochat.training.finetune import load_finetune_model, peft_summary
+from picochat.training.finetune import finetune_saver, load_finetune_model, peft_summary
 from picochat.training.lm_metrics import window_loss_sums
 from picochat.training.loop import CHECKPOINT_DIR, TrainTask, run_loop
 from picochat.training.sft_data import ChatBatches, SFTSequence, collate, render_examples
@@ -169,25 +165,17 @@ def _train(config, device, info, started, show_progress, on_step) -> SFTResult:
     model.train()
     lora = config.peft == "lora"
 
-    def save(model_to_save: nn.Module, folder: Path, state: dict | None) -> None:
-        weights = model_to_save
-        if lora:  # later stages get plain merged weights; the adapter rides in the state
-            weights = merge_lora(copy.deepcopy(model_to_save))
-            if state is not None:
-                state = {**state, "lora": lora_state_dict(model_to_save)}
-        save_checkpoint(
-            folder,
-            weights,
-            tokenizer_sha256=tokenizer.sha256,
-            kind="sft",
-            metadata={
-                "stage": "train sft",
-                "seed": config.seed,
-                "base_checkpoint": str(config.checkpoint),
-                "peft": peft_summary(config),
-            },
-            training_state=state,
-        )
+    save = finetune_saver(
+        config,
+        tokenizer,
+        kind="sft",
+        metadata={
+            "stage": "train sft",
+            "seed": config.seed,
+            "base_checkpoint": str(config.checkpoint),
+            "peft": peft_summary(config),
+        },
+    )
 
     task = TrainTask(
         model=model,
