@@ -56,6 +56,11 @@ def build(items: int, device: torch.device) -> tuple[Transformer, CharTokenizer,
     torch.manual_seed(0)
     model = Transformer(config).to(device).eval()
     rows, _ = build_items(text, items, seed=0)
+    distinct = len(rows)
+    # The starter makes fewer items than asked from this corpus (171 for 200); repeating
+    # them gives the claim's item count (each reply is still generated on its own).
+    rows = [rows[i % distinct] for i in range(items)]
+    print(f"{distinct} distinct starter items, cycled to {items}")
     return model, tok, conversations([parse_item(row) for row in rows])
 
 
