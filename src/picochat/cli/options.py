@@ -98,11 +98,16 @@ def add_config_arguments(
 
 
 def config_from_args(
-    config_cls: type[T], args: argparse.Namespace, *, prefix: str = "", **overrides: Any
+    config_cls: type[T],
+    args: argparse.Namespace,
+    *,
+    prefix: str = "",
+    include_paths: bool = True,
+    **overrides: Any,
 ) -> T:
     """Build `config_cls` from parsed flags; fields without a flag keep their default."""
     values: dict[str, Any] = {}
-    for field in dataclasses.fields(config_cls):
+    for field in config_fields(config_cls, include_paths=include_paths):
         dest = _dest(prefix, field.name)
         if hasattr(args, dest):
             value = getattr(args, dest)

@@ -59,7 +59,8 @@ def _run_tiny(args: argparse.Namespace) -> int:
 
     settings = StageSettings(
         **{
-            stage: config_from_args(config_cls, args, prefix=prefix)
+            # Path fields are the run's to wire (and --dpo-input is the run's own flag).
+            stage: config_from_args(config_cls, args, prefix=prefix, include_paths=False)
             for stage, (config_cls, prefix) in STAGE_FLAGS.items()
         }
     )

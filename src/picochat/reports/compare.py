@@ -67,7 +67,11 @@ def compare_blocks(runs: list[Path]) -> list[Block]:
     """Report blocks comparing `runs` (at least two)."""
     summaries = [load_summary(r) for r in runs]
     names = [Path(r).name or str(r) for r in runs]
-    flat = [_flatten(s.get("settings", {})) for s in summaries]
+    # Inputs are part of what a run was told to do: a different file is a difference too.
+    flat = [
+        _flatten({**s.get("settings", {}), "inputs": (s.get("run") or {}).get("inputs", {})})
+        for s in summaries
+    ]
     keys = sorted(set().union(*flat))
     differing = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1]
     blocks: list[Block] = [
