@@ -121,7 +121,6 @@ def run_tiny(
     """Run every stage into `run.out_dir`; returns what ran and the summary."""
     from picochat.pipeline import stages  # imports torch; keep `--help` fast
 
-    started = time.perf_counter()
     root = Path(run.out_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(
@@ -145,7 +144,7 @@ def run_tiny(
     stages.sft(ctx)
     final = stages.dpo(ctx) or "sft"
     evals = stages.evals(ctx, final)
-    summary = stages.summarize(ctx, gates, contamination, preflight, evals, final, started)
+    summary = stages.summarize(ctx, gates, contamination, preflight, evals, final)
     return RunResult(root, summary, ctx.ran, ctx.skipped, preflight)
 
 

@@ -255,10 +255,9 @@ def summarize(
     plan: dict[str, Any],
     evals_done: dict[str, Path],
     final: str,
-    started: float,
 ) -> dict[str, Any]:
     from picochat.reports.summary import write_summary
 
-    summary = write_summary(ctx, gates, leaks, plan, evals_done, final, started)
+    summary = write_summary(ctx, gates, leaks, plan, evals_done, final)
     ctx.say(f"gates: {summary['gates']['status']}; summary: {ctx.root / 'summary.md'}")
     return summary

@@ -82,7 +82,6 @@ def write_summary(
     plan: dict[str, Any],
     eval_paths: dict[str, Path],
     final: str,
-    started: float,
 ) -> dict[str, Any]:
     """Gather every stage report of the run in `ctx` into the summary files."""
     root: Path = ctx.root

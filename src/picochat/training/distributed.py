@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -94,3 +95,8 @@ def max_over_ranks(values: list[float], info: DistInfo) -> list[float]:
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def describe(device: Any, precision: str, info: DistInfo) -> str:
+    """How a stage ran, for its report: e.g. "cpu (bf16, 1 process(es))"."""
+    return f"{device} ({precision}, {info.world_size} process(es))"

@@ -319,7 +319,6 @@ def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
         device=device,
         precision=precision,
         dist_info=info,
-        resume_from=out_dir / CHECKPOINT_DIR if config.resume else None,
         show_progress=show_progress,
         label="train dpo",
         on_step=on_step,
@@ -334,7 +333,7 @@ def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
                 [config.input, config.tokenizer, config.checkpoint, config.reference_checkpoint]
             ),
             wall_seconds=time.perf_counter() - started,
-            device=f"{device} ({precision}, {info.world_size} process(es))",
+            device=distributed.describe(device, precision, info),
             model_info={
                 "num_parameters": policy.num_parameters(),
                 "trainable_parameters": sum(

@@ -147,19 +147,19 @@ def run_loop(
     device: torch.device,
     precision: str,
     dist_info: distributed.DistInfo | None = None,
-    resume_from: Path | None = None,
     show_progress: bool = True,
     label: str = "train",
     on_step: Callable[[int], None] | None = None,
 ) -> LoopResult:
     """Train `task.model` until a stop condition; checkpoints go under `config.out_dir`.
 
-    `resume_from` is a checkpoint folder whose weights the caller already loaded into
+    With `config.resume` the caller has already loaded `out_dir/checkpoint`'s weights into
     `task.model`; the loop restores the rest (optimizer, RNG, data, history) from it.
     `on_step(step)` runs after every optimizer step (tests use it to send a signal).
     """
     info = dist_info or distributed.DistInfo()
     out_dir = Path(config.out_dir)
+    resume_from = out_dir / CHECKPOINT_DIR if config.resume else None
     raw_model = task.model.to(device)
     optimizer = build_optimizer(
         raw_model,
