@@ -101,3 +101,20 @@ def test_wrong_tokenizer_is_a_clear_error(run, run_cli, tmp_path):
         "--prompt", "x",
     )  # fmt: skip
     assert code == 2 and "same run" in err
+
+
+def test_compile_flag_compiles_native_checkpoints_only(run, run_cli, monkeypatch):
+    """--compile reaches compile_for_decoding (its numerics: tests/model/
+    test_compiled_decoding.py); with --hf-model it is a clear error."""
+    import picochat.model.transformer as transformer
+
+    compiled = []
+    monkeypatch.setattr(transformer, "compile_for_decoding", compiled.append)
+    code, out, err = run_cli(
+        "generate", "--checkpoint", run / "base", "--tokenizer", run / "tokenizer.json",
+        "--prompt", "hello", "--max-new-tokens", "3", "--temperature", "0", "--compile",
+    )  # fmt: skip
+    assert code == 0, err
+    assert len(compiled) == 1 and isinstance(compiled[0], Transformer)
+    code, _, err = run_cli("chat", "--hf-model", run, "--compile")
+    assert code == 2 and "--compile applies to native checkpoints" in err

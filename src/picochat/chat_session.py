@@ -136,10 +136,7 @@ def open_engine(source: Any) -> NativeEngine | HFEngine:
 
     device = resolve_device(source.device)
     if source.hf_model is not None:
-        if source.checkpoint is not None:
-            raise ConfigError(
-                "Both --checkpoint and --hf-model were given.", fix="Pass only one of them."
-            )
+        check_hf_source(source)
         from picochat.hf_adapter import load_hf_chat_model
 
         return HFEngine(load_hf_chat_model(source.hf_model, device=device))
@@ -147,14 +144,32 @@ def open_engine(source: Any) -> NativeEngine | HFEngine:
 
 
 def load_native(source: Any, device: Any) -> tuple[Any, Any]:
-    """(model, tokenizer) of --checkpoint and --tokenizer, checked to belong together."""
+    """(model, tokenizer) of --checkpoint and --tokenizer, checked to belong together;
+    compiled for decoding with --compile."""
     if source.checkpoint is None or source.tokenizer is None:
         raise ConfigError(
             "A model is needed: --checkpoint with its --tokenizer (or --hf-model).",
             fix="e.g. --checkpoint runs/x/sft/checkpoint --tokenizer runs/x/tokenizer.json",
         )
     from picochat.model.checkpoint import load_checkpoint
+    from picochat.model.transformer import compile_for_decoding
     from picochat.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(source.tokenizer)
-    return load_checkpoint(source.checkpoint, device=device, tokenizer=tokenizer), tokenizer
+    model = load_checkpoint(source.checkpoint, device=device, tokenizer=tokenizer)
+    if getattr(source, "compile", False):
+        compile_for_decoding(model)
+    return model, tokenizer
+
+
+def check_hf_source(source: Any) -> None:
+    """--hf-model excludes --checkpoint and --compile (Hugging Face models decode eagerly
+    through `transformers`)."""
+    if source.checkpoint is not None:
+        raise ConfigError(
+            "Both --checkpoint and --hf-model were given.", fix="Pass only one of them."
+        )
+    if getattr(source, "compile", False):
+        raise ConfigError(
+            "--compile applies to native checkpoints, not --hf-model.", fix="Drop --compile."
+        )

@@ -34,6 +34,12 @@ class ModelSourceConfig:
         None, "A Hugging Face model folder instead of a checkpoint.", path=True
     )
     device: str = option("auto", "Where to run.", choices=("auto", "cpu", "cuda", "mps"))
+    compile: bool = option(
+        False,
+        "Compile a native checkpoint for decoding (torch.compile): the first reply waits "
+        "while it compiles (~25 s for a 12M model on 2 CPU cores), later tokens come "
+        "~2-3x faster.",
+    )
 
 
 @dataclass

@@ -106,14 +106,13 @@ def checkpoint_reply_fn(model: Any, tok: Any, max_new_tokens: int) -> ReplyFn:
 
 
 def model_reply_fn(config: EvalConfig) -> tuple[ReplyFn, str]:
-    """Load `--checkpoint` and `--tokenizer`; returns (reply_fn, device name)."""
-    from picochat.model.checkpoint import load_checkpoint
+    """Load `--checkpoint` and `--tokenizer` (compiled with --compile); returns
+    (reply_fn, device name)."""
+    from picochat.chat_session import load_native
     from picochat.runtime import resolve_device
-    from picochat.tokenizer import load_tokenizer
 
     device = resolve_device(config.device)
-    tok = load_tokenizer(config.tokenizer)
-    model = load_checkpoint(config.checkpoint, device=device, tokenizer=tok)
+    model, tok = load_native(config, device)
     return checkpoint_reply_fn(model, tok, config.max_new_tokens), str(device)
 
 
@@ -135,10 +134,9 @@ def _check_sources(config: EvalConfig, reply_fn: ReplyFn | None) -> None:
     if config.replies is not None or reply_fn is not None:
         return
     if config.hf_model is not None:
-        if config.checkpoint is not None:
-            raise ConfigError(
-                "--hf-model and --checkpoint both name a model.", fix="Pass only one of them."
-            )
+        from picochat.chat_session import check_hf_source
+
+        check_hf_source(config)
         return
     if config.checkpoint is None or config.tokenizer is None:
         raise ConfigError(

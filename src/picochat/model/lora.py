@@ -66,8 +66,8 @@ class LoRALinear(nn.Module):
         return self.scale * (self.lora_B.detach().float() @ self.lora_A.detach().float())
 
     def merged(self) -> nn.Linear:
-        """A plain Linear holding W + scale * B @ A."""
-        layer = nn.Linear(self.base.in_features, self.base.out_features, bias=False)
+        """A plain Linear (the base layer's class) holding W + scale * B @ A."""
+        layer = type(self.base)(self.base.in_features, self.base.out_features, bias=False)
         layer = layer.to(self.base.weight.device)
         with torch.no_grad():
             weight = self.base.weight.float() + self.delta_weight()
