@@ -173,7 +173,7 @@ def flops_per_token(model: Transformer) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--repeats", type=int, default=3, help="A/B measurements per side")
+    parser.add_argument("--repeats", type=int, default=5, help="A/B measurements per side")
     parser.add_argument("--steps", type=int, default=2, help="optimizer steps per measurement")
     parser.add_argument("--quick", action="store_true", help="2 repeats of 1 step")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")

@@ -10,7 +10,7 @@ from picochat.configs import ModelShapeConfig
 from picochat.errors import ConfigError
 from picochat.model import transformer as tr
 from picochat.model.config import PRESETS, ModelConfig, resolve_model_config, swiglu_hidden
-from picochat.model.transformer import KVCache, Transformer
+from picochat.model.transformer import KVCache, Transformer, attention
 
 
 def tiny_config(**overrides) -> ModelConfig:
@@ -236,3 +236,24 @@ def test_cache_refuses_to_overflow():
     model(torch.randint(0, 61, (1, 4)), cache=cache)
     with pytest.raises(ValueError, match="KV cache full"):
         model(torch.randint(0, 61, (1, 1)), cache=cache)
+
+
+@pytest.mark.parametrize("case", ["causal", "mask", "grouped_causal", "none"])
+def test_matmul_attention_equals_sdpa(case):
+    """The CPU batched-matmul path (taken for non-fp32 dtypes; float64 here, so the
+    comparison is exact to rounding) computes what SDPA computes."""
+    gen = torch.Generator().manual_seed(0)
+    B, H, T, D = 2, 4, 7, 8
+    KV = 2 if case == "grouped_causal" else H
+    q = torch.randn(B, H, T, D, generator=gen, dtype=torch.float64)
+    k = torch.randn(B, KV, T, D, generator=gen, dtype=torch.float64)
+    v = torch.randn(B, KV, T, D, generator=gen, dtype=torch.float64)
+    mask = torch.rand(B, 1, T, T, generator=gen) > 0.3 if case == "mask" else None
+    if mask is not None:
+        mask[..., 0] = True  # every query sees at least one key
+    causal = case.endswith("causal")
+    got = attention(q, k, v, mask, causal)
+    expected = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=KV != H
+    )
+    torch.testing.assert_close(got, expected, atol=1e-12, rtol=1e-12)
