@@ -240,8 +240,8 @@ def test_cache_refuses_to_overflow():
 
 @pytest.mark.parametrize("case", ["causal", "mask", "grouped_causal", "none"])
 def test_matmul_attention_equals_sdpa(case):
-    """The CPU batched-matmul path (taken for non-fp32 dtypes; float64 here, so the
-    comparison is exact to rounding) computes what SDPA computes."""
+    """The CPU batched-matmul path computes what SDPA computes (float64, so the
+    comparison is exact to rounding; fp32 causal attention goes to SDPA instead)."""
     gen = torch.Generator().manual_seed(0)
     B, H, T, D = 2, 4, 7, 8
     KV = 2 if case == "grouped_causal" else H

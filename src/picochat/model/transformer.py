@@ -75,19 +75,20 @@ def attention(
     """softmax(q k^T / sqrt(D) + mask) v for q [B, H, T, D], k and v [B, KV, S, D];
     `mask` is boolean [B, 1, T, S] (True = may attend), or `causal` (T == S), or neither.
 
-    On a CPU in bf16, while the score matrix is small, batched matmuls beat SDPA's flash
-    kernel (training fwd+bwd of [16, 6, 256, 64] on 2 cores: 15 ms vs 39 ms). In fp32
-    the flash kernel wins (37 ms vs 41 ms: it skips the masked half of causal scores;
-    a whole fp32 training step of the 12M bench model is ~3% faster with it), and on
-    CUDA, for long contexts and for grouped-query decoding (the cache would be copied
-    to repeat kv heads) SDPA's fused kernels are used too.
+    On a CPU, while the score matrix is small, batched matmuls beat SDPA's flash kernel
+    (bf16 training fwd+bwd of [16, 6, 256, 64] on 2 cores: 15 ms vs 39 ms; a batch-8
+    decode step: bench_generate's batch-8 speedup 4.8x with them, 3.8x without), except
+    for causal attention in fp32, where the flash kernel's skipping of the masked half
+    of the scores wins (37 ms vs 41 ms; a whole fp32 training step of the 12M bench
+    model ~3% faster). On CUDA, for long contexts and for grouped-query decoding (the
+    cache would be copied to repeat kv heads), SDPA's fused kernels are used.
     """
     B, H, T, D = q.shape
     KV, S = k.size(1), k.size(2)
     grouped = static_bool(KV != H)
     use_matmuls = (
         q.device.type == "cpu"
-        and q.dtype != torch.float32
+        and not (causal and q.dtype == torch.float32)
         and B * H * T * S <= _MATMUL_ATTENTION_MAX_SCORES
     )
     if not use_matmuls or (grouped and not causal):
