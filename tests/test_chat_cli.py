@@ -118,3 +118,12 @@ def test_compile_flag_compiles_native_checkpoints_only(run, run_cli, monkeypatch
     assert len(compiled) == 1 and isinstance(compiled[0], Transformer)
     code, _, err = run_cli("chat", "--hf-model", run, "--compile")
     assert code == 2 and "--compile applies to native checkpoints" in err
+
+
+def test_compile_without_a_cpp_compiler_is_a_clear_error(run, run_cli, monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    code, _, err = run_cli(
+        "generate", "--checkpoint", run / "base", "--tokenizer", run / "tokenizer.json",
+        "--prompt", "hello", "--device", "cpu", "--compile",
+    )  # fmt: skip
+    assert code == 2 and "C++ compiler" in err

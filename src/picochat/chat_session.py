@@ -158,8 +158,24 @@ def load_native(source: Any, device: Any) -> tuple[Any, Any]:
     tokenizer = load_tokenizer(source.tokenizer)
     model = load_checkpoint(source.checkpoint, device=device, tokenizer=tokenizer)
     if getattr(source, "compile", False):
+        _check_cpu_compiler(device)
         compile_for_decoding(model)
     return model, tokenizer
+
+
+def _check_cpu_compiler(device: Any) -> None:
+    """torch.compile on a CPU builds C++ kernels: without a compiler it would fail only
+    at the first reply, with a long traceback."""
+    import os
+    import shutil
+
+    if getattr(device, "type", str(device)) != "cpu":
+        return
+    if not any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "clang++", "c++") if c):
+        raise ConfigError(
+            "--compile on a CPU needs a C++ compiler (torch.compile builds C++ kernels).",
+            fix="Install g++ or clang++ (or set CXX), or drop --compile.",
+        )
 
 
 def check_hf_source(source: Any) -> None:
