@@ -34,14 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# ../shared/data beside the repo (worktrees one folder deeper: ../../shared/data).
-SHAKESPEARE = next(
-    (p for p in (ROOT.parent / "shared" / "data" / "tinyshakespeare.txt",
-                 ROOT.parent.parent / "shared" / "data" / "tinyshakespeare.txt") if p.is_file()),
-    ROOT.parent / "shared" / "data" / "tinyshakespeare.txt",
-)  # fmt: skip
-RESULTS = ROOT / "bench" / "results" / "bench_data.json"
+from bench_paths import RESULTS_DIR, ROOT, SHAKESPEARE
+
+RESULTS = RESULTS_DIR / "bench_data.json"
 SPEECHES_PER_DOC = 40
 OFFSET_STEP = 7  # speeches; copies start their documents at different places
 

@@ -41,17 +41,12 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench_paths import RESULTS_DIR, ROOT, SHAKESPEARE
+
 sys.path.insert(0, str(ROOT / "src"))
 
-RESULTS = ROOT / "bench" / "results" / "bench_dpo.json"
-SHAKESPEARE = next(
-    (p / "shared" / "data" / "tinyshakespeare.txt" for p in ROOT.parents
-     if (p / "shared" / "data" / "tinyshakespeare.txt").is_file()),
-    ROOT.parent / "shared" / "data" / "tinyshakespeare.txt",
-)  # fmt: skip
+RESULTS = RESULTS_DIR / "bench_dpo.json"
 TARGET_RATIO = 1.3
 ANSWER_CHARS = 220  # ~ prompt + answer fill most of the 256-token context
 

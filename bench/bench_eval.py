@@ -25,10 +25,10 @@ import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
+from bench_paths import RESULTS_DIR, SHAKESPEARE
 from picochat.artifacts import atomic_write_json
 from picochat.data.eval_starter import build_items
 from picochat.evaluation.items import parse_item
@@ -38,13 +38,8 @@ from picochat.model.transformer import Transformer
 from picochat.runtime import resolve_device
 from picochat.tokenizer import CharTokenizer
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "bench_eval.json"
-SHARED = next(
-    (p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()),
-    ROOT.parent / "shared",
-)
-CORPUS = SHARED / "data" / "tinyshakespeare.txt"
+RESULTS = RESULTS_DIR / "bench_eval.json"
+CORPUS = SHAKESPEARE
 
 
 def build(items: int, device: torch.device) -> tuple[Transformer, CharTokenizer, list]:

@@ -45,11 +45,11 @@ from pathlib import Path
 
 import torch
 
+from bench_paths import RESULTS_DIR, ROOT, SHAKESPEARE
 from picochat.artifacts import atomic_write_json, software_versions
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
-RESULTS = ROOT / "bench" / "results" / "bench_pretrain_quality.json"
+DATA = SHAKESPEARE
+RESULTS = RESULTS_DIR / "bench_pretrain_quality.json"
 TARGET_BPB = 2.30
 # nanoGPT char-level CPU recipe on this machine (issue 4): (wall seconds, nats per char).
 NANOGPT = [(116.0, 1.886), (287.0, 1.677)]

@@ -31,9 +31,9 @@ import random
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench_paths import RESULTS_DIR, ROOT, SHAKESPEARE
+
 sys.path.insert(0, str(ROOT / "src"))
 
 from picochat.tokenizer import BPETokenizer  # noqa: E402
@@ -41,13 +41,7 @@ from picochat.tokenizer.bpe import GPT4_SPLIT_PATTERN, text_pieces  # noqa: E402
 from picochat.tokenizer.bpe_train import count_words, train_bpe  # noqa: E402
 from picochat.tokenizer.special import SPECIAL_TOKENS  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "bench_tokenizer.json"
-# ../shared/data beside the repo root, or beside a parent (worktrees sit deeper).
-SHAKESPEARE = next(
-    (p / "shared" / "data" / "tinyshakespeare.txt" for p in ROOT.parents
-     if (p / "shared" / "data" / "tinyshakespeare.txt").is_file()),
-    ROOT.parent / "shared" / "data" / "tinyshakespeare.txt",
-)  # fmt: skip
+RESULTS = RESULTS_DIR / "bench_tokenizer.json"
 VARIANTS = (
     lambda w: w + "s",
     lambda w: w + "ed",
