@@ -77,7 +77,7 @@ def attention(
 
     On a CPU, while the score matrix is small, batched matmuls beat SDPA's flash kernel
     (bf16 training fwd+bwd of [16, 6, 256, 64] on 2 cores: 15 ms vs 39 ms; a batch-8
-    decode step: bench_generate's batch-8 speedup 4.8x with them, 3.8x without), except
+    decode step: bench_generate's batch-8 speedup 4.45x with them, 3.8x without), except
     for causal attention in fp32, where the flash kernel's skipping of the masked half
     of the scores wins (37 ms vs 41 ms; a whole fp32 training step of the 12M bench
     model ~3% faster). On CUDA, for long contexts and for grouped-query decoding (the
