@@ -1,8 +1,9 @@
 """What a run reads: a dataset pack, or a corpus + chat + eval file given one by one.
 
-With neither, `run tiny` uses the bundled example pack (`examples/` of the source
-tree). The corpus stage always reads through the pack when there is one, so a pack's
-recipe (labels, globs) applies exactly as in `picochat data build --dataset-pack`.
+With neither, `run tiny` uses the bundled example pack (`examples/`, shipped in the
+wheel as `picochat/examples`). The corpus stage always reads through the pack when
+there is one, so a pack's recipe (labels, globs) applies exactly as in
+`picochat data build --dataset-pack`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,20 @@ from picochat.configs.run import RunConfig
 from picochat.data.pack import load_dataset_pack
 from picochat.errors import ConfigError, InputError
 
-BUNDLED_PACK = Path(__file__).resolve().parents[3] / "examples" / "tiny_dataset_pack.json"
+_PACK_NAME = "tiny_dataset_pack.json"
+# picochat/examples is the repo's examples/ (a link in the source tree, real files in a
+# wheel); a checkout without symlinks (some Windows set-ups) still has examples/.
+BUNDLED_PACK = next(
+    (
+        (folder / _PACK_NAME).resolve()
+        for folder in (
+            Path(__file__).parents[1] / "examples",
+            Path(__file__).parents[3] / "examples",
+        )
+        if (folder / _PACK_NAME).is_file()
+    ),
+    Path(__file__).parents[1] / "examples" / _PACK_NAME,
+)
 
 
 @dataclass
@@ -94,7 +108,7 @@ def resolve_inputs(config: RunConfig) -> RunInputs:
         raise InputError(
             f"dataset pack {pack_path} not found.",
             file=pack_path,
-            fix="Pass --dataset-pack PATH, or run from a source checkout that has examples/.",
+            fix="Pass --dataset-pack PATH (the bundled pack is missing from this install).",
         )
     pack = load_dataset_pack(pack_path)
     for role in ("chat", "eval"):
