@@ -169,12 +169,21 @@ def reference_logps(
             )
         about["computed"] = "read back from the first run of this folder (--resume)"
         return saved["logps"], about
-    batch = config.batch_size
+
+    def score(model: nn.Module) -> torch.Tensor:
+        # Train and validation pairs batched apart, the validation ones exactly as the
+        # loop's evaluation batches them: at step 0 the policy's validation log-probs then
+        # equal the reference's bit for bit (fp32 SDPA rounds a row differently at another
+        # padded length, so a shared batching would let pairs "win" on ~1e-7 noise).
+        parts = [
+            answer_logps(model, part, pad_id=tokenizer.pad_id, batch_size=config.batch_size,
+                         device=device, precision=precision)
+            for part in (data.train, data.val)
+        ]  # fmt: skip
+        return torch.cat(parts)
+
     if config.reference_checkpoint is None:
-        logps = answer_logps(
-            policy, pairs, pad_id=tokenizer.pad_id, batch_size=batch, device=device,
-            precision=precision,
-        )  # fmt: skip
+        logps = score(policy)
     else:
         reference = load_checkpoint(config.reference_checkpoint, device=device, tokenizer=tokenizer)
         if reference.config.vocab_size != policy.config.vocab_size:
@@ -190,10 +199,7 @@ def reference_logps(
                 file=config.reference_checkpoint,
                 fix="Use a reference with at least the policy's context (usually its SFT parent).",
             )
-        logps = answer_logps(
-            reference, pairs, pad_id=tokenizer.pad_id, batch_size=batch, device=device,
-            precision=precision,
-        )  # fmt: skip
+        logps = score(reference)
         del reference  # freed before training: one model in memory from here on
         gc.collect()
         if device.type == "cuda":
