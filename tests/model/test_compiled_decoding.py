@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import torch
+from torch._dynamo.utils import counters
 
 from picochat.generation import generate_ids
 from picochat.model.config import ModelConfig
@@ -27,6 +28,7 @@ def models() -> tuple[Transformer, Transformer]:
 
 def test_compiled_greedy_decoding_matches_eager(models) -> None:
     eager, compiled = models
+    counters.clear()
     gen = torch.Generator().manual_seed(1)
     one = [torch.randint(8, VOCAB, (9,), generator=gen).tolist()]
     padded = [torch.randint(8, VOCAB, (n,), generator=gen).tolist() for n in (3, 11)]
@@ -34,6 +36,9 @@ def test_compiled_greedy_decoding_matches_eager(models) -> None:
         expected = generate_ids(eager, prompts, stop_ids=(), max_new_tokens=12, temperature=0)
         got = generate_ids(compiled, prompts, stop_ids=(), max_new_tokens=12, temperature=0)
         assert got == expected
+    # Really compiled, in whole graphs: a graph break would fall back to eager silently.
+    assert counters["stats"]["unique_graphs"] > 0
+    assert not counters["graph_break"], dict(counters["graph_break"])
 
 
 def test_compiled_logits_match_eager(models) -> None:
