@@ -51,25 +51,14 @@ def picochat_model(preset: str) -> Transformer:
 
 
 def llama_twin(config: ModelConfig) -> torch.nn.Module:
-    """LlamaForCausalLM with exactly Picochat's shape (built locally, nothing downloaded)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """LlamaForCausalLM with exactly Picochat's shape (built locally, nothing downloaded):
+    `picochat export hf`'s own config, with fresh random weights."""
+    from transformers import LlamaForCausalLM
 
-    hf_config = LlamaConfig(
-        vocab_size=config.vocab_size,
-        hidden_size=config.n_embd,
-        intermediate_size=config.mlp_hidden,
-        num_hidden_layers=config.n_layer,
-        num_attention_heads=config.n_head,
-        num_key_value_heads=config.n_kv_head,
-        head_dim=config.head_dim,
-        max_position_embeddings=config.context_size,
-        rms_norm_eps=config.norm_eps,
-        rope_parameters={"rope_type": "default", "rope_theta": config.rope_theta},
-        tie_word_embeddings=config.tie_embeddings,
-        attention_bias=False,
-        mlp_bias=False,
-    )
-    return LlamaForCausalLM(hf_config)
+    from picochat.export_hf import llama_config
+    from picochat.tokenizer.special import SPECIAL_TOKENS
+
+    return LlamaForCausalLM(llama_config(config, {t: i for i, t in enumerate(SPECIAL_TOKENS)}))
 
 
 def train_step_fn(model, kind: str, device, precision: str) -> Callable[[], None]:

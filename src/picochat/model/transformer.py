@@ -367,6 +367,14 @@ def compile_for_decoding(model: Transformer) -> Transformer:
     return model
 
 
+def _matmul_dtype(hidden: torch.Tensor) -> torch.dtype:
+    """The dtype autocast would run the lm_head matmul in (hidden's own dtype without it)."""
+    device_type = hidden.device.type
+    if torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return hidden.dtype
+
+
 def linear_cross_entropy(
     hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
 ) -> torch.Tensor:
@@ -384,12 +392,7 @@ def linear_cross_entropy(
     if reduction == "mean":
         row_weight = row_weight / valid.sum().clamp(min=1)
     safe_targets = torch.where(valid, targets, 0)
-    device_type = hidden.device.type
-    dtype = (
-        torch.get_autocast_dtype(device_type)
-        if torch.is_autocast_enabled(device_type)
-        else hidden.dtype
-    )
+    dtype = _matmul_dtype(hidden)
     if reduction == "none":
         with torch.no_grad():
             return _chunked_loss(hidden, weight, safe_targets, row_weight, dtype, per_row=True)[0]
@@ -407,12 +410,7 @@ def linear_token_nll(
     fp32 logits, their log-softmax and its gradient held at once)."""
     valid = targets != IGNORE_INDEX
     safe_targets = torch.where(valid, targets, 0)
-    device_type = hidden.device.type
-    dtype = (
-        torch.get_autocast_dtype(device_type)
-        if torch.is_autocast_enabled(device_type)
-        else hidden.dtype
-    )
+    dtype = _matmul_dtype(hidden)
     return _LinearTokenNLL.apply(hidden, weight, safe_targets, valid.float(), dtype)
 
 
