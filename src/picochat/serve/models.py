@@ -1,0 +1,210 @@
+"""What the server serves: a native Transformer plus the text <-> ids functions around it.
+
+Three sources, as on the command line:
+- `--checkpoint` + `--tokenizer`: a Picochat checkpoint; chats are rendered by the one
+  chat template (`picochat.chat_format.render_prompt`), raw text as `<|bos|>` + text
+  (`picochat.generation.text_prompt_ids`), exactly as `picochat chat`/`generate` do.
+- `--run runs/x`: the run's final model, the one its summary and release gates scored
+  (`summary.json` names it: post-DPO when DPO ran), with the run's tokenizer.json.
+- `--hf-model DIR`: a Hugging Face `LlamaForCausalLM` folder (what `picochat export hf`
+  writes, or any Llama-layout model). Its weights are loaded into a native Transformer
+  by the inverse of `picochat.export_hf.llama_state_dict` (fuse q/k/v and gate/up), so
+  it joins the same batched decoder; prompts go through the folder's own chat template
+  (`apply_chat_template`), like `picochat chat --hf-model`. Other architectures are
+  refused with a clear error: the batched decoder runs the Llama layout only.
+
+Not here: decoding (`engine.py`), HTTP (`api.py`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from picochat.errors import CheckpointError, ConfigError, InputError
+
+
+@dataclass
+class ServedModel:
+    """A model ready for the engine: ids in, ids out, and how text maps to ids."""
+
+    name: str
+    model: Any  # picochat.model.transformer.Transformer, eval mode
+    chat_ids: Callable[[Sequence[dict[str, Any]]], list[int]]
+    text_ids: Callable[[str], list[int]]
+    decode: Callable[[Sequence[int]], str]
+    stop_ids: tuple[int, ...]
+    pad_id: int
+    source: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def context_size(self) -> int:
+        return int(self.model.config.context_size)
+
+    def exact_prompt(self, messages: Sequence[dict[str, Any]]) -> tuple[str, int]:
+        """(text, tokens) of the prompt a chat request renders to, specials included."""
+        ids = self.chat_ids(messages)
+        return self.decode(ids), len(ids)
+
+
+def native_model(
+    checkpoint: str | Path, tokenizer_path: str | Path, *, name: str | None = None, device="cpu"
+) -> ServedModel:
+    """A Picochat checkpoint folder and its tokenizer.json."""
+    from picochat import load_checkpoint, load_tokenizer
+    from picochat.chat_format import render_prompt
+    from picochat.generation import DEFAULT_PAD_ID, stop_ids_for, text_prompt_ids
+
+    tokenizer = load_tokenizer(str(tokenizer_path))
+    model = load_checkpoint(str(checkpoint), device=str(device), tokenizer=tokenizer)
+    model.eval()
+    pad = getattr(tokenizer, "pad_id", None)
+    return ServedModel(
+        name=name or Path(checkpoint).resolve().parent.name,
+        model=model,
+        chat_ids=lambda messages: render_prompt(tokenizer, messages),
+        text_ids=lambda prompt: text_prompt_ids(tokenizer, prompt),
+        decode=tokenizer.decode,
+        stop_ids=tuple(stop_ids_for(tokenizer)),
+        pad_id=DEFAULT_PAD_ID if pad is None else pad,
+        source=str(checkpoint),
+        info={"kind": getattr(model, "checkpoint_meta", {}).get("kind"), "tokenizer": tokenizer},
+    )
+
+
+def final_checkpoint(run_dir: str | Path) -> Path:
+    """The checkpoint a run's summary and gates scored (post-DPO when DPO ran)."""
+    run = Path(run_dir)
+    summary_path = run / "summary.json"
+    if not summary_path.is_file():
+        raise InputError(
+            f"{run} has no summary.json: the run has not finished, or it is not a run folder.",
+            file=summary_path,
+            fix="Finish it with `picochat run tiny --out-dir ...`, or pass --checkpoint.",
+        )
+    try:
+        summary = json.loads(summary_path.read_text())
+    except json.JSONDecodeError as error:
+        raise InputError(f"summary.json is not JSON: {error}", file=summary_path) from error
+    scored = (summary.get("run") or {}).get("final_model")  # e.g. "dpo/checkpoint"
+    if not scored:
+        raise InputError(
+            "summary.json does not name the run's final model (run.final_model).",
+            file=summary_path,
+            fix="Rerun `picochat run tiny` with this Picochat version, or pass --checkpoint.",
+        )
+    path = run / scored
+    if not (path / "model.safetensors").is_file():
+        raise CheckpointError(
+            f"the run's final model ({scored}) is missing.", file=path, fix="Rerun the run."
+        )
+    return path
+
+
+def run_model(run_dir: str | Path, *, name: str | None = None, device="cpu") -> ServedModel:
+    """A run folder's final model with the run's tokenizer."""
+    run = Path(run_dir)
+    served = native_model(
+        final_checkpoint(run),
+        run / "tokenizer.json",
+        name=name or run.resolve().name,
+        device=device,
+    )
+    served.source = str(run)
+    return served
+
+
+def _llama_weights(hf_model: Any) -> tuple[Any, dict[str, Any]]:
+    """(ModelConfig, native state dict) of a LlamaForCausalLM: export_hf's renaming inverted."""
+    import torch
+
+    from picochat.model.config import ModelConfig
+
+    c = hf_model.config
+    rope = getattr(c, "rope_parameters", None) or getattr(c, "rope_scaling", None) or {}
+    problems = [
+        reason
+        for bad, reason in (
+            (c.model_type != "llama", f"model_type {c.model_type!r}"),
+            (getattr(c, "hidden_act", "silu") != "silu", f"hidden_act {c.hidden_act!r}"),
+            (getattr(c, "attention_bias", False), "attention biases"),
+            (getattr(c, "mlp_bias", False), "MLP biases"),
+            (rope.get("rope_type", "default") != "default", f"rope {rope.get('rope_type')!r}"),
+        )
+        if bad
+    ]
+    if problems:
+        raise ConfigError(
+            f"`picochat serve --hf-model` runs the Llama layout only; this model has "
+            f"{', '.join(problems)}.",
+            fix="Serve a folder written by `picochat export hf` (or another plain Llama model).",
+        )
+    theta = rope.get("rope_theta", getattr(c, "rope_theta", 10000.0))
+    config = ModelConfig(
+        vocab_size=c.vocab_size,
+        n_layer=c.num_hidden_layers,
+        n_head=c.num_attention_heads,
+        n_kv_head=c.num_key_value_heads or c.num_attention_heads,
+        n_embd=c.hidden_size,
+        context_size=c.max_position_embeddings,
+        tie_embeddings=bool(c.tie_word_embeddings),
+        mlp_hidden=c.intermediate_size,
+        rope_theta=float(theta),
+        norm_eps=c.rms_norm_eps,
+    )
+    hf = {k: v.detach().float() for k, v in hf_model.state_dict().items()}
+    state = {
+        "wte.weight": hf["model.embed_tokens.weight"],
+        "norm_f.weight": hf["model.norm.weight"],
+    }
+    for i in range(config.n_layer):
+        p = f"model.layers.{i}."
+        attn, mlp = p + "self_attn.", p + "mlp."
+        state[f"blocks.{i}.attn_norm.weight"] = hf[p + "input_layernorm.weight"]
+        state[f"blocks.{i}.attn_qkv.weight"] = torch.cat(
+            [hf[attn + "q_proj.weight"], hf[attn + "k_proj.weight"], hf[attn + "v_proj.weight"]]
+        )
+        state[f"blocks.{i}.attn_proj.weight"] = hf[attn + "o_proj.weight"]
+        state[f"blocks.{i}.mlp_norm.weight"] = hf[p + "post_attention_layernorm.weight"]
+        state[f"blocks.{i}.mlp_fc.weight"] = torch.cat(
+            [hf[mlp + "gate_proj.weight"], hf[mlp + "up_proj.weight"]]
+        )
+        state[f"blocks.{i}.mlp_proj.weight"] = hf[mlp + "down_proj.weight"]
+    state["lm_head.weight"] = hf.get("lm_head.weight", hf["model.embed_tokens.weight"])
+    return config, state
+
+
+def hf_model(model_dir: str | Path, *, name: str | None = None, device="cpu") -> ServedModel:
+    """A Llama-layout Hugging Face folder, decoded by the native batched engine."""
+    from picochat.hf_adapter import ensure_chat_template, load_hf_model, stop_token_ids
+    from picochat.model.transformer import Transformer
+
+    loaded, tokenizer = load_hf_model(model_dir, device="cpu")
+    ensure_chat_template(tokenizer)
+    config, state = _llama_weights(loaded)
+    model = Transformer(config)
+    model.load_state_dict(state, strict=True)
+    model.to(device).eval()
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+
+    def chat_ids(messages: Sequence[dict[str, Any]]) -> list[int]:
+        text = tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=True
+        )
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    return ServedModel(
+        name=name or Path(model_dir).resolve().name,
+        model=model,
+        chat_ids=chat_ids,
+        text_ids=lambda prompt: bos + tokenizer(prompt, add_special_tokens=False)["input_ids"],
+        decode=lambda ids: tokenizer.decode(list(ids), skip_special_tokens=False),
+        stop_ids=tuple(stop_token_ids(loaded, tokenizer)),
+        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        source=str(model_dir),
+        info={"kind": "hf"},
+    )
