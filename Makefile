@@ -31,8 +31,10 @@ demo: $(STAMP)
 	@echo "Read the run top to bottom: $(DEMO_DIR)/summary.md (or open $(DEMO_DIR)/report.html)."
 	@echo "Next: change one flag (see picochat run tiny --help), rerun into another folder, then picochat compare $(DEMO_DIR) runs/<other>."
 
+# -rs prints why a test was skipped (e.g. the browser tests where Chromium is missing).
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -rs
+	@command -v chromium >/dev/null || echo "note: Chromium is not installed, so the workbench's browser tests were skipped (apt-get install chromium)."
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

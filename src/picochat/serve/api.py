@@ -52,6 +52,8 @@ class ModelSet(Protocol):
 
     def engine(self, name: str) -> Engine: ...  # raises KeyError for an unknown name
 
+    def loaded(self) -> dict[str, Engine]: ...  # the engines running now
+
     def close(self) -> None: ...
 
 
@@ -68,6 +70,9 @@ class SingleModel:
         if name != self._engine.served.name:
             raise KeyError(name)
         return self._engine
+
+    def loaded(self) -> dict[str, Engine]:
+        return {self._engine.served.name: self._engine}
 
     def close(self) -> None:
         self._engine.close()
@@ -163,7 +168,10 @@ def create_app(models: ModelSet, *, api_key: str | None = None, workbench: Any =
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "models": models.names()}
+        engines = {
+            name: {**engine.load(), **engine.stats} for name, engine in models.loaded().items()
+        }
+        return {"status": "ok", "models": models.names(), "engines": engines}
 
     @app.get("/v1/models")
     async def list_models():
@@ -184,7 +192,8 @@ def create_app(models: ModelSet, *, api_key: str | None = None, workbench: Any =
         except PicochatError as error:
             raise ApiError(400, error.message, param="messages") from None
         max_tokens = check_lengths([ids], body.requested_tokens(), engine.served.context_size)
-        generation = Generation(engine, [ids], _sampling(body, max_tokens), body.stops())
+        sampling = _sampling(body, max_tokens)
+        generation = Generation(engine, [ids], sampling, body.stops(), body.ignore_eos)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         if body.stream:
             stream = chat_stream(generation, body.model, include_usage)
@@ -207,7 +216,8 @@ def create_app(models: ModelSet, *, api_key: str | None = None, workbench: Any =
         engine = _engine(models, body.model)
         prompts_ids = [engine.served.text_ids(p) for p in body.prompts()]
         max_tokens = check_lengths(prompts_ids, body.max_tokens, engine.served.context_size)
-        generation = Generation(engine, prompts_ids, _sampling(body, max_tokens), body.stops())
+        sampling = _sampling(body, max_tokens)
+        generation = Generation(engine, prompts_ids, sampling, body.stops(), body.ignore_eos)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         if body.stream:
             stream = completion_stream(generation, body.model, include_usage)

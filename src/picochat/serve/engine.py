@@ -69,6 +69,7 @@ class Request:
     sampling: SamplingConfig  # max_new_tokens = the request's max_tokens
     sink: Callable[[Event], None]  # called on the engine thread; must not block
     stops: tuple[str, ...] = ()
+    ignore_eos: bool = False  # stop tokens do not end the row (decoded as text)
     cancelled: bool = False
 
 
@@ -232,7 +233,7 @@ class Engine:
         return out
 
     def _emit(self, row: _Row, token: int) -> None:
-        if token in self.served.stop_ids:
+        if token in self.served.stop_ids and not row.request.ignore_eos:
             self._finish(row, "stop")
             return
         row.generated += 1

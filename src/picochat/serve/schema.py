@@ -5,7 +5,8 @@ guess) by pydantic models; unknown fields are ignored, as OpenAI-compatible serv
 do, except those whose silent dropping would change the answer (`n` > 1, `echo`,
 `logprobs`, `suffix`, non-zero presence/frequency penalties): those are refused with
 a message naming the field. Picochat's own sampling controls are extra fields:
-`top_k` and `repetition_penalty`.
+`top_k` and `repetition_penalty`, and vLLM's `ignore_eos` (decode through stop
+tokens up to max_tokens: what throughput benchmarks use).
 
 Every error is `{"error": {"message", "type", "param", "code"}}` with its HTTP status
 (`ApiError`); `validation_error` turns a pydantic error into one.
@@ -96,6 +97,7 @@ class _Sampling(_Strict):
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
+    ignore_eos: bool = False  # vLLM's extra field: run to max_tokens (benchmarks)
     n: int = Field(1, ge=1, le=1)
     presence_penalty: float = Field(0.0, ge=0.0, le=0.0)
     frequency_penalty: float = Field(0.0, ge=0.0, le=0.0)

@@ -37,6 +37,7 @@ class Generation:
         prompts_ids: list[list[int]],
         sampling: SamplingConfig,
         stops: tuple[str, ...],
+        ignore_eos: bool = False,
     ) -> None:
         self.engine = engine
         self.loop = asyncio.get_running_loop()
@@ -44,7 +45,7 @@ class Generation:
         self.requests: list[Request] = []
         try:
             for index, ids in enumerate(prompts_ids):
-                request = Request(ids, sampling, self._sink(index), stops)
+                request = Request(ids, sampling, self._sink(index), stops, ignore_eos)
                 engine.submit(request)
                 self.requests.append(request)
         except QueueFull as full:
