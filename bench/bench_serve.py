@@ -64,7 +64,12 @@ def build(folder: Path) -> tuple[Path, Path, Path, int]:
     tokenizer = load_tokenizer(str(tokenizer_path))
     torch.manual_seed(0)
     config = ModelConfig(
-        vocab_size=tokenizer.vocab_size, n_layer=6, n_head=6, n_kv_head=6, n_embd=384, context_size=512
+        vocab_size=tokenizer.vocab_size,
+        n_layer=6,
+        n_head=6,
+        n_kv_head=6,
+        n_embd=384,
+        context_size=512,
     )
     model = Transformer(config)
     checkpoint = save_checkpoint(
