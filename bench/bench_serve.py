@@ -10,8 +10,9 @@ saved as a checkpoint and exported with `picochat export hf`. Then, over loopbac
    (completion tokens from `usage` / wall time of the level) and time to first token
    p50/p95. Sequential serving would give the same tokens/s at every level.
 2. The same load against `transformers serve` on the exported folder (same weights,
-   prompts and lengths), when it starts here offline; otherwise the reason is recorded
-   and a plain transformers `generate` loop (one request at a time) is measured instead.
+   prompts and lengths: its copy has no end-of-sequence ids, as it refuses `ignore_eos`),
+   plain and with `--continuous-batching`, when it starts here offline; otherwise the
+   reason is recorded and a plain transformers `generate` loop is measured instead.
 3. Soak: `--soak` requests (default 500) from 8 client threads: mixed prompt and reply
    lengths, 10% malformed (bad JSON, wrong types, unknown model, too long), 10% that hang
    up after the first chunk, the rest streamed or whole. Checked: every well-formed
@@ -30,10 +31,8 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,10 +41,10 @@ import time
 from pathlib import Path
 
 from bench_paths import RESULTS_DIR, SHAKESPEARE
+from serve_client import load_levels, machine, rss_mib, start, stream_request
 
 PYTHON = sys.executable
 NEW_TOKENS = 128
-LEVELS = (1, 4, 16)
 
 
 def build(folder: Path) -> tuple[Path, Path, Path, int]:
@@ -78,111 +77,6 @@ def build(folder: Path) -> tuple[Path, Path, Path, int]:
     hf = folder / "hf"
     export_hf(ExportHFConfig(checkpoint=checkpoint, tokenizer=tokenizer_path, out_dir=hf))
     return checkpoint, tokenizer_path, hf, model.num_parameters()
-
-
-def start(command: list[str], port: int, log: Path, timeout: float = 300) -> subprocess.Popen:
-    """Start a server; return once GET /health answers (or raise with its log's tail)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
-                return process
-        except OSError:
-            pass
-        time.sleep(0.5)
-    process.kill()
-    raise RuntimeError(f"server did not start: {log.read_text()[-1500:]}")
-
-
-def stream_request(port: int, body: dict, hang_up: bool = False) -> dict:
-    """POST a streaming request; TTFT, text chunks, usage, status (and hang up early)."""
-    started = time.perf_counter()
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    path = "/v1/chat/completions" if "messages" in body else "/v1/completions"
-    connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
-    response = connection.getresponse()
-    out = {"status": response.status, "ttft": None, "tokens": 0, "done": False, "chunks": 0}
-    if response.status != 200:
-        out["error"] = json.loads(response.read() or b"{}")
-        connection.close()
-        return out
-    for line in response:
-        line = line.strip()
-        if not line.startswith(b"data: "):
-            continue
-        data = line[6:]
-        if data == b"[DONE]":
-            out["done"] = True
-            break
-        chunk = json.loads(data)
-        if "error" in chunk:
-            out["error"] = chunk
-            break
-        if chunk.get("usage"):
-            out["tokens"] = chunk["usage"]["completion_tokens"]
-        choices = chunk.get("choices") or []
-        text = choices and (
-            choices[0].get("text") or (choices[0].get("delta") or {}).get("content")
-        )
-        if text:
-            out["chunks"] += 1
-            if out["ttft"] is None:
-                out["ttft"] = time.perf_counter() - started
-                if hang_up:
-                    break
-    connection.close()
-    return out
-
-
-def run_level(port: int, model: str, prompts: list[str], clients: int, **extra) -> dict:
-    """`len(prompts)` requests from `clients` threads; aggregate tokens/s and TTFT."""
-    todo = list(enumerate(prompts))
-    results: list[dict] = []
-    lock = threading.Lock()
-
-    def client() -> None:
-        while True:
-            with lock:
-                if not todo:
-                    return
-                _, prompt = todo.pop(0)
-            body = {"model": model, "prompt": prompt, "max_tokens": NEW_TOKENS, "stream": True}
-            body.update(temperature=0, stream_options={"include_usage": True}, **extra)
-            result = stream_request(port, body)
-            with lock:
-                results.append(result)
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    tokens = sum(r["tokens"] or r["chunks"] for r in results)
-    ttfts = sorted(r["ttft"] for r in results if r["ttft"] is not None)
-    failed = [r for r in results if r["status"] != 200 or not r["done"]]
-    return {
-        "clients": clients,
-        "requests": len(results),
-        "failed": len(failed),
-        "completion_tokens": tokens,
-        "wall_seconds": round(wall, 3),
-        "tokens_per_second": round(tokens / wall, 1),
-        "ttft_p50": round(statistics.median(ttfts), 3) if ttfts else None,
-        "ttft_p95": round(ttfts[min(len(ttfts) - 1, int(0.95 * len(ttfts)))], 3) if ttfts else None,
-    }
-
-
-def load_levels(port: int, model: str, prompts: list[str], **extra) -> list[dict]:
-    run_level(port, model, prompts[:2], 2, **extra)  # warm-up
-    return [run_level(port, model, prompts, clients, **extra) for clients in LEVELS]
 
 
 def generate_loop(hf: Path, prompts: list[str]) -> dict:
@@ -252,13 +146,6 @@ def _soak_one(port: int, model: str, index: int, rng: random.Random) -> str:
     return "ok" if ok else f"whole->{response.status}"
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
-
-
 def soak(port: int, model: str, process: subprocess.Popen, count: int, seconds: float) -> dict:
     rng = random.Random(0)
     outcomes: list[str] = []
@@ -307,46 +194,66 @@ def soak(port: int, model: str, process: subprocess.Popen, count: int, seconds: 
     }
 
 
-def machine() -> dict:
-    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    name = next(
-        (line.split(":", 1)[1].strip() for line in cpu.splitlines() if "Model name" in line), "?"
-    )
-    return {"cpu": name, "cores": os.cpu_count(), "load_average": os.getloadavg()}
+def no_eos_copy(hf: Path, folder: Path) -> Path:
+    """The exported folder without end-of-sequence ids, so transformers decodes every reply
+    to max_tokens like `ignore_eos` does on our side (`transformers serve` refuses that
+    field)."""
+    copy = folder / "hf_no_eos"
+    shutil.copytree(hf, copy)
+    for name in ("generation_config.json", "config.json"):
+        data = json.loads((copy / name).read_text())
+        data["eos_token_id"] = None
+        (copy / name).write_text(json.dumps(data))
+    return copy
 
 
 def reference(hf: Path, prompts: list[str], port: int, folder: Path) -> dict:
-    """`transformers serve` on the exported folder, or why not and a generate loop."""
+    """`transformers serve` on the exported weights (plain, then --continuous-batching), or
+    why not, and then a plain `generate` loop."""
+    weights = no_eos_copy(hf, folder)
     cli = shutil.which("transformers") or str(Path(PYTHON).parent / "transformers")
-    command = [cli, "serve", str(hf), "--port", str(port), "--device", "cpu", "--host", "127.0.0.1"]
-    try:
-        process = start(command, port, folder / "transformers_serve.log", timeout=180)
-    except (RuntimeError, OSError) as error:
-        return {"side": "transformers serve", "ran": False, "why_not": str(error)[-800:],
-                "fallback": generate_loop(hf, prompts[:4])}  # fmt: skip
-    try:
-        levels = load_levels(port, str(hf), prompts, ignore_eos=True)
-        ok = all(level["failed"] == 0 for level in levels)
-        return {
-            "side": "transformers serve",
-            "ran": ok,
-            "command": " ".join(command),
-            "levels": levels,
-        }
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    sides = {}
+    for flag in ("--no-continuous-batching", "--continuous-batching"):
+        command = [cli, "serve", str(weights), "--port", str(port), "--device", "cpu"]
+        command += ["--host", "127.0.0.1", flag]
+        log = folder / f"transformers_serve{flag}.log"
+        try:
+            process = start(command, port, log, timeout=180)
+        except (RuntimeError, OSError) as error:
+            sides[flag] = {"ran": False, "why_not": str(error)[-800:]}
+            continue
+        try:
+            levels = load_levels(port, str(weights), prompts, NEW_TOKENS)
+            ok = all(level["failed"] == 0 for level in levels)
+            sides[flag] = {"ran": ok, "command": " ".join(command), "levels": levels}
+            if not ok:
+                sides[flag]["log_tail"] = log.read_text()[-800:]
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        port += 1
+    if not any(side["ran"] for side in sides.values()):
+        sides["generate_loop"] = generate_loop(hf, prompts[:4])
+    return sides
 
 
 def table(ours: list[dict], theirs: dict) -> str:
-    rows = ["| clients | picochat serve tok/s | TTFT p50 / p95 (s) | vs 1 client | reference tok/s |",
-            "|---|---|---|---|---|"]  # fmt: skip
-    ref = {lvl["clients"]: lvl for lvl in theirs.get("levels", [])}
+    sides = [theirs.get(flag, {}) for flag in ("--no-continuous-batching", "--continuous-batching")]
+    refs = [
+        {lvl["clients"]: lvl for lvl in side.get("levels", [])} if side.get("ran") else {}
+        for side in sides
+    ]
+    rows = ["| clients | picochat serve tok/s | TTFT p50 / p95 (s) | vs 1 client "
+            "| transformers serve tok/s (TTFT p50) | transformers serve --continuous-batching |",
+            "|---|---|---|---|---|---|"]  # fmt: skip
     for level in ours:
-        other = ref.get(level["clients"], {}).get("tokens_per_second", "-")
+        cells = []
+        for ref in refs:
+            other = ref.get(level["clients"])
+            cells.append(f"{other['tokens_per_second']} ({other['ttft_p50']})" if other else "-")
         ratio = level["tokens_per_second"] / ours[0]["tokens_per_second"]
         rows.append(f"| {level['clients']} | {level['tokens_per_second']} | {level['ttft_p50']} / "
-                    f"{level['ttft_p95']} | {ratio:.2f}x | {other} |")  # fmt: skip
+                    f"{level['ttft_p95']} | {ratio:.2f}x | {cells[0]} | {cells[1]} |")  # fmt: skip
     return "\n".join(rows)
 
 
@@ -373,7 +280,7 @@ def main() -> None:
                str(tokenizer), "--port", str(port), "--max-batch", "16", "--model-name", "bench"]  # fmt: skip
     server = start(command, port, folder / "picochat_serve.log")
     try:
-        result["picochat"] = load_levels(port, "bench", prompts, ignore_eos=True)
+        result["picochat"] = load_levels(port, "bench", prompts, NEW_TOKENS, ignore_eos=True)
         soak_count = 50 if args.quick else args.soak
         result["soak"] = soak(port, "bench", server, soak_count, args.soak_seconds)
     finally:

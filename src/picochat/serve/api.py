@@ -17,6 +17,7 @@ Not here: decoding (`engine.py`), SSE framing (`streaming.py`), the workbench.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -185,7 +186,7 @@ def create_app(models: ModelSet, *, api_key: str | None = None, workbench: Any =
     @app.post("/v1/chat/completions")
     async def chat_completions(request: HTTPRequest):
         body = parse(ChatRequest, await read_json(request))
-        engine = _engine(models, body.model)
+        engine = await asyncio.to_thread(_engine, models, body.model)  # may load a model
         messages = [m.for_template() for m in body.messages]
         try:
             ids = engine.served.chat_ids(messages)
@@ -198,7 +199,7 @@ def create_app(models: ModelSet, *, api_key: str | None = None, workbench: Any =
         if body.stream:
             stream = chat_stream(generation, body.model, include_usage)
             return StreamingResponse(stream, media_type="text/event-stream")
-        texts, reasons, counts = await collect(generation)
+        texts, reasons, counts = await collect(generation, request)
         message = {"role": "assistant", "content": texts[0]}
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": reasons[0]}
         return {
@@ -213,7 +214,7 @@ def create_app(models: ModelSet, *, api_key: str | None = None, workbench: Any =
     @app.post("/v1/completions")
     async def completions(request: HTTPRequest):
         body = parse(CompletionRequest, await read_json(request))
-        engine = _engine(models, body.model)
+        engine = await asyncio.to_thread(_engine, models, body.model)  # may load a model
         prompts_ids = [engine.served.text_ids(p) for p in body.prompts()]
         max_tokens = check_lengths(prompts_ids, body.max_tokens, engine.served.context_size)
         sampling = _sampling(body, max_tokens)
@@ -222,7 +223,7 @@ def create_app(models: ModelSet, *, api_key: str | None = None, workbench: Any =
         if body.stream:
             stream = completion_stream(generation, body.model, include_usage)
             return StreamingResponse(stream, media_type="text/event-stream")
-        texts, reasons, counts = await collect(generation)
+        texts, reasons, counts = await collect(generation, request)
         choices = [
             {"index": i, "text": text, "logprobs": None, "finish_reason": reason}
             for i, (text, reason) in enumerate(zip(texts, reasons, strict=True))

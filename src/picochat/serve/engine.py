@@ -97,7 +97,14 @@ class Engine:
         self.cache = SlotCache(self.model.config, max_batch, device=self.device, dtype=dtype)
         self.pending: collections.deque[Request] = collections.deque()
         self.active: list[_Row] = []
-        self.stats = {"steps": 0, "rows_stepped": 0, "max_rows": 0, "requests": 0, "errors": 0}
+        self.stats = {
+            "steps": 0,
+            "rows_stepped": 0,
+            "max_rows": 0,
+            "requests": 0,
+            "errors": 0,
+            "cancelled": 0,  # rows dropped because their client went away
+        }
         self._wake = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="picochat-engine", daemon=True)
@@ -175,6 +182,7 @@ class Engine:
 
     def _admit(self, request: Request) -> None:
         if request.cancelled:
+            self.stats["cancelled"] += 1
             return
         prompt = request.prompt_ids
         context = self.served.context_size
@@ -198,6 +206,9 @@ class Engine:
         slot = len(self.active)
         ids = torch.tensor([prompt], dtype=torch.long, device=self.device)
         logits, _ = self.model(ids, cache=self.cache.prefill_view(slot), last_logits_only=True)
+        if request.cancelled:  # the client left during the prefill
+            self.stats["cancelled"] += 1
+            return
         self.active.append(row)
         self._emit(row, self._sample([row], logits[:, -1])[0])
 
@@ -268,6 +279,8 @@ class Engine:
             if not (row.done or row.request.cancelled):
                 index += 1
                 continue
+            if not row.done:
+                self.stats["cancelled"] += 1
             last = len(self.active) - 1
             if index != last:
                 self.cache.move(last, index)

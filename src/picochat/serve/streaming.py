@@ -27,6 +27,8 @@ from picochat.configs import SamplingConfig
 from picochat.serve.engine import Engine, Event, QueueFull, Request
 from picochat.serve.schema import ApiError
 
+HANG_UP_POLL = 0.2  # seconds between checks that a non-streaming client is still there
+
 
 class Generation:
     """The engine requests behind one HTTP request (one per prompt)."""
@@ -103,8 +105,7 @@ def _error_payload(message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
 
 
-async def collect(generation: Generation) -> tuple[list[str], list[str], dict[str, int]]:
-    """Whole replies: (texts, finish reasons, usage summed over prompts)."""
+async def _collect(generation: Generation) -> tuple[list[str], list[str], dict[str, int]]:
     count = len(generation.requests)
     texts, reasons = [""] * count, ["stop"] * count
     prompt_tokens = completion_tokens = 0
@@ -117,6 +118,22 @@ async def collect(generation: Generation) -> tuple[list[str], list[str], dict[st
             prompt_tokens += event.prompt_tokens
             completion_tokens += event.completion_tokens
     return texts, reasons, usage(prompt_tokens, completion_tokens)
+
+
+async def collect(
+    generation: Generation, http_request: Any
+) -> tuple[list[str], list[str], dict[str, int]]:
+    """Whole replies: (texts, finish reasons, usage summed over prompts). A client that
+    hangs up while waiting cancels its rows too (checked every `HANG_UP_POLL` s)."""
+    task = asyncio.ensure_future(_collect(generation))
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=HANG_UP_POLL)
+        if done:
+            return task.result()
+        if await http_request.is_disconnected():
+            task.cancel()  # its `events()` exits and cancels the engine requests
+            generation.cancel()
+            raise ApiError(499, "The client closed the request.", code="client_closed")
 
 
 async def chat_stream(
