@@ -1,7 +1,7 @@
 """Decode speed: Picochat's KV-cached generation vs transformers `generate`, same weights.
 
 A ~12M-parameter Picochat model (the `small` preset, vocab 4096, context 512) is
-converted in memory to a `LlamaForCausalLM` with `picochat.export_hf.to_llama` (the
+converted in memory to a `LlamaForCausalLM` with `picochat.hf.export.to_llama` (the
 same conversion `picochat export hf` writes), so every side runs identical fp32
 weights. Each side decodes 256 new tokens greedily (no early stop) after a 16-token
 prompt, at batch 1 and batch 8. Four sides:
@@ -40,8 +40,8 @@ from pathlib import Path
 
 import torch
 
-from picochat.export_hf import to_llama
 from picochat.generation import generate_ids
+from picochat.hf.export import to_llama
 from picochat.model.config import PRESETS, ModelConfig
 from picochat.model.transformer import Transformer, compile_for_decoding
 from picochat.tokenizer.special import SPECIAL_TOKENS

@@ -55,7 +55,7 @@ def llama_twin(config: ModelConfig) -> torch.nn.Module:
     `picochat export hf`'s own config, with fresh random weights."""
     from transformers import LlamaForCausalLM
 
-    from picochat.export_hf import llama_config
+    from picochat.hf.export import llama_config
     from picochat.tokenizer.special import SPECIAL_TOKENS
 
     return LlamaForCausalLM(llama_config(config, {t: i for i, t in enumerate(SPECIAL_TOKENS)}))

@@ -52,7 +52,7 @@ def build(folder: Path) -> tuple[Path, Path, Path, int]:
     import torch
 
     from picochat.configs import ExportHFConfig, TokenizerTrainConfig
-    from picochat.export_hf import export_hf
+    from picochat.hf.export import export_hf
     from picochat.model.checkpoint import save_checkpoint
     from picochat.model.config import ModelConfig
     from picochat.model.transformer import Transformer

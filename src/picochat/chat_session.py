@@ -61,7 +61,7 @@ class NativeEngine:
 
 
 class HFEngine:
-    """A `picochat.hf_adapter.HFChatModel` (its own chat template; no streaming)."""
+    """A `picochat.hf.adapter.HFChatModel` (its own chat template; no streaming)."""
 
     def __init__(self, chat_model: Any) -> None:
         self.chat_model = chat_model
@@ -137,7 +137,7 @@ def open_engine(source: Any) -> NativeEngine | HFEngine:
     device = resolve_device(source.device)
     if source.hf_model is not None:
         check_hf_source(source)
-        from picochat.hf_adapter import load_hf_chat_model
+        from picochat.hf.adapter import load_hf_chat_model
 
         return HFEngine(load_hf_chat_model(source.hf_model, device=device))
     return NativeEngine(*load_native(source, device))

@@ -14,7 +14,7 @@ transformers = pytest.importorskip("transformers")
 
 @pytest.mark.parametrize("tie, n_kv_head", [(True, 2), (False, 4)])
 def test_same_logits_and_loss_as_hf_llama(tie, n_kv_head):
-    from picochat.export_hf import llama_state_dict
+    from picochat.hf.export import llama_state_dict
 
     torch.manual_seed(0)
     config = ModelConfig(vocab_size=50, n_layer=2, n_head=4, n_kv_head=n_kv_head, n_embd=32,

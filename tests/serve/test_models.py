@@ -28,8 +28,8 @@ def test_a_run_serves_the_model_its_summary_scored(tiny_model, tmp_path):
 def test_an_exported_hf_folder_decodes_like_the_native_checkpoint(tiny_model, served, tmp_path):
     pytest.importorskip("transformers")
     from picochat.configs import ExportHFConfig
-    from picochat.export_hf import export_hf
     from picochat.generation import generate_ids
+    from picochat.hf.export import export_hf
 
     out = tmp_path / "hf"
     export_hf(

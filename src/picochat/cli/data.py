@@ -115,7 +115,7 @@ def _preference_starter(args: argparse.Namespace) -> int:
 def _hf_import(args: argparse.Namespace) -> int:
     from picochat.cli.tables import print_blocks
     from picochat.data.corpus_report import corpus_blocks
-    from picochat.data.hf_import import import_hf_dataset
+    from picochat.hf.dataset_import import import_hf_dataset
 
     result = import_hf_dataset(config_from_args(HFImportConfig, args))
     skipped = ", ".join(f"{n} {why}" for why, n in result.skipped.items()) or "none"

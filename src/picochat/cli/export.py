@@ -23,7 +23,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _export_hf(args: argparse.Namespace) -> int:
-    from picochat.export_hf import export_hf
+    from picochat.hf.export import export_hf
 
     result = export_hf(config_from_args(ExportHFConfig, args))
     console.print(

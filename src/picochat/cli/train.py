@@ -117,7 +117,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _hf_sft(args: argparse.Namespace) -> int:
-    from picochat.training.hf_sft import train_hf_sft
+    from picochat.hf.sft import train_hf_sft
 
     result = train_hf_sft(config_from_args(HFSFTConfig, args))
     best = "n/a" if result.best_val_loss is None else f"{result.best_val_loss:.4f}"

@@ -118,7 +118,7 @@ def model_reply_fn(config: EvalConfig) -> tuple[ReplyFn, str]:
 
 def hf_reply_fn(config: EvalConfig) -> tuple[ReplyFn, str]:
     """Greedy batched replies from a Hugging Face model folder (`--hf-model`)."""
-    from picochat.hf_adapter import load_hf_chat_model
+    from picochat.hf.adapter import load_hf_chat_model
     from picochat.runtime import resolve_device
 
     device = resolve_device(config.device)

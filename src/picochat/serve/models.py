@@ -8,7 +8,7 @@ Three sources, as on the command line:
   (`summary.json` names it: post-DPO when DPO ran), with the run's tokenizer.json.
 - `--hf-model DIR`: a Hugging Face `LlamaForCausalLM` folder (what `picochat export hf`
   writes, or any Llama-layout model). Its weights are loaded into a native Transformer
-  by the inverse of `picochat.export_hf.llama_state_dict` (fuse q/k/v and gate/up), so
+  by the inverse of `picochat.hf.export.llama_state_dict` (fuse q/k/v and gate/up), so
   it joins the same batched decoder; prompts go through the folder's own chat template
   (`apply_chat_template`), like `picochat chat --hf-model`. Other architectures are
   refused with a clear error: the batched decoder runs the Llama layout only.
@@ -180,7 +180,7 @@ def _llama_weights(hf_model: Any) -> tuple[Any, dict[str, Any]]:
 
 def hf_model(model_dir: str | Path, *, name: str | None = None, device="cpu") -> ServedModel:
     """A Llama-layout Hugging Face folder, decoded by the native batched engine."""
-    from picochat.hf_adapter import ensure_chat_template, load_hf_model, stop_token_ids
+    from picochat.hf.adapter import ensure_chat_template, load_hf_model, stop_token_ids
     from picochat.model.transformer import Transformer
 
     loaded, tokenizer = load_hf_model(model_dir, device="cpu")

@@ -1,6 +1,6 @@
 """What SFT did to the model, beyond the loss: divergence and memorisation risk.
 
-Shared by native SFT (`sft.py`) and Hugging Face SFT (`hf_sft_report.py`), so both say
+Shared by native SFT (`sft.py`) and Hugging Face SFT (`picochat.hf.sft_report`), so both say
 the same thing with the same rules. Not for: training or report layout.
 
 Divergence (the `diverged` flag): validation loss rose while train loss fell. Rule:

@@ -5,7 +5,7 @@ validation prompts and counts replies that start with the reference answer word 
 word (whitespace-normalised). A high train rate with a much lower validation rate means
 the model copies its training answers rather than generalising.
 
-Not for: computing losses or training (`hf_sft`).
+Not for: computing losses or training (`picochat.hf.sft`).
 """
 
 from __future__ import annotations

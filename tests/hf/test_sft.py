@@ -10,7 +10,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
 from picochat.data.chat import ChatExample  # noqa: E402
-from picochat.training.hf_sft_data import IGNORE_INDEX, encode_example  # noqa: E402
+from picochat.hf.sft_data import IGNORE_INDEX, encode_example  # noqa: E402
 
 
 def _example(messages):
@@ -129,7 +129,7 @@ def test_unknown_lora_target_lists_valid_ones(run_cli, tiny_hf_model, chat_file,
 
 def test_tokenizer_without_template_gets_picochats(make_tokenizer):
     from picochat.chat_format import JINJA_TEMPLATE
-    from picochat.hf_adapter import ensure_chat_template
+    from picochat.hf.adapter import ensure_chat_template
 
     tokenizer = make_tokenizer(chat_template=None)
     assert ensure_chat_template(tokenizer) is True

@@ -1,7 +1,7 @@
 """`picochat train hf-sft`: fine-tune an existing Hugging Face causal LM on chat rows.
 
 The same chat JSONL as native SFT (`picochat.data.chat`), the same grouped train /
-validation split, the same answer-only loss (`hf_sft_data`), and the same report
+validation split, the same answer-only loss (`picochat.hf.sft_data`), and the same report
 diagnostics (loss history, gap, divergence, memorisation risk). The loop is a plain
 PyTorch one on purpose: AdamW, linear warmup + cosine decay, gradient accumulation,
 clipping, evaluation every N steps, early stopping and best-model tracking, readable
@@ -36,11 +36,11 @@ from picochat.artifacts import (
 from picochat.configs import HFSFTConfig
 from picochat.data.chat import ChatExample, read_chat_jsonl
 from picochat.errors import ConfigError, InputError
-from picochat.hf_adapter import HFChatModel, ensure_chat_template, load_hf_model
-from picochat.hf_support import require
+from picochat.hf.adapter import HFChatModel, ensure_chat_template, load_hf_model
+from picochat.hf.sft_data import EncodedExample, collate, encode_examples
+from picochat.hf.sft_report import build_report, memorization_risk, render_markdown
+from picochat.hf.support import require
 from picochat.runtime import autocast, resolve_device, resolve_precision, seed_everything
-from picochat.training.hf_sft_data import EncodedExample, collate, encode_examples
-from picochat.training.hf_sft_report import build_report, memorization_risk, render_markdown
 from picochat.training.schedule import learning_rate_at, set_learning_rate
 
 

@@ -10,7 +10,7 @@ pytest.importorskip("transformers")
 
 
 def test_eval_chat_with_hf_model(run_cli, tiny_hf_model, tmp_path):
-    from picochat.hf_adapter import load_hf_chat_model
+    from picochat.hf.adapter import load_hf_chat_model
 
     items = [
         {"user": "hello there", "min_chars": 1},
@@ -47,7 +47,7 @@ def test_hf_model_and_checkpoint_together_is_an_error(run_cli, tiny_hf_model, tm
 def test_chat_cli_with_hf_model(run_cli, tiny_hf_model, monkeypatch):
     import io
 
-    from picochat.hf_adapter import load_hf_chat_model
+    from picochat.hf.adapter import load_hf_chat_model
 
     monkeypatch.setattr("sys.stdin", io.StringIO("hello there\n"))
     code, out, err = run_cli(

@@ -8,8 +8,8 @@
 (one sampled reply). Prompts go through the tokenizer's own chat template; a tokenizer
 without one gets Picochat's template (`ensure_chat_template`).
 
-Not for: training (`picochat.training.hf_sft`) or exporting native checkpoints
-(`picochat.export_hf`).
+Not for: training (`picochat.hf.sft`) or exporting native checkpoints
+(`picochat.hf.export`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from picochat.errors import CheckpointError
-from picochat.hf_support import require
+from picochat.hf.support import require
 
 # End-of-turn markers of common chat templates; generation also stops on these.
 END_OF_TURN_TOKENS = ("<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>")

@@ -36,7 +36,7 @@ from typing import Any
 
 from picochat.artifacts import atomic_dir, atomic_write_json, hash_inputs, report_header
 from picochat.configs import ExportHFConfig
-from picochat.hf_support import require
+from picochat.hf.support import require
 from picochat.tokenizer.special import SPECIAL_TOKENS
 
 END_OF_TURN = "<|end|>"

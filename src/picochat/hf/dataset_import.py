@@ -31,7 +31,7 @@ from picochat.data.corpus import CorpusResult, build_corpus
 from picochat.data.documents import normalise
 from picochat.data.sources import output_paths
 from picochat.errors import ConfigError, InputError
-from picochat.hf_support import require
+from picochat.hf.support import require
 
 # Suffix -> `datasets` packaged builder.
 LOCAL_BUILDERS = {
