@@ -71,6 +71,8 @@ def test_run_page_shows_loss_curve_gates_and_filters_eval_items(page, runs_dir):
     page.select_option("#eval-level", "smoke")
     shown = [i for i in range(total) if items.nth(i).is_visible()]
     assert all(items.nth(i).get_attribute("data-level") == "smoke" for i in shown)
+    manifest = json.loads((runs_dir / "first" / "corpus_manifest.json").read_text())
+    assert page.locator("#corpus-files tr").count() == len(manifest["files"]) + 1
     page.fill("#tok-input", "Picochat")
     page.wait_for_selector("#tok-output .token")
     assert page.locator("#tok-output .token").count() == len("Picochat")  # a char tokenizer

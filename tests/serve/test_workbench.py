@@ -37,6 +37,11 @@ def test_the_story_is_read_from_the_run_files_in_spec_order(web, runs_dir):
     report = json.loads((runs_dir / "first" / "base" / "train_report.json").read_text())
     assert [p["step"] for p in sections["base"]["curve"]] == [h["step"] for h in report["history"]]
     assert sections["base"]["curve"][-1]["val_loss"] == report["history"][-1]["val_loss"]
+    manifest = json.loads((runs_dir / "first" / "corpus_manifest.json").read_text())
+    assert [f["path"] for f in sections["corpus"]["files"]] == [
+        f["path"] for f in manifest["files"]
+    ]
+    assert sections["corpus"]["files"][0]["quality_score"] == manifest["files"][0]["quality_score"]
     summary = json.loads((runs_dir / "first" / "summary.json").read_text())
     assert sections["gates"]["findings"] == summary["gates"]["findings"]
     assert sections["dpo"]["written"] is False and not sections["dpo"]["curve"]

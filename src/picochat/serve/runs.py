@@ -145,7 +145,17 @@ def run_story(runs_dir: Path, name: str) -> dict[str, Any]:
             "title": "Corpus",
             "stats": manifest.get("stats"),
             "files": [
-                {k: f.get(k) for k in ("path", "label", "status", "reason", "score", "flags")}
+                {
+                    k: f.get(k)
+                    for k in (
+                        "path",
+                        "label",
+                        "included",
+                        "reason",
+                        "quality_score",
+                        "quality_flags",
+                    )
+                }
                 for f in (manifest.get("files") or [])[:200]
             ],
             "report_md": read_text(run / "corpus_report.md"),

@@ -43,6 +43,14 @@ async function showRuns() {
     el("section", {}, el("h2", {}, "Compare two runs"), pick("cmp-a"), " vs ", pick("cmp-b"), " ", el("button", { id: "cmp-go", onclick: go }, "Compare")));
 }
 
+function filesTable(files) {
+  if (!files || !files.length) return null;
+  const head = ["file", "label", "included", "reason", "quality score", "flags"];
+  return el("table", { id: "corpus-files" }, el("tr", {}, head.map((h) => el("th", {}, h))),
+    files.map((f) => el("tr", {}, el("td", {}, f.path), el("td", {}, f.label || ""), el("td", {}, f.included ? "yes" : "no"),
+      el("td", {}, f.reason || ""), el("td", {}, fmt(f.quality_score)), el("td", {}, (f.quality_flags || []).join(", ")))));
+}
+
 function curveSection(sec, keys, id) {
   const body = [el("p", {}, `from ${sec.curve_source === "metrics.jsonl" ? sec.file.replace(/[^/]*$/, "metrics.jsonl") + " (live)" : sec.file}`)];
   body.push(sec.curve && sec.curve.length ? plotCurve(sec.curve, keys, id) : missing(sec.file));
@@ -106,7 +114,7 @@ function tokenizerSection(sec, run) {
 
 function renderSection(sec, run) {
   const body = {
-    corpus: () => [sec.stats ? kvTable(sec.stats) : missing("corpus_manifest.json"), sec.report_md ? el("details", {}, el("summary", {}, "corpus_report.md"), el("pre", {}, sec.report_md)) : null],
+    corpus: () => [sec.stats ? kvTable(sec.stats) : missing("corpus_manifest.json"), filesTable(sec.files), sec.report_md ? el("details", {}, el("summary", {}, "corpus_report.md"), el("pre", {}, sec.report_md)) : null],
     tokenizer: () => tokenizerSection(sec, run),
     base: () => curveSection(sec, ["train_loss", "val_loss"], "loss-curve"),
     memorization: () => [sec.report ? kvTable(sec.report) : missing("base/train_report.json (memorization)")],
