@@ -167,3 +167,25 @@ def test_reply_text_waits_for_a_whole_character():
     text = ReplyText(lambda ids: bytes(data[i] for i in ids).decode("utf-8", "replace"))
     assert text.add(0) == ("", False)
     assert text.add(1) == ("é", False)
+
+
+def test_a_long_context_model_gets_a_window_that_fits_the_cache_budget(served):
+    config = served.model.config
+    per_position = 2 * config.n_layer * config.n_kv_head * config.head_dim * 2 * 4  # 2 slots
+    engine = Engine(served, max_batch=2, cache_bytes=per_position * 50)
+    assert engine.context_size == 50 < served.context_size
+    assert engine.cache.keys[0].shape[2] == 50
+    got = Collector()
+    engine.start()
+    try:
+        prompt = served.text_ids("a" * 55)
+        engine.submit(Request(prompt, sampling_config(max_new_tokens=2), got.sink(0)))
+        engine.submit(
+            Request(served.text_ids("a" * 40), sampling_config(max_new_tokens=20), got.sink(1))
+        )
+        got.wait(2)
+    finally:
+        engine.close()
+    assert "55" in got.events[0][-1].error or "56" in got.events[0][-1].error
+    final = got.events[1][-1]
+    assert final.completion_tokens <= 50 - 41  # stopped by the 50-position window

@@ -9,7 +9,8 @@ unknown model 404, a prompt longer than the context 400 (saying by how many toke
 unknown route 404. Anything unexpected is a 500 for that request only.
 
 Limits that depend on the model: a prompt needs at least one free position after it
-(`prompt_tokens <= context - 1`); `max_tokens` is 1..context. A reply also stops when
+(`prompt_tokens <= context - 1`); `max_tokens` is 1..context (the engine's context: the
+model's, or less where the KV cache budget caps it, see `engine.CACHE_BYTES`). A reply also stops when
 the context is full (finish_reason "length"), as `picochat chat` does.
 
 Not here: decoding (`engine.py`), SSE framing (`streaming.py`), the workbench.
@@ -98,7 +99,7 @@ def check_lengths(prompts_ids: Sequence[list[int]], max_tokens: int | None, cont
         if over > 0:
             raise ApiError(
                 400,
-                f"The prompt is {len(ids)} tokens; this model's context is {context} tokens "
+                f"The prompt is {len(ids)} tokens; the context served is {context} tokens "
                 f"and a reply needs at least one, so the prompt is {over} token(s) too long.",
                 param="messages",
                 code="context_length_exceeded",
@@ -108,7 +109,7 @@ def check_lengths(prompts_ids: Sequence[list[int]], max_tokens: int | None, cont
     if not 1 <= max_tokens <= context:
         raise ApiError(
             400,
-            f"max_tokens must be between 1 and the model's context ({context}), got {max_tokens}.",
+            f"max_tokens must be between 1 and the context served ({context}), got {max_tokens}.",
             param="max_tokens",
             code="invalid_value",
         )
@@ -192,7 +193,7 @@ def create_app(models: ModelSet, *, api_key: str | None = None, workbench: Any =
             ids = engine.served.chat_ids(messages)
         except PicochatError as error:
             raise ApiError(400, error.message, param="messages") from None
-        max_tokens = check_lengths([ids], body.requested_tokens(), engine.served.context_size)
+        max_tokens = check_lengths([ids], body.requested_tokens(), engine.context_size)
         sampling = _sampling(body, max_tokens)
         generation = Generation(engine, [ids], sampling, body.stops(), body.ignore_eos)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -216,7 +217,7 @@ def create_app(models: ModelSet, *, api_key: str | None = None, workbench: Any =
         body = parse(CompletionRequest, await read_json(request))
         engine = await asyncio.to_thread(_engine, models, body.model)  # may load a model
         prompts_ids = [engine.served.text_ids(p) for p in body.prompts()]
-        max_tokens = check_lengths(prompts_ids, body.max_tokens, engine.served.context_size)
+        max_tokens = check_lengths(prompts_ids, body.max_tokens, engine.context_size)
         sampling = _sampling(body, max_tokens)
         generation = Generation(engine, prompts_ids, sampling, body.stops(), body.ignore_eos)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

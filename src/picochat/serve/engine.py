@@ -42,6 +42,12 @@ from picochat.serve.text import ReplyText
 log = logging.getLogger("picochat.serve")
 
 
+# The KV cache is preallocated for every slot at once; a model with a long context (an
+# imported 8K-context model: ~6 GB at 16 slots) gets a shorter per-request window
+# instead of that much memory. A Picochat model's context fits many times over.
+CACHE_BYTES = 2 << 30
+
+
 class QueueFull(Exception):
     """More requests are waiting than the engine's queue holds."""
 
@@ -88,13 +94,28 @@ class _Row:
 class Engine:
     """The batched decoder of one `ServedModel`, running on its own thread."""
 
-    def __init__(self, served: ServedModel, *, max_batch: int = 16, max_queue: int = 64) -> None:
+    def __init__(
+        self,
+        served: ServedModel,
+        *,
+        max_batch: int = 16,
+        max_queue: int = 64,
+        cache_bytes: int = CACHE_BYTES,
+    ) -> None:
         self.served = served
         self.model = served.model
         self.max_batch, self.max_queue = max_batch, max_queue
         self.device = next(self.model.parameters()).device
         dtype = next(self.model.parameters()).dtype
-        self.cache = SlotCache(self.model.config, max_batch, device=self.device, dtype=dtype)
+        config = self.model.config
+        # keys + values of every layer, for one position of every slot
+        per_position = 2 * config.n_layer * config.n_kv_head * config.head_dim * max_batch
+        per_position *= dtype.itemsize
+        fits = max(2, cache_bytes // per_position)
+        self.context_size = min(served.context_size, fits)  # prompt + reply, per request
+        self.cache = SlotCache(
+            config, max_batch, max_len=self.context_size, device=self.device, dtype=dtype
+        )
         self.pending: collections.deque[Request] = collections.deque()
         self.active: list[_Row] = []
         self.stats = {
@@ -185,7 +206,7 @@ class Engine:
             self.stats["cancelled"] += 1
             return
         prompt = request.prompt_ids
-        context = self.served.context_size
+        context = self.context_size
         if not 0 < len(prompt) < context:
             raise ValueError(f"prompt of {len(prompt)} tokens for a {context}-token context")
         config = request.sampling

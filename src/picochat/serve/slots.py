@@ -3,7 +3,7 @@
 `picochat.model.transformer.KVCache` shares one slot index across rows (prompts are
 left-padded to a common length), which suits a batch that starts and ends together.
 A server's batch does not: requests join and leave between decode steps, each at its
-own length. Here every row (a "slot") owns `context_size` positions starting at 0 and
+own length. Here every row (a "slot") owns `max_len` positions starting at 0 and
 a length of its own, so a row computes exactly what it would alone:
 
 - prefill: one new request's prompt goes into a free slot alone ([1, T] forward, plain
@@ -25,18 +25,25 @@ import torch
 
 
 class SlotCache:
-    """Keys/values [slots, n_kv_head, context_size, head_dim] per layer + a length per slot."""
+    """Keys/values [slots, n_kv_head, max_len, head_dim] per layer + a length per slot."""
 
     def __init__(
-        self, config, slots: int, *, device: torch.device | str = "cpu", dtype=torch.float32
+        self,
+        config,
+        slots: int,
+        *,
+        max_len: int | None = None,
+        device: torch.device | str = "cpu",
+        dtype=torch.float32,
     ) -> None:
-        shape = (slots, config.n_kv_head, config.context_size, config.head_dim)
+        max_len = config.context_size if max_len is None else min(max_len, config.context_size)
+        shape = (slots, config.n_kv_head, max_len, config.head_dim)
         self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.values = [
             torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)
         ]
         self.lengths = [0] * slots  # Python ints: no device sync to read them
-        self.context_size = config.context_size
+        self.context_size = max_len  # positions per slot
         self.device = torch.device(device)
 
     def prefill_view(self, slot: int) -> PrefillView:
