@@ -327,3 +327,31 @@ def test_a_client_that_hangs_up_on_a_whole_reply_frees_its_row(held):
     held.gate.set()
     assert held.wait_for(lambda: held.engine.stats["cancelled"] == 1)
     assert held.engine.stats["steps"] == 0  # dropped right after its prefill
+
+
+def test_tool_messages_render_as_in_sft_rows(client, served):
+    call = {"id": "c1", "type": "function"}
+    call["function"] = {"name": "get_weather", "arguments": '{"city": "Paris"}'}
+    messages = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny, 21 C"},
+    ]
+    reply = client.chat.completions.create(
+        model="tiny", messages=messages, temperature=0, max_tokens=20
+    )
+    as_sft = [
+        messages[0],
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        messages[2],
+    ]
+    tok = served.info["tokenizer"]
+    expected = picochat.chat(served.model, tok, as_sft, temperature=0.0, max_new_tokens=20)
+    assert reply.choices[0].message.content == expected
+    from picochat.chat_format import render_text
+
+    prompt = render_text(as_sft, add_generation_prompt=True)  # what those ids spell
+    assert (
+        '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>' in prompt
+    )
+    assert "<|tool|>sunny, 21 C<|end|>" in prompt
