@@ -14,6 +14,7 @@ from picochat.configs import (
     EvalStarterConfig,
     HFImportConfig,
     PreferenceStarterConfig,
+    TokenizeConfig,
 )
 from picochat.data.preference_starter import build_preference_starter
 
@@ -48,6 +49,21 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tokenize(args: argparse.Namespace) -> int:
+    from picochat.data.tokenize_shards import tokenize_corpus
+
+    result = tokenize_corpus(config_from_args(TokenizeConfig, args))
+    shards = result.shards
+    what = f"tokenized in {result.seconds:.1f} s ({result.mb_per_s:.2f} MB/s, {result.workers} processes)"
+    console.print(
+        f"{len(shards):,} tokens, {len(shards.documents):,} documents, "
+        f"{len(shards.shards)} shards: {what if result.built else 'reused (already built)'}",
+        markup=False,
+    )
+    console.print(f"wrote {shards.folder}", markup=False)
+    return 0
+
+
 def _eval_starter(args: argparse.Namespace) -> int:
     from picochat.data.eval_starter import eval_starter as run
 
@@ -77,6 +93,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         config=CorpusConfig,
         handler=_build,
         help="Write corpus.txt, corpus_manifest.json and corpus_report.md.",
+    )
+    add_command(
+        sub,
+        "tokenize",
+        config=TokenizeConfig,
+        handler=_tokenize,
+        help="Tokenize a corpus once, in parallel, into memory-mapped token shards.",
     )
     add_command(
         sub,

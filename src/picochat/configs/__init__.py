@@ -8,6 +8,7 @@ from picochat.configs.data import (
     EvalStarterConfig,
     HFImportConfig,
     PreferenceStarterConfig,
+    TokenizeConfig,
 )
 from picochat.configs.fields import option
 from picochat.configs.inference import (
@@ -50,6 +51,7 @@ __all__ = [
     "RunConfig",
     "SFTConfig",
     "SamplingConfig",
+    "TokenizeConfig",
     "TokenizerInspectConfig",
     "TokenizerTrainConfig",
     "option",

@@ -84,3 +84,22 @@ class HFImportConfig:
     min_chars: int = option(0, "Skip rows whose text is shorter than this.")
     streaming: bool = option(True, "Stream rows instead of downloading the whole split.")
     out: Path | None = option(None, "Where to write corpus.txt.", path=True, required=True)
+
+
+@dataclass
+class TokenizeConfig:
+    """`data tokenize`: a corpus tokenized once into memory-mapped token shards."""
+
+    corpus: Path | None = option(None, "The corpus.txt to tokenize.", path=True, required=True)
+    tokenizer: Path | None = option(None, "The tokenizer.json to use.", path=True, required=True)
+    corpus_manifest: Path | None = option(
+        None, "corpus_manifest.json: document spans (each document starts with <|bos|>).", path=True
+    )
+    cache_dir: Path | None = option(
+        None,
+        "Where the shard folders go (default: token_shards/ beside the corpus, where "
+        "`train base` looks for them).",
+        path=True,
+    )
+    workers: int = option(0, "Tokenizing processes (0 = one per available CPU core).")
+    rebuild: bool = option(False, "Tokenize again even if shards of these inputs exist.")

@@ -82,6 +82,13 @@ class BaseTrainConfig(ModelShapeConfig, LoopConfig):
     )
     val_fraction: float = option(0.1, "Share of tokens (or documents) held out for validation.")
     canary_count: int = option(0, "Insert this many random secret strings into training text only.")
+    token_shards: str = option(
+        "auto",
+        "on: tokenize the corpus once (in parallel) into memory-mapped token shards beside "
+        "it and read training windows lazily; off: hold the token streams in memory; "
+        "auto: shards for a corpus file of 5 MB or more.",
+        choices=("auto", "on", "off"),
+    )
 
 
 @dataclass

@@ -29,14 +29,16 @@ from picochat.model.transformer import Transformer, compile_blocks
 from picochat.runtime import resolve_device, resolve_precision, seed_everything
 from picochat.tokenizer import load_tokenizer
 from picochat.training import distributed, memorization
+from picochat.training.copy_scale import copy_diagnostics_shards
 from picochat.training.lm_metrics import window_loss_sums
 from picochat.training.loop import CHECKPOINT_DIR, LoopResult, TrainTask, run_loop
 from picochat.training.pretrain_report import build_report, write_report_files
+from picochat.training.pretrain_shards import corpus_sample, shard_token_data, wants_shards
+from picochat.training.shard_windows import ShardTokenData, fixed_window_count, fixed_window_rows
 from picochat.training.token_data import (
     RandomWindows,
     TokenData,
     build_token_data,
-    fixed_windows,
     read_corpus,
     spread_rows,
     spread_windows,
@@ -102,7 +104,7 @@ def _compile_blocks(model: nn.Module) -> nn.Module:
 
 
 def make_evaluate(
-    data: TokenData,
+    data: TokenData | ShardTokenData,
     tokenizer: Any,
     *,
     context_size: int,
@@ -112,9 +114,10 @@ def make_evaluate(
 ):
     """The loop's evaluation: val loss + BPB over fixed validation windows, and the train
     loss over as many fixed training windows (same weights, so the gap is fair)."""
-    val_x, val_y = fixed_windows(data.val, context_size)
-    rows = torch.from_numpy(spread_rows(val_x.shape[0], eval_rows))
-    val_x, val_y = val_x[rows], val_y[rows]
+    # Only the evaluated rows of the fixed validation windows are read (a sharded
+    # validation side can hold hundreds of millions of tokens).
+    rows = spread_rows(fixed_window_count(data.val, context_size), eval_rows)
+    val_x, val_y = fixed_window_rows(data.val, context_size, rows)
     train_x, train_y = spread_windows(
         data.train, context_size, min(val_x.shape[0], TRAIN_EVAL_WINDOWS)
     )
@@ -156,13 +159,14 @@ def _train(config, out_dir, device, info, started, show_progress, on_step) -> Ba
     tokenizer = load_tokenizer(config.tokenizer)
     model_config = resolve_model_config(config, tokenizer.vocab_size)
     context = model_config.context_size
+    sharded = wants_shards(config.token_shards, config.corpus)
     canaries = []
     if config.canary_count:
-        corpus_text = read_corpus(config.corpus)
+        corpus_text = corpus_sample(config.corpus) if sharded else read_corpus(config.corpus)
         canaries = memorization.make_canaries(
             config.canary_count, corpus_text, tokenizer, config.seed
         )
-    data = build_token_data(
+    data_settings = dict(
         corpus=config.corpus,
         tokenizer=tokenizer,
         manifest=config.corpus_manifest,
@@ -171,9 +175,18 @@ def _train(config, out_dir, device, info, started, show_progress, on_step) -> Ba
         seed=config.seed,
         context_size=context,
         canaries=[c.text for c in canaries],
-        # Only rank 0 writes the cache (ranks would race on the same files).
-        cache_dir=out_dir / "token_cache" if info.is_main else None,
     )
+    if sharded:  # large corpora: tokenized once into shards, read lazily
+        data = shard_token_data(
+            **data_settings,
+            tokenizer_path=config.tokenizer,
+            is_main=info.is_main,
+            barrier=lambda: distributed.barrier(info),
+            quiet=not show_progress,
+        )
+    else:  # Only rank 0 writes the cache (ranks would race on the same files).
+        cache_dir = out_dir / "token_cache" if info.is_main else None
+        data = build_token_data(**data_settings, cache_dir=cache_dir)
     seed_everything(config.seed)  # same init on every rank (DDP also broadcasts rank 0)
     model = _build_model(config, tokenizer, device).to(device)
     model.train()
@@ -265,14 +278,14 @@ def _weights_to_diagnose(
 def _diagnose(
     diagnosed: tuple[nn.Module | None, str],
     tokenizer: Any,
-    data: TokenData,
+    data: TokenData | ShardTokenData,
     canaries: list[memorization.Canary],
     seed: int,
 ) -> dict[str, Any]:
     """Samples, copy rate and canary probe (fp32, eval mode) of the chosen weights."""
     model, measured_on = diagnosed
     if model is None:
-        copy = memorization.copy_diagnostics([], data.train_text, data.val_text)
+        copy = memorization.copy_diagnostics([], "", "")
         for key in ("train_copy_rate", "heldout_overlap"):
             copy[f"{key}_reason"] = measured_on
         return {
@@ -299,7 +312,10 @@ def _diagnose(
         max_new_tokens=min(COPY_NEW_TOKENS, context - prompt),
         seed=seed,
     )
-    copy = memorization.copy_diagnostics(continuations, data.train_text, data.val_text)
+    if isinstance(data, ShardTokenData):  # hashed n-grams over the shards, bounded memory
+        copy = copy_diagnostics_shards(continuations, data.train, data.val, tokenizer)
+    else:
+        copy = memorization.copy_diagnostics(continuations, data.train_text, data.val_text)
     device = next(model.parameters()).device
     probes = memorization.probe_canaries(model, tokenizer, canaries, device=device, seed=seed)
     risk, risk_reason = memorization.risk_verdict(copy, probes)

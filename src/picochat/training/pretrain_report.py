@@ -89,6 +89,8 @@ def build_report(
         "measured_on": f"{diagnostics['measured_on']}; greedy continuations of prompts cut "
         "from the training text",
     }
+    if "scan" in copy:  # sharded corpora: what the n-gram lookup read (all, or a sample)
+        memorization["copy_scan"] = copy["scan"]
     for key in ("train_copy_rate", "heldout_overlap"):
         if f"{key}_reason" in copy:
             memorization[f"{key}_reason"] = copy[f"{key}_reason"]

@@ -1,0 +1,96 @@
+"""Reading a built corpus document by document, streamed, with bounded memory.
+
+    spans, corpus_sha256 = read_spans(manifest)
+    for row, first, text in iter_pieces(corpus, spans, piece_chars): ...
+
+The manifest's spans (`char_start`, `char_end`, Python str offsets of `corpus.txt`
+read with universal newlines) say where each document is. `iter_pieces` reads the
+corpus once, in order, at most `piece_chars` characters at a time; a document longer
+than that comes in pieces cut where BPE pre-tokenises the same way (after a newline
+followed by a non-space, `tokenizer/bpe.py`), so encoding the pieces one by one gives
+the ids of the whole document. Memory: one piece, never the corpus.
+
+Not for building corpora (`corpus.py`) or tokenizing (`tokenize_shards.py`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from picochat.errors import InputError
+from picochat.tokenizer.bpe import text_pieces
+
+
+def read_spans(manifest: Path | None) -> tuple[np.ndarray, str | None]:
+    """(rows of [manifest id, char_start, char_end] of non-empty documents, corpus sha256
+    the manifest names); one open-ended document without a manifest."""
+    if manifest is None:
+        return np.array([[0, 0, -1]], dtype=np.int64), None
+    try:
+        data = json.loads(Path(manifest).read_text(encoding="utf-8"))
+        spans = [
+            (i, int(d["char_start"]), int(d["char_end"])) for i, d in enumerate(data["documents"])
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(
+            f"Cannot read the document spans of the corpus manifest ({error}).",
+            file=manifest,
+            fix="Point --corpus-manifest at the corpus_manifest.json written by `data build`.",
+        ) from error
+    rows = np.array([s for s in spans if s[2] > s[1]], dtype=np.int64).reshape(-1, 3)
+    if len(rows) == 0:
+        raise InputError("The manifest lists no non-empty document.", file=manifest)
+    if np.any(np.diff(rows[:, 1]) < 0) or np.any(rows[1:, 1] < rows[:-1, 2]):
+        raise InputError("The manifest's document spans overlap or are out of order.",
+                         file=manifest, fix="Rebuild the corpus with `picochat data build`.")  # fmt: skip
+    return rows, data.get("corpus_sha256")
+
+
+def iter_pieces(
+    corpus: Path, spans: np.ndarray, piece_chars: int
+) -> Iterator[tuple[int, bool, str]]:
+    """(row of `spans`, first piece of its document, text) in corpus order, streamed.
+
+    Read with universal newlines, like `Path.read_text`, so char offsets mean the same.
+    """
+    try:
+        with open(corpus, encoding="utf-8") as handle:
+            position = 0
+            for row, (_, start, end) in enumerate(spans.tolist()):
+                while position < start:  # the separators between documents
+                    skipped = handle.read(min(start - position, piece_chars))
+                    if not skipped:
+                        break
+                    position += len(skipped)
+                first, carry = True, ""
+                while end < 0 or position < end:
+                    block = handle.read(
+                        piece_chars if end < 0 else min(piece_chars, end - position)
+                    )
+                    if not block:
+                        break
+                    position += len(block)
+                    pieces = text_pieces(carry + block, piece_chars)
+                    carry = pieces.pop()  # may continue in the next block
+                    for piece in pieces:
+                        yield row, first, piece
+                        first = False
+                if end >= 0 and position < end:
+                    raise InputError(
+                        f"Document {int(spans[row, 0])} ends at character {end:,} but the corpus "
+                        f"has {position:,}: the manifest belongs to another corpus.",
+                        file=corpus,
+                        fix="Pass the corpus_manifest.json written together with this corpus.",
+                    )
+                if carry or first:
+                    yield row, first, carry
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"The corpus is not UTF-8 text ({error.reason}).",
+            file=corpus,
+            fix="Rebuild it with `picochat data build`, which skips undecodable bytes.",
+        ) from error

@@ -1,0 +1,206 @@
+"""Token shards: a tokenized corpus on disk, memory-mapped, with its document index.
+
+A shard folder `tokens-<key>/` holds
+
+- `shard_00000.bin`, ...: the token ids of the corpus, in corpus order, as raw
+  little-endian `uint16` (vocabulary <= 65,536) or `uint32`, `SHARD_TOKENS` tokens per
+  shard (the last one shorter). Every document starts with `<|bos|>`, exactly as the
+  in-memory path (`training/token_data.py`) encodes it.
+- `documents.npy`: one int64 row per non-empty document: manifest id, token start,
+  token end (global positions over all shards), char start, char end.
+- `index.json`: format, dtype, the sha256 of the corpus, tokenizer and manifest it was
+  made from, token and document counts, the shards and their lengths. Written last:
+  a folder without it is an unfinished build and is rebuilt.
+
+The key is a hash of (corpus sha256, tokenizer sha256, manifest sha256), so the same
+corpus and tokenizer give the same folder for every run, seed, split and stage; the
+split (`training/shard_windows.py`) is a rule over document ids applied when reading.
+Opening checks what can be checked without reading the tokens (file sizes, the hashes
+the index records, the document index); a failure is an `InputError` naming the file
+and the command that rebuilds it. Sha256 of large inputs are cached by (size, mtime) in
+`digests.json` beside the folders, so a cached 2 GB corpus opens in moments.
+
+Not here: building shards (`tokenize_shards.py`) or sampling windows from them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from picochat.artifacts import atomic_write_json, sha256_file
+from picochat.errors import InputError
+
+FORMAT = "picochat-token-shards"
+VERSION = 1
+SHARD_TOKENS = 1 << 26  # 64 M tokens: 128 MB of uint16 per shard
+INDEX = "index.json"
+DOCUMENTS = "documents.npy"
+DIGESTS = "digests.json"
+# documents.npy columns
+DOC_ID, TOK_START, TOK_END, CHAR_START, CHAR_END = range(5)
+
+
+def rebuild_command(corpus: Path, tokenizer: Path, manifest: Path | None) -> str:
+    """The command that (re)builds the shards of these inputs."""
+    command = f"picochat data tokenize --corpus {corpus} --tokenizer {tokenizer}"
+    if manifest is not None:
+        command += f" --corpus-manifest {manifest}"
+    return command + " --rebuild"
+
+
+def shard_name(number: int) -> str:
+    return f"shard_{number:05d}.bin"
+
+
+def dtype_for(vocab_size: int) -> np.dtype:
+    return np.dtype("<u2") if vocab_size <= 1 << 16 else np.dtype("<u4")
+
+
+def shard_key(corpus_sha256: str, tokenizer_sha256: str, manifest_sha256: str | None) -> str:
+    parts = f"{FORMAT}|{VERSION}|{corpus_sha256}|{tokenizer_sha256}|{manifest_sha256}"
+    return hashlib.sha256(parts.encode()).hexdigest()[:16]
+
+
+def cached_sha256(path: Path, cache_root: Path) -> str:
+    """sha256 of `path`, remembered in cache_root/digests.json by (size, mtime_ns)."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    stamp = [stat.st_size, stat.st_mtime_ns]
+    digests_path = Path(cache_root) / DIGESTS
+    try:
+        digests = json.loads(digests_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        digests = {}
+    entry = digests.get(str(path))
+    if isinstance(entry, dict) and entry.get("stamp") == stamp:
+        return str(entry["sha256"])
+    digest = sha256_file(path)
+    digests[str(path)] = {"stamp": stamp, "sha256": digest}
+    with contextlib.suppress(OSError):  # a read-only cache works; it hashes again next time
+        atomic_write_json(digests_path, digests)
+    return digest
+
+
+class TokenShards:
+    """An opened shard folder: the tokens as one logical array (no copy), and the index."""
+
+    def __init__(self, folder: Path, index: dict[str, Any], documents: np.ndarray) -> None:
+        self.folder = Path(folder)
+        self.index = index
+        self.documents = documents
+        self.dtype = np.dtype(index["dtype"])
+        self.shard_tokens = int(index["shard_tokens"])
+        self.shards = [
+            np.memmap(self.folder / s["file"], dtype=self.dtype, mode="r", shape=(s["tokens"],))
+            if s["tokens"]
+            else np.zeros(0, dtype=self.dtype)
+            for s in index["shards"]
+        ]
+
+    def __len__(self) -> int:
+        return int(self.index["tokens"])
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        """Tokens at global `positions` (any shape), reading only the pages touched."""
+        positions = np.asarray(positions, dtype=np.int64)
+        shard = positions // self.shard_tokens
+        local = positions - shard * self.shard_tokens
+        out = np.empty(positions.shape, dtype=self.dtype)
+        for number in np.unique(shard):
+            mask = shard == number
+            out[mask] = self.shards[int(number)][local[mask]]
+        return out
+
+    def tokens(self, start: int, end: int) -> np.ndarray:
+        """A contiguous global range [start, end) as one array."""
+        return self.take(np.arange(start, end, dtype=np.int64))
+
+
+def _fail(message: str, file: Path, command: str) -> InputError:
+    return InputError(message, file=file, fix=f"Rebuild the token shards: `{command}`.")
+
+
+def open_token_shards(
+    folder: Path,
+    *,
+    corpus_sha256: str,
+    tokenizer_sha256: str,
+    manifest_sha256: str | None,
+    command: str,
+) -> TokenShards:
+    """Open and check a finished shard folder; InputError (with `command`) if it is bad."""
+    folder = Path(folder)
+    index_path = folder / INDEX
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise _fail(
+            f"The token-shard index cannot be read ({error}).", index_path, command
+        ) from error
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        raise _fail("This is not a Picochat token-shard index.", index_path, command)
+    if index.get("version") != VERSION:
+        raise _fail(f"Token-shard format version {index.get('version')} is not {VERSION}.",
+                    index_path, command)  # fmt: skip
+    if index.get("tokenizer_sha256") != tokenizer_sha256:
+        raise _fail(
+            "These token shards were made with another tokenizer "
+            f"(sha256 {str(index.get('tokenizer_sha256'))[:12]}..., this one {tokenizer_sha256[:12]}...).",
+            index_path,
+            command,
+        )
+    if index.get("corpus", {}).get("sha256") != corpus_sha256:
+        raise _fail("These token shards were made from another corpus (its sha256 differs).",
+                    index_path, command)  # fmt: skip
+    if index.get("manifest_sha256") != manifest_sha256:
+        raise _fail(
+            "These token shards were made with another corpus manifest.", index_path, command
+        )
+    itemsize = np.dtype(index["dtype"]).itemsize
+    total = 0
+    for shard in index["shards"]:
+        path = folder / shard["file"]
+        expected = int(shard["tokens"]) * itemsize
+        size = path.stat().st_size if path.is_file() else -1
+        if size != expected:
+            found = "missing" if size < 0 else f"{size:,} bytes"
+            raise _fail(f"Token shard is truncated or damaged: {found}, expected {expected:,} bytes.",
+                        path, command)  # fmt: skip
+        total += int(shard["tokens"])
+    documents = _load_documents(folder / DOCUMENTS, index, total, command)
+    if total != int(index["tokens"]):
+        raise _fail(f"The shards hold {total:,} tokens, the index says {index['tokens']:,}.",
+                    index_path, command)  # fmt: skip
+    return TokenShards(folder, index, documents)
+
+
+def _load_documents(path: Path, index: dict[str, Any], total: int, command: str) -> np.ndarray:
+    try:
+        documents = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise _fail(f"The document index cannot be read ({error}).", path, command) from error
+    if documents.ndim != 2 or documents.shape[1] != 5 or len(documents) != index["documents"]:
+        raise _fail(
+            f"The document index has shape {documents.shape}, expected ({index['documents']}, 5).",
+            path,
+            command,
+        )
+    if len(documents) and (documents[-1, TOK_END] != total or documents[0, TOK_START] != 0):
+        raise _fail("The document index does not cover the shards' tokens.", path, command)
+    return documents
+
+
+def free_bytes(folder: Path) -> int:
+    """Free bytes on the file system that holds `folder` (or its nearest existing parent)."""
+    folder = Path(folder).resolve()
+    while not folder.exists():
+        folder = folder.parent
+    stat = os.statvfs(folder)
+    return stat.f_bavail * stat.f_frsize

@@ -1,0 +1,319 @@
+"""Tokenizing a corpus into token shards: streamed, in parallel over the cores, cached.
+
+    ensure_token_shards(corpus, tokenizer_path, manifest, cache_root) -> TokenizeResult
+
+The main process reads `corpus.txt` once, in order, a bounded number of characters at
+a time (a document longer than `BATCH_CHARS` is cut where BPE pre-tokenises the same
+way: after a newline followed by a non-space, see `tokenizer/bpe.py`), hands batches
+of about `BATCH_CHARS` characters to worker processes running Picochat's own encoder
+(measured faster here than Hugging Face `tokenizers` on one long text, and the ids are
+identical: tests/data/test_token_shards.py checks both), and appends their ids to the
+shards in corpus order. At most 2 batches per worker are in flight, so memory is
+bounded by the batch size and the largest document, not by the corpus.
+
+Before writing, the shard size is estimated from the first `SAMPLE_CHARS` characters
+and compared with the free disk space (a clear error if it cannot fit). The folder is
+built under a temporary name and renamed when complete; a crash or a full disk leaves
+no folder that looks finished.
+
+Not here: the format and opening (`token_shards.py`).
+"""
+
+from __future__ import annotations
+
+import errno
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from picochat.artifacts import atomic_dir, atomic_write_json
+from picochat.configs.data import TokenizeConfig
+from picochat.data import token_shards as fmt
+from picochat.data.byte_progress import ByteProgress
+from picochat.data.corpus_stream import iter_pieces, read_spans
+from picochat.errors import ConfigError, InputError
+from picochat.tokenizer import load_tokenizer
+
+BATCH_CHARS = 4 << 20  # text per worker job: ~1.6 s of encoding at 2.5 MB/s
+SAMPLE_CHARS = 1 << 20  # encoded first to estimate the shards' size
+DISK_MARGIN = 1.15  # the estimate is from a sample; leave room for error
+
+
+@dataclass
+class TokenizeResult:
+    shards: fmt.TokenShards
+    built: bool  # False: an earlier build was reused
+    seconds: float
+    workers: int
+    corpus_bytes: int
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.corpus_bytes / 1e6 / max(self.seconds, 1e-9)
+
+
+def default_cache_root(corpus: Path) -> Path:
+    """Shards live beside the corpus, so every run and stage on it shares them."""
+    return Path(corpus).parent / "token_shards"
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _batches(pieces: Iterator[tuple[int, bool, str]], batch_chars: int) -> Iterator[list]:
+    batch, size = [], 0
+    for piece in pieces:
+        batch.append(piece)
+        size += len(piece[2])
+        if size >= batch_chars:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+_TOKENIZER: Any = None
+
+
+def _init_worker(path: str) -> None:
+    global _TOKENIZER
+    _TOKENIZER = load_tokenizer(path)
+
+
+def _encode(batch: list[tuple[int, bool, str]]) -> tuple[list[tuple[int, np.ndarray]], int, int]:
+    """(row, ids) per piece (`<|bos|>` first on a document's first piece), unknown ids,
+    UTF-8 bytes of the batch."""
+    tok = _TOKENIZER
+    unk = tok.token_to_id("<unk>")
+    out, unknown, nbytes = [], 0, 0
+    for row, first, text in batch:
+        ids = tok.encode_array(text)
+        if first:
+            ids = np.concatenate([np.asarray([tok.bos_id], dtype=ids.dtype), ids])
+        if unk is not None:
+            unknown += int(np.count_nonzero(ids == unk))
+        nbytes += len(text.encode("utf-8"))
+        out.append((row, ids))
+    return out, unknown, nbytes
+
+
+def _encoded(batches: Iterator[list], tokenizer_path: Path, workers: int) -> Iterator[tuple]:
+    """Results of `_encode` in order; at most 2 batches per worker in flight."""
+    if workers <= 1:
+        _init_worker(str(tokenizer_path))
+        yield from map(_encode, batches)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with context.Pool(workers, initializer=_init_worker, initargs=(str(tokenizer_path),)) as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(pool.apply_async(_encode, (batch,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+class _ShardWriter:
+    """Appends ids to shard files of `shard_tokens` tokens each."""
+
+    def __init__(self, folder: Path, dtype: np.dtype, shard_tokens: int) -> None:
+        self.folder, self.dtype, self.shard_tokens = folder, dtype, shard_tokens
+        self.shards: list[dict[str, Any]] = []
+        self.total = 0
+        self._handle: BinaryIO | None = None
+
+    def write(self, ids: np.ndarray) -> None:
+        ids = ids.astype(self.dtype, copy=False)
+        while len(ids):
+            if self._handle is None or self.shards[-1]["tokens"] == self.shard_tokens:
+                self._open()
+            room = self.shard_tokens - self.shards[-1]["tokens"]
+            part, ids = ids[:room], ids[room:]
+            self._handle.write(part.tobytes())
+            self.shards[-1]["tokens"] += len(part)
+            self.total += len(part)
+
+    def _open(self) -> None:
+        self.close()
+        name = fmt.shard_name(len(self.shards))
+        self._handle = open(self.folder / name, "wb")  # noqa: SIM115 - closed in close()
+        self.shards.append({"file": name, "tokens": 0})
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            self._handle = None
+
+
+def _check_disk(corpus: Path, tokenizer: Any, folder: Path, dtype: np.dtype) -> int:
+    """Estimated shard bytes; InputError when the disk cannot hold them."""
+    with open(corpus, encoding="utf-8", errors="replace") as handle:
+        sample = handle.read(SAMPLE_CHARS)
+    corpus_bytes = Path(corpus).stat().st_size
+    per_byte = len(tokenizer.encode_array(sample)) / max(1, len(sample.encode("utf-8")))
+    estimate = int(corpus_bytes * per_byte * dtype.itemsize * DISK_MARGIN)
+    free = fmt.free_bytes(folder)
+    if estimate > free:
+        raise InputError(
+            f"The token shards need about {estimate / 1e9:.2f} GB (estimated from the first "
+            f"{len(sample):,} characters) but only {free / 1e9:.2f} GB are free.",
+            file=folder,
+            fix="Free disk space there, or train on a smaller corpus.",
+        )
+    return estimate
+
+
+def build_token_shards(
+    corpus: Path,
+    tokenizer_path: Path,
+    manifest: Path | None,
+    folder: Path,
+    *,
+    workers: int,
+    shard_tokens: int = fmt.SHARD_TOKENS,
+    quiet: bool = False,
+    digests: dict[str, str | None],
+) -> None:
+    """Tokenize `corpus` into `folder` (see the module docstring)."""
+    started = time.perf_counter()
+    tokenizer = load_tokenizer(tokenizer_path)
+    dtype = fmt.dtype_for(tokenizer.vocab_size)
+    spans, named = read_spans(manifest)
+    if named is not None and named != digests["corpus"]:
+        raise InputError(
+            "The manifest was written for another corpus (its corpus_sha256 differs).",
+            file=manifest,
+            fix="Pass the corpus_manifest.json written together with this corpus.",
+        )
+    estimate = _check_disk(corpus, tokenizer, folder.parent, dtype)
+    corpus_bytes = Path(corpus).stat().st_size
+    starts = np.zeros(len(spans), dtype=np.int64)
+    ends = np.zeros(len(spans), dtype=np.int64)
+    unknown = 0
+    progress = ByteProgress("tokenize", corpus_bytes, quiet=quiet)
+    try:
+        with atomic_dir(folder) as tmp:
+            writer = _ShardWriter(tmp, dtype, shard_tokens)
+            pieces = iter_pieces(corpus, spans, BATCH_CHARS)
+            for results, unk, nbytes in _encoded(
+                _batches(pieces, BATCH_CHARS), tokenizer_path, workers
+            ):
+                for row, ids in results:
+                    if ends[row] == 0:
+                        starts[row] = writer.total
+                    writer.write(ids)
+                    ends[row] = writer.total
+                unknown += unk
+                progress.advance(nbytes)
+            writer.close()
+            chars = int(spans[-1, 2]) if spans[-1, 2] >= 0 else None
+            documents = np.column_stack([spans[:, 0], starts, ends, spans[:, 1], spans[:, 2]])
+            if chars is None:  # no manifest: one document, to the end of the text
+                documents[0, fmt.CHAR_END] = -1
+            np.save(tmp / fmt.DOCUMENTS, documents)
+            index = {
+                "format": fmt.FORMAT,
+                "version": fmt.VERSION,
+                "dtype": dtype.str,
+                "vocab_size": tokenizer.vocab_size,
+                "tokenizer_sha256": digests["tokenizer"],
+                "tokenizer_type": tokenizer.type,
+                "corpus": {"path": str(corpus), "sha256": digests["corpus"], "bytes": corpus_bytes},
+                "manifest_sha256": digests["manifest"],
+                "documents": len(documents),
+                "tokens": writer.total,
+                "unknown_tokens": unknown,
+                "shard_tokens": shard_tokens,
+                "shards": writer.shards,
+                "estimated_bytes": estimate,
+                "workers": workers,
+                "encoder": "picochat",
+                "wall_seconds": round(time.perf_counter() - started, 3),
+            }
+            atomic_write_json(tmp / fmt.INDEX, index)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        raise InputError(
+            "The disk filled up while writing token shards; nothing was kept.",
+            file=folder,
+            fix="Free disk space and run the command again.",
+        ) from error
+    finally:
+        progress.close()
+
+
+def ensure_token_shards(
+    corpus: Path,
+    tokenizer_path: Path,
+    manifest: Path | None,
+    cache_root: Path,
+    *,
+    workers: int | None = None,
+    rebuild: bool = False,
+    shard_tokens: int = fmt.SHARD_TOKENS,
+    quiet: bool = False,
+) -> TokenizeResult:
+    """The shards of (corpus, tokenizer, manifest): opened from the cache, else built."""
+    started = time.perf_counter()
+    for path, what in ((corpus, "corpus"), (tokenizer_path, "tokenizer")):
+        if not Path(path).is_file():
+            raise InputError(f"The {what} file does not exist.", file=path)
+    cache_root = Path(cache_root)
+    cache_root.mkdir(parents=True, exist_ok=True)
+    digests = {
+        "corpus": fmt.cached_sha256(corpus, cache_root),
+        "tokenizer": load_tokenizer(tokenizer_path).sha256,
+        "manifest": fmt.cached_sha256(manifest, cache_root) if manifest is not None else None,
+    }
+    folder = (
+        cache_root
+        / f"tokens-{fmt.shard_key(digests['corpus'], digests['tokenizer'], digests['manifest'])}"
+    )
+    command = fmt.rebuild_command(corpus, tokenizer_path, manifest)
+    workers = workers or default_workers()
+    built = rebuild or not (folder / fmt.INDEX).is_file()
+    if built:
+        build_token_shards(corpus, tokenizer_path, manifest, folder, workers=workers,
+                           shard_tokens=shard_tokens, quiet=quiet, digests=digests)  # fmt: skip
+    shards = fmt.open_token_shards(
+        folder,
+        corpus_sha256=digests["corpus"],
+        tokenizer_sha256=digests["tokenizer"],
+        manifest_sha256=digests["manifest"],
+        command=command,
+    )
+    return TokenizeResult(shards, built, time.perf_counter() - started, workers,
+                          Path(corpus).stat().st_size)  # fmt: skip
+
+
+def tokenize_corpus(config: TokenizeConfig) -> TokenizeResult:
+    """`picochat data tokenize`: `ensure_token_shards` with the command's settings."""
+    if config.corpus is None or config.tokenizer is None:
+        raise ConfigError("--corpus and --tokenizer are required.")
+    if config.workers < 0:
+        raise ConfigError(f"--workers must be >= 0, got {config.workers}.")
+    root = config.cache_dir or default_cache_root(config.corpus)
+    return ensure_token_shards(
+        config.corpus,
+        config.tokenizer,
+        config.corpus_manifest,
+        root,
+        workers=config.workers or None,
+        rebuild=config.rebuild,
+    )

@@ -1,0 +1,136 @@
+"""Pretraining data for large corpora: token shards, a seeded split, lazy windows.
+
+    data = shard_token_data(...)   # -> ShardTokenData, no corpus text in memory
+
+Used by `train base` when the corpus file is at least `SHARD_MIN_BYTES` (or with
+`--token-shards on`); below that the in-memory path (`token_data.py`) runs unchanged,
+so small corpora (the bundled pack) give exactly the figures they always gave. The
+shards are built once (in parallel) under `cache_root` and reused by every later run
+and stage on the same corpus, manifest and tokenizer; only rank 0 builds them under
+torchrun, the other ranks wait and open them. Time to the first step on a cached
+corpus is then: hash lookups by (size, mtime), opening the memory maps and reading
+the document index (8 bytes x 5 per document).
+
+Canaries go into the training side as extra lines after the shards (the shards stay
+shared and unchanged); the canary alphabet is checked on the first
+`CANARY_SAMPLE_CHARS` characters of the corpus.
+
+Not here: the split rule and the windows (`shard_windows.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from picochat.data.tokenize_shards import default_cache_root, ensure_token_shards
+from picochat.errors import ConfigError, InputError
+from picochat.training.shard_windows import ShardTokenData, split_shards
+from picochat.training.token_data import MAX_UNKNOWN_RATE, MIN_VAL_TOKENS, resolve_split_mode
+
+# The size from which the in-memory path already cached its token streams (5 M chars).
+SHARD_MIN_BYTES = 5_000_000
+CANARY_SAMPLE_CHARS = 1 << 22
+TOKEN_SHARD_MODES = ("auto", "on", "off")
+
+
+def wants_shards(mode: str, corpus: Path) -> bool:
+    """Whether `train base` reads this corpus through token shards."""
+    if mode not in TOKEN_SHARD_MODES:
+        raise ConfigError(
+            f"--token-shards must be one of {', '.join(TOKEN_SHARD_MODES)}, got {mode!r}."
+        )
+    if mode != "auto":
+        return mode == "on"
+    return Path(corpus).is_file() and Path(corpus).stat().st_size >= SHARD_MIN_BYTES
+
+
+def corpus_sample(corpus: Path, chars: int = CANARY_SAMPLE_CHARS) -> str:
+    """The first `chars` characters of the corpus (what the canary alphabet is drawn from)."""
+    with open(corpus, encoding="utf-8", errors="replace") as handle:
+        return handle.read(chars)
+
+
+def _check(data: ShardTokenData, corpus: Path, context_size: int) -> None:
+    rate = data.unknown_rate
+    if rate > MAX_UNKNOWN_RATE:
+        raise InputError(
+            f"{rate:.1%} of the corpus tokens are <unk>: this tokenizer was not built for "
+            "this corpus.",
+            file=corpus,
+            fix="Train the tokenizer on this corpus (`picochat tok train --input ...`) or use "
+            "--type byte/bpe, which never produce unknown tokens.",
+        )
+    if rate > 0:
+        data.warnings.append(
+            f"{rate:.3%} of the corpus tokens are <unk> (characters the tokenizer never saw)."
+        )
+    if len(data.train) < context_size + 1:
+        raise InputError(
+            f"The training part of the corpus has {len(data.train)} tokens, fewer than one "
+            f"window of --context-size {context_size} plus its target.",
+            file=corpus,
+            fix=f"Use --context-size {max(8, len(data.train) // 4)} or less, or a larger corpus.",
+        )
+    if len(data.val) < MIN_VAL_TOKENS:
+        raise InputError(
+            f"The corpus is too small to hold out validation: {len(data.val)} validation "
+            f"tokens (at least {MIN_VAL_TOKENS} are needed for a meaningful validation loss).",
+            file=corpus,
+            fix="Use a larger corpus or raise --val-fraction.",
+        )
+
+
+def shard_token_data(
+    *,
+    corpus: Path,
+    tokenizer: Any,
+    tokenizer_path: Path,
+    manifest: Path | None,
+    split_mode: str,
+    val_fraction: float,
+    seed: int,
+    context_size: int,
+    canaries: list[str] | None = None,
+    cache_root: Path | None = None,
+    is_main: bool = True,
+    barrier: Callable[[], None] = lambda: None,
+    quiet: bool = False,
+) -> ShardTokenData:
+    """Open (rank 0: build if needed) the shards and split them; errors name the file."""
+    if not 0 < val_fraction < 1:
+        raise ConfigError(
+            f"--val-fraction must be between 0 and 1 (got {val_fraction}).", fix="Use e.g. 0.1."
+        )
+    root = Path(cache_root) if cache_root is not None else default_cache_root(corpus)
+    if is_main:
+        result = ensure_token_shards(corpus, tokenizer_path, manifest, root, quiet=quiet)
+    barrier()
+    if not is_main:
+        result = ensure_token_shards(corpus, tokenizer_path, manifest, root, quiet=True)
+    shards = result.shards
+    count = len(shards.documents) if manifest is not None else 1
+    mode, reason = resolve_split_mode(split_mode, range(count), manifest is not None)
+    extra = None
+    if canaries:
+        extra = np.concatenate([tokenizer.encode_array("\n" + c + "\n") for c in canaries])
+    train, val, held = split_shards(shards, mode, val_fraction, seed, extra_train=extra)
+    held_count = int(held.sum())
+    data = ShardTokenData(
+        train=train,
+        val=val,
+        split_mode=mode,
+        split_reason=reason
+        + ("; held out by a seeded hash of each document id" if mode == "document" else "")
+        + f"; token shards in {shards.folder} ({'built now' if result.built else 'reused'})",
+        train_documents=count - held_count if mode == "document" else 1,
+        val_documents=held_count if mode == "document" else None,
+        unknown_rate=shards.index["unknown_tokens"] / max(1, len(shards)),
+        val_doc_mask=held,
+        shards=shards,
+    )
+    _check(data, corpus, context_size)
+    return data
