@@ -30,6 +30,12 @@ def _train(args: argparse.Namespace) -> int:
             f"merges: {t['merges']} (stopped: {t['stop_reason']}; last merged pair seen "
             f"{t['last_merge_count']} times), {t['distinct_words']:,} distinct words"
         )
+    sample = result.training.get("sample")
+    if sample:
+        console.print(
+            f"learned from a sample: {sample['trained_on_chars']:,} of {result.corpus_chars:,} "
+            f"characters ({sample['method']}); the token count is estimated from it"
+        )
     console.print(f"sha256 {result.sha256}  ({result.wall_seconds:.2f} s)")
     return 0
 

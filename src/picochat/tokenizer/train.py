@@ -23,6 +23,7 @@ from picochat.tokenizer.bpe import GPT4_SPLIT_PATTERN, BPETokenizer
 from picochat.tokenizer.bpe_train import count_words, train_bpe
 from picochat.tokenizer.byte import NUM_BASE_TOKENS, ByteTokenizer
 from picochat.tokenizer.char import CharTokenizer
+from picochat.tokenizer.corpus_sample import scan_corpus
 from picochat.tokenizer.io import save_tokenizer
 
 
@@ -86,6 +87,10 @@ def read_corpus(path: Path | None) -> tuple[str, bytes]:
     return text, raw
 
 
+def _is_file(path: Path | None) -> bool:
+    return path is not None and Path(path).is_file()
+
+
 def _check_config(config: TokenizerTrainConfig) -> None:
     if config.type not in TOKENIZER_TYPES:
         raise ConfigError(
@@ -116,16 +121,27 @@ def _check_config(config: TokenizerTrainConfig) -> None:
 def train_tokenizer(config: TokenizerTrainConfig) -> TokenizerTrainResult:
     """Learn the tokenizer `config` describes and write it to `config.out`."""
     _check_config(config)
-    text, raw = read_corpus(config.input)
     started = time.perf_counter()
+    if config.max_train_chars < 1:
+        raise ConfigError(f"--max-train-chars must be >= 1, got {config.max_train_chars}.")
+    sampled = _is_file(config.input) and Path(config.input).stat().st_size > config.max_train_chars
+    if sampled:  # a large corpus: one streamed pass and an evenly spaced sample
+        scan = scan_corpus(config.input, config.max_train_chars, alphabet=config.type == "char")
+        text, sha, n_chars, n_bytes = scan.text, scan.sha256, scan.chars, scan.bytes
+    else:
+        text, raw = read_corpus(config.input)
+        sha, n_chars, n_bytes = sha256_bytes(raw), len(text), len(raw)
+        del raw
     training: dict[str, Any] = {
-        "corpus_sha256": sha256_bytes(raw),
-        "corpus_chars": len(text),
-        "corpus_bytes": len(raw),
+        "corpus_sha256": sha,
+        "corpus_chars": n_chars,
+        "corpus_bytes": n_bytes,
     }
+    if sampled:
+        training["sample"] = scan.sample
     tokenizer: Tokenizer
     if config.type == "char":
-        tokenizer = CharTokenizer.train(text)
+        tokenizer = CharTokenizer.train("".join(sorted(scan.alphabet)) if sampled else text)
         training["alphabet_size"] = len(tokenizer.chars)
     elif config.type == "byte":
         tokenizer = ByteTokenizer()
@@ -143,16 +159,18 @@ def train_tokenizer(config: TokenizerTrainConfig) -> TokenizerTrainResult:
         )
     tokenizer.metadata["training"] = training
     corpus_tokens = len(tokenizer.encode_array(text))
+    if sampled:  # measured on the sample, scaled to the corpus (the shard index has the count)
+        corpus_tokens = round(corpus_tokens * n_bytes / max(1, len(text.encode("utf-8"))))
     path = save_tokenizer(tokenizer, config.out)
     return TokenizerTrainResult(
         path=path,
         type=tokenizer.type,
         vocab_size=tokenizer.vocab_size,
         sha256=tokenizer.sha256,
-        corpus_chars=len(text),
-        corpus_bytes=len(raw),
+        corpus_chars=n_chars,
+        corpus_bytes=n_bytes,
         corpus_tokens=corpus_tokens,
-        bytes_per_token=len(raw) / corpus_tokens,
+        bytes_per_token=n_bytes / corpus_tokens,
         training=training,
         wall_seconds=time.perf_counter() - started,
         tokenizer=tokenizer,
