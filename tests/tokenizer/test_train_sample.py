@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from picochat.configs import TokenizerTrainConfig
-from picochat.tokenizer import load_tokenizer, train_tokenizer
-from picochat.tokenizer import corpus_sample
+from picochat.tokenizer import corpus_sample, load_tokenizer, train_tokenizer
 
 
 def write_corpus(path, lines: int) -> str:

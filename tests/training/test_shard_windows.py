@@ -154,3 +154,28 @@ def test_copy_rate_on_shards_matches_the_in_memory_rate(make_inputs, doc_text, t
         assert got[key] == expected[key], key
     assert 0 < got["train_copy_rate"] < 1 and got["heldout_overlap"] > 0
     assert json.dumps(got["scan"])
+
+
+def test_a_small_corpus_keeps_the_in_memory_path_and_its_exact_figures(
+    make_inputs, doc_text, tmp_path
+):
+    from picochat.training.pretrain_shards import shard_corpus_tokens
+
+    paths = make_inputs(documents=[doc_text(i) for i in range(10)])
+    runs = {}
+    for mode in ("auto", "off"):
+        config = shard_config(paths, tmp_path / mode, token_shards=mode, max_steps=6, eval_every=3)
+        runs[mode] = train_base(config, show_progress=False).report
+    assert runs["auto"]["history"] == [
+        {**h, "tokens_per_sec": runs["auto"]["history"][i]["tokens_per_sec"],
+         "elapsed_seconds": runs["auto"]["history"][i]["elapsed_seconds"]}
+        for i, h in enumerate(runs["off"]["history"])
+    ]  # fmt: skip
+    assert runs["auto"]["dataset"] == runs["off"]["dataset"]
+    assert "token shards" not in runs["auto"]["dataset"]["split_reason"]
+    assert not (paths["corpus"].parent / "token_shards").exists()
+    # The preflight count: none for the in-memory path, the shard index's for shards.
+    args = (paths["corpus"], paths["tokenizer"], paths["manifest"])
+    assert shard_corpus_tokens("auto", *args) is None
+    on = shard_corpus_tokens("on", *args)
+    assert on == runs["off"]["dataset"]["train_tokens"] + runs["off"]["dataset"]["val_tokens"]

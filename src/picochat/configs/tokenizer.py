@@ -31,7 +31,7 @@ class TokenizerTrainConfig:
         2, "bpe only: stop merging when the most frequent pair occurs fewer times."
     )
     max_train_chars: int = option(
-        200_000_000,
+        100_000_000,
         "Learn from at most this many characters: a larger corpus is sampled in evenly "
         "spaced slices (the report says how much text was seen). A char tokenizer still "
         "takes its alphabet from the whole corpus.",

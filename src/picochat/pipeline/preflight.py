@@ -25,6 +25,7 @@ from picochat.model.config import resolve_model_config
 from picochat.model.transformer import Transformer
 from picochat.runtime import autocast, resolve_device, resolve_precision
 from picochat.tokenizer import load_tokenizer
+from picochat.training.pretrain_shards import shard_corpus_tokens
 
 PROBE_STEPS = 3
 MANY_PASSES = 20  # past this many epochs a small model mostly memorises its data
@@ -60,7 +61,16 @@ def plan(ctx: Any, leaks: ContaminationReport) -> dict[str, Any]:
     s = ctx.settings
     tok = load_tokenizer(ctx.root / "tokenizer.json")
     tok_report = json.loads((ctx.root / "tokenizer_report.json").read_text())
-    corpus_tokens = int(tok_report["corpus_tokens"])
+    # A corpus that trains through token shards is counted from their index (exact; tok
+    # train may have estimated from a sample); others as tok train counted them.
+    sharded = shard_corpus_tokens(
+        s.base.token_shards,
+        ctx.root / "corpus.txt",
+        ctx.root / "tokenizer.json",
+        ctx.root / "corpus_manifest.json",
+        quiet=not ctx.show_progress,
+    )
+    corpus_tokens = int(tok_report["corpus_tokens"]) if sharded is None else sharded
     train_tokens = int(corpus_tokens * (1 - s.base.val_fraction))
     model_config = resolve_model_config(s.base, tok.vocab_size)
     device = resolve_device(s.base.device)
@@ -127,6 +137,7 @@ def plan(ctx: Any, leaks: ContaminationReport) -> dict[str, Any]:
         "device": str(device),
         "precision": precision,
         "corpus_tokens": corpus_tokens,
+        "corpus_tokens_source": "tokenizer_report.json" if sharded is None else "token shard index",
         "tokens_per_pass": train_tokens,
         "base_tokens_planned": base_tokens,
         "chat_rows": rows,

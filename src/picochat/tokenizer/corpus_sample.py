@@ -27,7 +27,6 @@ from picochat.errors import InputError
 
 READ_BYTES = 16 << 20
 SLICE_BYTES = 1 << 20  # one evenly spaced slice of the sample
-DEFAULT_MAX_TRAIN_CHARS = 200_000_000
 
 
 @dataclass

@@ -134,3 +134,14 @@ def shard_token_data(
     )
     _check(data, corpus, context_size)
     return data
+
+
+def shard_corpus_tokens(
+    mode: str, corpus: Path, tokenizer_path: Path, manifest: Path | None, *, quiet: bool = True
+) -> int | None:
+    """Corpus tokens from the shard index when `train base` will read this corpus through
+    shards (building them now if needed: the work base would do first), else None."""
+    if not wants_shards(mode, corpus):
+        return None
+    root = default_cache_root(corpus)
+    return len(ensure_token_shards(corpus, tokenizer_path, manifest, root, quiet=quiet).shards)

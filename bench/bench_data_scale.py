@@ -1,0 +1,260 @@
+"""Data at scale: each data stage's wall time, MB/s and peak memory from 8 MB to 2 GB.
+
+For each size, a folder of JSONL files (16 MB each) is made from
+../shared/data/tinyshakespeare.txt: its paragraphs reshuffled into documents of 40
+random paragraphs (so documents are distinct, not exact copies), repeated to size.
+Then each stage runs as its own command in a child process, and the parent samples
+the RSS of the child and all its descendants (summed: tokenizer workers count) every
+0.1 s; `peak_rss_mb` is the largest sum seen.
+
+    data build     picochat data build --input SRC --out W/corpus.txt
+    tok train      picochat tok train --type bpe --vocab-size 4096 (default --max-train-chars)
+    tokenize       picochat data tokenize --workers 1 --rebuild, then --workers 2 --rebuild
+                   (1-process run only up to --compare-max-mb: the ratio does not
+                   depend on size, and one process takes long at 2 GB)
+    train base     preset tiny, context 256, batch 16, --max-steps STEPS, evaluation only at
+                   the start and the end, on the cached shards; time to the first step
+                   (from the process start) and the step time of steps 2..STEPS
+    diagnostics    the memorisation copy-rate scan (8 snippets of 200 words) over the
+                   shards' train and validation sides (copy_scale.copy_diagnostics_shards)
+
+    python bench/bench_data_scale.py [--sizes 8,64,512,2048] [--steps 12] [--keep]
+
+Prints a table and writes bench/results/bench_data_scale.json (with the load average:
+the machine is shared, and timings taken under load are slower than they would be).
+10 GB is stated as a linear projection from the largest size measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from bench_paths import RESULTS_DIR, ROOT, SHAKESPEARE
+
+RESULTS = RESULTS_DIR / "bench_data_scale.json"
+PARAGRAPHS_PER_DOC = 40
+FILE_BYTES = 16 << 20
+PYTHON = sys.executable
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
+
+TRAIN_CHILD = r"""
+import json, sys, time, psutil
+from pathlib import Path
+from picochat.configs import BaseTrainConfig
+from picochat.training.pretrain import train_base
+start = psutil.Process().create_time()
+times = {}
+def on_step(step):
+    times[step] = time.time() - start
+w = Path(sys.argv[1])
+config = BaseTrainConfig(corpus=w / "corpus.txt", tokenizer=w / "tokenizer.json",
+    corpus_manifest=w / "corpus_manifest.json", out_dir=w / "base", preset="tiny",
+    context_size=256, batch_size=16, max_steps=int(sys.argv[2]), eval_every=10**6,
+    eval_batches=4, device="cpu", seed=1)
+result = train_base(config, show_progress=False, on_step=on_step)
+steps = sorted(times)
+print(json.dumps({"first_step_s": times[steps[0]],
+    "step_s": (times[steps[-1]] - times[steps[0]]) / max(1, len(steps) - 1),
+    "train_tokens": result.report["dataset"]["train_tokens"],
+    "copy_scan": result.report["memorization"].get("copy_scan")}))
+"""
+
+DIAG_CHILD = r"""
+import json, random, sys, time
+from pathlib import Path
+from picochat.data.tokenize_shards import default_cache_root, ensure_token_shards
+from picochat.tokenizer import load_tokenizer
+from picochat.training.copy_scale import copy_diagnostics_shards
+from picochat.training.shard_windows import split_shards
+w = Path(sys.argv[1])
+tok = load_tokenizer(w / "tokenizer.json")
+shards = ensure_token_shards(w / "corpus.txt", w / "tokenizer.json", w / "corpus_manifest.json",
+                             default_cache_root(w / "corpus.txt"), quiet=True).shards
+train, val, _ = split_shards(shards, "document", 0.1, 1)
+words = open(sys.argv[2]).read().split()
+rng = random.Random(0)
+samples = [" ".join(words[s : s + 200]) for s in (rng.randrange(len(words) - 200) for _ in range(8))]
+started = time.perf_counter()
+copy = copy_diagnostics_shards(samples, train, val, tok)
+print(json.dumps({"seconds": time.perf_counter() - started, "train_copy_rate": copy["train_copy_rate"],
+                  "heldout_overlap": copy["heldout_overlap"], "scan": copy["scan"]}))
+"""
+
+
+def make_source(folder: Path, megabytes: int, seed: int = 0) -> int:
+    """JSONL files of reshuffled-paragraph documents, `megabytes` of text in all."""
+    paragraphs = [p for p in SHAKESPEARE.read_text(encoding="utf-8").split("\n\n") if p.strip()]
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    total, number = 0, 0
+    while total < megabytes * 1e6:
+        with open(folder / f"part_{number:05d}.jsonl", "w", encoding="utf-8") as handle:
+            size = 0
+            while size < FILE_BYTES and total + size < megabytes * 1e6:
+                text = "\n\n".join(rng.sample(paragraphs, PARAGRAPHS_PER_DOC))
+                handle.write(json.dumps({"text": text}) + "\n")
+                size += len(text)
+        total += size
+        number += 1
+    return total
+
+
+def measure(command: list[str]) -> dict:
+    """Wall time, peak summed RSS of the process tree, exit code and stdout of `command`."""
+    started = time.perf_counter()
+    child = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, cwd=ROOT)  # fmt: skip
+    peak = [0]
+
+    def sample() -> None:
+        proc = psutil.Process(child.pid)
+        while child.poll() is None:
+            try:
+                tree = [proc, *proc.children(recursive=True)]
+                peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    out, err = child.communicate()
+    watcher.join()
+    if child.returncode != 0:
+        raise SystemExit(f"failed ({child.returncode}): {' '.join(command)}\n{err[-3000:]}")
+    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak[0] / 1e6, "stdout": out}
+
+
+def picochat(*args: object) -> list[str]:
+    return [PYTHON, "-m", "picochat", *map(str, args)]
+
+
+def run_size(megabytes: int, work: Path, steps: int, compare_max_mb: int) -> dict:
+    source, w = work / "source", work / "run"
+    shutil.rmtree(work, ignore_errors=True)
+    made = make_source(source, megabytes)
+    corpus = w / "corpus.txt"
+    row: dict = {"megabytes": megabytes, "source_bytes": made}
+    build = measure(picochat("data", "build", "--input", source, "--out", corpus))
+    shutil.rmtree(source)  # disk: the corpus is all the later stages read
+    size_mb = corpus.stat().st_size / 1e6
+    row["corpus_mb"] = size_mb
+    stages = {"data_build": build}
+    stages["tok_train"] = measure(picochat("tok", "train", "--input", corpus, "--out",
+                                           w / "tokenizer.json", "--type", "bpe", "--vocab-size", "4096"))  # fmt: skip
+    tokenize = picochat("data", "tokenize", "--corpus", corpus, "--tokenizer", w / "tokenizer.json",
+                        "--corpus-manifest", w / "corpus_manifest.json", "--rebuild")  # fmt: skip
+    if megabytes <= compare_max_mb:
+        stages["tokenize_1proc"] = measure([*tokenize, "--workers", "1"])
+    stages["tokenize_2proc"] = measure([*tokenize, "--workers", "2"])
+    train = measure([PYTHON, "-c", TRAIN_CHILD, str(w), str(steps)])
+    train.update(json.loads(train["stdout"].strip().splitlines()[-1]))
+    stages["train_base"] = train
+    diag = measure([PYTHON, "-c", DIAG_CHILD, str(w), str(SHAKESPEARE)])
+    diag.update(json.loads(diag["stdout"].strip().splitlines()[-1]))
+    stages["diagnostics"] = diag
+    for stage in stages.values():
+        stage.pop("stdout", None)
+        stage["mb_per_s"] = size_mb / stage["seconds"]
+    row["stages"] = stages
+    shards = list((w / "token_shards").glob("tokens-*"))
+    row["shard_mb"] = sum(f.stat().st_size for f in shards[0].iterdir()) / 1e6 if shards else None
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    names = [
+        "data_build",
+        "tok_train",
+        "tokenize_1proc",
+        "tokenize_2proc",
+        "train_base",
+        "diagnostics",
+    ]
+    print(f"{'MB':>6} " + " ".join(f"{n:>24}" for n in names))
+    for row in rows:
+        cells = []
+        for name in names:
+            s = row["stages"].get(name)
+            cells.append(
+                "-"
+                if s is None
+                else f"{s['seconds']:7.1f}s {s['mb_per_s']:6.1f}MB/s {s['peak_rss_mb']:5.0f}MB"
+            )
+        print(f"{row['corpus_mb']:6.0f} " + " ".join(f"{c:>24}" for c in cells))
+    for row in rows:
+        t = row["stages"]["train_base"]
+        line = f"{row['corpus_mb']:6.0f} MB: first step {t['first_step_s']:.1f} s, step {t['step_s']:.3f} s"
+        if "tokenize_1proc" in row["stages"]:
+            one, two = row["stages"]["tokenize_1proc"], row["stages"]["tokenize_2proc"]
+            line += f", tokenize 2 processes {one['seconds'] / two['seconds']:.2f}x one"
+        print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="8,64,512,2048", help="Corpus sizes in MB.")
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--compare-max-mb", type=int, default=512)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/picochat_bench_data_scale"))
+    parser.add_argument("--keep", action="store_true", help="Keep the last size's files.")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    free = shutil.disk_usage(args.work.parent).free
+    needed = max(sizes) * 1e6 * 3.5  # source + corpus + uint16 shards (~0.6x) + margin
+    if needed > free:
+        raise SystemExit(
+            f"need about {needed / 1e9:.1f} GB free under {args.work.parent}, have {free / 1e9:.1f}"
+        )
+    result = {
+        "benchmark": "bench_data_scale",
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+            "load_average_at_start": os.getloadavg(),
+        },  # fmt: skip
+        "settings": {
+            "paragraphs_per_doc": PARAGRAPHS_PER_DOC,
+            "train_steps": args.steps,
+            "model": "preset tiny, context 256, batch 16",
+        },  # fmt: skip
+        "rows": [],
+    }
+    for megabytes in sizes:
+        row = run_size(megabytes, args.work, args.steps, args.compare_max_mb)
+        row["load_average_after"] = os.getloadavg()
+        result["rows"].append(row)
+        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        print_table(result["rows"])
+    last = result["rows"][-1]
+    scale = 10_000 / last["corpus_mb"]
+    result["projection_10gb"] = {
+        name: {"seconds": s["seconds"] * scale, "peak_rss_mb": s["peak_rss_mb"]}
+        for name, s in last["stages"].items()
+    }
+    result["projection_10gb_note"] = (
+        f"wall times scaled linearly from the {last['corpus_mb']:.0f} MB row; memory assumed "
+        "flat (as the rows show or not); train_base first step does not scale with size"
+    )
+    result["machine"]["load_average_at_end"] = os.getloadavg()
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    if not args.keep:
+        shutil.rmtree(args.work, ignore_errors=True)
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
