@@ -62,7 +62,7 @@ def test_import_local_file(run_cli, tmp_path, fmt, streaming):
     assert manifest["stats"]["duplicate_document_rate"] == pytest.approx(1 / 3)
     report = json.loads((out.parent / "hf_import_report.json").read_text())
     assert report["rows_read"] == 6 and report["rows_kept"] == 3
-    rows = [json.loads(line) for line in (out.parent / "hf_rows.jsonl").open()]
+    rows = [json.loads(line) for line in (out.parent / "hf_rows" / "part_00000.jsonl").open()]
     assert [r["hf_row"] for r in rows] == [0, 3, 5]
     assert report["source"]["streaming"] is streaming
     assert report["source"]["builder"] == ("json" if fmt == "jsonl" else "parquet")
@@ -133,3 +133,55 @@ def test_hub_id_offline_is_a_clear_error(run_cli, tmp_path, monkeypatch):
     )
     assert code == 2 and "nobody/no-such-dataset" in err and "Traceback" not in err
     assert not (tmp_path / "c.txt").exists()
+
+
+def test_large_imports_stream_into_parts_stop_at_max_bytes_and_resume(
+    run_cli, tmp_path, monkeypatch
+):
+    from picochat.hf import dataset_import as hf_import
+    from picochat.hf import import_parts as hf_parts
+
+    rows = [{"text": f"document number {i} " + "word " * 30} for i in range(40)]
+    source = _write_jsonl(tmp_path / "rows.jsonl", rows)
+    monkeypatch.setattr(hf_parts, "PART_BYTES", 500)  # ~3 rows per part
+    out = tmp_path / "full" / "corpus.txt"
+    flags = ["data", "hf-import", "--dataset", source, "--max-rows", "0"]
+    code, stdout, _ = run_cli(*flags, "--out", out)
+    assert code == 0, stdout
+    parts = sorted((out.parent / "hf_rows").glob("part_*.jsonl"))
+    assert len(parts) > 5
+    expected = [" ".join(r["text"].split()) for r in rows]
+    _check_corpus(out, expected)
+
+    # --max-bytes stops after the row that reaches the limit.
+    capped = tmp_path / "capped" / "corpus.txt"
+    code, _, _ = run_cli(*flags, "--max-bytes", "1000", "--out", capped)
+    report = json.loads((capped.parent / "hf_import_report.json").read_text())
+    assert code == 0 and 1000 <= report["text_bytes"] < 1000 + len(expected[0]) + 1
+    assert report["rows_kept"] == len(
+        _check_corpus(capped, expected[: report["rows_kept"]])["documents"]
+    )
+
+    # A failure after row 25: finished parts are kept, --resume finishes the same corpus.
+    real = hf_import._kept_rows
+
+    def failing(rows_iter, config, skipped, start=0):
+        for index, text in real(rows_iter, config, skipped, start):
+            if index == 25:
+                raise OSError("connection reset")
+            yield index, text
+
+    monkeypatch.setattr(hf_import, "_kept_rows", failing)
+    resumed = tmp_path / "resumed" / "corpus.txt"
+    code, _, err = run_cli(*flags, "--out", resumed)
+    assert code == 2 and "--resume" in err and "finished parts kept" in err
+    state = json.loads((resumed.parent / "hf_rows_state.json").read_text())
+    assert 0 < state["rows_read"] <= 25 and not state["complete"]
+    monkeypatch.setattr(hf_import, "_kept_rows", real)
+    code, _, err = run_cli(*flags, "--out", resumed, "--resume")
+    assert code == 0, err
+    _check_corpus(resumed, expected)
+    report = json.loads((resumed.parent / "hf_import_report.json").read_text())
+    assert report["rows_read"] == 40 and report["rows_kept"] == 40
+    code, _, err = run_cli(*flags, "--out", resumed, "--resume", "--min-chars", "5")
+    assert code == 2 and "other settings" in err

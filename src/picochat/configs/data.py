@@ -80,7 +80,11 @@ class HFImportConfig:
     config: str | None = option(None, "Dataset configuration (subset) name.")
     split: str = option("train", "Which split to read.")
     text_column: str = option("text", "Column holding the document text.")
-    max_rows: int = option(1000, "Read at most this many rows.")
+    max_rows: int = option(1000, "Read at most this many rows (0 = every row).")
+    max_bytes: int = option(0, "Stop once this many bytes of text are kept (0 = no limit).")
+    resume: bool = option(
+        False, "Continue an interrupted import from its last finished part (same flags)."
+    )
     min_chars: int = option(0, "Skip rows whose text is shorter than this.")
     streaming: bool = option(True, "Stream rows instead of downloading the whole split.")
     out: Path | None = option(None, "Where to write corpus.txt.", path=True, required=True)

@@ -7,6 +7,10 @@ those formats (split names inferred from file names the way `datasets` does). Ea
 row's text column becomes one document of `corpus.txt`, with the same manifest the
 dataset stage writes, so base pretraining can hold out whole documents.
 
+Rows are streamed into `hf_rows/part_*.jsonl` parts (`import_parts.py`: bounded memory,
+`--max-rows`/`--max-bytes`, `--resume` after an interruption) and the dataset stage
+reads them one part at a time.
+
 Plain-text files are read one paragraph (blank-line separated block) per row, not
 one line per row: a line is too small to be a held-out document.
 
@@ -17,20 +21,20 @@ it with `picochat data build` for quality scores), nor for chat data.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from picochat.artifacts import atomic_open, atomic_write_json, hash_inputs, report_header
+from picochat.artifacts import atomic_write_json, hash_inputs, report_header
 from picochat.configs import CorpusConfig, HFImportConfig
 from picochat.data.corpus import CorpusResult, build_corpus
 from picochat.data.documents import normalise
 from picochat.data.sources import output_paths
-from picochat.errors import ConfigError, InputError
+from picochat.errors import ConfigError, InputError, PicochatError
+from picochat.hf import import_parts as hf_parts
 from picochat.hf.support import require
 
 # Suffix -> `datasets` packaged builder.
@@ -147,14 +151,14 @@ def _rows(dataset: Any, config: HFImportConfig) -> tuple[list[str], Iterator[dic
         columns = list(first) if first is not None else [config.text_column]
         rows = itertools.chain([first] if first is not None else [], rows)
     available = _check_column(columns, config)
-    return available, itertools.islice(rows, config.max_rows)
+    return available, itertools.islice(rows, config.max_rows or None)
 
 
 def _kept_rows(
-    rows: Iterator[dict], config: HFImportConfig, skipped: Counter
+    rows: Iterator[dict], config: HFImportConfig, skipped: Counter, start: int = 0
 ) -> Iterator[tuple[int, str]]:
     """(row index, normalised text) of each row worth a document; the rest are counted."""
-    for index, row in enumerate(rows):
+    for index, row in enumerate(rows, start):
         value = row.get(config.text_column)
         if not isinstance(value, str):
             skipped[f"not text ({type(value).__name__})"] += 1
@@ -173,38 +177,47 @@ def _validate(config: HFImportConfig) -> None:
         raise ConfigError("--dataset is required.", fix="Pass a hub id or a local path.")
     if config.out is None:
         raise ConfigError("--out is required.", fix="Pass where to write corpus.txt.")
-    if config.max_rows <= 0:
-        raise ConfigError(f"--max-rows must be > 0, got {config.max_rows}.")
+    if config.max_rows < 0 or config.max_bytes < 0:
+        raise ConfigError("--max-rows and --max-bytes must be >= 0 (0 = no limit).")
     if config.min_chars < 0:
         raise ConfigError(f"--min-chars must be >= 0, got {config.min_chars}.")
 
 
-def import_hf_dataset(config: HFImportConfig) -> HFImportResult:
-    """Read the split, write hf_rows.jsonl, build the corpus from it, write the report."""
+def import_hf_dataset(config: HFImportConfig, *, quiet: bool = False) -> HFImportResult:
+    """Stream the split into hf_rows/ parts (resumable), build the corpus from them, write
+    the report."""
     _validate(config)
     start = time.perf_counter()
     dataset, builder = open_split(config)
     columns, rows = _rows(dataset, config)
     corpus_path = output_paths(Path(config.out))[0]
-    rows_path = corpus_path.with_name("hf_rows.jsonl")
-    skipped: Counter = Counter()
-    counted = _CountingIterator(rows)
-    kept = 0
-    try:
-        with atomic_open(rows_path) as handle:
-            for index, text in _kept_rows(counted, config, skipped):
-                handle.write(json.dumps({"text": text, "hf_row": index}, ensure_ascii=False) + "\n")
-                kept += 1
-    except Exception as error:  # noqa: BLE001 - a bad row deep inside a streamed file
-        raise InputError(
-            f"Reading {config.dataset} failed after {counted.count} rows: "
-            f"{type(error).__name__}: {error}",
-            file=config.dataset if Path(config.dataset).exists() else None,
-            fix="Check that every row of the file is well formed.",
-        ) from error
+    rows_path = corpus_path.with_name("hf_rows")
+    settings = {k: str(v) for k, v in asdict(config).items() if k not in ("resume", "out")}
+    state = hf_parts.start_state(rows_path, settings, config.resume)
+    if not state.complete:
+        # Skip the rows the finished parts already hold (all of them on a fresh import: 0).
+        counted = _CountingIterator(itertools.islice(rows, state.rows_read, None))
+        session_skipped: Counter = Counter()
+        kept_rows = _kept_rows(counted, config, session_skipped, start=state.rows_read)
+        try:
+            hf_parts.write_parts(
+                rows_path, state, kept_rows, read_so_far=lambda: counted.count,
+                skipped=session_skipped, max_bytes=config.max_bytes or None, quiet=quiet,
+            )  # fmt: skip
+        except PicochatError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a bad row deep inside a streamed file
+            raise InputError(
+                f"Reading {config.dataset} failed after {state.rows_read + counted.count} rows "
+                f"({state.parts} finished parts kept): {type(error).__name__}: {error}",
+                file=config.dataset if Path(config.dataset).exists() else None,
+                fix="Check that every row of the file is well formed; after a transient "
+                "failure, run the same command with --resume.",
+            ) from error
+    skipped, kept = state.skipped, state.rows_kept
     if not kept:
         raise InputError(
-            f"None of the {counted.count} rows read has usable text in column "
+            f"None of the {state.rows_read} rows read has usable text in column "
             f"`{config.text_column}` ({dict(skipped)}).",
             fix="Check --text-column and --min-chars.",
         )
@@ -223,7 +236,10 @@ def import_hf_dataset(config: HFImportConfig) -> HFImportResult:
                 "streaming": config.streaming,
                 "columns": columns,
             },
-            "rows_read": counted.count,
+            "rows_read": state.rows_read,
+            "text_bytes": state.text_bytes,
+            "parts": state.parts,
+            "max_bytes": config.max_bytes or None,
             "rows_kept": kept,
             "skipped": dict(skipped),
             "rows_file": str(rows_path),
@@ -240,7 +256,7 @@ def import_hf_dataset(config: HFImportConfig) -> HFImportResult:
         source=str(config.dataset),
         builder=builder,
         columns=columns,
-        rows_read=counted.count,
+        rows_read=state.rows_read,
         rows_kept=kept,
         skipped=dict(skipped),
     )
