@@ -34,9 +34,9 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from picochat.artifacts import atomic_dir, atomic_write_json
+from picochat.byte_progress import ByteProgress
 from picochat.configs.data import TokenizeConfig
 from picochat.data import token_shards as fmt
-from picochat.data.byte_progress import ByteProgress
 from picochat.data.corpus_stream import iter_pieces, read_spans
 from picochat.errors import ConfigError, InputError
 from picochat.tokenizer import load_tokenizer

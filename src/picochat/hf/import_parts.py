@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from picochat.artifacts import atomic_open, atomic_write_json
-from picochat.data.byte_progress import ByteProgress
+from picochat.byte_progress import ByteProgress
 from picochat.errors import ConfigError, InputError
 
 PART_BYTES = 16 << 20  # text per part: what the dataset stage holds at once (~6x)

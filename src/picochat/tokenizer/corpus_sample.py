@@ -18,11 +18,13 @@ Not for learning the merges (`bpe_train.py`) or writing the file (`train.py`).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from picochat.byte_progress import ByteProgress
 from picochat.errors import InputError
 
 READ_BYTES = 16 << 20
@@ -55,8 +57,10 @@ def _stream(path: Path, alphabet: bool) -> tuple[str, int, int, set[str]]:
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     chars, offset, letters = 0, 0, set()
-    with open(path, "rb") as handle:
+    progress = ByteProgress("tok train: reading", path.stat().st_size)
+    with open(path, "rb") as handle, contextlib.closing(progress):
         while block := handle.read(READ_BYTES):
+            progress.advance(len(block))
             digest.update(block)
             try:
                 text = decoder.decode(block)
