@@ -8,11 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_torchrun_two_processes_train_and_rank0_writes_one_set(make_inputs, doc_text, tmp_path):
-    paths = make_inputs("".join(doc_text(i) for i in range(10)))
+# "on": rank 0 builds the token shards, the other rank waits and opens them; each rank
+# draws its own windows from the lazy view.
+@pytest.mark.parametrize("token_shards", ["off", "on"])
+def test_torchrun_two_processes_train_and_rank0_writes_one_set(
+    make_inputs, doc_text, tmp_path, token_shards
+):
+    paths = make_inputs(documents=[doc_text(i) for i in range(10)])
     out = tmp_path / "ddp"
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
@@ -20,6 +27,7 @@ def test_torchrun_two_processes_train_and_rank0_writes_one_set(make_inputs, doc_
         "train", "base", "--corpus", str(paths["corpus"]), "--tokenizer", str(paths["tokenizer"]),
         "--out-dir", str(out), "--preset", "smoke", "--context-size", "32", "--batch-size", "4",
         "--max-steps", "6", "--eval-every", "3", "--device", "cpu", "--precision", "fp32",
+        "--corpus-manifest", str(paths["manifest"]), "--token-shards", token_shards,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
@@ -36,3 +44,5 @@ def test_torchrun_two_processes_train_and_rank0_writes_one_set(make_inputs, doc_
         "best_checkpoint", "checkpoint", "loss_curve.png", "report.md", "sample.txt",
         "train_report.json",
     ])  # fmt: skip
+    shard_indexes = list((paths["corpus"].parent / "token_shards").glob("tokens-*/index.json"))
+    assert len(shard_indexes) == (1 if token_shards == "on" else 0)
