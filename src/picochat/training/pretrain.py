@@ -159,34 +159,7 @@ def _train(config, out_dir, device, info, started, show_progress, on_step) -> Ba
     tokenizer = load_tokenizer(config.tokenizer)
     model_config = resolve_model_config(config, tokenizer.vocab_size)
     context = model_config.context_size
-    sharded = wants_shards(config.token_shards, config.corpus)
-    canaries = []
-    if config.canary_count:
-        corpus_text = corpus_sample(config.corpus) if sharded else read_corpus(config.corpus)
-        canaries = memorization.make_canaries(
-            config.canary_count, corpus_text, tokenizer, config.seed
-        )
-    data_settings = dict(
-        corpus=config.corpus,
-        tokenizer=tokenizer,
-        manifest=config.corpus_manifest,
-        split_mode=config.split_mode,
-        val_fraction=config.val_fraction,
-        seed=config.seed,
-        context_size=context,
-        canaries=[c.text for c in canaries],
-    )
-    if sharded:  # large corpora: tokenized once into shards, read lazily
-        data = shard_token_data(
-            **data_settings,
-            tokenizer_path=config.tokenizer,
-            is_main=info.is_main,
-            barrier=lambda: distributed.barrier(info),
-            quiet=not show_progress,
-        )
-    else:  # Only rank 0 writes the cache (ranks would race on the same files).
-        cache_dir = out_dir / "token_cache" if info.is_main else None
-        data = build_token_data(**data_settings, cache_dir=cache_dir)
+    data, canaries = _token_data(config, tokenizer, context, info, show_progress)
     seed_everything(config.seed)  # same init on every rank (DDP also broadcasts rank 0)
     model = _build_model(config, tokenizer, device).to(device)
     model.train()
@@ -260,6 +233,46 @@ def _train(config, out_dir, device, info, started, show_progress, on_step) -> Ba
         checkpoint=out_dir / CHECKPOINT_DIR,
         best_checkpoint=loop.best_checkpoint_dir,
     )
+
+
+def _token_data(
+    config: BaseTrainConfig,
+    tokenizer: Any,
+    context: int,
+    info: distributed.DistInfo,
+    show_progress: bool,
+) -> tuple[TokenData | ShardTokenData, list[memorization.Canary]]:
+    """The split token streams (token shards for a large corpus) and the canaries."""
+    out_dir = Path(config.out_dir)
+    sharded = wants_shards(config.token_shards, config.corpus)
+    canaries = []
+    if config.canary_count:
+        corpus_text = corpus_sample(config.corpus) if sharded else read_corpus(config.corpus)
+        canaries = memorization.make_canaries(
+            config.canary_count, corpus_text, tokenizer, config.seed
+        )
+    data_settings = dict(
+        corpus=config.corpus,
+        tokenizer=tokenizer,
+        manifest=config.corpus_manifest,
+        split_mode=config.split_mode,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+        context_size=context,
+        canaries=[c.text for c in canaries],
+    )
+    if sharded:  # large corpora: tokenized once into shards, read lazily
+        data = shard_token_data(
+            **data_settings,
+            tokenizer_path=config.tokenizer,
+            is_main=info.is_main,
+            barrier=lambda: distributed.barrier(info),
+            quiet=not show_progress,
+        )
+    else:  # Only rank 0 writes the cache (ranks would race on the same files).
+        cache_dir = out_dir / "token_cache" if info.is_main else None
+        data = build_token_data(**data_settings, cache_dir=cache_dir)
+    return data, canaries
 
 
 def _weights_to_diagnose(
