@@ -141,24 +141,31 @@ def picochat(*args: object) -> list[str]:
     return [PYTHON, "-m", "picochat", *map(str, args)]
 
 
-def run_size(megabytes: int, work: Path, steps: int, compare_max_mb: int) -> dict:
+def run_size(megabytes: int, work: Path, steps: int, compare_max_mb: int, reuse: bool) -> dict:
+    """Every stage at one size; with `reuse`, stages whose outputs exist are not rerun."""
     source, w = work / "source", work / "run"
-    shutil.rmtree(work, ignore_errors=True)
-    made = make_source(source, megabytes)
     corpus = w / "corpus.txt"
-    row: dict = {"megabytes": megabytes, "source_bytes": made}
-    build = measure(picochat("data", "build", "--input", source, "--out", corpus))
-    shutil.rmtree(source)  # disk: the corpus is all the later stages read
+    row: dict = {"megabytes": megabytes}
+    stages: dict = {}
+    if not (reuse and corpus.is_file()):
+        shutil.rmtree(work, ignore_errors=True)
+        row["source_bytes"] = make_source(source, megabytes)
+        stages["data_build"] = measure(
+            picochat("data", "build", "--input", source, "--out", corpus)
+        )
+        shutil.rmtree(source)  # disk: the corpus is all the later stages read
     size_mb = corpus.stat().st_size / 1e6
     row["corpus_mb"] = size_mb
-    stages = {"data_build": build}
-    stages["tok_train"] = measure(picochat("tok", "train", "--input", corpus, "--out",
-                                           w / "tokenizer.json", "--type", "bpe", "--vocab-size", "4096"))  # fmt: skip
+    if not (reuse and (w / "tokenizer.json").is_file()):
+        stages["tok_train"] = measure(picochat("tok", "train", "--input", corpus, "--out",
+                                               w / "tokenizer.json", "--type", "bpe", "--vocab-size", "4096"))  # fmt: skip
     tokenize = picochat("data", "tokenize", "--corpus", corpus, "--tokenizer", w / "tokenizer.json",
                         "--corpus-manifest", w / "corpus_manifest.json", "--rebuild")  # fmt: skip
-    if megabytes <= compare_max_mb:
-        stages["tokenize_1proc"] = measure([*tokenize, "--workers", "1"])
-    stages["tokenize_2proc"] = measure([*tokenize, "--workers", "2"])
+    if not (reuse and list((w / "token_shards").glob("tokens-*/index.json"))):
+        if megabytes <= compare_max_mb:
+            stages["tokenize_1proc"] = measure([*tokenize, "--workers", "1"])
+        stages["tokenize_2proc"] = measure([*tokenize, "--workers", "2"])
+    shutil.rmtree(w / "base", ignore_errors=True)
     train = measure([PYTHON, "-c", TRAIN_CHILD, str(w), str(steps)])
     train.update(json.loads(train["stdout"].strip().splitlines()[-1]))
     stages["train_base"] = train
@@ -197,7 +204,7 @@ def print_table(rows: list[dict]) -> None:
     for row in rows:
         t = row["stages"]["train_base"]
         line = f"{row['corpus_mb']:6.0f} MB: first step {t['first_step_s']:.1f} s, step {t['step_s']:.3f} s"
-        if "tokenize_1proc" in row["stages"]:
+        if "tokenize_1proc" in row["stages"] and "tokenize_2proc" in row["stages"]:
             one, two = row["stages"]["tokenize_1proc"], row["stages"]["tokenize_2proc"]
             line += f", tokenize 2 processes {one['seconds'] / two['seconds']:.2f}x one"
         print(line)
@@ -209,7 +216,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--compare-max-mb", type=int, default=512)
     parser.add_argument("--work", type=Path, default=Path("/tmp/picochat_bench_data_scale"))
-    parser.add_argument("--keep", action="store_true", help="Keep the last size's files.")
+    parser.add_argument("--keep", action="store_true", help="Keep every size's files.")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="Where to write the JSON.")
+    parser.add_argument("--reuse", action="store_true",
+                        help="Reuse a kept size's corpus, tokenizer and shards (train and scan only).")  # fmt: skip
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     free = shutil.disk_usage(args.work.parent).free
@@ -234,10 +244,12 @@ def main() -> None:
         "rows": [],
     }
     for megabytes in sizes:
-        row = run_size(megabytes, args.work, args.steps, args.compare_max_mb)
+        row = run_size(
+            megabytes, args.work / str(megabytes), args.steps, args.compare_max_mb, args.reuse
+        )
         row["load_average_after"] = os.getloadavg()
         result["rows"].append(row)
-        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        args.results.write_text(json.dumps(result, indent=2) + "\n")
         print_table(result["rows"])
     last = result["rows"][-1]
     scale = 10_000 / last["corpus_mb"]
@@ -250,10 +262,10 @@ def main() -> None:
         "flat (as the rows show or not); train_base first step does not scale with size"
     )
     result["machine"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.results.write_text(json.dumps(result, indent=2) + "\n")
     if not args.keep:
         shutil.rmtree(args.work, ignore_errors=True)
-    print(f"wrote {RESULTS}")
+    print(f"wrote {args.results}")
 
 
 if __name__ == "__main__":
