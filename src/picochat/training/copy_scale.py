@@ -25,7 +25,7 @@ from picochat.data.dedup import _MIX1, splitmix64, word_hashes
 from picochat.training.memorization import NGRAM_WORDS, copy_diagnostics
 
 BLOCK_TOKENS = 1 << 20
-MAX_SCAN_TOKENS = 1 << 30  # ~4 GB of text per side: the whole corpus up to that size
+MAX_SCAN_TOKENS = 1 << 26  # 67 M tokens (~240 MB of text) per side: seconds, not minutes
 
 
 def _gram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
