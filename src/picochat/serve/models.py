@@ -119,7 +119,7 @@ def run_model(run_dir: str | Path, *, name: str | None = None, device="cpu") -> 
 
 
 def _llama_weights(hf_model: Any) -> tuple[Any, dict[str, Any]]:
-    """(ModelConfig, native state dict) of a LlamaForCausalLM: export_hf's renaming inverted."""
+    """(ModelConfig, native state dict) of a LlamaForCausalLM: `hf.export`'s renaming inverted."""
     import torch
 
     from picochat.model.config import ModelConfig
