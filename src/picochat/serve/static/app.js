@@ -46,9 +46,10 @@ async function showRuns() {
 function filesTable(files) {
   if (!files || !files.length) return null;
   const head = ["file", "label", "included", "reason", "quality score", "flags"];
-  return el("table", { id: "corpus-files" }, el("tr", {}, head.map((h) => el("th", {}, h))),
-    files.map((f) => el("tr", {}, el("td", {}, f.path), el("td", {}, f.label || ""), el("td", {}, f.included ? "yes" : "no"),
-      el("td", {}, f.reason || ""), el("td", {}, fmt(f.quality_score)), el("td", {}, (f.quality_flags || []).join(", ")))));
+  return el("details", {}, el("summary", {}, `files (${files.length})`),
+    el("table", { id: "corpus-files" }, el("tr", {}, head.map((h) => el("th", {}, h))),
+      files.map((f) => el("tr", {}, el("td", {}, f.path), el("td", {}, f.label || ""), el("td", {}, f.included ? "yes" : "no"),
+        el("td", {}, f.reason || ""), el("td", {}, fmt(f.quality_score)), el("td", {}, (f.quality_flags || []).join(", "))))));
 }
 
 function curveSection(sec, keys, id) {
