@@ -13,6 +13,9 @@ saved as a checkpoint and exported with `picochat export hf`. Then, over loopbac
    prompts and lengths: its copy has no end-of-sequence ids, as it refuses `ignore_eos`),
    plain and with `--continuous-batching`, when it starts here offline; otherwise the
    reason is recorded and a plain transformers `generate` loop is measured instead.
+   Each side has `--reference-budget` seconds: a short probe measures its speed and a
+   level that would not fit is recorded as skipped with the predicted time (levels 1
+   and 4 send 4 requests; 16 sends 16).
 3. Soak: `--soak` requests (default 500) from 8 client threads: mixed prompt and reply
    lengths, 10% malformed (bad JSON, wrong types, unknown model, too long), 10% that hang
    up after the first chunk, the rest streamed or whole. Checked: every well-formed
@@ -20,6 +23,7 @@ saved as a checkpoint and exported with `picochat export hf`. Then, over loopbac
    the server is alive after, and its RSS before/after.
 
     PYTHONPATH=src python bench/bench_serve.py [--quick] [--soak 500] [--no-reference]
+        [--reference-budget 600]
 
 Target (issue 18): >= 4x the tokens/s at 16 clients over 1 client.
 Writes bench/results/bench_serve.json (with the CPU model and the load average: other
@@ -41,7 +45,7 @@ import time
 from pathlib import Path
 
 from bench_paths import RESULTS_DIR, SHAKESPEARE
-from serve_client import load_levels, machine, rss_mib, start, stream_request
+from serve_client import budgeted_levels, load_levels, machine, rss_mib, start, stream_request
 
 PYTHON = sys.executable
 NEW_TOKENS = 128
@@ -207,9 +211,10 @@ def no_eos_copy(hf: Path, folder: Path) -> Path:
     return copy
 
 
-def reference(hf: Path, prompts: list[str], port: int, folder: Path) -> dict:
-    """`transformers serve` on the exported weights (plain, then --continuous-batching), or
-    why not, and then a plain `generate` loop."""
+def reference(hf: Path, prompts: list[str], port: int, folder: Path, budget: float) -> dict:
+    """`transformers serve` on the exported weights (plain, then --continuous-batching),
+    each within `budget` seconds (`budgeted_levels`), or why not; a plain `generate` loop
+    when neither runs."""
     weights = no_eos_copy(hf, folder)
     cli = shutil.which("transformers") or str(Path(PYTHON).parent / "transformers")
     sides = {}
@@ -223,8 +228,8 @@ def reference(hf: Path, prompts: list[str], port: int, folder: Path) -> dict:
             sides[flag] = {"ran": False, "why_not": str(error)[-800:]}
             continue
         try:
-            levels = load_levels(port, str(weights), prompts, NEW_TOKENS)
-            ok = all(level["failed"] == 0 for level in levels)
+            levels = budgeted_levels(port, str(weights), prompts, NEW_TOKENS, budget)
+            ok = all(level.get("failed", 0) == 0 for level in levels)
             sides[flag] = {"ran": ok, "command": " ".join(command), "levels": levels}
             if not ok:
                 sides[flag]["log_tail"] = log.read_text()[-800:]
@@ -240,7 +245,9 @@ def reference(hf: Path, prompts: list[str], port: int, folder: Path) -> dict:
 def table(ours: list[dict], theirs: dict) -> str:
     sides = [theirs.get(flag, {}) for flag in ("--no-continuous-batching", "--continuous-batching")]
     refs = [
-        {lvl["clients"]: lvl for lvl in side.get("levels", [])} if side.get("ran") else {}
+        {lvl["clients"]: lvl for lvl in side.get("levels", []) if "requests" in lvl}
+        if side.get("ran")
+        else {}
         for side in sides
     ]
     rows = ["| clients | picochat serve tok/s | TTFT p50 / p95 (s) | vs 1 client "
@@ -263,6 +270,9 @@ def main() -> None:
     parser.add_argument("--soak", type=int, default=500)
     parser.add_argument("--soak-seconds", type=float, default=900)
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument(
+        "--reference-budget", type=float, default=600, help="seconds per transformers side"
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench_serve_"))
     result: dict = {"machine_before": machine()}
@@ -289,7 +299,7 @@ def main() -> None:
     log = (folder / "picochat_serve.log").read_text()
     result["soak"]["server_tracebacks"] = log.count("Traceback")
     if not args.no_reference:
-        result["reference"] = reference(hf, prompts, port + 1, folder)
+        result["reference"] = reference(hf, prompts, port + 1, folder, args.reference_budget)
     result["machine_after"] = machine()
     levels = result["picochat"]
     result["speedup_16_over_1"] = round(

@@ -127,6 +127,29 @@ def load_levels(port: int, model: str, prompts: list[str], new_tokens: int, **ex
     return [run_level(port, model, prompts, clients, new_tokens, **extra) for clients in LEVELS]
 
 
+def budgeted_levels(
+    port: int, model: str, prompts: list[str], new_tokens: int, budget: float
+) -> list[dict]:
+    """The levels of a slow reference server within `budget` seconds: a 16-token probe
+    measures its speed; a level whose predicted time (its tokens at the probe's rate, no
+    batching gain assumed) does not fit what is left is recorded as skipped, with the
+    prediction. Levels 1 and 4 send 4 requests, level 16 sends 16."""
+    started = time.perf_counter()
+    probe = run_level(port, model, prompts[:1], 1, 16)
+    rate = max(probe["tokens_per_second"], 1e-6)
+    levels: list[dict] = [{"probe": probe}]
+    for clients, count in ((1, 4), (4, 4), (16, 16)):
+        predicted = count * new_tokens / rate
+        left = budget - (time.perf_counter() - started)
+        if predicted > left:
+            levels.append(
+                {"clients": clients, "skipped": f"predicted {predicted:.0f} s > {left:.0f} s left"}
+            )
+            continue
+        levels.append(run_level(port, model, prompts[:count], clients, new_tokens))
+    return levels
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
