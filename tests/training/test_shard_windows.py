@@ -91,7 +91,7 @@ def test_fixed_window_rows_equal_fixed_windows(length):
 
 def shard_config(paths, out_dir, **overrides):
     settings = dict(
-        corpus=paths["corpus"], tokenizer=paths["tokenizer"], corpus_manifest=paths["manifest"],
+        corpus=paths["corpus"], tokenizer=paths["tokenizer"], corpus_manifest=paths.get("manifest"),
         out_dir=out_dir, preset="smoke", context_size=32, batch_size=4, max_steps=20,
         eval_every=10, device="cpu", precision="fp32", token_shards="on", seed=3,
     )  # fmt: skip
@@ -179,3 +179,14 @@ def test_a_small_corpus_keeps_the_in_memory_path_and_its_exact_figures(
     assert shard_corpus_tokens("auto", *args) is None
     on = shard_corpus_tokens("on", *args)
     assert on == runs["off"]["dataset"]["train_tokens"] + runs["off"]["dataset"]["val_tokens"]
+
+
+def test_train_base_on_shards_without_a_manifest_holds_out_the_token_tail(
+    make_inputs, doc_text, tmp_path
+):
+    paths = make_inputs("".join(doc_text(i) for i in range(12)))
+    config = shard_config(paths, tmp_path / "w", corpus_manifest=None, max_steps=4, eval_every=2)
+    dataset = train_base(config, show_progress=False).report["dataset"]
+    assert dataset["split_mode"] == "window" and dataset["val_documents"] is None
+    total = dataset["train_tokens"] + dataset["val_tokens"]
+    assert dataset["val_tokens"] == total - int(total * 0.9)
