@@ -5,7 +5,8 @@ tinyshakespeare; random weights: speed does not depend on what the weights learn
 saved as a checkpoint and exported with `picochat export hf`. Then, over loopback:
 
 1. `picochat serve` runs in a subprocess (max batch 16). For 1, 4 and 16 concurrent
-   streaming clients, 16 requests each level (/v1/completions, 128 new tokens,
+   streaming clients (`--repeats` rounds, levels alternating; median and range), 16
+   requests each level (/v1/completions, 128 new tokens,
    `ignore_eos` so every reply has the same length, greedy): aggregate decode tokens/s
    (completion tokens from `usage` / wall time of the level) and time to first token
    p50/p95. Sequential serving would give the same tokens/s at every level.
@@ -229,7 +230,7 @@ def reference(hf: Path, prompts: list[str], port: int, folder: Path, budget: flo
             continue
         try:
             levels = budgeted_levels(port, str(weights), prompts, NEW_TOKENS, budget)
-            ok = all(level.get("failed", 0) == 0 for level in levels)
+            ok = all(lvl.get("failed", 0) == 0 for lvl in [levels[0]["probe"], *levels[1:]])
             sides[flag] = {"ran": ok, "command": " ".join(command), "levels": levels}
             if not ok:
                 sides[flag]["log_tail"] = log.read_text()[-800:]
@@ -259,7 +260,8 @@ def table(ours: list[dict], theirs: dict) -> str:
             other = ref.get(level["clients"])
             cells.append(f"{other['tokens_per_second']} ({other['ttft_p50']})" if other else "-")
         ratio = level["tokens_per_second"] / ours[0]["tokens_per_second"]
-        rows.append(f"| {level['clients']} | {level['tokens_per_second']} | {level['ttft_p50']} / "
+        low, high = level.get("tokens_per_second_range", [None, None])
+        rows.append(f"| {level['clients']} | {level['tokens_per_second']} ({low}-{high}) | {level['ttft_p50']} / "
                     f"{level['ttft_p95']} | {ratio:.2f}x | {cells[0]} | {cells[1]} |")  # fmt: skip
     return "\n".join(rows)
 
@@ -268,6 +270,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="32 new tokens, 50 soak requests")
     parser.add_argument("--soak", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of the three levels")
     parser.add_argument("--soak-seconds", type=float, default=900)
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument(
@@ -290,7 +293,9 @@ def main() -> None:
                str(tokenizer), "--port", str(port), "--max-batch", "16", "--model-name", "bench"]  # fmt: skip
     server = start(command, port, folder / "picochat_serve.log")
     try:
-        result["picochat"] = load_levels(port, "bench", prompts, NEW_TOKENS, ignore_eos=True)
+        result["picochat"] = load_levels(
+            port, "bench", prompts, NEW_TOKENS, args.repeats, ignore_eos=True
+        )
         soak_count = 50 if args.quick else args.soak
         result["soak"] = soak(port, "bench", server, soak_count, args.soak_seconds)
     finally:

@@ -122,9 +122,34 @@ def run_level(
     }
 
 
-def load_levels(port: int, model: str, prompts: list[str], new_tokens: int, **extra) -> list[dict]:
+def load_levels(
+    port: int, model: str, prompts: list[str], new_tokens: int, repeats: int = 1, **extra
+) -> list[dict]:
+    """Each level `repeats` times, the levels alternating (1, 4, 16, 1, 4, 16, ...) so a
+    change in the machine's load hits every level alike; per level the median tokens/s
+    with its min-max, the median TTFT p50/p95, and every round's figures."""
     run_level(port, model, prompts[:2], 2, new_tokens, **extra)  # warm-up
-    return [run_level(port, model, prompts, clients, new_tokens, **extra) for clients in LEVELS]
+    rounds = [
+        [run_level(port, model, prompts, clients, new_tokens, **extra) for clients in LEVELS]
+        for _ in range(repeats)
+    ]
+    levels = []
+    for index, clients in enumerate(LEVELS):
+        runs = [r[index] for r in rounds]
+        rates = [run["tokens_per_second"] for run in runs]
+        levels.append(
+            {
+                "clients": clients,
+                "requests": sum(run["requests"] for run in runs),
+                "failed": sum(run["failed"] for run in runs),
+                "tokens_per_second": statistics.median(rates),
+                "tokens_per_second_range": [min(rates), max(rates)],
+                "ttft_p50": statistics.median(run["ttft_p50"] for run in runs),
+                "ttft_p95": statistics.median(run["ttft_p95"] for run in runs),
+                "rounds": runs,
+            }
+        )
+    return levels
 
 
 def budgeted_levels(
