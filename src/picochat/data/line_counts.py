@@ -1,8 +1,8 @@
 """The exact duplicate-line count of a corpus of any size, in bounded memory.
 
-`RepeatedLines` (quality.py) keeps every line hash in memory: 8 bytes per line, up to
-twice that while its array grows (a 2 GB corpus of 28-character lines: ~75 M lines,
-0.6-1.2 GB). `SpillingRepeatedLines` counts the same thing, exactly, and keeps at most
+Keeping every line hash in memory costs 8 bytes per line, up to twice that while an
+array grows (a 2 GB corpus of 28-character lines: ~75 M lines, 0.6-1.2 GB).
+`RepeatedLines` counts lines equal to an earlier line, exactly, and keeps at most
 `memory_lines` hashes in memory: beyond that, hashes go to `PARTITIONS` temporary files
 by their top bits (equal hashes always share a file), in batches of `BATCH` hashes;
 `repeated()` then sorts one partition at a time. Memory: `memory_lines` x 8 bytes plus
@@ -25,11 +25,11 @@ BATCH = 1 << 20  # hashes buffered before they are partitioned and appended to t
 MEMORY_LINES = 1 << 24  # 16 M lines (128 MB) are counted in memory, as before
 
 
-class SpillingRepeatedLines:
-    """Counts corpus lines that repeat an earlier line; the same figure as RepeatedLines."""
+class RepeatedLines:
+    """Counts corpus lines that repeat an earlier line (by 64-bit hash), exactly."""
 
-    def __init__(self, memory_lines: int = MEMORY_LINES, folder: Path | None = None) -> None:
-        self.memory_lines = memory_lines
+    def __init__(self, memory_lines: int | None = None, folder: Path | None = None) -> None:
+        self.memory_lines = MEMORY_LINES if memory_lines is None else memory_lines
         self.lines = 0
         self._parts: list[np.ndarray] = []
         self._buffered = 0

@@ -31,6 +31,10 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+# Counts lines that repeat an earlier one; exact, and past 16 M lines its hashes spill to
+# disk, so a multi-GB corpus does not hold them all (corpus.py uses it from here).
+from picochat.data.line_counts import RepeatedLines  # noqa: F401
+
 PENALTIES = {
     "very_short": 30,
     "mostly_symbols": 30,
@@ -119,32 +123,6 @@ def repeated_count(hashes: np.ndarray) -> int:
     """How many entries repeat an earlier one (= len - number of distinct values)."""
     ordered = np.sort(hashes)  # cheaper than np.unique for the many small arrays here
     return int(np.count_nonzero(ordered[1:] == ordered[:-1]))
-
-
-class RepeatedLines:
-    """Counts corpus lines that repeat an earlier line: 8 bytes per line, no text.
-
-    Hashes go into one growing array (doubling), sorted in place once at the end,
-    so the peak is at most twice the hashes rather than several copies of them.
-    """
-
-    def __init__(self) -> None:
-        self._hashes = np.empty(1 << 16, dtype=np.int64)
-        self.lines = 0
-
-    def add(self, hashes: np.ndarray) -> None:
-        end = self.lines + len(hashes)
-        if end > len(self._hashes):
-            grown = np.empty(max(end, 2 * len(self._hashes)), dtype=np.int64)
-            grown[: self.lines] = self._hashes[: self.lines]
-            self._hashes = grown
-        self._hashes[self.lines : end] = hashes
-        self.lines = end
-
-    def repeated(self) -> int:
-        view = self._hashes[: self.lines]
-        view.sort()
-        return int(np.count_nonzero(view[1:] == view[:-1]))
 
 
 @dataclass
