@@ -141,41 +141,46 @@ def picochat(*args: object) -> list[str]:
     return [PYTHON, "-m", "picochat", *map(str, args)]
 
 
-def run_size(megabytes: int, work: Path, steps: int, compare_max_mb: int, reuse: bool) -> dict:
+def run_size(
+    megabytes: int, work: Path, steps: int, compare_max_mb: int, reuse: bool, save=lambda row: None
+) -> dict:
     """Every stage at one size; with `reuse`, stages whose outputs exist are not rerun."""
     source, w = work / "source", work / "run"
     corpus = w / "corpus.txt"
-    row: dict = {"megabytes": megabytes}
     stages: dict = {}
+    row: dict = {"megabytes": megabytes, "stages": stages}
     if not (reuse and corpus.is_file()):
         shutil.rmtree(work, ignore_errors=True)
         row["source_bytes"] = make_source(source, megabytes)
         stages["data_build"] = measure(
             picochat("data", "build", "--input", source, "--out", corpus)
         )
+        save(row)  # a partial row survives a later failure
         shutil.rmtree(source)  # disk: the corpus is all the later stages read
     size_mb = corpus.stat().st_size / 1e6
     row["corpus_mb"] = size_mb
     if not (reuse and (w / "tokenizer.json").is_file()):
         stages["tok_train"] = measure(picochat("tok", "train", "--input", corpus, "--out",
                                                w / "tokenizer.json", "--type", "bpe", "--vocab-size", "4096"))  # fmt: skip
+        save(row)
     tokenize = picochat("data", "tokenize", "--corpus", corpus, "--tokenizer", w / "tokenizer.json",
                         "--corpus-manifest", w / "corpus_manifest.json", "--rebuild")  # fmt: skip
     if not (reuse and list((w / "token_shards").glob("tokens-*/index.json"))):
         if megabytes <= compare_max_mb:
             stages["tokenize_1proc"] = measure([*tokenize, "--workers", "1"])
         stages["tokenize_2proc"] = measure([*tokenize, "--workers", "2"])
+        save(row)
     shutil.rmtree(w / "base", ignore_errors=True)
     train = measure([PYTHON, "-c", TRAIN_CHILD, str(w), str(steps)])
     train.update(json.loads(train["stdout"].strip().splitlines()[-1]))
     stages["train_base"] = train
+    save(row)
     diag = measure([PYTHON, "-c", DIAG_CHILD, str(w), str(SHAKESPEARE)])
     diag.update(json.loads(diag["stdout"].strip().splitlines()[-1]))
     stages["diagnostics"] = diag
     for stage in stages.values():
         stage.pop("stdout", None)
         stage["mb_per_s"] = size_mb / stage["seconds"]
-    row["stages"] = stages
     shards = list((w / "token_shards").glob("tokens-*"))
     row["shard_mb"] = sum(f.stat().st_size for f in shards[0].iterdir()) / 1e6 if shards else None
     return row
@@ -244,8 +249,13 @@ def main() -> None:
         "rows": [],
     }
     for megabytes in sizes:
+
+        def save(partial: dict) -> None:
+            partial_result = {**result, "rows": [*result["rows"], {**partial, "partial": True}]}
+            args.results.write_text(json.dumps(partial_result, indent=2, default=str) + "\n")
+
         row = run_size(
-            megabytes, args.work / str(megabytes), args.steps, args.compare_max_mb, args.reuse
+            megabytes, args.work / str(megabytes), args.steps, args.compare_max_mb, args.reuse, save
         )
         row["load_average_after"] = os.getloadavg()
         result["rows"].append(row)

@@ -133,8 +133,11 @@ def test_train_base_on_shards_resumes_exactly_and_reports_the_split(
     assert resumed.report["tokens_seen"] == report["tokens_seen"]
 
 
-def test_copy_rate_on_shards_matches_the_in_memory_rate(make_inputs, doc_text, tmp_path):
+def test_copy_rate_on_shards_matches_the_in_memory_rate(
+    make_inputs, doc_text, tmp_path, monkeypatch
+):
     from picochat.tokenizer import load_tokenizer
+    from picochat.training import copy_scale
     from picochat.training.copy_scale import copy_diagnostics_shards
     from picochat.training.memorization import copy_diagnostics
 
@@ -153,7 +156,12 @@ def test_copy_rate_on_shards_matches_the_in_memory_rate(make_inputs, doc_text, t
     for key in ("train_copy_rate", "heldout_overlap", "generated_ngrams", "copied_spans"):
         assert got[key] == expected[key], key
     assert 0 < got["train_copy_rate"] < 1 and got["heldout_overlap"] > 0
-    assert json.dumps(got["scan"])
+    assert got["scan"]["train"]["scanned_tokens"] == len(train)
+    # Past the cap, evenly spaced blocks are read (a sample) and the report says so.
+    monkeypatch.setattr(copy_scale, "BLOCK_TOKENS", 64)
+    sampled = copy_diagnostics_shards(samples, train, val, tok, max_scan_tokens=256)
+    assert 128 < sampled["scan"]["train"]["scanned_tokens"] <= 256 < len(train)
+    assert "a sample" in json.loads(json.dumps(sampled["scan"]))["method"]
 
 
 def test_a_small_corpus_keeps_the_in_memory_path_and_its_exact_figures(

@@ -69,7 +69,7 @@ def _blocks(total: int, cap: int) -> tuple[list[tuple[int, int]], int]:
     count = -(-total // BLOCK_TOKENS)
     wanted = max(1, cap // BLOCK_TOKENS)
     chosen = range(count) if count <= wanted else np.linspace(0, count - 1, wanted).astype(int)
-    ranges = [(b * BLOCK_TOKENS, min(total, (b + 1) * BLOCK_TOKENS)) for b in chosen]
+    ranges = [(int(b) * BLOCK_TOKENS, min(total, (int(b) + 1) * BLOCK_TOKENS)) for b in chosen]
     return ranges, sum(hi - lo for lo, hi in ranges)
 
 
