@@ -20,7 +20,6 @@ weights, as in `train sft`, so later stages need nothing special).
 from __future__ import annotations
 
 import gc
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,9 +42,7 @@ from picochat.model.lora import (
     parse_targets,
     save_adapter,
 )
-from picochat.runtime import resolve_device, resolve_precision, seed_everything
-from picochat.tokenizer import load_tokenizer
-from picochat.training import distributed
+from picochat.runtime import seed_everything
 from picochat.training.dpo_data import (
     EncodedPair,
     PairBatch,
@@ -56,25 +53,23 @@ from picochat.training.dpo_data import (
 )
 from picochat.training.dpo_loss import dpo_terms
 from picochat.training.dpo_report import build_report, write_report_files
-from picochat.training.finetune import finetune_saver, load_finetune_model, peft_summary
-from picochat.training.loop import CHECKPOINT_DIR, TrainTask, run_loop
+from picochat.training.finetune import (
+    finetune_saver,
+    load_chat_tokenizer,
+    load_finetune_model,
+    peft_summary,
+)
+from picochat.training.loop import CHECKPOINT_DIR, TrainTask
+from picochat.training.stage_run import StageRun, TrainResult, check_loop_config, run_stage
 
 REFERENCE_FILE = "reference_logps.safetensors"
 
 
 @dataclass
-class DPOResult:
-    out_dir: Path
-    report: dict[str, Any]
-    stop_reason: str
-    stop_message: str
-    checkpoint: Path
-    best_checkpoint: Path | None
-    adapter_dir: Path | None = None
+class DPOResult(TrainResult):
+    REPORT_FILE = "dpo_report.json"
 
-    @property
-    def report_path(self) -> Path:
-        return self.out_dir / "dpo_report.json"
+    adapter_dir: Path | None = None
 
 
 @dataclass
@@ -92,12 +87,7 @@ class DPOData:
 
 
 def _check_config(config: DPOConfig) -> None:
-    for name in ("input", "tokenizer", "checkpoint", "out_dir"):
-        if getattr(config, name) is None:
-            raise ConfigError(f"--{name.replace('_', '-')} is required.")
-    for name in ("max_steps", "batch_size", "grad_accum_steps", "eval_every"):
-        if getattr(config, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1.")
+    check_loop_config(config, required=("input", "tokenizer", "checkpoint", "out_dir"))
     if not config.beta > 0:
         raise ConfigError("--beta must be > 0.", fix="TRL's default is 0.1.")
     if not 0.0 <= config.val_fraction < 1.0:
@@ -130,104 +120,113 @@ def load_pairs(config: DPOConfig, tokenizer: Any, context_size: int) -> DPOData:
 
 
 def reference_logps(
-    config: DPOConfig,
-    policy: nn.Module,
-    data: DPOData,
-    tokenizer: Any,
-    device: torch.device,
-    precision: str,
-    info: distributed.DistInfo,
+    run: StageRun, policy: nn.Module, data: DPOData, tokenizer: Any
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """[pairs, 2] reference log-prob sums (chosen, rejected) and how they were obtained."""
-    out_file = Path(config.out_dir) / REFERENCE_FILE
-    pairs = data.all_pairs
-    lines = torch.tensor([p.pair.line for p in pairs], dtype=torch.long)
+    config = run.config
+    out_file = run.out_dir / REFERENCE_FILE
+    lines = torch.tensor([p.pair.line for p in data.all_pairs], dtype=torch.long)
+    about = _reference_about(config, len(lines))
+    if config.resume:
+        # The policy in memory is the trained one now: the reference can only be read back.
+        about["computed"] = "read back from the first run of this folder (--resume)"
+        return _read_reference(config, out_file, lines), about
+    if config.reference_checkpoint is None:
+        logps = _score(run, policy, data, tokenizer)
+    else:
+        reference = _load_reference(config, policy, tokenizer, run.device)
+        logps = _score(run, reference, data, tokenizer)
+        del reference  # freed before training: one model in memory from here on
+        gc.collect()
+        if run.device.type == "cuda":
+            torch.cuda.empty_cache()
+    kept = (
+        "the reference model was then freed"
+        if config.reference_checkpoint
+        else "no copy of the model was kept"
+    )
+    about["computed"] = (
+        f"once, before step 1, in eval mode ({run.precision}) for all {len(lines)} train and "
+        f"validation pairs; {kept}"
+    )
+    if run.info.is_main:
+        atomic_write_bytes(out_file, save_tensors({"logps": logps, "lines": lines}))
+    return logps, about
+
+
+def _reference_about(config: DPOConfig, pairs: int) -> dict[str, Any]:
+    """The report's `reference` entry: which weights scored the pairs."""
     source = config.reference_checkpoint or config.checkpoint
-    about: dict[str, Any] = {
+    return {
         "checkpoint": str(source),
         "sha256": sha256_file(Path(source) / WEIGHTS_FILE),
         "source": "--reference-checkpoint"
         if config.reference_checkpoint
         else "the policy's starting weights (--checkpoint)",
         "file": REFERENCE_FILE,
-        "pairs": len(pairs),
+        "pairs": pairs,
     }
-    if config.resume:
-        # The policy in memory is the trained one now: the reference can only be read back.
-        if not out_file.is_file():
-            raise CheckpointError(
-                f"{REFERENCE_FILE} is missing, so the reference log-probs cannot be restored.",
-                file=Path(config.out_dir),
-                fix="Start the run anew without --resume.",
-            )
-        saved = load_file(str(out_file))
-        if "logps" not in saved or not torch.equal(saved.get("lines", torch.empty(0)), lines):
-            raise CheckpointError(
-                "the saved reference log-probs do not match this preference file's pairs.",
-                file=out_file,
-                fix="Resume with the same --input, --val-fraction and --seed, or start anew.",
-            )
-        about["computed"] = "read back from the first run of this folder (--resume)"
-        return saved["logps"], about
 
-    def score(model: nn.Module) -> torch.Tensor:
-        # Train and validation pairs batched apart, the validation ones exactly as the
-        # loop's evaluation batches them: at step 0 the policy's validation log-probs then
-        # equal the reference's bit for bit (fp32 SDPA rounds a row differently at another
-        # padded length, so a shared batching would let pairs "win" on ~1e-7 noise).
-        parts = [
-            answer_logps(model, part, pad_id=tokenizer.pad_id, batch_size=config.batch_size,
-                         device=device, precision=precision)
-            for part in (data.train, data.val)
-        ]  # fmt: skip
-        return torch.cat(parts)
 
-    if config.reference_checkpoint is None:
-        logps = score(policy)
-    else:
-        reference = load_checkpoint(config.reference_checkpoint, device=device, tokenizer=tokenizer)
-        if reference.config.vocab_size != policy.config.vocab_size:
-            raise CheckpointError(
-                "the reference and the policy have different vocabularies.",
-                file=config.reference_checkpoint,
-                fix="Use a reference trained with the same tokenizer as the policy.",
-            )
-        if reference.config.context_size < policy.config.context_size:
-            raise CheckpointError(
-                f"the reference's context ({reference.config.context_size} tokens) is shorter "
-                f"than the policy's ({policy.config.context_size}), so it cannot score the pairs.",
-                file=config.reference_checkpoint,
-                fix="Use a reference with at least the policy's context (usually its SFT parent).",
-            )
-        logps = score(reference)
-        del reference  # freed before training: one model in memory from here on
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-    about["computed"] = (
-        f"once, before step 1, in eval mode ({precision}) for all {len(pairs)} train and "
-        "validation pairs; "
-        + (
-            "the reference model was then freed"
-            if config.reference_checkpoint
-            else "no copy of the model was kept"
+def _read_reference(config: DPOConfig, out_file: Path, lines: torch.Tensor) -> torch.Tensor:
+    """--resume: the log-probs the first run saved, for exactly these pairs."""
+    if not out_file.is_file():
+        raise CheckpointError(
+            f"{REFERENCE_FILE} is missing, so the reference log-probs cannot be restored.",
+            file=Path(config.out_dir),
+            fix="Start the run anew without --resume.",
         )
-    )
-    if info.is_main:
-        atomic_write_bytes(out_file, save_tensors({"logps": logps, "lines": lines}))
-    return logps, about
+    saved = load_file(str(out_file))
+    if "logps" not in saved or not torch.equal(saved.get("lines", torch.empty(0)), lines):
+        raise CheckpointError(
+            "the saved reference log-probs do not match this preference file's pairs.",
+            file=out_file,
+            fix="Resume with the same --input, --val-fraction and --seed, or start anew.",
+        )
+    return saved["logps"]
+
+
+def _score(run: StageRun, model: nn.Module, data: DPOData, tokenizer: Any) -> torch.Tensor:
+    """Answer log-prob sums of every pair under `model`.
+
+    Train and validation pairs are batched apart, the validation ones exactly as the
+    loop's evaluation batches them: at step 0 the policy's validation log-probs then
+    equal the reference's bit for bit (fp32 SDPA rounds a row differently at another
+    padded length, so a shared batching would let pairs "win" on ~1e-7 noise).
+    """
+    parts = [
+        answer_logps(model, part, pad_id=tokenizer.pad_id, batch_size=run.config.batch_size,
+                     device=run.device, precision=run.precision)
+        for part in (data.train, data.val)
+    ]  # fmt: skip
+    return torch.cat(parts)
+
+
+def _load_reference(
+    config: DPOConfig, policy: nn.Module, tokenizer: Any, device: torch.device
+) -> nn.Module:
+    """--reference-checkpoint, checked to score the policy's pairs (vocabulary, context)."""
+    reference = load_checkpoint(config.reference_checkpoint, device=device, tokenizer=tokenizer)
+    if reference.config.vocab_size != policy.config.vocab_size:
+        raise CheckpointError(
+            "the reference and the policy have different vocabularies.",
+            file=config.reference_checkpoint,
+            fix="Use a reference trained with the same tokenizer as the policy.",
+        )
+    if reference.config.context_size < policy.config.context_size:
+        raise CheckpointError(
+            f"the reference's context ({reference.config.context_size} tokens) is shorter "
+            f"than the policy's ({policy.config.context_size}), so it cannot score the pairs.",
+            file=config.reference_checkpoint,
+            fix="Use a reference with at least the policy's context (usually its SFT parent).",
+        )
+    return reference
 
 
 def train_dpo(config: DPOConfig, *, show_progress: bool = True, on_step: Any = None) -> DPOResult:
     """Preference-tune `config.checkpoint`; see the module docstring for what is written."""
-    started = time.perf_counter()
     _check_config(config)
-    device = resolve_device(config.device)
-    info = distributed.setup(device)
-    try:
-        return _train(config, device, info, started, show_progress, on_step)
-    finally:
-        distributed.teardown(info)
+    return run_stage(config, _train, show_progress=show_progress, on_step=on_step)
 
 
 def _load_policy(config: DPOConfig, tokenizer: Any, device: torch.device) -> nn.Module:
@@ -248,24 +247,53 @@ def _load_policy(config: DPOConfig, tokenizer: Any, device: torch.device) -> nn.
     return load_finetune_model(config, tokenizer, device, command="DPO")
 
 
-def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
-    out_dir = Path(config.out_dir)
-    precision = resolve_precision(config.precision, device)
-    tokenizer = load_tokenizer(config.tokenizer)
-    if not tokenizer.has_chat_tokens:
-        raise ConfigError(
-            "The tokenizer has no chat role tokens, so it cannot render conversations.",
-            file=config.tokenizer,
-            fix="Use a tokenizer.json written by `picochat tok train`.",
-        )
+def _train(run: StageRun) -> DPOResult:
+    config, out_dir = run.config, run.out_dir
+    tokenizer = load_chat_tokenizer(config.tokenizer)
     seed_everything(config.seed)  # the LoRA init draws from torch's RNG
-    policy = _load_policy(config, tokenizer, device)
+    policy = _load_policy(config, tokenizer, run.device)
     data = load_pairs(config, tokenizer, policy.config.context_size)
-    reference, reference_info = reference_logps(
-        config, policy, data, tokenizer, device, precision, info
-    )
-    pad_id = tokenizer.pad_id
+    reference, reference_info = reference_logps(run, policy, data, tokenizer)
     policy.train()
+    task = _task(run, policy, tokenizer, data, reference, reference_info)
+    loop = run.loop(task, label="train dpo")
+    report: dict[str, Any] = {}
+    lora = config.peft == "lora"
+    if run.info.is_main:
+        if lora:
+            save_adapter(policy, out_dir, base_checkpoint=config.checkpoint)
+        inputs = [config.input, config.tokenizer, config.checkpoint, config.reference_checkpoint]
+        report = build_report(
+            config=config,
+            inputs=hash_inputs(inputs),
+            wall_seconds=run.wall_seconds(),
+            device=run.describe(),
+            model_info={
+                "num_parameters": policy.num_parameters(),
+                "trainable_parameters": sum(
+                    p.numel() for p in policy.parameters() if p.requires_grad
+                ),
+            },
+            data=data,
+            loop=loop,
+            reference=reference_info,
+            peft=peft_summary(config),
+        )
+        write_report_files(out_dir, report)
+    adapter_dir = out_dir if lora and run.info.is_main else None
+    return DPOResult.from_loop(out_dir, report, loop, adapter_dir=adapter_dir)
+
+
+def _task(
+    run: StageRun,
+    policy: nn.Module,
+    tokenizer: Any,
+    data: DPOData,
+    reference: torch.Tensor,
+    reference_info: dict[str, Any],
+) -> TrainTask:
+    """The DPO loss against the stored reference log-probs; merged checkpoints "dpo"."""
+    config, pad_id = run.config, tokenizer.pad_id
 
     def loss_fn(model: nn.Module, batch: PairBatch):
         chosen, rejected = sequence_logps(model, batch)
@@ -279,85 +307,31 @@ def _train(config, device, info, started, show_progress, on_step) -> DPOResult:
         if not data.val:
             return {"val_loss": None}
         logps = answer_logps(
-            model, data.val, pad_id=pad_id, batch_size=config.batch_size, device=device,
-            precision=precision,
+            model, data.val, pad_id=pad_id, batch_size=config.batch_size, device=run.device,
+            precision=run.precision,
         )  # fmt: skip
         terms = dpo_terms(
             logps[:, 0], logps[:, 1], val_reference[:, 0], val_reference[:, 1], config.beta
         )
         return {f"val_{name}": value for name, value in terms.metrics().items()}
 
-    lora = config.peft == "lora"
-    peft = peft_summary(config)
-
-    save = finetune_saver(
-        config,
-        tokenizer,
-        kind="dpo",
-        metadata={
-            "stage": "train dpo",
-            "seed": config.seed,
-            "beta": config.beta,
-            "policy_start": str(config.checkpoint),
-            "reference": reference_info["checkpoint"],
-            "peft": peft,
-        },
-    )
-
-    task = TrainTask(
+    metadata = {
+        "stage": "train dpo",
+        "seed": config.seed,
+        "beta": config.beta,
+        "policy_start": str(config.checkpoint),
+        "reference": reference_info["checkpoint"],
+        "peft": peft_summary(config),
+    }
+    batches = PairBatches(
+        data.train, batch_size=config.batch_size, pad_id=pad_id, seed=config.seed,
+        rank=run.info.rank, device=run.device,
+    )  # fmt: skip
+    return TrainTask(
         model=policy,
         loss_fn=loss_fn,
-        train_batches=PairBatches(
-            data.train,
-            batch_size=config.batch_size,
-            pad_id=pad_id,
-            seed=config.seed,
-            rank=info.rank,
-            device=device,
-        ),
+        train_batches=batches,
         evaluate=evaluate,
-        save_checkpoint=save,
+        save_checkpoint=finetune_saver(config, tokenizer, kind="dpo", metadata=metadata),
         count_tokens=lambda batch: batch.tokens,
-    )
-    loop = run_loop(
-        task,
-        config,
-        device=device,
-        precision=precision,
-        dist_info=info,
-        show_progress=show_progress,
-        label="train dpo",
-        on_step=on_step,
-    )
-    report: dict[str, Any] = {}
-    if info.is_main:
-        if lora:
-            save_adapter(policy, out_dir, base_checkpoint=config.checkpoint)
-        report = build_report(
-            config=config,
-            inputs=hash_inputs(
-                [config.input, config.tokenizer, config.checkpoint, config.reference_checkpoint]
-            ),
-            wall_seconds=time.perf_counter() - started,
-            device=distributed.describe(device, precision, info),
-            model_info={
-                "num_parameters": policy.num_parameters(),
-                "trainable_parameters": sum(
-                    p.numel() for p in policy.parameters() if p.requires_grad
-                ),
-            },
-            data=data,
-            loop=loop,
-            reference=reference_info,
-            peft=peft,
-        )
-        write_report_files(out_dir, report)
-    return DPOResult(
-        out_dir=out_dir,
-        report=report,
-        stop_reason=loop.stop_reason,
-        stop_message=loop.stop_message,
-        checkpoint=out_dir / CHECKPOINT_DIR,
-        best_checkpoint=loop.best_checkpoint_dir,
-        adapter_dir=out_dir if lora and info.is_main else None,
     )

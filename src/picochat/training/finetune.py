@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from picochat.configs.training import PeftConfig
-from picochat.errors import CheckpointError
+from picochat.errors import CheckpointError, ConfigError
 from picochat.model.checkpoint import load_checkpoint, load_training_state, save_checkpoint
 from picochat.model.lora import (
     apply_lora,
@@ -25,7 +25,20 @@ from picochat.model.lora import (
     merge_lora,
     parse_targets,
 )
+from picochat.tokenizer import load_tokenizer
 from picochat.training.loop import CHECKPOINT_DIR
+
+
+def load_chat_tokenizer(path: Path) -> Any:
+    """The tokenizer of a chat stage; one without role tokens cannot render conversations."""
+    tokenizer = load_tokenizer(path)
+    if not tokenizer.has_chat_tokens:
+        raise ConfigError(
+            "The tokenizer has no chat role tokens, so it cannot render conversations.",
+            file=path,
+            fix="Use a tokenizer.json written by `picochat tok train`.",
+        )
+    return tokenizer
 
 
 def peft_summary(config: PeftConfig) -> dict[str, Any] | None:

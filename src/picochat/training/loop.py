@@ -1,4 +1,4 @@
-"""THE training loop shared by base pretraining, SFT and DPO.
+"""THE training loop shared by base pretraining, SFT, DPO and Hugging Face SFT.
 
 Not for: data, models or reports of a particular stage. A stage hands in a `TrainTask`
 (model, loss on a batch, a resumable batch source, an evaluation, a way to save the
@@ -10,16 +10,19 @@ learning rate, gradient accumulation and clipping, bf16 autocast, optional
 checkpoint on validation loss, the budget guards (`max_steps`, `max_minutes`,
 `early_stop_patience`), divergence (a NaN/inf loss stops the run before the bad update
 is applied), Ctrl-C/SIGTERM (finish the step, save, stop with `interrupted`) and exact
-resume (`training_state.pt`: optimizer, step, RNG, data position, history).
+resume (`training_state.pt`: optimizer, step, RNG, data position, history; see
+`loop_state.py`).
+
+Reading order: `run_loop` (the whole run in a dozen lines), then `_Run.train` (one
+optimizer step per pass), then the step's parts in the order they happen.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,18 +31,25 @@ import torch
 from torch import nn
 
 from picochat.configs.training import LoopConfig
-from picochat.errors import CheckpointError
-from picochat.model.checkpoint import load_training_state
 from picochat.runtime import autocast
 from picochat.training import distributed
+from picochat.training.loop_state import (
+    STATE_VERSION,
+    LoopState,
+    StepFlags,
+    Stop,
+    StopSignals,
+    empty_interval,
+    restore_state,
+    resume_state,
+)
 from picochat.training.progress import TrainingProgress
 from picochat.training.schedule import build_optimizer, learning_rate_at, set_learning_rate
-from picochat.training.state import capture_rng, restore_rng
 
 STOP_REASONS = ("max_steps", "max_minutes", "early_stop", "interrupted", "diverged")
 CHECKPOINT_DIR = "checkpoint"
-STATE_VERSION = 1
 BEST_CHECKPOINT_DIR = "best_checkpoint"
+__all__ = ["STATE_VERSION", "BatchSource", "LoopResult", "TrainTask", "run_loop"]
 
 
 class BatchSource(Protocol):
@@ -72,6 +82,9 @@ class TrainTask:
     count_tokens: Callable[[Any], int]
     # How --compile compiles the model (default: torch.compile of the whole module).
     compile_model: Callable[[nn.Module], nn.Module] | None = None
+    # Folder names under out_dir: the latest weights + resume state, the best weights.
+    checkpoint_name: str = CHECKPOINT_DIR
+    best_checkpoint_name: str = BEST_CHECKPOINT_DIR
 
 
 @dataclass
@@ -89,57 +102,6 @@ class LoopResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class _LoopState:
-    step: int = 0
-    tokens_seen: int = 0
-    train_seconds: float = 0.0
-    # Wall time of the loop (training, evaluation, checkpoints), summed over resumes.
-    elapsed_seconds: float = 0.0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best: dict[str, Any] | None = None
-    evals_since_best: int = 0
-    # Sums since the last evaluation (saved too, so a resumed run averages the same steps).
-    interval: dict[str, Any] = field(default_factory=lambda: _empty_interval())
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def _empty_interval() -> dict[str, Any]:
-    return {"loss": 0.0, "steps": 0, "tokens": 0, "seconds": 0.0, "extra": {}}
-
-
-class _StopSignals:
-    """Turns Ctrl-C / SIGTERM into a flag checked between steps; a second Ctrl-C aborts."""
-
-    def __init__(self) -> None:
-        self.received: str | None = None
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.received is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.received = signal.Signals(signum).name
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        previous = {}
-        with contextlib.suppress(ValueError):  # not the main thread: no handlers
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, self._handle)
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-
-def _split_loss(output: LossOutput) -> tuple[torch.Tensor, dict[str, float]]:
-    if isinstance(output, tuple):
-        return output
-    return output, {}
-
-
 def run_loop(
     task: TrainTask,
     config: LoopConfig,
@@ -153,89 +115,243 @@ def run_loop(
 ) -> LoopResult:
     """Train `task.model` until a stop condition; checkpoints go under `config.out_dir`.
 
-    With `config.resume` the caller has already loaded `out_dir/checkpoint`'s weights into
-    `task.model`; the loop restores the rest (optimizer, RNG, data, history) from it.
+    With `config.resume` the caller has already loaded the checkpoint folder's weights
+    into `task.model`; the loop restores the rest (optimizer, RNG, data, history) from it.
     `on_step(step)` runs after every optimizer step (tests use it to send a signal).
     """
-    info = dist_info or distributed.DistInfo()
-    out_dir = Path(config.out_dir)
-    resume_from = out_dir / CHECKPOINT_DIR if config.resume else None
-    raw_model = task.model.to(device)
-    optimizer = build_optimizer(
-        raw_model,
-        learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay,
-        device=device,
+    run = _Run(task, config, device, precision, dist_info or distributed.DistInfo())
+    if config.resume:
+        run.restore()
+    run.wrap_model()
+    signals = StopSignals()
+    enabled = show_progress and run.info.is_main
+    run.progress = TrainingProgress(
+        config.max_steps, start_step=run.state.step, enabled=enabled, label=label
     )
-    state = _LoopState()
-    if resume_from is not None:
-        saved = load_training_state(resume_from)
-        if not isinstance(saved, dict) or saved.get("version") != STATE_VERSION:
-            raise CheckpointError(
-                "training_state.pt is not a training state this version of Picochat wrote.",
-                file=Path(resume_from) / "training_state.pt",
-                fix="Start without --resume.",
+    run.start_clock()
+    try:
+        with signals.installed():
+            stop = run.train(signals, on_step)
+    finally:
+        run.progress.close()
+    return run.finish(stop)
+
+
+class _Run:
+    """One call of `run_loop`: the model, optimizer, state and clocks every part shares."""
+
+    def __init__(
+        self,
+        task: TrainTask,
+        config: LoopConfig,
+        device: torch.device,
+        precision: str,
+        info: distributed.DistInfo,
+    ) -> None:
+        self.task, self.config, self.info = task, config, info
+        self.device, self.precision = device, precision
+        self.out_dir = Path(config.out_dir)
+        self.raw_model = task.model.to(device)
+        self.train_model = self.raw_model
+        self.optimizer = build_optimizer(
+            self.raw_model,
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            device=device,
+        )
+        self.state = LoopState()
+        self.progress: TrainingProgress | None = None
+        self.budget = config.max_minutes * 60 if config.max_minutes is not None else None
+        self.started = self.elapsed_before = 0.0
+        # The last evaluation's duration: a time budget stops early enough for the final one.
+        self.last_eval_seconds = 0.0
+        self.last_val: float | None = None
+
+    def folder(self, name: str) -> Path:
+        return self.out_dir / name
+
+    def restore(self) -> None:
+        """--resume: optimizer, data position, RNG and history from the checkpoint folder."""
+        folder = self.folder(self.task.checkpoint_name)
+        self.state = restore_state(folder, self.optimizer, self.task.train_batches)
+
+    def wrap_model(self) -> None:
+        """DDP under torchrun, then --compile (the stage's way, or torch.compile)."""
+        self.train_model = distributed.wrap_model(self.raw_model, self.info, self.device)
+        if self.config.compile:
+            self.train_model = (self.task.compile_model or torch.compile)(self.train_model)
+
+    def start_clock(self) -> None:
+        """Start timing; a fresh run first evaluates the untrained model (step 0)."""
+        self.started = time.perf_counter()
+        self.elapsed_before = self.state.elapsed_seconds
+        if not self.state.history:
+            # Step 0: the untrained baseline, and the evaluation's cost, which a time
+            # budget must leave room for at the end.
+            self.evaluate(None, {}, self.learning_rate(0, None), None)
+        self.last_val = self.state.history[-1]["val_loss"] if self.state.history else None
+        self.raw_model.train()
+
+    # -- the run, one optimizer step per pass --------------------------------------------
+
+    def train(self, signals: StopSignals, on_step: Callable[[int], None] | None) -> Stop:
+        """Steps until a stop condition; returns why it stopped."""
+        config = self.config
+        while self.state.step < config.max_steps:
+            step_started = time.perf_counter()
+            step_loss, extra, tokens = self.forward_backward()
+            flags = self.agree(step_loss, signals)
+            lr = self.learning_rate(self.state.step, flags.time_fraction)
+            set_learning_rate(self.optimizer, lr)
+            if flags.diverged:
+                self.optimizer.zero_grad(set_to_none=True)
+                return self.diverged(step_loss)
+            self.update()
+            tps = self.count_step(step_loss, extra, tokens, time.perf_counter() - step_started)
+            if on_step is not None:
+                on_step(self.state.step)
+            if flags.interrupted:
+                who = signals.received or "a signal on another rank"
+                return Stop("interrupted", f"stopped by {who}")
+            if self.state.step % config.eval_every == 0 or self.is_last_step(flags):
+                stop = self.evaluate_interval(lr, tps)
+                if stop is not None:
+                    return stop
+            if flags.time_up:
+                return Stop("max_minutes", f"reached --max-minutes {config.max_minutes}")
+            self.log_step(step_loss, tps)
+        return Stop("max_steps", f"reached --max-steps {config.max_steps}")
+
+    def forward_backward(self) -> tuple[float, dict[str, float], int]:
+        """Accumulate gradients over the micro-batches: (mean loss, mean extras, tokens)."""
+        accum = max(1, self.config.grad_accum_steps)
+        ddp = isinstance(self.train_model, nn.parallel.DistributedDataParallel)
+        loss_sum = torch.zeros((), device=self.device)
+        extra_sum: dict[str, float] = {}
+        tokens = 0
+        for micro in range(accum):
+            batch = self.task.train_batches.next_batch()
+            # DDP all-reduces gradients on the last micro-batch only.
+            sync = self.train_model.no_sync() if ddp and micro < accum - 1 else None
+            with sync or contextlib.nullcontext():
+                with autocast(self.device, self.precision):
+                    loss, extra = _split_loss(self.task.loss_fn(self.train_model, batch))
+                (loss / accum).backward()
+            loss_sum += loss.detach().float()
+            for key, value in extra.items():
+                extra_sum[key] = extra_sum.get(key, 0.0) + float(value) / accum
+            tokens += self.task.count_tokens(batch)
+        return loss_sum.item() / accum, extra_sum, tokens
+
+    def agree(self, step_loss: float, signals: StopSignals) -> StepFlags:
+        """One all-reduce per step, so every rank stops, and decays, in step."""
+        used = 0.0
+        if self.budget is not None:
+            used = (time.perf_counter() - self.started + self.last_eval_seconds) / self.budget
+        local = [float(not math.isfinite(step_loss)), float(signals.received is not None), used]
+        flags = distributed.max_over_ranks(local, self.info)
+        return StepFlags(flags[0] > 0, flags[1] > 0, None if self.budget is None else flags[2])
+
+    def learning_rate(self, step: int, time_fraction: float | None) -> float:
+        config = self.config
+        return learning_rate_at(
+            step,
+            peak=config.learning_rate,
+            warmup_steps=config.warmup_steps,
+            max_steps=config.max_steps,
+            min_lr_ratio=config.min_lr_ratio,
+            time_fraction=time_fraction,
+        )
+
+    def diverged(self, step_loss: float) -> Stop:
+        return Stop(
+            "diverged",
+            f"the training loss became {step_loss} at step {self.state.step + 1}; that update "
+            "was not applied. Lower --learning-rate or raise --warmup-steps; "
+            f"{self.task.best_checkpoint_name}/ holds the best weights before it.",
+        )
+
+    def update(self) -> None:
+        """Clip, apply the optimizer step, clear the gradients."""
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def count_step(
+        self, step_loss: float, extra: dict[str, float], tokens: int, seconds: float
+    ) -> float:
+        """Add the step to the totals and to the interval; returns the interval's tokens/s."""
+        state, interval = self.state, self.state.interval
+        all_tokens = tokens * self.info.world_size
+        state.step += 1
+        state.train_seconds += seconds
+        state.tokens_seen += all_tokens
+        interval["loss"] += step_loss
+        interval["steps"] += 1
+        interval["tokens"] += all_tokens
+        interval["seconds"] += seconds
+        for key, value in extra.items():
+            interval["extra"][key] = interval["extra"].get(key, 0.0) + value
+        return interval["tokens"] / max(interval["seconds"], 1e-9)
+
+    def is_last_step(self, flags: StepFlags) -> bool:
+        return self.state.step >= self.config.max_steps or flags.time_up
+
+    # -- evaluation, checkpoints, logging ------------------------------------------------
+
+    def evaluate_interval(self, lr: float, tps: float) -> Stop | None:
+        """Evaluate with the interval's mean training loss, save the resume checkpoint, and
+        say whether early stopping applies."""
+        interval = self.state.interval
+        n = interval["steps"]
+        extras = {k: v / n for k, v in interval["extra"].items()}
+        entry = self.evaluate(interval["loss"] / n, extras, lr, tps)
+        self.last_val = entry["val_loss"]
+        self.state.interval = empty_interval()
+        self.save(self.task.checkpoint_name, with_state=True)
+        patience = self.config.early_stop_patience
+        if patience and self.state.evals_since_best >= patience:  # 0/None: off
+            best = self.state.best["step"] if self.state.best else None
+            return Stop(
+                "early_stop",
+                f"validation loss did not improve for {patience} evaluations (best at step {best})",
             )
-        try:
-            optimizer.load_state_dict(saved["optimizer"])
-            task.train_batches.load_state_dict(saved["data"])
-            restore_rng(saved["rng"])
-            state = _LoopState(**saved["loop"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise CheckpointError(
-                f"training_state.pt does not fit this run ({type(error).__name__}: {error}).",
-                file=Path(resume_from) / "training_state.pt",
-                fix="Resume with the same model settings, or start without --resume.",
-            ) from error
-
-    train_model = distributed.wrap_model(raw_model, info, device)
-    if config.compile:
-        train_model = (task.compile_model or torch.compile)(train_model)
-    accum = max(1, config.grad_accum_steps)
-    ddp = isinstance(train_model, nn.parallel.DistributedDataParallel)
-
-    def save_checkpoint(folder_name: str, with_state: bool) -> Path:
-        folder = out_dir / folder_name
-        if info.is_main:
-            training_state = None
-            if with_state:
-                training_state = {
-                    "version": STATE_VERSION,
-                    "optimizer": optimizer.state_dict(),
-                    "data": task.train_batches.state_dict(),
-                    "rng": capture_rng(),
-                    "loop": state.as_dict(),
-                }
-            task.save_checkpoint(raw_model, folder, training_state)
-        distributed.barrier(info)
-        return folder
+        return None
 
     def evaluate(
-        interval_loss: float | None, interval_extra: dict[str, float], lr: float, tps: float | None
+        self, train_loss: float | None, extra: dict[str, float], lr: float, tps: float | None
     ) -> dict[str, Any]:
+        """One history entry: the stage's evaluation plus the interval's training numbers."""
         eval_started = time.perf_counter()
-        raw_model.eval()
-        with torch.no_grad(), autocast(device, precision):
-            metrics = task.evaluate(raw_model)
-        raw_model.train()
-        timing["last_eval"] = time.perf_counter() - eval_started
-        state.elapsed_seconds = elapsed_before + time.perf_counter() - started
+        self.raw_model.eval()
+        with torch.no_grad(), autocast(self.device, self.precision):
+            metrics = self.task.evaluate(self.raw_model)
+        self.raw_model.train()
+        self.last_eval_seconds = time.perf_counter() - eval_started
+        state = self.state
+        state.elapsed_seconds = self.elapsed_before + time.perf_counter() - self.started
         entry: dict[str, Any] = {
             "step": state.step,
-            "train_loss": interval_loss,
+            "train_loss": train_loss,
             "val_loss": None,
             "val_bpb": None,
             "lr": lr,
             "tokens_per_sec": tps,
             "elapsed_seconds": state.elapsed_seconds,
-            **interval_extra,
+            **extra,
             **metrics,
         }
         for key in ("train_loss", "tokens_per_sec"):
             if entry[key] is None:
                 entry[f"{key}_reason"] = "evaluated before the first training step"
-        state.history.append(entry)
-        val = entry["val_loss"]
+        self.log_evaluation(entry)
+        self.track_best(entry)
+        return entry
+
+    def track_best(self, entry: dict[str, Any]) -> None:
+        """A finite validation loss below the best so far saves the best checkpoint."""
+        val, state = entry["val_loss"], self.state
         if (
             val is not None
             and math.isfinite(val)
@@ -243,146 +359,55 @@ def run_loop(
         ):
             state.best = {k: entry.get(k) for k in ("step", "val_loss", "val_bpb")}
             state.evals_since_best = 0
-            save_checkpoint(BEST_CHECKPOINT_DIR, with_state=False)
+            self.save(self.task.best_checkpoint_name, with_state=False)
         else:
             state.evals_since_best += 1
-        return entry
 
-    signals = _StopSignals()
-    progress = TrainingProgress(
-        config.max_steps, start_step=state.step, enabled=show_progress and info.is_main, label=label
-    )
-    stop_reason, stop_message = "max_steps", f"reached --max-steps {config.max_steps}"
-    started = time.perf_counter()
-    elapsed_before = state.elapsed_seconds
-    budget = config.max_minutes * 60 if config.max_minutes is not None else None
-    # The last evaluation's duration: a time budget stops early enough for the final one.
-    timing = {"last_eval": 0.0}
-    interval = state.interval
-    if not state.history:
-        # Step 0: the untrained baseline, and the evaluation's cost, which a time budget
-        # must leave room for at the end.
-        warmup_lr = learning_rate_at(
-            0,
-            peak=config.learning_rate,
-            warmup_steps=config.warmup_steps,
-            max_steps=config.max_steps,
-            min_lr_ratio=config.min_lr_ratio,
+    def save(self, name: str, *, with_state: bool) -> Path:
+        """Rank 0 writes the folder (with the resume state when asked); all ranks wait."""
+        folder = self.folder(name)
+        if self.info.is_main:
+            training_state = None
+            if with_state:
+                training_state = resume_state(self.optimizer, self.task.train_batches, self.state)
+            self.task.save_checkpoint(self.raw_model, folder, training_state)
+        distributed.barrier(self.info)
+        return folder
+
+    def log_evaluation(self, entry: dict[str, Any]) -> None:
+        """Every evaluation's numbers enter the history here (the run's record)."""
+        self.state.history.append(entry)
+
+    def log_step(self, step_loss: float, tps: float) -> None:
+        """Every step's numbers leave the loop here while it runs (the progress bar)."""
+        assert self.progress is not None
+        self.progress.update(
+            self.state.step, loss=step_loss, tokens_per_sec=tps, val_loss=self.last_val
         )
-        evaluate(None, {}, warmup_lr, None)
-    last_val: float | None = state.history[-1]["val_loss"] if state.history else None
-    raw_model.train()
-    try:
-        with signals.installed():
-            while state.step < config.max_steps:
-                step_started = time.perf_counter()
-                loss_sum = torch.zeros((), device=device)
-                extra_sum: dict[str, float] = {}
-                step_tokens = 0
-                for micro in range(accum):
-                    batch = task.train_batches.next_batch()
-                    sync = contextlib.nullcontext()
-                    if ddp and micro < accum - 1:
-                        sync = train_model.no_sync()
-                    with sync:
-                        with autocast(device, precision):
-                            loss, extra = _split_loss(task.loss_fn(train_model, batch))
-                        (loss / accum).backward()
-                    loss_sum += loss.detach().float()
-                    for key, value in extra.items():
-                        extra_sum[key] = extra_sum.get(key, 0.0) + float(value) / accum
-                    step_tokens += task.count_tokens(batch)
-                step_loss = loss_sum.item() / accum
-                # One all-reduce per step, so every rank stops, and decays, in step.
-                used = 0.0
-                if budget is not None:
-                    used = (time.perf_counter() - started + timing["last_eval"]) / budget
-                flags = distributed.max_over_ranks(
-                    [
-                        float(not math.isfinite(step_loss)),
-                        float(signals.received is not None),
-                        used,
-                    ],
-                    info,
-                )
-                diverged, interrupted, time_up = flags[0] > 0, flags[1] > 0, flags[2] >= 1
-                lr = learning_rate_at(
-                    state.step,
-                    peak=config.learning_rate,
-                    warmup_steps=config.warmup_steps,
-                    max_steps=config.max_steps,
-                    min_lr_ratio=config.min_lr_ratio,
-                    time_fraction=None if budget is None else flags[2],
-                )
-                set_learning_rate(optimizer, lr)
-                if diverged:
-                    optimizer.zero_grad(set_to_none=True)
-                    stop_reason = "diverged"
-                    stop_message = (
-                        f"the training loss became {step_loss} at step {state.step + 1}; "
-                        "that update was not applied. Lower --learning-rate or raise "
-                        "--warmup-steps; best_checkpoint/ holds the best weights before it."
-                    )
-                    break
-                if config.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(raw_model.parameters(), config.grad_clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                state.step += 1
-                seconds = time.perf_counter() - step_started
-                state.train_seconds += seconds
-                state.tokens_seen += step_tokens * info.world_size
-                interval["loss"] += step_loss
-                interval["steps"] += 1
-                interval["tokens"] += step_tokens * info.world_size
-                interval["seconds"] += seconds
-                for key, value in extra_sum.items():
-                    interval["extra"][key] = interval["extra"].get(key, 0.0) + value
-                tps = interval["tokens"] / max(interval["seconds"], 1e-9)
-                if on_step is not None:
-                    on_step(state.step)
 
-                if interrupted:
-                    stop_reason = "interrupted"
-                    stop_message = f"stopped by {signals.received or 'a signal on another rank'}"
-                    break
-                final_step = state.step >= config.max_steps or time_up
-                if state.step % config.eval_every == 0 or final_step:
-                    n = interval["steps"]
-                    extras = {k: v / n for k, v in interval["extra"].items()}
-                    entry = evaluate(interval["loss"] / n, extras, lr, tps)
-                    last_val = entry["val_loss"]
-                    interval = state.interval = _empty_interval()
-                    save_checkpoint(CHECKPOINT_DIR, with_state=True)
-                    patience = config.early_stop_patience
-                    if patience and state.evals_since_best >= patience:  # 0/None: off
-                        stop_reason = "early_stop"
-                        stop_message = (
-                            f"validation loss did not improve for {patience} evaluations "
-                            f"(best at step {state.best['step'] if state.best else None})"
-                        )
-                        break
-                if time_up:
-                    stop_reason = "max_minutes"
-                    stop_message = f"reached --max-minutes {config.max_minutes}"
-                    break
-                progress.update(state.step, loss=step_loss, tokens_per_sec=tps, val_loss=last_val)
-    finally:
-        progress.close()
+    def finish(self, stop: Stop) -> LoopResult:
+        """Make sure the resume checkpoint holds the last weights; sum the run up."""
+        checkpoint = self.folder(self.task.checkpoint_name)
+        if stop.reason in ("interrupted", "diverged") or not checkpoint.exists():
+            # The weights here are the last finite ones (a diverging update is never applied).
+            self.save(self.task.checkpoint_name, with_state=True)
+        best_dir = self.folder(self.task.best_checkpoint_name)
+        state = self.state
+        return LoopResult(
+            history=state.history,
+            best=state.best,
+            stop_reason=stop.reason,
+            stop_message=stop.message,
+            steps=state.step,
+            tokens_seen=state.tokens_seen,
+            train_seconds=state.train_seconds,
+            tokens_per_sec=state.tokens_seen / state.train_seconds if state.train_seconds else None,
+            checkpoint_dir=checkpoint,
+            best_checkpoint_dir=best_dir if best_dir.exists() else None,
+        )
 
-    if stop_reason in ("interrupted", "diverged") or not (out_dir / CHECKPOINT_DIR).exists():
-        # The weights here are the last finite ones (a diverging update is never applied).
-        save_checkpoint(CHECKPOINT_DIR, with_state=True)
-    best_dir = out_dir / BEST_CHECKPOINT_DIR
-    return LoopResult(
-        history=state.history,
-        best=state.best,
-        stop_reason=stop_reason,
-        stop_message=stop_message,
-        steps=state.step,
-        tokens_seen=state.tokens_seen,
-        train_seconds=state.train_seconds,
-        tokens_per_sec=state.tokens_seen / state.train_seconds if state.train_seconds else None,
-        checkpoint_dir=out_dir / CHECKPOINT_DIR,
-        best_checkpoint_dir=best_dir if best_dir.exists() else None,
-    )
+
+def _split_loss(output: LossOutput) -> tuple[torch.Tensor, dict[str, float]]:
+    if isinstance(output, tuple):
+        return output
+    return output, {}

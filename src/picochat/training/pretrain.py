@@ -12,8 +12,6 @@ every rank trains; only rank 0 writes.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +24,16 @@ from picochat.errors import CheckpointError, ConfigError
 from picochat.model.checkpoint import load_checkpoint, save_checkpoint, unwrap_model
 from picochat.model.config import resolve_model_config
 from picochat.model.transformer import Transformer, compile_blocks
-from picochat.runtime import resolve_device, resolve_precision, seed_everything
+from picochat.runtime import seed_everything
 from picochat.tokenizer import load_tokenizer
 from picochat.training import distributed, memorization
 from picochat.training.copy_scale import copy_diagnostics_shards
 from picochat.training.lm_metrics import window_loss_sums
-from picochat.training.loop import CHECKPOINT_DIR, LoopResult, TrainTask, run_loop
+from picochat.training.loop import CHECKPOINT_DIR, LoopResult, TrainTask
 from picochat.training.pretrain_report import build_report, write_report_files
 from picochat.training.pretrain_shards import corpus_sample, shard_token_data, wants_shards
 from picochat.training.shard_windows import ShardTokenData, fixed_window_count, fixed_window_rows
+from picochat.training.stage_run import StageRun, TrainResult, check_loop_config, run_stage
 from picochat.training.token_data import (
     RandomWindows,
     TokenData,
@@ -54,28 +53,12 @@ COPY_PROMPT_TOKENS = 32
 COPY_NEW_TOKENS = 192
 
 
-@dataclass
-class BaseTrainResult:
-    out_dir: Path
-    report: dict[str, Any]
-    stop_reason: str
-    stop_message: str
-    checkpoint: Path
-    best_checkpoint: Path | None
-
-    @property
-    def report_path(self) -> Path:
-        return self.out_dir / "train_report.json"
+class BaseTrainResult(TrainResult):
+    REPORT_FILE = "train_report.json"
 
 
 def _check_config(config: BaseTrainConfig) -> None:
-    for name in ("corpus", "tokenizer", "out_dir"):
-        if getattr(config, name) is None:
-            raise ConfigError(f"--{name.replace('_', '-')} is required.")
-    positive = ("max_steps", "batch_size", "grad_accum_steps", "eval_every")
-    for name in positive:
-        if getattr(config, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1.")
+    check_loop_config(config, required=("corpus", "tokenizer", "out_dir"))
     if config.canary_count < 0:
         raise ConfigError("--canary-count must be >= 0.")
 
@@ -143,26 +126,42 @@ def train_base(
     config: BaseTrainConfig, *, show_progress: bool = True, on_step: Any = None
 ) -> BaseTrainResult:
     """Pretrain on `config.corpus`; see the module docstring for what is written."""
-    started = time.perf_counter()
     _check_config(config)
-    out_dir = Path(config.out_dir)
-    device = resolve_device(config.device)
-    info = distributed.setup(device)
-    try:
-        return _train(config, out_dir, device, info, started, show_progress, on_step)
-    finally:
-        distributed.teardown(info)
+    return run_stage(config, _train, show_progress=show_progress, on_step=on_step)
 
 
-def _train(config, out_dir, device, info, started, show_progress, on_step) -> BaseTrainResult:
-    precision = resolve_precision(config.precision, device)
+def _train(run: StageRun) -> BaseTrainResult:
+    config, out_dir, info = run.config, run.out_dir, run.info
     tokenizer = load_tokenizer(config.tokenizer)
-    model_config = resolve_model_config(config, tokenizer.vocab_size)
-    context = model_config.context_size
-    data, canaries = _token_data(config, tokenizer, context, info, show_progress)
+    context = resolve_model_config(config, tokenizer.vocab_size).context_size
+    data, canaries = _token_data(config, tokenizer, context, info, run.show_progress)
     seed_everything(config.seed)  # same init on every rank (DDP also broadcasts rank 0)
-    model = _build_model(config, tokenizer, device).to(device)
+    model = _build_model(config, tokenizer, run.device).to(run.device)
     model.train()
+    loop = run.loop(_task(run, model, tokenizer, data, context), label="train base")
+    report: dict[str, Any] = {}
+    if info.is_main:
+        diagnosed = _weights_to_diagnose(model, loop, run.device)
+        diagnostics = _diagnose(diagnosed, tokenizer, data, canaries, config.seed)
+        report = build_report(
+            config=config,
+            inputs=hash_inputs([config.corpus, config.tokenizer, config.corpus_manifest]),
+            wall_seconds=run.wall_seconds(),
+            device=run.describe(),
+            num_parameters=model.num_parameters(),
+            data=data,
+            loop=loop,
+            diagnostics=diagnostics,
+        )
+        write_report_files(out_dir, report, diagnostics)
+    return BaseTrainResult.from_loop(out_dir, report, loop)
+
+
+def _task(
+    run: StageRun, model: nn.Module, tokenizer: Any, data: TokenData | ShardTokenData, context: int
+) -> TrainTask:
+    """Next-token loss on random training windows; checkpoints of kind "base"."""
+    config = run.config
 
     def save(model_to_save: nn.Module, folder: Path, state: dict | None) -> None:
         save_checkpoint(
@@ -174,64 +173,28 @@ def _train(config, out_dir, device, info, started, show_progress, on_step) -> Ba
             training_state=state,
         )
 
-    def loss_fn(train_model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        return train_model(batch[0], batch[1])[1]
-
-    task = TrainTask(
+    return TrainTask(
         model=model,
-        loss_fn=loss_fn,
+        loss_fn=lambda train_model, batch: train_model(batch[0], batch[1])[1],
         train_batches=RandomWindows(
             data.train,
             context_size=context,
             batch_size=config.batch_size,
             seed=config.seed,
-            rank=info.rank,
-            device=device,
+            rank=run.info.rank,
+            device=run.device,
         ),
         evaluate=make_evaluate(
             data,
             tokenizer,
             context_size=context,
             eval_rows=config.eval_batches * config.batch_size,
-            device=device,
-            info=info,
+            device=run.device,
+            info=run.info,
         ),
         save_checkpoint=save,
         count_tokens=lambda batch: batch[0].numel(),
         compile_model=_compile_blocks,
-    )
-    loop = run_loop(
-        task,
-        config,
-        device=device,
-        precision=precision,
-        dist_info=info,
-        show_progress=show_progress,
-        label="train base",
-        on_step=on_step,
-    )
-    report: dict[str, Any] = {}
-    if info.is_main:
-        diagnosed = _weights_to_diagnose(model, loop, device)
-        diagnostics = _diagnose(diagnosed, tokenizer, data, canaries, config.seed)
-        report = build_report(
-            config=config,
-            inputs=hash_inputs([config.corpus, config.tokenizer, config.corpus_manifest]),
-            wall_seconds=time.perf_counter() - started,
-            device=distributed.describe(device, precision, info),
-            num_parameters=model.num_parameters(),
-            data=data,
-            loop=loop,
-            diagnostics=diagnostics,
-        )
-        write_report_files(out_dir, report, diagnostics)
-    return BaseTrainResult(
-        out_dir=out_dir,
-        report=report,
-        stop_reason=loop.stop_reason,
-        stop_message=loop.stop_message,
-        checkpoint=out_dir / CHECKPOINT_DIR,
-        best_checkpoint=loop.best_checkpoint_dir,
     )
 
 

@@ -19,7 +19,6 @@ sample.txt, loss_curve.png (+ the adapter files with LoRA). Only rank 0 writes.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,15 +36,20 @@ from picochat.model.lora import (
     parse_targets,
     save_adapter,
 )
-from picochat.runtime import resolve_device, resolve_precision, seed_everything
-from picochat.tokenizer import load_tokenizer
+from picochat.runtime import seed_everything
 from picochat.training import distributed
-from picochat.training.finetune import finetune_saver, load_finetune_model, peft_summary
+from picochat.training.finetune import (
+    finetune_saver,
+    load_chat_tokenizer,
+    load_finetune_model,
+    peft_summary,
+)
 from picochat.training.lm_metrics import window_loss_sums
-from picochat.training.loop import CHECKPOINT_DIR, TrainTask, run_loop
+from picochat.training.loop import TrainTask
 from picochat.training.sft_data import ChatBatches, SFTSequence, collate, render_examples
 from picochat.training.sft_diagnostics import is_exact, verdict
 from picochat.training.sft_report import build_report, write_report_files
+from picochat.training.stage_run import StageRun, TrainResult, check_loop_config, run_stage
 from picochat.training.token_data import spread_rows
 
 # Greedy replies are generated in batches of this many prompts.
@@ -53,27 +57,14 @@ PROBE_BATCH = 64
 
 
 @dataclass
-class SFTResult:
-    out_dir: Path
-    report: dict[str, Any]
-    stop_reason: str
-    stop_message: str
-    checkpoint: Path
-    best_checkpoint: Path | None
-    adapter_dir: Path | None
+class SFTResult(TrainResult):
+    REPORT_FILE = "sft_report.json"
 
-    @property
-    def report_path(self) -> Path:
-        return self.out_dir / "sft_report.json"
+    adapter_dir: Path | None = None
 
 
 def _check_config(config: SFTConfig) -> None:
-    for name in ("input", "tokenizer", "checkpoint", "out_dir"):
-        if getattr(config, name) is None:
-            raise ConfigError(f"--{name.replace('_', '-')} is required.")
-    for name in ("max_steps", "batch_size", "grad_accum_steps", "eval_every"):
-        if getattr(config, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1.")
+    check_loop_config(config, required=("input", "tokenizer", "checkpoint", "out_dir"))
     if not 0.0 <= config.val_fraction < 1.0:
         raise ConfigError("--val-fraction must be in [0, 1).", fix="Try 0.1.")
     if config.peft == "lora":
@@ -82,14 +73,8 @@ def _check_config(config: SFTConfig) -> None:
 
 def train_sft(config: SFTConfig, *, show_progress: bool = True, on_step: Any = None) -> SFTResult:
     """Fine-tune `config.checkpoint` on the chat rows; see the module docstring."""
-    started = time.perf_counter()
     _check_config(config)
-    device = resolve_device(config.device)
-    info = distributed.setup(device)
-    try:
-        return _train(config, device, info, started, show_progress, on_step)
-    finally:
-        distributed.teardown(info)
+    return run_stage(config, _train, show_progress=show_progress, on_step=on_step)
 
 
 def _strict_check(config: SFTConfig, skipped: list[dict[str, Any]]) -> None:
@@ -132,20 +117,20 @@ def make_evaluate(
     return evaluate
 
 
-def _train(config, device, info, started, show_progress, on_step) -> SFTResult:
-    out_dir = Path(config.out_dir)
-    precision = resolve_precision(config.precision, device)
-    tokenizer = load_tokenizer(config.tokenizer)
-    if not tokenizer.has_chat_tokens:
-        raise ConfigError(
-            "The tokenizer has no chat role tokens, so it cannot render conversations.",
-            file=config.tokenizer,
-            fix="Use a tokenizer.json written by `picochat tok train`.",
-        )
-    dataset = read_chat_jsonl(config.input, strict=config.strict)
-    seed_everything(config.seed)  # the LoRA init draws from torch's RNG
-    model = load_finetune_model(config, tokenizer, device, command="SFT")
-    context = model.config.context_size
+@dataclass
+class _SFTData:
+    """The chat file after reading, rendering and splitting."""
+
+    dataset: Any
+    rendered: Any
+    train_ex: list[ChatExample]
+    val_ex: list[ChatExample]
+    train_seq: list[SFTSequence]
+    val_seq: list[SFTSequence]
+
+
+def _split_rows(config: SFTConfig, dataset: Any, tokenizer: Any, context: int) -> _SFTData:
+    """Render the rows, then split the usable ones by prompt group."""
     rendered = render_examples(dataset.examples, tokenizer, context)
     _strict_check(config, rendered.skipped)
     by_line = {s.line: s for s in rendered.sequences}
@@ -162,84 +147,74 @@ def _train(config, device, info, started, show_progress, on_step) -> SFTResult:
         )
     train_seq = [by_line[e.line] for e in train_ex]
     val_seq = [by_line[e.line] for e in val_ex]
+    return _SFTData(dataset, rendered, train_ex, val_ex, train_seq, val_seq)
+
+
+def _train(run: StageRun) -> SFTResult:
+    config, out_dir = run.config, run.out_dir
+    tokenizer = load_chat_tokenizer(config.tokenizer)
+    dataset = read_chat_jsonl(config.input, strict=config.strict)
+    seed_everything(config.seed)  # the LoRA init draws from torch's RNG
+    model = load_finetune_model(config, tokenizer, run.device, command="SFT")
+    data = _split_rows(config, dataset, tokenizer, model.config.context_size)
     model.train()
-    lora = config.peft == "lora"
-
-    save = finetune_saver(
-        config,
-        tokenizer,
-        kind="sft",
-        metadata={
-            "stage": "train sft",
-            "seed": config.seed,
-            "base_checkpoint": str(config.checkpoint),
-            "peft": peft_summary(config),
-        },
-    )
-
-    task = TrainTask(
-        model=model,
-        loss_fn=lambda train_model, batch: train_model(batch[0], batch[1])[1],
-        train_batches=ChatBatches(
-            train_seq,
-            batch_size=config.batch_size,
-            pad_id=tokenizer.pad_id,
-            seed=config.seed,
-            rank=info.rank,
-            world_size=info.world_size,
-            device=device,
-        ),
-        evaluate=make_evaluate(
-            train_seq,
-            val_seq,
-            tokenizer,
-            eval_rows=config.eval_batches * config.batch_size,
-            device=device,
-            info=info,
-        ),
-        save_checkpoint=save,
-        count_tokens=lambda batch: batch[2],
-    )
-    loop = run_loop(
-        task,
-        config,
-        device=device,
-        precision=precision,
-        dist_info=info,
-        show_progress=show_progress,
-        label="train sft",
-        on_step=on_step,
-    )
+    loop = run.loop(_task(run, model, tokenizer, data), label="train sft")
     report: dict[str, Any] = {}
     adapter_dir = None
-    if info.is_main:
-        if lora:
+    if run.info.is_main:
+        if config.peft == "lora":
             save_adapter(model, out_dir, base_checkpoint=config.checkpoint)
             adapter_dir = out_dir
-        probes = probe_memorization(model, tokenizer, train_ex, val_ex, config.probe_rows)
+        probes = probe_memorization(model, tokenizer, data.train_ex, data.val_ex, config.probe_rows)
         report = build_report(
             config=config,
             inputs=hash_inputs([config.input, config.tokenizer, config.checkpoint]),
-            wall_seconds=time.perf_counter() - started,
-            device=distributed.describe(device, precision, info),
+            wall_seconds=run.wall_seconds(),
+            device=run.describe(),
             model=model,
-            dataset=dataset,
-            rendered=rendered,
-            train=train_seq,
-            val=val_seq,
+            dataset=data.dataset,
+            rendered=data.rendered,
+            train=data.train_seq,
+            val=data.val_seq,
             loop=loop,
             probes=probes,
             peft=peft_summary(config),
         )
         write_report_files(out_dir, report, probes)
-    return SFTResult(
-        out_dir=out_dir,
-        report=report,
-        stop_reason=loop.stop_reason,
-        stop_message=loop.stop_message,
-        checkpoint=out_dir / CHECKPOINT_DIR,
-        best_checkpoint=loop.best_checkpoint_dir,
-        adapter_dir=adapter_dir,
+    return SFTResult.from_loop(out_dir, report, loop, adapter_dir=adapter_dir)
+
+
+def _task(run: StageRun, model: nn.Module, tokenizer: Any, data: _SFTData) -> TrainTask:
+    """Answer-only loss on shuffled conversations; merged checkpoints of kind "sft"."""
+    config, info = run.config, run.info
+    metadata = {
+        "stage": "train sft",
+        "seed": config.seed,
+        "base_checkpoint": str(config.checkpoint),
+        "peft": peft_summary(config),
+    }
+    return TrainTask(
+        model=model,
+        loss_fn=lambda train_model, batch: train_model(batch[0], batch[1])[1],
+        train_batches=ChatBatches(
+            data.train_seq,
+            batch_size=config.batch_size,
+            pad_id=tokenizer.pad_id,
+            seed=config.seed,
+            rank=info.rank,
+            world_size=info.world_size,
+            device=run.device,
+        ),
+        evaluate=make_evaluate(
+            data.train_seq,
+            data.val_seq,
+            tokenizer,
+            eval_rows=config.eval_batches * config.batch_size,
+            device=run.device,
+            info=info,
+        ),
+        save_checkpoint=finetune_saver(config, tokenizer, kind="sft", metadata=metadata),
+        count_tokens=lambda batch: batch[2],
     )
 
 

@@ -87,7 +87,7 @@ def render_examples(
     return RenderedChats(sequences, skipped, truncated)
 
 
-def collate(sequences: Sequence[SFTSequence], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def collate(sequences: Sequence[Any], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs, targets) [B, T] right-padded; targets -100 except on the masked answer."""
     width = max(len(s.ids) for s in sequences) - 1
     inputs = torch.full((len(sequences), width), pad_id, dtype=torch.long)
@@ -111,7 +111,7 @@ class ChatBatches:
 
     def __init__(
         self,
-        sequences: Sequence[SFTSequence],
+        sequences: Sequence[Any],
         *,
         batch_size: int,
         pad_id: int,
@@ -129,7 +129,7 @@ class ChatBatches:
         self.position = 0
         self._orders: dict[int, np.ndarray] = {}
 
-    def _row(self, stream_index: int) -> SFTSequence:
+    def _row(self, stream_index: int) -> Any:
         epoch, offset = divmod(stream_index, len(self.sequences))
         if epoch not in self._orders:
             self._orders = {
@@ -137,12 +137,15 @@ class ChatBatches:
             }
         return self.sequences[int(self._orders[epoch][offset])]
 
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """(inputs, targets, supervised target count); the count is taken on the CPU."""
+    def next_rows(self) -> list[Any]:
+        """This rank's rows of the next global batch."""
         first = (self.position * self.world_size + self.rank) * self.batch_size
         self.position += 1
-        rows = [self._row(first + i) for i in range(self.batch_size)]
-        inputs, targets = collate(rows, self.pad_id)
+        return [self._row(first + i) for i in range(self.batch_size)]
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(inputs, targets, supervised target count); the count is taken on the CPU."""
+        inputs, targets = collate(self.next_rows(), self.pad_id)
         supervised = int((targets != IGNORE_INDEX).sum())
         return inputs.to(self.device), targets.to(self.device), supervised
 
