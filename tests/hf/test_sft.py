@@ -1,4 +1,5 @@
-"""`picochat train hf-sft`: answer-only labels, full and LoRA runs on a tiny local Llama."""
+"""`picochat train hf-sft`: answer-only labels, full and LoRA runs on a tiny local Llama,
+exact resume after an interruption, and two torchrun processes training one model."""
 
 from __future__ import annotations
 
@@ -77,9 +78,12 @@ def test_full_sft_writes_loadable_models_and_report(run_cli, tiny_hf_model, chat
     assert report["dataset"]["rows"] == 16 and report["dataset"]["skipped"] == 1
     assert report["dataset"]["train_rows"] + report["dataset"]["val_rows"] == 15
     assert report["dataset"]["supervised_tokens"] > 0
-    assert [h["step"] for h in report["history"]] == [3, 6]
-    first, last = report["history"][0]["train_loss"], report["history"][-1]["train_loss"]
+    # The shared loop: step 0 is the untrained baseline, then every --eval-every steps.
+    assert [h["step"] for h in report["history"]] == [0, 3, 6]
+    assert report["history"][0]["train_loss"] is None
+    first, last = report["history"][1]["train_loss"], report["history"][-1]["train_loss"]
     assert last < first  # lr 0.01 on a tiny model: the loss must move down
+    assert report["history"][-1]["val_loss"] < report["history"][0]["val_loss"]
     assert report["memorization_risk"]["verdict"]
     assert report["peft"] is None and report["stop_reason"] == "max_steps"
     for key in ("config", "inputs", "versions", "seed", "wall_seconds"):
@@ -101,7 +105,7 @@ def test_lora_trains_adapters_only_and_merges(run_cli, tiny_hf_model, chat_file,
     out = tmp_path / "lora"
     code, _, err = _run(
         run_cli, tiny_hf_model, chat_file, out, "--peft", "lora", "--lora-rank", "4",
-        "--lora-target-modules", "q_proj,v_proj",
+        "--lora-targets", "q_proj,v_proj",
     )  # fmt: skip
     assert code == 0, err
     report = json.loads((out / "hf_sft_report.json").read_text())
@@ -122,7 +126,7 @@ def test_lora_trains_adapters_only_and_merges(run_cli, tiny_hf_model, chat_file,
 def test_unknown_lora_target_lists_valid_ones(run_cli, tiny_hf_model, chat_file, tmp_path):
     code, _, err = _run(
         run_cli, tiny_hf_model, chat_file, tmp_path / "x", "--peft", "lora",
-        "--lora-target-modules", "attn_qkv",
+        "--lora-targets", "attn_qkv",
     )  # fmt: skip
     assert code == 2 and "attn_qkv" in err and "q_proj" in err
 
@@ -140,3 +144,121 @@ def test_tokenizer_without_template_gets_picochats(make_tokenizer):
     prompt = tokenizer.decode(encoded.input_ids[: len(encoded.labels) - len(supervised)])
     assert prompt.endswith("<|user|>tell me about bees<|end|><|assistant|>")
     assert ensure_chat_template(tokenizer) is False  # an existing template is kept
+
+
+def _config(model, chat_file, out, **overrides):
+    from picochat.configs import HFSFTConfig
+
+    settings = dict(
+        model=str(model), input=chat_file, out_dir=out, max_steps=6, eval_every=3,
+        batch_size=4, device="cpu", precision="fp32", learning_rate=0.01, val_fraction=0.2,
+        probe_rows=2, max_new_tokens=4,
+    )  # fmt: skip
+    return HFSFTConfig(**{**settings, **overrides})
+
+
+@pytest.mark.parametrize("peft", ["none", "lora"])
+def test_resume_after_an_interrupt_matches_an_uninterrupted_run(
+    tiny_hf_model, chat_file, tmp_path, peft
+):
+    import os
+    import signal
+
+    import torch
+    from safetensors.torch import load_file
+
+    from picochat.hf.sft import train_hf_sft
+
+    def interrupt_at_step_4(step: int) -> None:
+        if step == 4:  # the loop finishes the step it is in (5), saves and stops
+            os.kill(os.getpid(), signal.SIGINT)
+
+    extra = {"peft": peft, "lora_rank": 4} if peft == "lora" else {}
+    straight = train_hf_sft(
+        _config(tiny_hf_model, chat_file, tmp_path / "straight", **extra), show_progress=False
+    )
+    cut = train_hf_sft(
+        _config(tiny_hf_model, chat_file, tmp_path / "cut", **extra),
+        show_progress=False,
+        on_step=interrupt_at_step_4,
+    )
+    assert cut.stop_reason == "interrupted" and cut.steps == 5
+    resumed = train_hf_sft(
+        _config(tiny_hf_model, chat_file, tmp_path / "cut", resume=True, **extra),
+        show_progress=False,
+    )
+    assert resumed.stop_reason == "max_steps" and resumed.steps == 6
+    a = load_file(str(straight.final_model / "model.safetensors"))
+    b = load_file(str(resumed.final_model / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    straight_report = json.loads(straight.report.read_text())
+    resumed_report = json.loads(resumed.report.read_text())
+    losses = [(h["step"], h["train_loss"], h["val_loss"]) for h in straight_report["history"]]
+    assert losses == [
+        (h["step"], h["train_loss"], h["val_loss"]) for h in resumed_report["history"]
+    ]
+    assert straight_report["best"] == resumed_report["best"]
+
+
+def test_resume_without_an_earlier_run_says_so(run_cli, tiny_hf_model, chat_file, tmp_path):
+    code, _, err = _run(run_cli, tiny_hf_model, chat_file, tmp_path / "none", "--resume")
+    assert code == 2 and "final_model" in err and "Traceback" not in err
+
+
+def test_max_minutes_stops_with_a_final_evaluation(tiny_hf_model, chat_file, tmp_path):
+    from picochat.hf.sft import train_hf_sft
+
+    config = _config(tiny_hf_model, chat_file, tmp_path / "t", max_steps=1000, max_minutes=1e-6)
+    result = train_hf_sft(config, show_progress=False)
+    report = json.loads(result.report.read_text())
+    assert result.stop_reason == "max_minutes" and result.steps < 1000
+    assert report["history"][-1]["step"] == result.steps  # the budget's last evaluation
+
+
+def test_torchrun_two_processes_train_one_model_and_rank0_writes(
+    tiny_hf_model, chat_file, tmp_path
+):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+        "-m", "picochat", "--quiet", "train", "hf-sft", "--model", str(tiny_hf_model),
+        "--input", str(chat_file), "--out-dir", str(out), "--max-steps", "4",
+        "--eval-every", "2", "--batch-size", "2", "--device", "cpu", "--precision", "fp32",
+        "--learning-rate", "0.01", "--val-fraction", "0.2", "--probe-rows", "2",
+        "--max-new-tokens", "4",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(repo / "src"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((out / "hf_sft_report.json").read_text())
+    assert "2 process(es)" in report["device"]
+    assert [h["step"] for h in report["history"]] == [0, 2, 4]
+    # One model trained on both ranks' halves of each batch: the same as one process
+    # accumulating the two halves (up to the all-reduce's rounding). Two independent
+    # copies would each have seen only their own half.
+    from safetensors.torch import load_file
+
+    from picochat.hf.sft import train_hf_sft
+
+    config = _config(
+        tiny_hf_model, chat_file, tmp_path / "one", max_steps=4, eval_every=2, batch_size=2,
+        grad_accum_steps=2,
+    )  # fmt: skip
+    single = train_hf_sft(config, show_progress=False)
+    single_report = json.loads(single.report.read_text())
+    for ddp_entry, one_entry in zip(report["history"], single_report["history"], strict=True):
+        assert ddp_entry["val_loss"] == pytest.approx(one_entry["val_loss"], abs=1e-4)
+    ddp_weights = load_file(str(out / "final_model" / "model.safetensors"))
+    one_weights = load_file(str(single.final_model / "model.safetensors"))
+    for name, tensor in ddp_weights.items():
+        torch.testing.assert_close(tensor, one_weights[name], atol=1e-4, rtol=0)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["best_model", "final_model", "hf_sft_report.json", "report.md"]

@@ -119,13 +119,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _hf_sft(args: argparse.Namespace) -> int:
     from picochat.hf.sft import train_hf_sft
 
-    result = train_hf_sft(config_from_args(HFSFTConfig, args))
+    result = train_hf_sft(config_from_args(HFSFTConfig, args), show_progress=not args.quiet)
+    if result.report is None:  # a non-zero torchrun rank: rank 0 reports
+        return 0
     best = "n/a" if result.best_val_loss is None else f"{result.best_val_loss:.4f}"
     console.print(
-        f"hf-sft stopped ({result.stop_reason}) after {result.steps} steps; "
-        f"best val loss {best} at step {result.best_step}.\n"
+        f"hf-sft stopped ({result.stop_reason}: {result.stop_message}) after {result.steps} "
+        f"steps; best val loss {best} at step {result.best_step}.\n"
         f"final model: {result.final_model}\nbest model:  {result.best_model}\n"
         f"report:      {result.report}",
         markup=False,
     )
-    return 0
+    return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0

@@ -153,7 +153,7 @@ class DPOConfig(PeftConfig, LoopConfig):
 
 
 @dataclass
-class HFSFTConfig:
+class HFSFTConfig(PeftConfig, LoopConfig):
     """`train hf-sft`: fine-tune an existing Hugging Face causal LM on chat rows."""
 
     model: str | None = option(None, "A hub model id or a local model folder.", required=True)
@@ -162,32 +162,19 @@ class HFSFTConfig:
         None, "Folder for the model folders and reports.", path=True, required=True
     )
     max_steps: int = option(50, "Stop after this many optimizer steps.")
-    learning_rate: float = option(2e-5, "Peak learning rate.")
-    batch_size: int = option(4, "Conversations per micro-batch.")
-    grad_accum_steps: int = option(1, "Micro-batches accumulated per optimizer step.")
+    learning_rate: float = option(2e-5, "Peak learning rate (AdamW).")
+    batch_size: int = option(4, "Conversations per micro-batch (per process under torchrun).")
     max_length: int = option(512, "Tokens per conversation; earlier turns are cut from the left.")
-    peft: str = option(
-        "none", "none: train all weights; lora: train low-rank adapters.", choices=PEFT_METHODS
+    lora_targets: str = option(
+        "q_proj,v_proj",
+        "Comma-separated modules to adapt, by the model's own names (e.g. q_proj,v_proj), "
+        "or all-linear.",
     )
-    lora_rank: int = option(8, "LoRA rank r.")
-    lora_alpha: float = option(16.0, "LoRA alpha.")
-    lora_target_modules: str = option(
-        "q_proj,v_proj", "Comma-separated module names to adapt (the model's own names)."
-    )
-    device: str = option("auto", "Where to train.", choices=DEVICES)
-    precision: str = option(
-        "auto", "bf16 where supported (auto), or force one.", choices=PRECISIONS
-    )
-    early_stop_patience: int | None = option(
-        None, "Stop when validation loss has not improved for this many evaluations."
-    )
-    eval_every: int = option(10, "Evaluate every this many steps.")
-    val_fraction: float = option(0.1, "Share of rows held out for validation.")
-    seed: int = option(1337, "Random seed.")
+    eval_every: int = option(10, "Evaluate on validation rows every this many steps.")
+    eval_batches: int = option(0, "Validation micro-batches per evaluation (0 = all).")
+    val_fraction: float = option(0.1, "Share of rows (grouped by prompt) held out for validation.")
     warmup_steps: int = option(5, "Linear warmup steps before cosine decay.")
-    min_lr_ratio: float = option(0.1, "Cosine decay ends at learning_rate times this.")
-    weight_decay: float = option(0.0, "AdamW weight decay.")
-    grad_clip: float = option(1.0, "Clip the global gradient norm to this (0 = off).")
+    weight_decay: float = option(0.0, "AdamW weight decay, applied to weight matrices only.")
     probe_rows: int = option(
         16, "Train and validation prompts answered greedily for the memorisation check."
     )

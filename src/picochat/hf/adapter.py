@@ -57,23 +57,38 @@ def load_hf_model(
     model_extra = dict(extra)
     if "gguf_file" in extra:  # plain dense float weights: trainable and save_pretrained-able
         model_extra["quantization_config"] = transformers.GgufConfig(dequantize=True)
+    tokenizer = load_hf_tokenizer(source)
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(name, **extra)
         model = transformers.AutoModelForCausalLM.from_pretrained(
             name, dtype=dtype or torch.float32, **model_extra
         )
     except (OSError, ValueError) as error:
-        raise CheckpointError(
-            f"Cannot load a Hugging Face causal LM from {source}: {error}",
-            file=source if Path(source).exists() else None,
-            fix="Pass a folder written by save_pretrained (config.json, weights, tokenizer "
-            "files), a .gguf file, or a hub id reachable from here.",
-        ) from error
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+        raise _load_error(source, error) from error
     model.to(device)
     model.train(trainable)
     return model, tokenizer
+
+
+def load_hf_tokenizer(source: str | Path) -> Any:
+    """The tokenizer of `source` alone (as `load_hf_model` returns it: a pad token set)."""
+    transformers = require("transformers")
+    name, extra = _source_kwargs(source)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(name, **extra)
+    except (OSError, ValueError) as error:
+        raise _load_error(source, error) from error
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _load_error(source: str | Path, error: Exception) -> CheckpointError:
+    return CheckpointError(
+        f"Cannot load a Hugging Face causal LM from {source}: {error}",
+        file=source if Path(source).exists() else None,
+        fix="Pass a folder written by save_pretrained (config.json, weights, tokenizer "
+        "files), a .gguf file, or a hub id reachable from here.",
+    )
 
 
 def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from picochat.data.chat import ChatExample
+from picochat.training.sft_data import ChatBatches
 
 IGNORE_INDEX = -100  # labels the loss skips (PyTorch cross_entropy's ignore_index)
 
@@ -112,3 +113,11 @@ def collate(batch: list[EncodedExample], pad_id: int) -> dict[str, Any]:
         "attention_mask": torch.tensor(mask),
         "labels": torch.tensor(labels),
     }
+
+
+class HFChatBatches(ChatBatches):
+    """Native SFT's batch order (seeded epochs, rank slices, exact resume) over encoded
+    rows; each batch is the model's keyword arguments on `device`."""
+
+    def next_batch(self) -> dict[str, Any]:
+        return {k: v.to(self.device) for k, v in collate(self.next_rows(), self.pad_id).items()}

@@ -53,20 +53,20 @@ def build_report(
     *,
     config: Any,
     model: dict[str, Any],
-    data: Any,
-    train_set: Any,
-    val_set: Any,
-    outcome: Any,
+    rows: Any,
+    loop: Any,
     risk: dict[str, Any],
     sample: dict[str, Any] | None,
     trainable_parameters: int,
     artifacts: dict[str, Any],
 ) -> dict[str, Any]:
     """The stage keys of hf_sft_report.json (SPEC §11 sft keys, plus model and artifacts)."""
-    history = outcome.history
+    history = loop.history
     final_train = history[-1]["train_loss"] if history else None
     final_val = history[-1]["val_loss"] if history else None
+    data, train_set, val_set = rows.data, rows.train_set, rows.val_set
     encode_skipped = train_set.skipped + val_set.skipped
+    best = loop.best or {"step": None, "val_loss": None}
     return {
         "model": model,
         "dataset": {
@@ -81,15 +81,16 @@ def build_report(
             "val_rows": len(val_set.examples),
         },
         "history": history,
-        "best": outcome.best,
+        "best": {"step": best["step"], "val_loss": best["val_loss"]},
         "final": {
-            "step": outcome.step,
+            "step": loop.steps,
             "train_loss": final_train,
             "val_loss": final_val,
             "gap": None if final_val is None or final_train is None else final_val - final_train,
         },
-        "stop_reason": outcome.stop_reason,
-        "diverged": outcome.stop_reason == "diverged" or divergence(history),
+        "stop_reason": loop.stop_reason,
+        "stop_message": loop.stop_message,
+        "diverged": loop.stop_reason == "diverged" or divergence(history),
         "memorization_risk": risk,
         "peft": None
         if config.peft != "lora"
@@ -97,7 +98,7 @@ def build_report(
             "type": "lora",
             "rank": config.lora_rank,
             "alpha": config.lora_alpha,
-            "targets": [t.strip() for t in config.lora_target_modules.split(",")],
+            "targets": [t.strip() for t in config.lora_targets.split(",")],
             "trainable_parameters": trainable_parameters,
         },
         "sample": sample,
