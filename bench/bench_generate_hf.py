@@ -42,8 +42,9 @@ import torch
 
 from picochat.generation import generate_ids
 from picochat.hf.export import to_llama
+from picochat.model.compile import compile_for_decoding
 from picochat.model.config import PRESETS, ModelConfig
-from picochat.model.transformer import Transformer, compile_for_decoding
+from picochat.model.transformer import Transformer
 from picochat.tokenizer.special import SPECIAL_TOKENS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_generate_hf.json"

@@ -35,8 +35,9 @@ from pathlib import Path
 import torch
 
 from picochat.artifacts import atomic_write_json, software_versions
+from picochat.model.compile import compile_blocks
 from picochat.model.config import PRESETS, ModelConfig
-from picochat.model.transformer import Transformer, compile_blocks
+from picochat.model.transformer import Transformer
 from picochat.runtime import autocast, bf16_supported, resolve_device
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_pretrain_throughput.json"

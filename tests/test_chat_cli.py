@@ -106,10 +106,10 @@ def test_wrong_tokenizer_is_a_clear_error(run, run_cli, tmp_path):
 def test_compile_flag_compiles_native_checkpoints_only(run, run_cli, monkeypatch):
     """--compile reaches compile_for_decoding (its numerics: tests/model/
     test_compiled_decoding.py); with --hf-model it is a clear error."""
-    import picochat.model.transformer as transformer
+    import picochat.model.compile as model_compile
 
     compiled = []
-    monkeypatch.setattr(transformer, "compile_for_decoding", compiled.append)
+    monkeypatch.setattr(model_compile, "compile_for_decoding", compiled.append)
     code, out, err = run_cli(
         "generate", "--checkpoint", run / "base", "--tokenizer", run / "tokenizer.json",
         "--prompt", "hello", "--max-new-tokens", "3", "--temperature", "0", "--compile",

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-
-__all__ = ["PicochatError", "chat", "generate", "load_checkpoint", "load_tokenizer"]
+__all__ = [
+    "PicochatError",
+    "__version__",
+    "chat",
+    "generate",
+    "load_checkpoint",
+    "load_tokenizer",
+]
 
 from picochat.errors import PicochatError
+from picochat.version import __version__
 
 
 def load_tokenizer(path: str) -> Any:

@@ -23,6 +23,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
+from picochat.version import __version__
+
 _HASH_CHUNK = 1 << 20
 
 
@@ -202,9 +204,10 @@ def _version(dist: str) -> str | None:
 
 
 def software_versions() -> dict[str, str | None]:
-    """Versions that matter to rerun a stage (read from metadata: imports nothing)."""
+    """Versions that matter to rerun a stage (torch and numpy from their install metadata:
+    imports nothing heavy)."""
     return {
-        "picochat": _version("picochat"),
+        "picochat": __version__,
         "python": platform.python_version(),
         "torch": _version("torch"),
         "numpy": _version("numpy"),

@@ -9,7 +9,8 @@ the CLI can tell the user.
 
 Two engines answer: a native checkpoint (`NativeEngine`: streamed, through
 `picochat.chat_format`) or a Hugging Face model (`HFEngine`: the model's own chat
-template, reply printed whole). Not here: sampling (`generation.py`), the terminal.
+template, reply printed whole). Not here: sampling (`generation.py`), loading a model
+(`model/loading.py`), the terminal.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from picochat.errors import ConfigError
 from picochat.generation import fit_prompt, sampling_config, stream_text
+from picochat.model.loading import check_hf_source, load_native
 
 Message = dict[str, Any]
 
@@ -141,51 +142,3 @@ def open_engine(source: Any) -> NativeEngine | HFEngine:
 
         return HFEngine(load_hf_chat_model(source.hf_model, device=device))
     return NativeEngine(*load_native(source, device))
-
-
-def load_native(source: Any, device: Any) -> tuple[Any, Any]:
-    """(model, tokenizer) of --checkpoint and --tokenizer, checked to belong together;
-    compiled for decoding with --compile."""
-    if source.checkpoint is None or source.tokenizer is None:
-        raise ConfigError(
-            "A model is needed: --checkpoint with its --tokenizer (or --hf-model).",
-            fix="e.g. --checkpoint runs/x/sft/checkpoint --tokenizer runs/x/tokenizer.json",
-        )
-    from picochat.model.checkpoint import load_checkpoint
-    from picochat.model.transformer import compile_for_decoding
-    from picochat.tokenizer import load_tokenizer
-
-    tokenizer = load_tokenizer(source.tokenizer)
-    model = load_checkpoint(source.checkpoint, device=device, tokenizer=tokenizer)
-    if getattr(source, "compile", False):
-        _check_cpu_compiler(device)
-        compile_for_decoding(model)
-    return model, tokenizer
-
-
-def _check_cpu_compiler(device: Any) -> None:
-    """torch.compile on a CPU builds C++ kernels: without a compiler it would fail only
-    at the first reply, with a long traceback."""
-    import os
-    import shutil
-
-    if getattr(device, "type", str(device)) != "cpu":
-        return
-    if not any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "clang++", "c++") if c):
-        raise ConfigError(
-            "--compile on a CPU needs a C++ compiler (torch.compile builds C++ kernels).",
-            fix="Install g++ or clang++ (or set CXX), or drop --compile.",
-        )
-
-
-def check_hf_source(source: Any) -> None:
-    """--hf-model excludes --checkpoint and --compile (Hugging Face models decode eagerly
-    through `transformers`)."""
-    if source.checkpoint is not None:
-        raise ConfigError(
-            "Both --checkpoint and --hf-model were given.", fix="Pass only one of them."
-        )
-    if getattr(source, "compile", False):
-        raise ConfigError(
-            "--compile applies to native checkpoints, not --hf-model.", fix="Drop --compile."
-        )

@@ -9,8 +9,9 @@ import torch
 from torch._dynamo.utils import counters
 
 from picochat.generation import generate_ids
+from picochat.model.compile import compile_for_decoding
 from picochat.model.config import ModelConfig
-from picochat.model.transformer import Transformer, compile_for_decoding
+from picochat.model.transformer import Transformer
 
 VOCAB = 61
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from picochat.configs import ModelShapeConfig
 from picochat.errors import ConfigError
-from picochat.model import transformer as tr
+from picochat.model import chunked_loss
 from picochat.model.config import PRESETS, ModelConfig, resolve_model_config, swiglu_hidden
 from picochat.model.transformer import KVCache, Transformer, attention
 
@@ -146,12 +146,14 @@ def test_grouped_query_attention_equals_attention_with_repeated_kv_heads():
 
 @pytest.mark.parametrize("tie", [True, False])
 def test_chunked_loss_equals_cross_entropy_on_full_logits(monkeypatch, tie):
-    monkeypatch.setattr(tr, "_LOSS_CHUNK_ELEMENTS", 61 * 7)  # 7 rows per chunk: many chunks
+    monkeypatch.setattr(
+        chunked_loss, "_LOSS_CHUNK_ELEMENTS", 61 * 7
+    )  # 7 rows per chunk: many chunks
     model = make_model(tie_embeddings=tie).train()
     idx = torch.randint(0, 61, (3, 20))
     targets = torch.randint(0, 61, (3, 20))
-    targets[0, :9] = tr.IGNORE_INDEX
-    targets[2, 15:] = tr.IGNORE_INDEX
+    targets[0, :9] = chunked_loss.IGNORE_INDEX
+    targets[2, 15:] = chunked_loss.IGNORE_INDEX
 
     logits, _ = model(idx)
     reference = F.cross_entropy(logits.view(-1, 61), targets.view(-1), ignore_index=-100)
@@ -181,7 +183,7 @@ def test_chunked_loss_equals_cross_entropy_on_full_logits(monkeypatch, tie):
 def test_loss_is_zero_not_nan_when_every_target_is_ignored():
     model = make_model().train()
     idx = torch.randint(0, 61, (2, 8))
-    _, loss = model(idx, torch.full((2, 8), tr.IGNORE_INDEX))
+    _, loss = model(idx, torch.full((2, 8), chunked_loss.IGNORE_INDEX))
     loss.backward()
     assert loss.item() == 0.0
     assert all(torch.all(p.grad == 0) for p in model.parameters())

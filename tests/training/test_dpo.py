@@ -23,7 +23,7 @@ from picochat.data.chat import read_chat_jsonl
 from picochat.data.preference_starter import build_preference_starter
 from picochat.data.preferences import read_preferences_jsonl
 from picochat.model.checkpoint import load_checkpoint, save_checkpoint
-from picochat.model.transformer import IGNORE_INDEX
+from picochat.model.chunked_loss import IGNORE_INDEX
 from picochat.tokenizer import load_tokenizer, train_tokenizer
 from picochat.training.dpo import REFERENCE_FILE, train_dpo
 from picochat.training.dpo_data import answer_logps, collate, encode_pairs, sequence_logps

@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 
 from picochat.data.chat import read_chat_jsonl
 from picochat.model.checkpoint import load_checkpoint
+from picochat.model.chunked_loss import IGNORE_INDEX
 from picochat.model.lora import load_adapter
-from picochat.model.transformer import IGNORE_INDEX
 from picochat.tokenizer import CharTokenizer, load_tokenizer
 from picochat.training.sft_data import ChatBatches, collate, render_examples
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from picochat.errors import ConfigError, InputError
-from picochat.model.transformer import IGNORE_INDEX
+from picochat.model.chunked_loss import IGNORE_INDEX
 from picochat.tokenizer import load_tokenizer
 from picochat.training.token_data import RandomWindows, build_token_data, fixed_windows
 

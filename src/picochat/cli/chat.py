@@ -80,7 +80,7 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from picochat.chat_session import load_native
+    from picochat.model.loading import load_native
     from picochat.errors import ConfigError
     from picochat.generation import fit_prompt, sampling_options, stream_text, text_prompt_ids
     from picochat.runtime import resolve_device

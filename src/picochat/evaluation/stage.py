@@ -108,7 +108,7 @@ def checkpoint_reply_fn(model: Any, tok: Any, max_new_tokens: int) -> ReplyFn:
 def model_reply_fn(config: EvalConfig) -> tuple[ReplyFn, str]:
     """Load `--checkpoint` and `--tokenizer` (compiled with --compile); returns
     (reply_fn, device name)."""
-    from picochat.chat_session import load_native
+    from picochat.model.loading import load_native
     from picochat.runtime import resolve_device
 
     device = resolve_device(config.device)
@@ -134,7 +134,7 @@ def _check_sources(config: EvalConfig, reply_fn: ReplyFn | None) -> None:
     if config.replies is not None or reply_fn is not None:
         return
     if config.hf_model is not None:
-        from picochat.chat_session import check_hf_source
+        from picochat.model.loading import check_hf_source
 
         check_hf_source(config)
         return

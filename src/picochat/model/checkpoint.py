@@ -21,11 +21,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-import picochat
 from picochat.artifacts import atomic_dir, atomic_write_json, sha256_file
 from picochat.errors import CheckpointError, PicochatError
 from picochat.model.config import ModelConfig
 from picochat.model.transformer import Transformer
+from picochat.version import __version__
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -69,7 +69,7 @@ def save_checkpoint(
         "model": model.config.to_dict(),
         "num_parameters": model.num_parameters(),
         "tokenizer_sha256": tokenizer_sha256,
-        "picochat_version": picochat.__version__,
+        "picochat_version": __version__,
         "metadata": metadata or {},
     }
     path = Path(path)

@@ -25,7 +25,7 @@ from picochat.chat_format import fit_to_context, render_training
 from picochat.data.jsonl import SkippedRow
 from picochat.data.preferences import PreferencePair
 from picochat.errors import InputError
-from picochat.model.transformer import IGNORE_INDEX
+from picochat.model.chunked_loss import IGNORE_INDEX
 from picochat.runtime import autocast
 
 

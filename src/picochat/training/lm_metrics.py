@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from picochat.model.transformer import IGNORE_INDEX
+from picochat.model.chunked_loss import IGNORE_INDEX
 from picochat.training import distributed
 
 # Rows of [T, vocab] fp32 logits per forward pass: ~256 MB at most.

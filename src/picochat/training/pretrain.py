@@ -22,8 +22,9 @@ from picochat.artifacts import hash_inputs
 from picochat.configs.training import BaseTrainConfig
 from picochat.errors import CheckpointError, ConfigError
 from picochat.model.checkpoint import load_checkpoint, save_checkpoint, unwrap_model
+from picochat.model.compile import compile_blocks
 from picochat.model.config import resolve_model_config
-from picochat.model.transformer import Transformer, compile_blocks
+from picochat.model.transformer import Transformer
 from picochat.runtime import seed_everything
 from picochat.tokenizer import load_tokenizer
 from picochat.training import distributed, memorization

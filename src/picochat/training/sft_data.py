@@ -26,7 +26,7 @@ import torch
 from picochat.chat_format import fit_to_context, render_training
 from picochat.data.chat import ChatExample
 from picochat.errors import InputError
-from picochat.model.transformer import IGNORE_INDEX
+from picochat.model.chunked_loss import IGNORE_INDEX
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import torch
 
 from picochat.artifacts import atomic_open, atomic_write_json, sha256_file
 from picochat.errors import ConfigError, InputError
-from picochat.model.transformer import IGNORE_INDEX
+from picochat.model.chunked_loss import IGNORE_INDEX
 
 # Below this many validation tokens a validation loss is mostly noise.
 MIN_VAL_TOKENS = 64
