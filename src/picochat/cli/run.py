@@ -81,7 +81,7 @@ def _compare(args: argparse.Namespace) -> int:
     from picochat.cli.tables import print_blocks
     from picochat.errors import ConfigError
     from picochat.reports.compare import compare_blocks
-    from picochat.reports.markdown import render
+    from picochat.markdown import render
 
     if len(args.runs) < 2:
         raise ConfigError(

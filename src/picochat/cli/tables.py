@@ -1,4 +1,4 @@
-"""Print report blocks (picochat.reports.markdown) to the terminal as rich tables."""
+"""Print report blocks (picochat.markdown) to the terminal as rich tables."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from picochat.cli.console import console
-from picochat.reports.markdown import Block, Bullets, Heading, Paragraph, Table, fmt
+from picochat.markdown import Block, Bullets, Code, Heading, Paragraph, Table, fmt
 
 
 def print_blocks(blocks: Sequence[Block]) -> None:
@@ -16,7 +16,7 @@ def print_blocks(blocks: Sequence[Block]) -> None:
     for block in blocks:
         if isinstance(block, Heading):
             console.print(f"\n[bold]{escape(block.text)}[/]")
-        elif isinstance(block, Paragraph):
+        elif isinstance(block, (Paragraph, Code)):
             console.print(escape(block.text))
         elif isinstance(block, Bullets):
             for item in block.items:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from picochat.reports.markdown import Block, Bullets, Heading, Paragraph, Table, pct, render
+from picochat.markdown import Block, Bullets, Heading, Paragraph, Table, pct, render
 
 MAX_ROWS = 50  # rows per table in the report; the manifest lists everything
 
@@ -75,112 +75,82 @@ def _findings(manifest: dict[str, Any]) -> list[str]:
     return found or ["No warnings from the duplicate and quality checks."]
 
 
-def corpus_blocks(manifest: dict[str, Any]) -> list[Block]:
+def _summary(manifest: dict[str, Any]) -> list[Block]:
     stats = manifest["stats"]
-    blocks: list[Block] = [
-        Heading("Corpus report", 1),
-        Paragraph(IDEA),
-        Paragraph(_size_advice(stats)),
-        Bullets(_findings(manifest)),
-        Table(
-            ["measure", "value"],
-            [
-                ["files included", stats["files_included"]],
-                ["files skipped (incl. filtered)", stats["files_skipped"]],
-                ["documents", stats["documents"]],
-                ["characters", stats["chars"]],
-                ["bytes (UTF-8)", stats["bytes"]],
-                ["lines", stats["lines"]],
-                ["document length, chars (min / median / max)", _lengths(manifest)],
-                ["duplicate document rate (exact)", pct(stats["duplicate_document_rate"])],
-                ["near-duplicate document rate", pct(stats["near_duplicate_document_rate"])],
-                ["duplicate line rate", pct(stats["duplicate_line_rate"])],
-                ["empty line rate", pct(stats["empty_line_rate"])],
-                ["non-ASCII character rate", pct(stats["non_ascii_rate"])],
-                ["min score", manifest["min_score"]],
-                ["corpus sha256", manifest["corpus_sha256"]],
-            ],
-            title="Summary",
-            align_right=(1,),
-        ),
+    rows = [
+        ["files included", stats["files_included"]],
+        ["files skipped (incl. filtered)", stats["files_skipped"]],
+        ["documents", stats["documents"]],
+        ["characters", stats["chars"]],
+        ["bytes (UTF-8)", stats["bytes"]],
+        ["lines", stats["lines"]],
+        ["document length, chars (min / median / max)", _lengths(manifest)],
+        ["duplicate document rate (exact)", pct(stats["duplicate_document_rate"])],
+        ["near-duplicate document rate", pct(stats["near_duplicate_document_rate"])],
+        ["duplicate line rate", pct(stats["duplicate_line_rate"])],
+        ["empty line rate", pct(stats["empty_line_rate"])],
+        ["non-ASCII character rate", pct(stats["non_ascii_rate"])],
+        ["min score", manifest["min_score"]],
+        ["corpus sha256", manifest["corpus_sha256"]],
+    ]
+    near = manifest["near_duplicates"]
+    return [
+        Table(["measure", "value"], rows, title="Summary", align_right=(1,)),
         Bullets(
             [
                 "Duplicate document rate: documents equal to an earlier one after whitespace "
                 f"normalisation, over the {stats['documents_considered']:,} documents of files "
                 f"that passed --min-score; {stats['duplicates_dropped']:,} were dropped.",
                 "Near-duplicate rate: kept documents whose estimated similarity to an earlier "
-                f"document is at least {manifest['near_duplicates']['threshold']} "
-                f"({manifest['near_duplicates']['method']}); flagged, never dropped.",
+                f"document is at least {near['threshold']} ({near['method']}); flagged, never "
+                "dropped.",
                 "Line rates count the lines inside documents; duplicate lines repeat any "
                 "earlier non-empty line of the corpus.",
             ]
         ),
     ]
-    source = manifest["source"]
+
+
+def _sources(manifest: dict[str, Any]) -> list[Block]:
+    """The dataset pack, the recipe and the per-label counts, where there are any."""
+    source, blocks = manifest["source"], []
     if source["pack"]:
+        rows = [[f["role"], f["path"] or "not given", f["exists"], f["rows"]]
+                for f in manifest["pack_files"]]  # fmt: skip
         blocks += [
             Heading("Dataset pack"),
             Paragraph(f"`{source['pack']['name']}`: {source['pack']['description'] or '-'}"),
-            Table(
-                ["role", "path", "exists", "rows"],
-                [
-                    [f["role"], f["path"] or "not given", f["exists"], f["rows"]]
-                    for f in manifest["pack_files"]
-                ],  # fmt: skip
-                title="Other files of the pack (read by SFT, eval and DPO)",
-            ),
-        ]
+            Table(["role", "path", "exists", "rows"], rows,
+                  title="Other files of the pack (read by SFT, eval and DPO)"),
+        ]  # fmt: skip
     if source["recipe"]:
         recipe = source["recipe"]
+        rows = [[s["label"], s["path"], s["files"], s["reason"] or "-"] for s in recipe["sources"]]
         blocks += [
             Heading("Recipe"),
             Paragraph(f"`{recipe['name'] or recipe['path']}`: {recipe['description'] or '-'}"),
-            Table(
-                ["label", "path", "files", "reason"],
-                [
-                    [s["label"], s["path"], s["files"], s["reason"] or "-"]
-                    for s in recipe["sources"]
-                ],  # fmt: skip
-                title="Sources",
-            ),
+            Table(["label", "path", "files", "reason"], rows, title="Sources"),
         ]
-    labels = manifest["labels"]
-    if labels:
-        blocks.append(
-            Table(
-                ["label", "files included", "files skipped", "documents", "characters"],
-                [
-                    [name, c["files_included"], c["files_skipped"], c["documents"], c["chars"]]
-                    for name, c in labels.items()
-                ],  # fmt: skip
-                title="By source label",
-                align_right=(1, 2, 3, 4),
-            )
-        )
+    if manifest["labels"]:
+        rows = [[name, c["files_included"], c["files_skipped"], c["documents"], c["chars"]]
+                for name, c in manifest["labels"].items()]  # fmt: skip
+        headers = ["label", "files included", "files skipped", "documents", "characters"]
+        blocks.append(Table(headers, rows, title="By source label", align_right=(1, 2, 3, 4)))
+    return blocks
+
+
+def _files(manifest: dict[str, Any]) -> list[Block]:
+    """Included and skipped files, and what --min-score filtered out."""
     files = manifest["files"]
-    included = [f for f in files if f["included"]]
     rows, note = _capped(
-        [
-            [
-                f["path"],
-                f["label"],
-                f["documents"],
-                f["quality_score"],
-                ", ".join(f"{k} -{v}" for k, v in f["quality_penalties"].items()) or "-",
-                f["reason"],
-            ]
-            for f in included
-        ]  # fmt: skip
-    )
-    blocks += [
+        [[f["path"], f["label"], f["documents"], f["quality_score"],
+          ", ".join(f"{k} -{v}" for k, v in f["quality_penalties"].items()) or "-", f["reason"]]
+         for f in files if f["included"]]
+    )  # fmt: skip
+    headers = ["file", "label", "documents", "score", "flags (points lost)", "reason"]
+    blocks: list[Block] = [
         Heading("Files"),
-        Table(
-            ["file", "label", "documents", "score", "flags (points lost)", "reason"],
-            rows,
-            title="Included",
-            note=note,
-            align_right=(2, 3),
-        ),  # fmt: skip
+        Table(headers, rows, title="Included", note=note, align_right=(2, 3)),
     ]
     skipped = [f for f in files if not f["included"]]
     if skipped:
@@ -195,22 +165,32 @@ def corpus_blocks(manifest: dict[str, Any]) -> list[Block]:
             + (": " + ", ".join(f"`{p}`" for p in filtered[:MAX_ROWS]) if filtered else ".")
         )
     )
+    return blocks
+
+
+def _near_duplicates(manifest: dict[str, Any]) -> list[Block]:
     pairs = manifest["near_duplicates"]["pairs"]
-    if pairs:
-        rows, note = _capped(
-            [[p["source"], p["other_source"], p["similarity"]] for p in pairs],
-            manifest["near_duplicates"]["pairs_total"],
-        )
-        blocks += [
-            Heading("Near duplicates"),
-            Table(
-                ["document from", "is similar to earlier document from", "similarity"],
-                rows,
-                note=note,
-                align_right=(2,),
-            ),  # fmt: skip
-        ]
-    blocks += [
+    if not pairs:
+        return []
+    rows, note = _capped(
+        [[p["source"], p["other_source"], p["similarity"]] for p in pairs],
+        manifest["near_duplicates"]["pairs_total"],
+    )
+    headers = ["document from", "is similar to earlier document from", "similarity"]
+    return [Heading("Near duplicates"), Table(headers, rows, note=note, align_right=(2,))]
+
+
+def corpus_blocks(manifest: dict[str, Any]) -> list[Block]:
+    """The whole report as blocks: what a reader needs to judge the corpus."""
+    return [
+        Heading("Corpus report", 1),
+        Paragraph(IDEA),
+        Paragraph(_size_advice(manifest["stats"])),
+        Bullets(_findings(manifest)),
+        *_summary(manifest),
+        *_sources(manifest),
+        *_files(manifest),
+        *_near_duplicates(manifest),
         Heading("Quality score"),
         Paragraph(
             "Each file starts at 100 and loses the points shown per flag: "
@@ -219,7 +199,6 @@ def corpus_blocks(manifest: dict[str, Any]) -> list[Block]:
             "See picochat/data/quality.py for the exact rules."
         ),
     ]
-    return blocks
 
 
 def corpus_report(manifest: dict[str, Any]) -> str:

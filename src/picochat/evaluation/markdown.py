@@ -10,30 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from picochat.reports.markdown import Table, render_table
+from picochat.markdown import Block, Bullets, Heading, Paragraph, Table, fixed, pct, render
 
 _MAX_REPLY_CHARS = 600
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
-
-
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
-    return [render_table(Table(headers, rows)), ""]
-
-
-def _rate_row(summary: dict, key: str, label: str, fmt=_pct) -> list[str]:
+def _rate_row(summary: dict, key: str, label: str, digits: int | None = None) -> list[str]:
+    """[label, value, reason]: a rate as a percentage, or a mean with `digits` decimals."""
     value = summary.get(key)
     note = summary.get(f"{key}_reason", "")
-    return [label, fmt(value), note]
+    return [label, pct(value, 1) if digits is None else fixed(value, digits), note]
 
 
-def _summary(report: dict) -> list[str]:
+def _summary(report: dict) -> list[Block]:
     s = report["summary"]
     ci, wilson = s.get("pass_rate_ci"), s.get("pass_rate_wilson_ci")
     ci_text = f"[{ci[0]:.1%}, {ci[1]:.1%}]" if ci else "n/a"
@@ -42,7 +31,7 @@ def _summary(report: dict) -> list[str]:
     rows = [
         ["items", s["items"], ""],
         ["passed", s["passed"], ""],
-        ["pass rate", _pct(s["pass_rate"]), f"95% CI {ci_text} ({report['rules']['bootstrap']})"],
+        ["pass rate", pct(s["pass_rate"], 1), f"95% CI {ci_text} ({report['rules']['bootstrap']})"],
         _rate_row(s, "unsupported_claim_rate", "unsupported claim rate (of unanswerable)"),
         _rate_row(s, "refusal_rate", "refusal rate (of unanswerable)"),
         _rate_row(s, "over_refusal_rate", "over-refusal rate (of answerable)"),
@@ -51,18 +40,18 @@ def _summary(report: dict) -> list[str]:
         _rate_row(s, "missing_entity_rate", "missing entity rate"),
         _rate_row(s, "length_violation_rate", "length violation rate"),
         _rate_row(s, "corpus_support_failure_rate", "corpus support failure rate"),
-        _rate_row(s, "token_f1", "token-F1 vs reference (mean)", _num),
-        _rate_row(s, "rouge_l", "ROUGE-L F1 vs reference (mean)", _num),
-        _rate_row(s, "repetition_rate", "repeated 3-gram rate (mean)", _pct),
-        _rate_row(s, "degenerate_rate", "degenerate replies", _pct),
+        _rate_row(s, "token_f1", "token-F1 vs reference (mean)", 3),
+        _rate_row(s, "rouge_l", "ROUGE-L F1 vs reference (mean)", 3),
+        _rate_row(s, "repetition_rate", "repeated 3-gram rate (mean)"),
+        _rate_row(s, "degenerate_rate", "degenerate replies"),
     ]
     rep = report["repetition"]
-    rows.append(["distinct-1 / distinct-2 (all replies)", f"{_num(rep['distinct_1'])} / "
-                 f"{_num(rep['distinct_2'])}", ""])  # fmt: skip
-    return ["## Summary", "", *_table(["figure", "value", "note"], rows)]
+    rows.append(["distinct-1 / distinct-2 (all replies)", f"{fixed(rep['distinct_1'], 3)} / "
+                 f"{fixed(rep['distinct_2'], 3)}", ""])  # fmt: skip
+    return [Heading("Summary"), Table(["figure", "value", "note"], rows)]
 
 
-def _ladder(report: dict) -> list[str]:
+def _ladder(report: dict) -> list[Block]:
     rows = []
     for level, e in report["ladder"].items():
         ci = e.get("pass_rate_ci")
@@ -71,7 +60,7 @@ def _ladder(report: dict) -> list[str]:
                 level,
                 e["items"],
                 e["passed"],
-                _pct(e["pass_rate"]),
+                pct(e["pass_rate"], 1),
                 f"[{ci[0]:.0%}, {ci[1]:.0%}]" if ci else "n/a",
                 e["inferred_level_items"],
                 e["meaning_of_failures"],
@@ -79,64 +68,63 @@ def _ladder(report: dict) -> list[str]:
         )
     headers = ["level", "items", "passed", "pass rate", "95% CI", "inferred", "failures mean"]
     return [
-        "## Eval ladder",
-        "",
-        "Read from the top: a failure low on the ladder makes the levels above it moot.",
-        "",
-        *_table(headers, rows),
+        Heading("Eval ladder"),
+        Paragraph("Read from the top: a failure low on the ladder makes the levels above it moot."),
+        Table(headers, rows),
     ]
 
 
-def _clusters(report: dict) -> list[str]:
+def _clusters(report: dict) -> list[Block]:
     rows = [
-        [name, c["items"], _pct(c["share_of_items"]), c["description"],
+        [name, c["items"], pct(c["share_of_items"], 1), c["description"],
          ", ".join(f"{k} x{v}" for k, v in c["rules"].items()) or "-",
          ", ".join(f"#{i}" for i in c["item_indices"][:8]) or "-"]
         for name, c in report["clusters"].items()
     ]  # fmt: skip
     headers = ["cluster", "items", "share", "what", "rules", "items (first 8)"]
-    return ["## Failure clusters", "", *_table(headers, rows)]
+    return [Heading("Failure clusters"), Table(headers, rows)]
 
 
-def _weak(report: dict) -> list[str]:
-    lines = ["## Weak levels and categories", ""]
+def _weak(report: dict) -> list[Block]:
+    heading = Heading("Weak levels and categories")
     weak = [("level", w) for w in report["weak_levels"]]
     weak += [("category", w) for w in report["weak_categories"]]
     if not weak:
-        return [*lines, f"None ({report['rules']['weak']}).", ""]
-    rows = [[kind, w["name"], f"{w['passed']}/{w['items']}", _pct(w["pass_rate"]), w["why"]]
+        return [heading, Paragraph(f"None ({report['rules']['weak']}).")]
+    rows = [[kind, w["name"], f"{w['passed']}/{w['items']}", pct(w["pass_rate"], 1), w["why"]]
             for kind, w in weak]  # fmt: skip
-    return [*lines, *_table(["kind", "name", "passed", "pass rate", "why"], rows)]
+    return [heading, Table(["kind", "name", "passed", "pass rate", "why"], rows)]
 
 
-def _recommendations(report: dict) -> list[str]:
-    lines = ["## Recommendations", ""]
+def _recommendations(report: dict) -> list[Block]:
     if not report["recommendations"]:
-        return [*lines, "No figure triggered a recommendation.", ""]
-    for i, r in enumerate(report["recommendations"], 1):
-        lines.append(f"{i}. **{r['finding']}** Evidence: {r['evidence']}. {r['action']}")
-    return [*lines, ""]
+        return [Heading("Recommendations"), Paragraph("No figure triggered a recommendation.")]
+    numbered = [
+        f"{i}. **{r['finding']}** Evidence: {r['evidence']}. {r['action']}"
+        for i, r in enumerate(report["recommendations"], 1)
+    ]
+    return [Heading("Recommendations"), Paragraph("\n".join(numbered))]
 
 
-def _categories(report: dict) -> list[str]:
-    rows = [[name, c["items"], c["passed"], _pct(c["pass_rate"]),
+def _categories(report: dict) -> list[Block]:
+    rows = [[name, c["items"], c["passed"], pct(c["pass_rate"], 1),
              ", ".join(f"{k} x{v}" for k, v in c["failed_rules"].items()) or "-"]
             for name, c in sorted(report["categories"].items())]  # fmt: skip
-    return ["## Categories", "", *_table(["category", "items", "passed", "pass rate",
-                                          "failed rules"], rows)]  # fmt: skip
+    headers = ["category", "items", "passed", "pass rate", "failed rules"]
+    return [Heading("Categories"), Table(headers, rows)]
 
 
-def _rules(report: dict) -> list[str]:
+def _rules(report: dict) -> list[Block]:
     r = report["rules"]
-    lines = ["## How replies were scored", ""]
+    lines = []
     for key in ("phrase_matching", "prompt_echo", "degenerate_repetition", "corpus_support",
                 "token_f1", "rouge_l", "level_inference", "weak"):  # fmt: skip
-        lines.append(f"- **{key}**: {r[key]}")
-    lines.append(f"- **reference answer passes** at token-F1 >= {r['min_reference_f1']}; "
+        lines.append(f"**{key}**: {r[key]}")
+    lines.append(f"**reference answer passes** at token-F1 >= {r['min_reference_f1']}; "
                  f"**corpus support passes** at >= {r['min_corpus_support']}")  # fmt: skip
-    lines.append("- **refusal** = the reply contains one of: " + ", ".join(
+    lines.append("**refusal** = the reply contains one of: " + ", ".join(
         f"'{m}'" for m in r["refusal_markers"]))  # fmt: skip
-    return [*lines, ""]
+    return [Heading("How replies were scored"), Bullets(lines)]
 
 
 def _quote(text: str) -> str:
@@ -145,12 +133,16 @@ def _quote(text: str) -> str:
     return "\n".join("> " + line for line in (text or "(empty reply)").splitlines() or [""])
 
 
-def _item(i: dict) -> list[str]:
+def _item(i: dict) -> list[Block]:
     verdict = "PASS" if i["passed"] else "FAIL"
     where = f", line {i['line']}" if i.get("line") else ""
     level = i["level"] + (" (inferred)" if i["level_inferred"] else "")
-    lines = [f"### #{i['index']} {verdict} · {level} · {i['category'] or '-'}{where}", "",
-             f"**User:** {i['user']}", "", "**Reply:**", "", _quote(i["reply"]), ""]  # fmt: skip
+    blocks: list[Block] = [
+        Heading(f"#{i['index']} {verdict} · {level} · {i['category'] or '-'}{where}", 3),
+        Paragraph(f"**User:** {i['user']}"),
+        Paragraph("**Reply:**"),
+        Paragraph(_quote(i["reply"])),
+    ]
     facts = []
     for key, label in (("matched", "matched"), ("missing", "missing"),
                        ("forbidden_found", "forbidden found"),
@@ -167,31 +159,30 @@ def _item(i: dict) -> list[str]:
     if i["needs_review"]:
         facts.append("needs review")
     facts += [f"not checked: {s}" for s in i["skipped_checks"]]
-    lines += [f"- {f}" for f in facts]
-    lines += [f"- **why it failed:** {reason}" for reason in i["reasons"]]
-    return [*lines, ""]
+    facts += [f"**why it failed:** {reason}" for reason in i["reasons"]]
+    return blocks + ([Bullets(facts)] if facts else [])
 
 
 def render_markdown(report: dict[str, Any]) -> str:
     """The whole report.md text."""
     s = report["summary"]
-    head = [
-        "# Eval report",
-        "",
-        f"{s['passed']}/{s['items']} items passed ({_pct(s['pass_rate'])}). "
-        "These are transparent rule checks on generated replies, not semantic truth: "
-        "read the failed items below before trusting any figure.",
-        "",
+    head: list[Block] = [
+        Heading("Eval report", 1),
+        Paragraph(
+            f"{s['passed']}/{s['items']} items passed ({pct(s['pass_rate'], 1)}). "
+            "These are transparent rule checks on generated replies, not semantic truth: "
+            "read the failed items below before trusting any figure."
+        ),
     ]
     if report.get("eval_file"):
-        head += [f"Eval file: `{report['eval_file']}`", ""]
+        head.append(Paragraph(f"Eval file: `{report['eval_file']}`"))
     if report.get("warnings"):
-        head += ["**Warnings**", "", *[f"- {w}" for w in report["warnings"]], ""]
-    parts = [head, _summary(report), _ladder(report), _clusters(report), _weak(report),
-             _recommendations(report), _categories(report), _rules(report)]  # fmt: skip
+        head += [Paragraph("**Warnings**"), Bullets(list(report["warnings"]))]
     failed = [i for i in report["items"] if not i["passed"]]
     passed = [i for i in report["items"] if i["passed"]]
-    parts.append([f"## Items ({len(failed)} failed first, then {len(passed)} passed)", ""])
+    blocks = [*head, *_summary(report), *_ladder(report), *_clusters(report), *_weak(report),
+              *_recommendations(report), *_categories(report), *_rules(report),
+              Heading(f"Items ({len(failed)} failed first, then {len(passed)} passed)")]  # fmt: skip
     for item in failed + passed:
-        parts.append(_item(item))
-    return "\n".join(line for part in parts for line in part).rstrip() + "\n"
+        blocks += _item(item)
+    return render(blocks)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from picochat.errors import InputError
-from picochat.reports.markdown import Block, Heading, Paragraph, Table, pct
+from picochat.markdown import Block, Heading, Paragraph, Table, pct
 
 # (row label, path into summary.json, formatter)
 FIGURES: tuple[tuple[str, tuple[str, ...], Any], ...] = (

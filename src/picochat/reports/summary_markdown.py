@@ -1,6 +1,6 @@
 """`summary.md`: the run, readable top to bottom in SPEC §8's order.
 
-Builds report blocks (`picochat.reports.markdown`) from the summary dict; renders
+Builds report blocks (`picochat.markdown`) from the summary dict; renders
 nothing that is not in the summary (the numbers are the stage reports' own).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from picochat.reports.markdown import Block, Bullets, Heading, Paragraph, Table, fmt, pct, render
+from picochat.markdown import Block, Bullets, Heading, Paragraph, Table, fmt, pct, render
 
 READING_GUIDE = (
     "How to read this run (SPEC §8): corpus -> tokenizer -> base loss -> base memorisation -> "

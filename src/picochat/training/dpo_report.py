@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from picochat.artifacts import atomic_write_json, atomic_write_text, report_header
-from picochat.reports.plots import plot_history
+from picochat.markdown import Block, Bullets, Heading, Paragraph, Table, fixed, render
+from picochat.plots import plot_history
 from picochat.training.dpo_loss import METRIC_NAMES
 from picochat.training.loop import LoopResult
 
@@ -116,96 +117,122 @@ def build_report(
     return report
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+WHAT_THIS_IS = (
+    "**What this is.** Direct preference optimisation nudges a chat model toward the\n"
+    "`chosen` answers and away from the `rejected` ones, relative to a frozen reference.\n"
+    "It is **not a substitute for pretraining, SFT coverage or held-out eval**: it cannot\n"
+    "add knowledge, and a rising reward accuracy only says the model ranks these pairs\n"
+    "the way the file does. Judge the model with `picochat eval`, not with this report."
+)
+HOW_TO_READ = [
+    "`rewards/chosen` = beta x (policy - reference) log-prob of the chosen answer; "
+    "`rewards/rejected` likewise; `rewards/margins` = their difference; "
+    "`rewards/accuracies` = share of pairs with chosen reward > rejected reward.",
+    "Step 0 is measured before any update (validation only). When the reference is the\n"
+    "  policy's start it shows loss ln 2 = 0.6931, rewards 0 and accuracy 0 (a tie is no win).",
+    "Both rewards falling while the margin grows means the model lowers the chosen\n"
+    "  answers too, only less: watch `logps/chosen` and the samples, not just accuracy.",
+    "Train figures are running means since the previous evaluation; validation\n"
+    "  figures are measured on every held-out pair.",
+]
+
+
+def _synthetic(ds: dict[str, Any]) -> list[Block]:
+    if not ds["synthetic_pairs"]:
+        return []
+    share = "All" if ds["all_synthetic"] else f"{ds['synthetic_pairs']} of {ds['pairs']}"
+    return [
+        Paragraph(
+            f"**Synthetic pairs.** {share} pairs are labelled `synthetic` (rejected answers made\n"
+            "by `data preference-starter`: echo, evasive, off-topic, truncated). They test the\n"
+            "DPO mechanics (loss falls from ln 2, rewards separate), **not alignment**: do not\n"
+            "report a model tuned on them as safer or better aligned."
+        )
+    ]
+
+
+def _outcome(report: dict[str, Any]) -> list[Block]:
+    best = report["best"]
+    items = [
+        f"Stopped: **{report['stop_reason']}** ({report['stop_message']}) after "
+        f"{report['steps']} steps; beta {report['beta']}."
+    ]
+    if best:
+        items.append(
+            f"Best validation loss {fixed(best['val_loss'])} at step {best['step']} "
+            f"(reward accuracy {fixed(best['val_rewards/accuracies'], 3)}, margin "
+            f"{fixed(best['val_rewards/margins'])}): `best_checkpoint/`."
+        )
+    else:
+        items.append(f"No best checkpoint: {report.get('best_reason')}.")
+    items.append(
+        f"Model: {report['model']['num_parameters']:,} parameters; device {report['device']}."
+    )
+    return [Heading("Outcome"), Bullets(items)]
+
+
+def _pairs(ds: dict[str, Any]) -> list[Block]:
+    skips = [
+        f"  - line {row['line']}: {row['reason']}" for row in ds["skipped_rows"][:_SHOWN_SKIPS]
+    ]
+    if ds["skipped"] > _SHOWN_SKIPS:
+        skips.append(f"  - ... {ds['skipped'] - _SHOWN_SKIPS} more in dpo_report.json")
+    items = [
+        f"{ds['pairs']} usable pairs from {ds['rows']} rows: {ds['train_pairs']} train "
+        f"({ds['train_groups']} groups), {ds['val_pairs']} validation ({ds['val_groups']} "
+        f"groups), split {ds['split']}.",
+        "\n".join([f"Skipped {ds['skipped']}; context cut from the left in {ds['truncated']}.",
+                   *skips]),
+    ]  # fmt: skip
+    if ds["strategies"]:
+        items.append(f"Rejected-answer strategies: {ds['strategies']}.")
+    return [Heading("Pairs"), Bullets(items)]
+
+
+def _reference(ref: dict[str, Any]) -> list[Block]:
+    return [
+        Heading("Reference"),
+        Bullets(
+            [
+                f"{ref['source']}: `{ref['checkpoint']}` (model.safetensors sha256 "
+                f"{ref['sha256'][:16]}...).",
+                f"Log-probabilities computed {ref['computed']}; kept in `{ref['file']}`.",
+            ]
+        ),
+    ]
+
+
+def _metrics(history: list[dict[str, Any]]) -> list[Block]:
+    rows = [
+        [str(h["step"]), fixed(h.get("loss")), fixed(h.get("val_loss")),
+         fixed(h.get("rewards/accuracies"), 3), fixed(h.get("val_rewards/accuracies"), 3),
+         fixed(h.get("rewards/margins")), fixed(h.get("val_rewards/margins")),
+         fixed(h.get("logps/chosen"), 2), fixed(h.get("logps/rejected"), 2)]
+        for h in history
+    ]  # fmt: skip
+    headers = ["step", "loss", "val loss", "reward acc", "val reward acc", "margin",
+               "val margin", "logps chosen", "logps rejected"]  # fmt: skip
+    return [
+        Heading("How to read the metrics (TRL's names)"),
+        Bullets(HOW_TO_READ),
+        Paragraph(f"![DPO curve]({CURVE})"),
+        Table(headers, rows),
+    ]
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    ds, ref, best = report["dataset"], report["reference"], report["best"]
-    lines = [
-        "# DPO report",
-        "",
-        "**What this is.** Direct preference optimisation nudges a chat model toward the",
-        "`chosen` answers and away from the `rejected` ones, relative to a frozen reference.",
-        "It is **not a substitute for pretraining, SFT coverage or held-out eval**: it cannot",
-        "add knowledge, and a rising reward accuracy only says the model ranks these pairs",
-        "the way the file does. Judge the model with `picochat eval`, not with this report.",
-        "",
-    ]
-    if ds["synthetic_pairs"]:
-        share = "All" if ds["all_synthetic"] else f"{ds['synthetic_pairs']} of {ds['pairs']}"
-        lines += [
-            f"**Synthetic pairs.** {share} pairs are labelled `synthetic` (rejected answers made",
-            "by `data preference-starter`: echo, evasive, off-topic, truncated). They test the",
-            "DPO mechanics (loss falls from ln 2, rewards separate), **not alignment**: do not",
-            "report a model tuned on them as safer or better aligned.",
-            "",
+    """report.md: what DPO is, outcome, pairs, reference, the metrics by step."""
+    return render(
+        [
+            Heading("DPO report", 1),
+            Paragraph(WHAT_THIS_IS),
+            *_synthetic(report["dataset"]),
+            *_outcome(report),
+            *_pairs(report["dataset"]),
+            *_reference(report["reference"]),
+            *_metrics(report["history"]),
         ]
-    lines += [
-        "## Outcome",
-        "",
-        f"- Stopped: **{report['stop_reason']}** ({report['stop_message']}) after "
-        f"{report['steps']} steps; beta {report['beta']}.",
-    ]
-    if best:
-        lines.append(
-            f"- Best validation loss {_fmt(best['val_loss'])} at step {best['step']} "
-            f"(reward accuracy {_fmt(best['val_rewards/accuracies'], 3)}, margin "
-            f"{_fmt(best['val_rewards/margins'])}): `best_checkpoint/`."
-        )
-    else:
-        lines.append(f"- No best checkpoint: {report.get('best_reason')}.")
-    lines += [
-        f"- Model: {report['model']['num_parameters']:,} parameters; device {report['device']}.",
-        "",
-        "## Pairs",
-        "",
-        f"- {ds['pairs']} usable pairs from {ds['rows']} rows: {ds['train_pairs']} train "
-        f"({ds['train_groups']} groups), {ds['val_pairs']} validation ({ds['val_groups']} "
-        f"groups), split {ds['split']}.",
-        f"- Skipped {ds['skipped']}; context cut from the left in {ds['truncated']}.",
-    ]
-    for row in ds["skipped_rows"][:_SHOWN_SKIPS]:
-        lines.append(f"  - line {row['line']}: {row['reason']}")
-    if ds["skipped"] > _SHOWN_SKIPS:
-        lines.append(f"  - ... {ds['skipped'] - _SHOWN_SKIPS} more in dpo_report.json")
-    if ds["strategies"]:
-        lines.append(f"- Rejected-answer strategies: {ds['strategies']}.")
-    lines += [
-        "",
-        "## Reference",
-        "",
-        f"- {ref['source']}: `{ref['checkpoint']}` (model.safetensors sha256 "
-        f"{ref['sha256'][:16]}...).",
-        f"- Log-probabilities computed {ref['computed']}; kept in `{ref['file']}`.",
-        "",
-        "## How to read the metrics (TRL's names)",
-        "",
-        "- `rewards/chosen` = beta x (policy - reference) log-prob of the chosen answer; "
-        "`rewards/rejected` likewise; `rewards/margins` = their difference; "
-        "`rewards/accuracies` = share of pairs with chosen reward > rejected reward.",
-        "- Step 0 is measured before any update (validation only). When the reference is the",
-        "  policy's start it shows loss ln 2 = 0.6931, rewards 0 and accuracy 0 (a tie is no win).",
-        "- Both rewards falling while the margin grows means the model lowers the chosen",
-        "  answers too, only less: watch `logps/chosen` and the samples, not just accuracy.",
-        "- Train figures are running means since the previous evaluation; validation",
-        "  figures are measured on every held-out pair.",
-        "",
-        f"![DPO curve]({CURVE})",
-        "",
-        "| step | loss | val loss | reward acc | val reward acc | margin | val margin "
-        "| logps chosen | logps rejected |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for h in report["history"]:
-        lines.append(
-            f"| {h['step']} | {_fmt(h.get('loss'))} | {_fmt(h.get('val_loss'))} | "
-            f"{_fmt(h.get('rewards/accuracies'), 3)} | {_fmt(h.get('val_rewards/accuracies'), 3)} | "
-            f"{_fmt(h.get('rewards/margins'))} | {_fmt(h.get('val_rewards/margins'))} | "
-            f"{_fmt(h.get('logps/chosen'), 2)} | {_fmt(h.get('logps/rejected'), 2)} |"
-        )
-    lines.append("")
-    return "\n".join(lines)
+    )
 
 
 def write_report_files(out_dir: Path, report: dict[str, Any]) -> None:

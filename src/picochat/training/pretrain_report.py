@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from picochat.artifacts import atomic_write_json, atomic_write_text, report_header
-from picochat.reports.plots import plot_history
+from picochat.markdown import Block, Bullets, Code, Heading, Paragraph, Table, fixed, render
+from picochat.plots import plot_history
 from picochat.training.loop import LoopResult
 from picochat.training.token_data import TokenData
 
@@ -62,17 +63,7 @@ def _recommended(loop: LoopResult) -> dict[str, Any]:
     return {"step": best["step"], "folder": "best_checkpoint", "reason": why}
 
 
-def build_report(
-    *,
-    config: Any,
-    inputs: dict[str, str],
-    wall_seconds: float,
-    device: str,
-    num_parameters: int,
-    data: TokenData,
-    loop: LoopResult,
-    diagnostics: dict[str, Any],
-) -> dict[str, Any]:
+def _memorization(config: Any, diagnostics: dict[str, Any]) -> dict[str, Any]:
     copy = diagnostics["copy"]
     memorization = {
         "train_copy_rate": copy["train_copy_rate"],
@@ -100,22 +91,43 @@ def build_report(
             if not config.canary_count
             else diagnostics["measured_on"]
         )
+    return memorization
+
+
+def _dataset(data: TokenData) -> dict[str, Any]:
+    dataset = {
+        "split_mode": data.split_mode,
+        "split_reason": data.split_reason,
+        "train_tokens": int(len(data.train)),
+        "val_tokens": int(len(data.val)),
+        "val_documents": data.val_documents,
+        "train_documents": data.train_documents,
+        "unknown_token_rate": data.unknown_rate,
+        "warnings": data.warnings,
+    }
+    if data.val_documents is None:
+        dataset["val_documents_reason"] = "window split: validation is the corpus tail"
+    return dataset
+
+
+def build_report(
+    *,
+    config: Any,
+    inputs: dict[str, str],
+    wall_seconds: float,
+    device: str,
+    num_parameters: int,
+    data: TokenData,
+    loop: LoopResult,
+    diagnostics: dict[str, Any],
+) -> dict[str, Any]:
     report = report_header(
         config, inputs=inputs, seed=config.seed, wall_seconds=wall_seconds, device=device
     )
     report.update(
         {
             "model": {"num_parameters": num_parameters},
-            "dataset": {
-                "split_mode": data.split_mode,
-                "split_reason": data.split_reason,
-                "train_tokens": int(len(data.train)),
-                "val_tokens": int(len(data.val)),
-                "val_documents": data.val_documents,
-                "train_documents": data.train_documents,
-                "unknown_token_rate": data.unknown_rate,
-                "warnings": data.warnings,
-            },
+            "dataset": _dataset(data),
             "history": loop.history,
             "best": loop.best,
             "final": _final(loop),
@@ -125,7 +137,7 @@ def build_report(
             "steps": loop.steps,
             "tokens_seen": loop.tokens_seen,
             "dataset_passes": loop.tokens_seen / max(1, len(data.train)),
-            "memorization": memorization,
+            "memorization": _memorization(config, diagnostics),
             "sample": diagnostics["samples"][0] if diagnostics["samples"] else None,
             "throughput": {
                 "tokens_per_sec": loop.tokens_per_sec,
@@ -133,110 +145,115 @@ def build_report(
             },
         }
     )
-    if data.val_documents is None:
-        report["dataset"]["val_documents_reason"] = "window split: validation is the corpus tail"
     if report["best"] is None:
         report["best_reason"] = "no evaluation ran before the run stopped"
     return report
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+HOW_TO_READ = (
+    "**How to read this.** A falling *train* loss only means the model fits its training\n"
+    "windows. The *validation* loss, on text the model never trained on, tells whether\n"
+    "that fit carries over. When validation stops improving while train keeps falling,\n"
+    "the model is memorising; use the recommended checkpoint, not the last one."
+)
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    ds, final, best, mem = (
-        report["dataset"],
-        report["final"],
-        report["best"],
-        report["memorization"],
-    )
-    rec = report["recommended_checkpoint"]
-    lines = [
-        "# Base pretraining report",
-        "",
-        "**How to read this.** A falling *train* loss only means the model fits its training",
-        "windows. The *validation* loss, on text the model never trained on, tells whether",
-        "that fit carries over. When validation stops improving while train keeps falling,",
-        "the model is memorising; use the recommended checkpoint, not the last one.",
-        "",
-        "## Outcome",
-        "",
-        f"- Stopped: **{report['stop_reason']}** ({report['stop_message']}) after "
+def _outcome(report: dict[str, Any]) -> list[Block]:
+    final, best, rec = report["final"], report["best"], report["recommended_checkpoint"]
+    items = [
+        f"Stopped: **{report['stop_reason']}** ({report['stop_message']}) after "
         f"{report['steps']} steps.",
-        f"- Recommended checkpoint: step {rec['step']} in `{rec['folder']}/`: {rec['reason']}.",
-        f"- Final (step {final['step']}): train loss {_fmt(final['train_loss'])}, validation "
-        f"loss {_fmt(final['val_loss'])}, validation BPB {_fmt(final['val_bpb'])}, gap "
-        f"{_fmt(final['gap'])} (validation - train).",
+        f"Recommended checkpoint: step {rec['step']} in `{rec['folder']}/`: {rec['reason']}.",
+        f"Final (step {final['step']}): train loss {fixed(final['train_loss'])}, validation "
+        f"loss {fixed(final['val_loss'])}, validation BPB {fixed(final['val_bpb'])}, gap "
+        f"{fixed(final['gap'])} (validation - train).",
     ]
     if best:
-        lines.append(
-            f"- Best validation: step {best['step']}, loss {_fmt(best['val_loss'])}, "
-            f"BPB {_fmt(best['val_bpb'])}."
+        items.append(
+            f"Best validation: step {best['step']}, loss {fixed(best['val_loss'])}, "
+            f"BPB {fixed(best['val_bpb'])}."
         )
-    lines += [
-        f"- Model: {report['model']['num_parameters']:,} parameters; device {report['device']}.",
-        f"- Tokens seen: {report['tokens_seen']:,} = {report['dataset_passes']:.2f} passes "
-        f"over the training tokens; throughput {_fmt(report['throughput']['tokens_per_sec'], 0)} "
+    items += [
+        f"Model: {report['model']['num_parameters']:,} parameters; device {report['device']}.",
+        f"Tokens seen: {report['tokens_seen']:,} = {report['dataset_passes']:.2f} passes "
+        f"over the training tokens; throughput {fixed(report['throughput']['tokens_per_sec'], 0)} "
         "tokens/s.",
-        "",
-        "## Data split",
-        "",
-        f"- Mode: **{ds['split_mode']}** ({ds['split_reason']}).",
-        f"- Train tokens {ds['train_tokens']:,}; validation tokens {ds['val_tokens']:,}"
+    ]
+    return [Heading("Outcome"), Bullets(items)]
+
+
+def _data_split(ds: dict[str, Any]) -> list[Block]:
+    items = [
+        f"Mode: **{ds['split_mode']}** ({ds['split_reason']}).",
+        f"Train tokens {ds['train_tokens']:,}; validation tokens {ds['val_tokens']:,}"
         + (f" from {ds['val_documents']} held-out documents." if ds["val_documents"] else "."),
-        "- Train and validation are cut apart as text before tokenizing: no token is shared.",
-        "- BPB = validation loss in bits per UTF-8 byte of the validation text (comparable "
+        "Train and validation are cut apart as text before tokenizing: no token is shared.",
+        "BPB = validation loss in bits per UTF-8 byte of the validation text (comparable "
         "across tokenizers); special tokens count 0 bytes and are left out of BPB.",
-        "- Train loss in the history is measured at each evaluation on fixed training windows "
+        "Train loss in the history is measured at each evaluation on fixed training windows "
         "(as many as validation windows, at most 64, spread over the training text) with the same "
         "weights, so the gap compares like with like.",
     ]
-    lines += [f"- Warning: {w}" for w in ds["warnings"]]
-    lines += ["", "## Learning curve", "", f"![loss curve]({LOSS_CURVE})", ""]
-    lines += [
-        "| step | train loss | val loss | val BPB | lr | tokens/s |",
-        "|---|---|---|---|---|---|",
+    return [Heading("Data split"), Bullets(items + [f"Warning: {w}" for w in ds["warnings"]])]
+
+
+def _curve(history: list[dict[str, Any]]) -> list[Block]:
+    rows = [
+        [str(h["step"]), fixed(h.get("train_loss")), fixed(h.get("val_loss")),
+         fixed(h.get("val_bpb")), f"{h['lr']:.2e}", fixed(h.get("tokens_per_sec"), 0)]
+        for h in history
+    ]  # fmt: skip
+    headers = ["step", "train loss", "val loss", "val BPB", "lr", "tokens/s"]
+    return [
+        Heading("Learning curve"),
+        Paragraph(f"![loss curve]({LOSS_CURVE})"),
+        Table(headers, rows),
     ]
-    for h in report["history"]:
-        lines.append(
-            f"| {h['step']} | {_fmt(h.get('train_loss'))} | {_fmt(h.get('val_loss'))} | "
-            f"{_fmt(h.get('val_bpb'))} | {h['lr']:.2e} | {_fmt(h.get('tokens_per_sec'), 0)} |"
-        )
-    lines += [
-        "",
-        "## Memorisation",
-        "",
-        f"Risk: **{mem['risk']}** ({mem['risk_reason']}). Measured on {mem['measured_on']}.",
-        "",
-        f"- Train copy rate: {_fmt(mem['train_copy_rate'], 3)}: share of generated "
+
+
+def _memorisation(mem: dict[str, Any]) -> list[Block]:
+    items = [
+        f"Train copy rate: {fixed(mem['train_copy_rate'], 3)}: share of generated "
         f"{mem['ngram_words']}-word spans found verbatim in the training text (greedy "
         "continuations of prompts taken from the training text).",
-        f"- Held-out overlap: {_fmt(mem['heldout_overlap'], 3)}: the same against validation "
+        f"Held-out overlap: {fixed(mem['heldout_overlap'], 3)}: the same against validation "
         "text. Copying far more from training than from held-out text means memorising.",
     ]
-    for span in mem["copied_spans"]:
-        lines.append(f'- Copied span ({span["words"]} words): "{span["text"]}"')
-    for canary in mem["canaries"]:
-        lines.append(
-            f"- Canary `{canary['text']}`: {'HIT' if canary['hit'] else 'miss'}, exposure "
-            f"{canary['exposure_bits']:.2f} bits (rank {canary['rank']} of {canary['candidates']})."
-        )
-    if not mem["canaries"]:
-        lines.append("- No canaries were inserted (`--canary-count N` adds them).")
-    lines += [
-        "",
-        "A tiny model cannot learn what the corpus does not contain; on a tiny or repeated",
-        "corpus it mostly memorises. See `canary_probe.txt` and `sample.txt`.",
-        "",
-        "## Sample (unconditional, temperature 1.0)",
-        "",
-        "```",
-        report["sample"] or "",
-        "```",
-        "",
+    items += [f'Copied span ({s["words"]} words): "{s["text"]}"' for s in mem["copied_spans"]]
+    items += [
+        f"Canary `{c['text']}`: {'HIT' if c['hit'] else 'miss'}, exposure "
+        f"{c['exposure_bits']:.2f} bits (rank {c['rank']} of {c['candidates']})."
+        for c in mem["canaries"]
     ]
-    return "\n".join(lines)
+    if not mem["canaries"]:
+        items.append("No canaries were inserted (`--canary-count N` adds them).")
+    return [
+        Heading("Memorisation"),
+        Paragraph(
+            f"Risk: **{mem['risk']}** ({mem['risk_reason']}). Measured on {mem['measured_on']}."
+        ),
+        Bullets(items),
+        Paragraph(
+            "A tiny model cannot learn what the corpus does not contain; on a tiny or repeated\n"
+            "corpus it mostly memorises. See `canary_probe.txt` and `sample.txt`."
+        ),
+    ]
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """report.md: outcome, data split, learning curve, memorisation, a sample."""
+    return render(
+        [
+            Heading("Base pretraining report", 1),
+            Paragraph(HOW_TO_READ),
+            *_outcome(report),
+            *_data_split(report["dataset"]),
+            *_curve(report["history"]),
+            *_memorisation(report["memorization"]),
+            Heading("Sample (unconditional, temperature 1.0)"),
+            Code(report["sample"] or ""),
+        ]
+    )
 
 
 def write_report_files(out_dir: Path, report: dict[str, Any], diagnostics: dict[str, Any]) -> None:

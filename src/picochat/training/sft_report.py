@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from picochat.artifacts import atomic_write_json, atomic_write_text, report_header
-from picochat.reports.plots import plot_history
+from picochat.markdown import Block, Bullets, Heading, Paragraph, Table, fixed, pct, render
+from picochat.plots import plot_history
 from picochat.training.loop import LoopResult
 from picochat.training.sft_diagnostics import DIVERGENCE_TOLERANCE, divergence
 
@@ -33,6 +34,44 @@ def _final(loop: LoopResult) -> dict[str, Any]:
     return final
 
 
+def _dataset(dataset: Any, rendered: Any, train: list, val: list) -> dict[str, Any]:
+    skipped = [{"line": s.line, "reason": s.reason} for s in dataset.skipped] + rendered.skipped
+    skipped.sort(key=lambda s: s["line"])
+    return {
+        "rows": dataset.rows,
+        "usable": len(rendered.sequences),
+        "skipped": len(skipped),
+        "truncated": len(rendered.truncated),
+        "supervised_tokens": sum(s.supervised_tokens for s in rendered.sequences),
+        "train_rows": len(train),
+        "val_rows": len(val),
+        "train_supervised_tokens": sum(s.supervised_tokens for s in train),
+        "val_supervised_tokens": sum(s.supervised_tokens for s in val),
+        "skipped_rows": skipped,
+        "truncated_rows": rendered.truncated,
+    }
+
+
+def _memorization_risk(probes: dict[str, Any], steps: int) -> dict[str, Any]:
+    risk = {
+        "train_exact_rate": probes["train_exact_rate"],
+        "val_exact_rate": probes["val_exact_rate"],
+        "verdict": probes["verdict"],
+        "train_probes": probes["train_probes"],
+        "val_probes": probes["val_probes"],
+        "rule": "a greedy reply is exact when, whitespace collapsed, it starts with "
+        "the whole trained answer",
+        "measured_on": f"final weights (step {steps}), greedy decoding",
+    }
+    if risk["val_exact_rate"] is None:
+        risk["val_exact_rate_reason"] = (
+            "no validation rows (too few prompt groups or --val-fraction 0)"
+        )
+    if risk["train_exact_rate"] is None:
+        risk["train_exact_rate_reason"] = "no training rows were probed (--probe-rows)"
+    return risk
+
+
 def build_report(
     *,
     config: Any,
@@ -48,10 +87,7 @@ def build_report(
     probes: dict[str, Any],
     peft: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    skipped = [{"line": s.line, "reason": s.reason} for s in dataset.skipped] + rendered.skipped
-    skipped.sort(key=lambda s: s["line"])
-    train_tokens = sum(s.supervised_tokens for s in train)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    ds = _dataset(dataset, rendered, train, val)
     report = report_header(
         config, inputs=inputs, seed=config.seed, wall_seconds=wall_seconds, device=device
     )
@@ -59,23 +95,13 @@ def build_report(
         {
             "model": {
                 "num_parameters": model.num_parameters(),
-                "trainable_parameters": trainable,
+                "trainable_parameters": sum(
+                    p.numel() for p in model.parameters() if p.requires_grad
+                ),
                 "context_size": model.config.context_size,
                 "base_checkpoint": str(config.checkpoint),
             },
-            "dataset": {
-                "rows": dataset.rows,
-                "usable": len(rendered.sequences),
-                "skipped": len(skipped),
-                "truncated": len(rendered.truncated),
-                "supervised_tokens": sum(s.supervised_tokens for s in rendered.sequences),
-                "train_rows": len(train),
-                "val_rows": len(val),
-                "train_supervised_tokens": train_tokens,
-                "val_supervised_tokens": sum(s.supervised_tokens for s in val),
-                "skipped_rows": skipped,
-                "truncated_rows": rendered.truncated,
-            },
+            "dataset": ds,
             "history": loop.history,
             "best": loop.best,
             "final": _final(loop),
@@ -89,17 +115,8 @@ def build_report(
                 "is below its value at the best step (or the loss became NaN/inf)"
             ),
             "supervised_tokens_seen": loop.tokens_seen,
-            "answer_passes": loop.tokens_seen / max(1, train_tokens),
-            "memorization_risk": {
-                "train_exact_rate": probes["train_exact_rate"],
-                "val_exact_rate": probes["val_exact_rate"],
-                "verdict": probes["verdict"],
-                "train_probes": probes["train_probes"],
-                "val_probes": probes["val_probes"],
-                "rule": "a greedy reply is exact when, whitespace collapsed, it starts with "
-                "the whole trained answer",
-                "measured_on": f"final weights (step {loop.steps}), greedy decoding",
-            },
+            "answer_passes": loop.tokens_seen / max(1, ds["train_supervised_tokens"]),
+            "memorization_risk": _memorization_risk(probes, loop.steps),
             "peft": peft,
             "sample": None,
             "throughput": {
@@ -108,13 +125,6 @@ def build_report(
             },
         }
     )
-    risk = report["memorization_risk"]
-    if risk["val_exact_rate"] is None:
-        risk["val_exact_rate_reason"] = (
-            "no validation rows (too few prompt groups or --val-fraction 0)"
-        )
-    if risk["train_exact_rate"] is None:
-        risk["train_exact_rate_reason"] = "no training rows were probed (--probe-rows)"
     shown = [p for p in probes["probes"] if p["split"] == "val"] or probes["probes"]
     if shown:
         report["sample"] = shown[0]["reply"]
@@ -127,86 +137,101 @@ def build_report(
     return report
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+HOW_TO_READ = (
+    "**How to read this.** SFT teaches the *behaviour* in the chat rows (the reply\n"
+    "format, the role tokens, when to stop); it does not create knowledge. Facts the base\n"
+    "model never saw in pretraining come back only as copies of the training answers.\n"
+    "LoRA adapts the base cheaply to a domain or style; it does not teach facts the base\n"
+    "never saw either. On a small chat file the model soon reproduces its training answers\n"
+    "word for word: compare the exact-answer rates on training and validation prompts."
+)
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
-
-
-def render_markdown(report: dict[str, Any]) -> str:
-    ds, final, best = report["dataset"], report["final"], report["best"]
-    risk, peft = report["memorization_risk"], report["peft"]
+def _outcome(report: dict[str, Any]) -> list[Block]:
+    final, best, peft = report["final"], report["best"], report["peft"]
     mode = "full fine-tuning (every weight trained)"
     if peft:
         mode = (
             f"LoRA rank {peft['rank']}, alpha {peft['alpha']} (scale "
             f"{peft['alpha'] / peft['rank']:g}) on {', '.join(peft['targets'])}; base frozen"
         )
-    lines = [
-        "# Chat SFT report",
-        "",
-        "**How to read this.** SFT teaches the *behaviour* in the chat rows (the reply",
-        "format, the role tokens, when to stop); it does not create knowledge. Facts the base",
-        "model never saw in pretraining come back only as copies of the training answers.",
-        "LoRA adapts the base cheaply to a domain or style; it does not teach facts the base",
-        "never saw either. On a small chat file the model soon reproduces its training answers",
-        "word for word: compare the exact-answer rates on training and validation prompts.",
-        "",
-        "## Outcome",
-        "",
-        f"- Stopped: **{report['stop_reason']}** ({report['stop_message']}) after "
+    items = [
+        f"Stopped: **{report['stop_reason']}** ({report['stop_message']}) after "
         f"{report['steps']} steps.",
-        f"- Training: {mode}; {report['model']['trainable_parameters']:,} of "
+        f"Training: {mode}; {report['model']['trainable_parameters']:,} of "
         f"{report['model']['num_parameters']:,} parameters trained.",
-        f"- Final (step {final['step']}): train loss {_fmt(final['train_loss'])}, validation "
-        f"loss {_fmt(final['val_loss'])}, gap **{_fmt(final['gap'])}** (validation - train, "
+        f"Final (step {final['step']}): train loss {fixed(final['train_loss'])}, validation "
+        f"loss {fixed(final['val_loss'])}, gap **{fixed(final['gap'])}** (validation - train, "
         "nats per answer token).",
     ]
     if best:
-        lines.append(f"- Best validation: step {best['step']}, loss {_fmt(best['val_loss'])}.")
-    lines += [
-        f"- Validation loss diverged while train loss fell: **{report['diverged']}** "
+        items.append(f"Best validation: step {best['step']}, loss {fixed(best['val_loss'])}.")
+    items += [
+        f"Validation loss diverged while train loss fell: **{report['diverged']}** "
         f"(rule: {report['diverged_rule']}).",
-        f"- Supervised answer tokens seen: {report['supervised_tokens_seen']:,} = "
+        f"Supervised answer tokens seen: {report['supervised_tokens_seen']:,} = "
         f"{report['answer_passes']:.1f} passes over the training answers.",
-        "",
-        "## Data",
-        "",
-        f"- Rows {ds['rows']}: usable {ds['usable']}, skipped {ds['skipped']}, truncated "
+    ]
+    return [Heading("Outcome"), Bullets(items)]
+
+
+def _data(ds: dict[str, Any]) -> list[Block]:
+    items = [
+        f"Rows {ds['rows']}: usable {ds['usable']}, skipped {ds['skipped']}, truncated "
         f"{ds['truncated']} (earlier context cut from the left; the answer is always kept).",
-        f"- Split (grouped by normalised prompt): {ds['train_rows']} train rows, "
+        f"Split (grouped by normalised prompt): {ds['train_rows']} train rows, "
         f"{ds['val_rows']} validation rows.",
-        f"- Supervised tokens (final assistant message + its end token): "
+        f"Supervised tokens (final assistant message + its end token): "
         f"{ds['supervised_tokens']:,}; every earlier turn is context only.",
     ]
-    lines += [f"- Skipped line {s['line']}: {s['reason']}" for s in ds["skipped_rows"]]
-    lines += [f"- Truncated line {t['line']}: {t['reason']}" for t in ds["truncated_rows"]]
-    lines += ["", "## Learning curve", "", f"![loss curve]({LOSS_CURVE})", ""]
-    lines += ["| step | train loss | val loss | lr |", "|---|---|---|---|"]
-    for h in report["history"]:
-        lines.append(
-            f"| {h['step']} | {_fmt(h.get('train_loss'))} | {_fmt(h.get('val_loss'))} | "
-            f"{h['lr']:.2e} |"
-        )
-    lines += [
-        "",
-        "## Memorisation risk",
-        "",
-        f"**{risk['verdict']}**",
-        "",
-        f"- Exact answers on training prompts: {_pct(risk['train_exact_rate'])} of "
-        f"{risk['train_probes']}; on validation prompts: {_pct(risk['val_exact_rate'])} of "
-        f"{risk['val_probes']}.",
-        f"- Rule: {risk['rule']}. Measured on {risk['measured_on']}.",
-        "- A high training rate with a low validation rate means the model recalls its rows,",
-        "  not that it learned to answer: check held-out prompts with `picochat eval chat`.",
-        "",
-        "See `sample.txt` for every probed prompt, its trained answer and the reply.",
-        "",
+    items += [f"Skipped line {s['line']}: {s['reason']}" for s in ds["skipped_rows"]]
+    items += [f"Truncated line {t['line']}: {t['reason']}" for t in ds["truncated_rows"]]
+    return [Heading("Data"), Bullets(items)]
+
+
+def _curve(history: list[dict[str, Any]]) -> list[Block]:
+    rows = [
+        [str(h["step"]), fixed(h.get("train_loss")), fixed(h.get("val_loss")), f"{h['lr']:.2e}"]
+        for h in history
     ]
-    return "\n".join(lines)
+    return [
+        Heading("Learning curve"),
+        Paragraph(f"![loss curve]({LOSS_CURVE})"),
+        Table(["step", "train loss", "val loss", "lr"], rows),
+    ]
+
+
+def _memorisation(risk: dict[str, Any]) -> list[Block]:
+    return [
+        Heading("Memorisation risk"),
+        Paragraph(f"**{risk['verdict']}**"),
+        Bullets(
+            [
+                f"Exact answers on training prompts: {pct(risk['train_exact_rate'], 0)} of "
+                f"{risk['train_probes']}; on validation prompts: "
+                f"{pct(risk['val_exact_rate'], 0)} of {risk['val_probes']}.",
+                f"Rule: {risk['rule']}. Measured on {risk['measured_on']}.",
+                "A high training rate with a low validation rate means the model recalls its "
+                "rows,\n  not that it learned to answer: check held-out prompts with "
+                "`picochat eval chat`.",
+            ]
+        ),
+        Paragraph("See `sample.txt` for every probed prompt, its trained answer and the reply."),
+    ]
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """report.md: outcome, data, learning curve, memorisation risk."""
+    return render(
+        [
+            Heading("Chat SFT report", 1),
+            Paragraph(HOW_TO_READ),
+            *_outcome(report),
+            *_data(report["dataset"]),
+            *_curve(report["history"]),
+            *_memorisation(report["memorization_risk"]),
+        ]
+    )
 
 
 def write_report_files(out_dir: Path, report: dict[str, Any], probes: dict[str, Any]) -> None:

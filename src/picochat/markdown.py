@@ -1,11 +1,14 @@
-"""A tiny document model for reports: one source, two renderings.
+"""The one report toolkit: a tiny document model, one source, two renderings.
 
-A report is a list of blocks (`Heading`, `Paragraph`, `Bullets`, `Table`). `render`
-turns them into Markdown for `*_report.md`; `picochat.cli.tables.print_blocks` shows
-the same blocks as rich terminal tables, so a preview and the written report never
-disagree. Cell values are formatted by `fmt` (None prints as "n/a", floats with a
-fixed number of significant digits, rates as percentages with `pct`).
+A report is a list of blocks (`Heading`, `Paragraph`, `Bullets`, `Table`, `Code`).
+`render` turns them into Markdown for every `report.md` and `*_report.md` (corpus,
+base, SFT, DPO, eval, HF SFT, summary); `picochat.cli.tables.print_blocks` shows the
+same blocks as rich terminal tables, so a preview and the written report never
+disagree. Values are formatted by `fmt` (None prints as "n/a", floats with a fixed
+number of significant digits), `fixed` (a fixed number of decimals, for losses) and
+`pct` (rates as percentages).
 
+It sits at the bottom of the layers (beside `artifacts`), so any stage may use it.
 Not here: what goes into any particular report (each stage builds its own blocks).
 """
 
@@ -41,7 +44,14 @@ class Table:
     align_right: Sequence[int] = field(default_factory=tuple)  # numeric column indices
 
 
-Block = Heading | Paragraph | Bullets | Table
+@dataclass
+class Code:
+    """A fenced block shown verbatim (model samples, commands)."""
+
+    text: str
+
+
+Block = Heading | Paragraph | Bullets | Table | Code
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -62,6 +72,11 @@ def fmt(value: Any, digits: int = 4) -> str:
 def pct(rate: float | None, digits: int = 2) -> str:
     """A rate in [0, 1] as a percentage string (None -> n/a)."""
     return "n/a" if rate is None else f"{100 * rate:.{digits}f}%"
+
+
+def fixed(value: float | None, digits: int = 4) -> str:
+    """A number with `digits` decimals (losses, BPB: figures compared by eye); None -> n/a."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def escape_cell(text: str) -> str:
@@ -98,6 +113,8 @@ def render(blocks: Sequence[Block]) -> str:
             parts.append("\n".join(f"- {item}" for item in block.items))
         elif isinstance(block, Table):
             parts.append(render_table(block))
+        elif isinstance(block, Code):
+            parts.append(f"```\n{block.text}\n```")
         else:
             raise TypeError(f"not a report block: {block!r}")
     return "\n\n".join(parts) + "\n"
