@@ -147,6 +147,37 @@ def fit_prompt(
     return kept, len(prompt_ids) - len(kept)
 
 
+def _fitted_prompts(
+    prompts_ids: Sequence[Sequence[int]], context_size: int, max_new_tokens: int
+) -> list[list[int]]:
+    """Each prompt left-cut by `fit_prompt`; an InputError for an empty batch or prompt."""
+    if not prompts_ids or any(len(p) == 0 for p in prompts_ids):
+        raise InputError(
+            "Every prompt needs at least one token.", fix="Start prompts with <|bos|>."
+        )
+    return [fit_prompt(p, context_size, max_new_tokens)[0] for p in prompts_ids]
+
+
+def _left_padded(
+    prompts: list[list[int]], width: int, pad_id: int, device: torch.device
+) -> torch.Tensor:
+    """[B, width] token buffer: each prompt right-aligned at the longest prompt's end,
+    `pad_id` before it and in the slots the decode loop fills."""
+    longest = max(len(p) for p in prompts)
+    tokens = torch.full((len(prompts), width), pad_id, dtype=torch.long, device=device)
+    for row, prompt in enumerate(prompts):
+        tokens[row, longest - len(prompt) : longest] = torch.tensor(prompt, dtype=torch.long)
+    return tokens
+
+
+def _seen_tokens(prompts: list[list[int]], vocab_size: int, device: torch.device) -> torch.Tensor:
+    """[B, vocab] booleans: the tokens each row has seen (for the repetition penalty)."""
+    seen = torch.zeros(len(prompts), vocab_size, dtype=torch.bool, device=device)
+    for row, prompt in enumerate(prompts):
+        seen[row, prompt] = True
+    return seen
+
+
 def stream_batch(
     model: torch.nn.Module,
     prompts_ids: Sequence[Sequence[int]],
@@ -162,27 +193,18 @@ def stream_batch(
     `use_cache=False` recomputes the whole sequence every step (the bench baseline).
     """
     config = sampling_config(**sampling)
-    if not prompts_ids or any(len(p) == 0 for p in prompts_ids):
-        raise InputError(
-            "Every prompt needs at least one token.", fix="Start prompts with <|bos|>."
-        )
-    context = model.config.context_size
-    prompts = [fit_prompt(p, context, config.max_new_tokens)[0] for p in prompts_ids]
+    prompts = _fitted_prompts(prompts_ids, model.config.context_size, config.max_new_tokens)
     longest = max(len(p) for p in prompts)
-    steps = min(config.max_new_tokens, context - longest)
+    steps = min(config.max_new_tokens, model.config.context_size - longest)
     if steps <= 0:
         return
     device = next(model.parameters()).device
     batch = len(prompts)
     pads = [longest - len(p) for p in prompts]
-    tokens = torch.full((batch, longest + steps), pad_id, dtype=torch.long, device=device)
-    for row, prompt in enumerate(prompts):
-        tokens[row, pads[row] : longest] = torch.tensor(prompt, dtype=torch.long)
+    tokens = _left_padded(prompts, longest + steps, pad_id, device)
     seen = None
     if config.repetition_penalty != 1.0:
-        seen = torch.zeros(batch, model.config.vocab_size, dtype=torch.bool, device=device)
-        for row, prompt in enumerate(prompts):
-            seen[row, prompt] = True
+        seen = _seen_tokens(prompts, model.config.vocab_size, device)
     generator = None
     if config.seed is not None:
         generator = torch.Generator(device=device).manual_seed(config.seed)
@@ -222,20 +244,12 @@ def stream_batch(
 
 
 def generate_ids(
-    model: torch.nn.Module,
-    prompts_ids: Sequence[Sequence[int]],
-    *,
-    stop_ids: Sequence[int] = DEFAULT_STOP_IDS,
-    pad_id: int = DEFAULT_PAD_ID,
-    use_cache: bool = True,
-    **sampling: Any,
+    model: torch.nn.Module, prompts_ids: Sequence[Sequence[int]], **options: Any
 ) -> list[list[int]]:
-    """New token ids for each prompt (prompt and stop token not included)."""
+    """New token ids for each prompt (prompt and stop token not included); `options` are
+    those of `stream_batch` (stop_ids, pad_id, use_cache and the sampling settings)."""
     outputs: list[list[int]] = [[] for _ in prompts_ids]
-    stream = stream_batch(
-        model, prompts_ids, stop_ids=stop_ids, pad_id=pad_id, use_cache=use_cache, **sampling
-    )
-    for step in stream:
+    for step in stream_batch(model, prompts_ids, **options):
         for row, token in enumerate(step):
             if token is not None:
                 outputs[row].append(token)

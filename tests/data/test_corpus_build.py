@@ -338,7 +338,7 @@ def test_line_rates_are_exact_on_a_crafted_corpus(run_cli, tmp_path):
 
 def test_long_documents_measured_in_slices_give_the_same_manifest(tmp_path, monkeypatch):
     from picochat.configs import CorpusConfig
-    from picochat.data import corpus
+    from picochat.data import corpus, corpus_builder
 
     rng = random.Random(7)
     lines = [" ".join(prose(rng.randint(1, 99), words=rng.randint(0, 6)).split()[:6])
@@ -356,7 +356,7 @@ def test_long_documents_measured_in_slices_give_the_same_manifest(tmp_path, monk
         return result
 
     whole = manifest("whole")
-    monkeypatch.setattr(corpus, "SLICE_CHARS", 64)  # every line here is shorter
+    monkeypatch.setattr(corpus_builder, "SLICE_CHARS", 64)  # every line here is shorter
     sliced = manifest("sliced")
     assert sliced == whole
     assert whole["stats"]["near_duplicate_document_rate"] == pytest.approx(1 / 3)

@@ -175,27 +175,13 @@ def _recall_item(sentence: Sentence) -> dict[str, Any]:
     }
 
 
-def build_items(text: str, max_items: int, seed: int) -> tuple[list[dict[str, Any]], dict]:
-    """The starter items (without ids) and facts about how they were drawn."""
-    rng = random.Random(seed)
-    candidates = sentences(text)
-    vocabulary = set(_norm_words(text))
-    entities = find_entities(text) or find_terms(text)
-    n_adversarial = max(1, max_items // 10) if max_items >= 4 else 0
-    n_entity = round(0.3 * max_items) if max_items >= 4 else 0
-    n_recall = max_items - n_entity - 2 * n_adversarial
-    items: list[dict[str, Any]] = []
-    used: set[int] = set()
-
-    picks = rng.sample(range(len(candidates)), min(n_recall, len(candidates)))
-    for index in sorted(picks):
-        used.add(index)
-        sentence = candidates[index]
-        items.append(_recall_item(sentence) | {"source": asdict(sentence)})
-
-    chosen_entities = []
+def _entity_items(
+    rng: random.Random, entities: list[str], candidates: list, used: set[int], wanted: int
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Up to `wanted` "what does the text say about X" items, each on a sentence naming X."""
+    items, chosen = [], []
     for entity in rng.sample(entities, len(entities)):
-        if len(chosen_entities) >= n_entity:
+        if len(chosen) >= wanted:
             break
         pattern = re.compile(rf"\b{re.escape(entity)}\b")
         pool = [i for i, s in enumerate(candidates) if pattern.search(s.text)]
@@ -205,7 +191,7 @@ def build_items(text: str, max_items: int, seed: int) -> tuple[list[dict[str, An
             continue
         index = rng.choice(pool)
         used.add(index)
-        chosen_entities.append(entity)
+        chosen.append(entity)
         items.append(
             {
                 "user": f"What does the text say about {entity}?",
@@ -217,8 +203,16 @@ def build_items(text: str, max_items: int, seed: int) -> tuple[list[dict[str, An
                 "source": asdict(candidates[index]),
             }
         )
+    return items, chosen
 
-    for k in range(n_adversarial):
+
+def _adversarial_items(
+    rng: random.Random, vocabulary: set[str], entities: list[str], count: int
+) -> list[dict[str, Any]]:
+    """`count` questions about made-up names, then `count` false premises (modern topics
+    the corpus never mentions), where the corpus has entities to pin them on."""
+    items = []
+    for k in range(count):
         name = _made_up_name(rng, vocabulary)
         template = _UNANSWERABLE_TEMPLATES[k % len(_UNANSWERABLE_TEMPLATES)]
         items.append(
@@ -231,7 +225,7 @@ def build_items(text: str, max_items: int, seed: int) -> tuple[list[dict[str, An
             }
         )
     topics = [t for t in _MODERN_TOPICS if not set(_norm_words(t)) & (vocabulary - {"the"})]
-    for k in range(n_adversarial if topics and entities else 0):
+    for k in range(count if topics and entities else 0):
         entity, topic = rng.choice(entities), topics[k % len(topics)]
         template = _FALSE_PREMISE_TEMPLATES[k % len(_FALSE_PREMISE_TEMPLATES)]
         items.append(
@@ -243,6 +237,28 @@ def build_items(text: str, max_items: int, seed: int) -> tuple[list[dict[str, An
                 "source": {"kind": "topic absent from the corpus", "topic": topic},
             }
         )
+    return items
+
+
+def build_items(text: str, max_items: int, seed: int) -> tuple[list[dict[str, Any]], dict]:
+    """The starter items (without ids) and facts about how they were drawn."""
+    rng = random.Random(seed)
+    candidates = sentences(text)
+    vocabulary = set(_norm_words(text))
+    entities = find_entities(text) or find_terms(text)
+    n_adversarial = max(1, max_items // 10) if max_items >= 4 else 0
+    n_entity = round(0.3 * max_items) if max_items >= 4 else 0
+    n_recall = max_items - n_entity - 2 * n_adversarial
+    items: list[dict[str, Any]] = []
+    used: set[int] = set()
+    picks = rng.sample(range(len(candidates)), min(n_recall, len(candidates)))
+    for index in sorted(picks):
+        used.add(index)
+        sentence = candidates[index]
+        items.append(_recall_item(sentence) | {"source": asdict(sentence)})
+    entity_items, chosen_entities = _entity_items(rng, entities, candidates, used, n_entity)
+    items += entity_items
+    items += _adversarial_items(rng, vocabulary, entities, n_adversarial)
     facts = {"candidate_sentences": len(candidates), "entities": chosen_entities}
     return items, facts
 

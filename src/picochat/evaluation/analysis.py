@@ -81,6 +81,38 @@ def _mean(out: dict[str, Any], key: str, values: Sequence[float | None], empty_r
         out[f"{key}_reason"] = empty_reason
 
 
+def _has_length_bound(item: Any) -> bool:
+    return any(
+        v is not None for v in (item.min_words, item.max_words, item.min_chars, item.max_chars)
+    )
+
+
+# (summary key, which items it applies to, which results count as a hit, reason when none apply)
+FAILURE_RATES: tuple[tuple[str, Callable, Callable, str], ...] = (
+    ("unsupported_claim_rate", lambda i: i.answerable is False,
+     lambda r: "unsupported_claim" in r.failed_rules, "no item is marked answerable: false"),
+    ("refusal_rate", lambda i: i.answerable is False, lambda r: r.refused,
+     "no item is marked answerable: false"),
+    ("over_refusal_rate", lambda i: i.answerable is True, lambda r: r.refused,
+     "no item is marked answerable: true"),
+    ("prompt_echo_rate", lambda i: True, lambda r: r.prompt_echo, "no items"),
+    ("missing_support_rate", lambda i: bool(i.must_include or i.must_include_any),
+     lambda r: bool({"must_include", "must_include_any"} & set(r.failed_rules)),
+     "no item has must_include or must_include_any"),
+    ("missing_entity_rate", lambda i: bool(i.required_entities),
+     lambda r: bool(r.entities_missing), "no item has required_entities"),
+    ("length_violation_rate", _has_length_bound, lambda r: bool(r.length_violations),
+     "no item has a length bound"),
+)  # fmt: skip
+CORPUS_SUPPORT_RATE = (
+    "corpus_support_failure_rate",
+    lambda i: i.require_corpus_support,
+    lambda r: "corpus_support" in r.failed_rules,
+    "no item has require_corpus_support: true",
+)
+DEGENERATE_RATE = ("degenerate_rate", lambda i: True, lambda r: r.degenerate, "no items")
+
+
 def summarize(
     results: Sequence[ItemResult], items: Sequence[Any], *, seed: int, support_given: bool
 ) -> dict[str, Any]:
@@ -100,62 +132,18 @@ def summarize(
         total = sum(1 for _, i in pairs if applies(i))
         _rate(out, key, hits, total, reason)
 
-    rate(
-        "unsupported_claim_rate",
-        lambda i: i.answerable is False,
-        lambda r: "unsupported_claim" in r.failed_rules,
-        "no item is marked answerable: false",
-    )
-    rate(
-        "refusal_rate",
-        lambda i: i.answerable is False,
-        lambda r: r.refused,
-        "no item is marked answerable: false",
-    )
-    rate(
-        "over_refusal_rate",
-        lambda i: i.answerable is True,
-        lambda r: r.refused,
-        "no item is marked answerable: true",
-    )
-    rate("prompt_echo_rate", lambda i: True, lambda r: r.prompt_echo, "no items")
-    rate(
-        "missing_support_rate",
-        lambda i: bool(i.must_include or i.must_include_any),
-        lambda r: bool({"must_include", "must_include_any"} & set(r.failed_rules)),
-        "no item has must_include or must_include_any",
-    )
-    rate(
-        "missing_entity_rate",
-        lambda i: bool(i.required_entities),
-        lambda r: bool(r.entities_missing),
-        "no item has required_entities",
-    )
-    rate(
-        "length_violation_rate",
-        lambda i: any(v is not None for v in (i.min_words, i.max_words, i.min_chars, i.max_chars)),
-        lambda r: bool(r.length_violations),
-        "no item has a length bound",
-    )
+    for spec in FAILURE_RATES:
+        rate(*spec)
     if support_given:
-        rate(
-            "corpus_support_failure_rate",
-            lambda i: i.require_corpus_support,
-            lambda r: "corpus_support" in r.failed_rules,
-            "no item has require_corpus_support: true",
-        )
+        rate(*CORPUS_SUPPORT_RATE)
     else:
         out["corpus_support_failure_rate"] = None
         out["corpus_support_failure_rate_reason"] = "no --support-corpus was given"
     _mean(out, "token_f1", [r.token_f1 for r in results], "no item has a reference_answer")
     _mean(out, "rouge_l", [r.rouge_l for r in results], "no item has a reference_answer")
-    _mean(
-        out,
-        "repetition_rate",
-        [r.repeated_ngram_rate for r in results],
-        "no reply has 3 or more words",
-    )
-    rate("degenerate_rate", lambda i: True, lambda r: r.degenerate, "no items")
+    repeated = [r.repeated_ngram_rate for r in results]
+    _mean(out, "repetition_rate", repeated, "no reply has 3 or more words")
+    rate(*DEGENERATE_RATE)
     return out
 
 

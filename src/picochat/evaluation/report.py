@@ -16,7 +16,7 @@ from picochat.artifacts import to_jsonable
 from picochat.evaluation import advice, analysis
 from picochat.evaluation.items import LEVEL_INFERENCE_RULE, EvalItem, EvalSet
 from picochat.evaluation.metrics import DEGENERATE_RULE, ECHO_RULE, REPETITION_N, distinct_n
-from picochat.evaluation.rules import REFUSAL_MARKERS, ScoringRules, score_item
+from picochat.evaluation.rules import REFUSAL_MARKERS, ItemResult, ScoringRules, score_item
 from picochat.evaluation.support import SUPPORT_N, CorpusIndex
 from picochat.evaluation.text import PHRASE_MATCHING_RULE, ngrams, words
 
@@ -66,6 +66,40 @@ def _repetition_block(replies: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _support_block(index: CorpusIndex | None) -> dict[str, Any] | None:
+    if index is None:
+        return None
+    return {
+        "source": index.source,
+        "words": index.words,
+        "distinct_ngrams": index.distinct_ngrams,
+        "n": index.n,
+    }
+
+
+def _scoring_warnings(results: list[ItemResult]) -> list[str]:
+    """Checks skipped, unreviewed items and inferred levels, counted."""
+    warnings = []
+    unchecked = sum(1 for r in results if r.skipped_checks)
+    if unchecked:
+        warnings.append(
+            f"{unchecked} item(s) require corpus support but no support corpus was given: "
+            "that check was skipped for them (pass --support-corpus)"
+        )
+    review = sum(1 for r in results if r.needs_review)
+    if review:
+        warnings.append(
+            f"{review}/{len(results)} items are unreviewed scaffolding (needs_review: true)"
+        )
+    inferred = sum(1 for r in results if r.level_inferred)
+    if inferred:
+        warnings.append(
+            f"{inferred}/{len(results)} item level(s) were inferred from their fields "
+            "(rule under 'How replies were scored' / rules.level_inference)"
+        )
+    return warnings
+
+
 def score_items(
     items: Sequence[EvalItem] | EvalSet,
     replies: Sequence[str],
@@ -93,14 +127,7 @@ def score_items(
     categories = analysis.breakdown(results, lambda r: r.category or "(none)", seed)
     report: dict[str, Any] = {
         "eval_file": eval_set.path if eval_set else None,
-        "support_corpus": None
-        if index is None
-        else {
-            "source": index.source,
-            "words": index.words,
-            "distinct_ngrams": index.distinct_ngrams,
-            "n": index.n,
-        },
+        "support_corpus": _support_block(index),
         "summary": summary,
         "repetition": _repetition_block(replies),
         "ladder": ladder,
@@ -114,22 +141,6 @@ def score_items(
         "unknown_fields": dict(eval_set.unknown_fields) if eval_set else {},
         "items": [to_jsonable(asdict(r)) for r in results],
     }
-    unchecked = sum(1 for r in results if r.skipped_checks)
-    if unchecked:
-        report["warnings"].append(
-            f"{unchecked} item(s) require corpus support but no support corpus was given: "
-            "that check was skipped for them (pass --support-corpus)"
-        )
-    review = sum(1 for r in results if r.needs_review)
-    if review:
-        report["warnings"].append(
-            f"{review}/{len(results)} items are unreviewed scaffolding (needs_review: true)"
-        )
-    inferred = sum(1 for r in results if r.level_inferred)
-    if inferred:
-        report["warnings"].append(
-            f"{inferred}/{len(results)} item level(s) were inferred from their fields "
-            "(rule under 'How replies were scored' / rules.level_inference)"
-        )
+    report["warnings"] += _scoring_warnings(results)
     report["recommendations"] = advice.recommendations(report)
     return report

@@ -122,18 +122,12 @@ def _length_violations(item: EvalItem, n_words: int, n_chars: int) -> list[str]:
     return out
 
 
-def score_item(
-    index: int,
-    item: EvalItem,
-    reply: str,
-    rules: ScoringRules | None = None,
-    support_index: CorpusIndex | None = None,
-) -> ItemResult:
-    """Apply every rule of `item` to `reply` (see the module docstring)."""
-    rules = rules or ScoringRules()
-    text = MatchableText(reply)
-    failures: list[tuple[str, str]] = []  # (rule, reason)
+Failure = tuple[str, str]  # (rule, reason)
 
+
+def _content(item: EvalItem, reply: str, text: MatchableText, rules: ScoringRules):
+    """Required, forbidden and reference content -> (failures, ItemResult fields)."""
+    failures: list[Failure] = []
     matched, missing = text.split(item.must_include)
     if missing:
         failures.append(("must_include", f"missing required phrase(s): {', '.join(missing)}"))
@@ -150,20 +144,32 @@ def score_item(
     forbidden_found = [p for p in item.must_not_include if text.contains(p)]
     if forbidden_found:
         failures.append(("must_not_include", f"forbidden phrase(s): {', '.join(forbidden_found)}"))
-
     f1 = rouge = None
     if item.reference_answer is not None:
         f1, rouge = token_f1(reply, item.reference_answer), rouge_l_f1(reply, item.reference_answer)
         if f1 < rules.min_reference_f1:
-            failures.append(
-                ("reference_answer", f"token-F1 {f1:.2f} < {rules.min_reference_f1} vs reference")
-            )
+            reason = f"token-F1 {f1:.2f} < {rules.min_reference_f1} vs reference"
+            failures.append(("reference_answer", reason))
+    fields = dict(matched=matched, missing=missing, forbidden_found=forbidden_found,
+                  entities_matched=entities_matched, entities_missing=entities_missing,
+                  token_f1=f1, rouge_l=rouge)  # fmt: skip
+    return failures, fields
 
-    support, support_detail, skipped = None, None, []
+
+def _corpus_support(
+    item: EvalItem,
+    reply: str,
+    text: MatchableText,
+    rules: ScoringRules,
+    support_index: CorpusIndex | None,
+):
+    """Support of the reply's wording in the corpus -> (failures, ItemResult fields)."""
+    failures: list[Failure] = []
+    support, detail, skipped = None, None, []
     if support_index is not None and text.words:
         measured = support_index.support(reply)
         support = measured.share
-        support_detail = {
+        detail = {
             "found": measured.found,
             "total": measured.total,
             "unsupported_examples": measured.unsupported[:5],
@@ -174,25 +180,26 @@ def score_item(
         elif support is None:
             failures.append(("corpus_support", "no content words to check against the corpus"))
         elif support < rules.min_corpus_support:
-            failures.append(
-                (
-                    "corpus_support",
-                    f"corpus support {support:.2f} < {rules.min_corpus_support} "
-                    f"({support_detail['found']}/{support_detail['total']} content bigrams)",
-                )
+            reason = (
+                f"corpus support {support:.2f} < {rules.min_corpus_support} "
+                f"({detail['found']}/{detail['total']} content bigrams)"
             )
+            failures.append(("corpus_support", reason))
+    return failures, dict(support=support, support_detail=detail, skipped_checks=skipped)
 
+
+def _behaviour(item: EvalItem, reply: str, text: MatchableText):
+    """Refusals, length bounds, prompt echo, loops -> (failures, ItemResult fields)."""
+    failures: list[Failure] = []
     refused = is_refusal(reply)
     if item.answerable is False and not refused and text.words:
         failures.append(("unsupported_claim", "answered an unanswerable item without refusing"))
     if item.answerable is True and refused:
         failures.append(("over_refusal", "refused an answerable item"))
-
     n_words, n_chars = len(reply.split()), len(reply.strip())
     violations = _length_violations(item, n_words, n_chars)
     if violations:
         failures.append(("length", "; ".join(violations)))
-
     echo = prompt_echo(item.user, reply)
     if echo:
         failures.append(("prompt_echo", "the reply repeats the prompt instead of answering"))
@@ -201,7 +208,27 @@ def score_item(
         failures.append(("empty_reply", "the reply has no words"))
     elif rep.degenerate:
         failures.append(("degenerate_repetition", "the reply loops (degenerate repetition)"))
+    fields = dict(refused=refused, words=n_words, chars=n_chars, length_violations=violations,
+                  prompt_echo=echo, repeated_ngram_rate=rep.repeated_ngram_rate,
+                  distinct_1=rep.distinct_1, distinct_2=rep.distinct_2,
+                  degenerate=rep.degenerate)  # fmt: skip
+    return failures, fields
 
+
+def score_item(
+    index: int,
+    item: EvalItem,
+    reply: str,
+    rules: ScoringRules | None = None,
+    support_index: CorpusIndex | None = None,
+) -> ItemResult:
+    """Apply every rule of `item` to `reply` (see the module docstring)."""
+    rules = rules or ScoringRules()
+    text = MatchableText(reply)
+    content_failures, content = _content(item, reply, text, rules)
+    support_failures, support = _corpus_support(item, reply, text, rules, support_index)
+    behaviour_failures, behaviour = _behaviour(item, reply, text)
+    failures = content_failures + support_failures + behaviour_failures
     failed_rules = [rule for rule, _ in failures]
     return ItemResult(
         index=index,
@@ -215,26 +242,10 @@ def score_item(
         level_inferred=item.level_inferred,
         category=item.category,
         answerable=item.answerable,
-        refused=refused,
-        matched=matched,
-        missing=missing,
-        forbidden_found=forbidden_found,
-        entities_matched=entities_matched,
-        entities_missing=entities_missing,
-        words=n_words,
-        chars=n_chars,
-        length_violations=violations,
-        token_f1=f1,
-        rouge_l=rouge,
-        support=support,
-        support_detail=support_detail,
-        prompt_echo=echo,
-        repeated_ngram_rate=rep.repeated_ngram_rate,
-        distinct_1=rep.distinct_1,
-        distinct_2=rep.distinct_2,
-        degenerate=rep.degenerate,
         needs_review=item.needs_review,
         line=item.line,
-        skipped_checks=skipped,
         extra=item.extra,
+        **content,
+        **support,
+        **behaviour,
     )

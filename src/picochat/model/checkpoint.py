@@ -120,6 +120,41 @@ def _tokenizer_sha(tokenizer: Any) -> str:
     return tokenizer.sha256
 
 
+def _check_tokenizer(info: dict[str, Any], folder: Path, tokenizer: Any) -> None:
+    recorded, given = info.get("tokenizer_sha256"), _tokenizer_sha(tokenizer)
+    if recorded and recorded != given:
+        raise CheckpointError(
+            f"Checkpoint {folder} was trained with tokenizer sha256 {recorded[:12]}..., "
+            f"you gave one with sha256 {given[:12]}...",
+            file=folder,
+            fix="Pass the tokenizer.json from the same run as the checkpoint.",
+        )
+
+
+def _check_state(model: Transformer, state: dict[str, torch.Tensor], weights_path: Path) -> None:
+    """The stored tensors are exactly the model's (names and shapes; a tied head is not stored)."""
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    if model.config.tie_embeddings:
+        expected.pop(TIED_KEY)
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k])]
+    if not (missing or unexpected or wrong):
+        return
+    details = []
+    if missing:
+        details.append(f"missing {', '.join(missing[:5])}")
+    if unexpected:
+        details.append(f"unexpected {', '.join(unexpected[:5])}")
+    for k in wrong[:5]:
+        details.append(f"{k} is {tuple(state[k].shape)}, config says {tuple(expected[k])}")
+    raise CheckpointError(
+        f"{WEIGHTS_FILE} does not match {CONFIG_FILE}: {'; '.join(details)}.",
+        file=weights_path,
+        fix="The two files come from different models; use a complete checkpoint folder.",
+    )
+
+
 def load_checkpoint(
     path: str | Path, device: str | torch.device = "cpu", tokenizer: Any = None
 ) -> Transformer:
@@ -130,14 +165,7 @@ def load_checkpoint(
     folder = Path(path)
     info = read_checkpoint_info(folder)
     if tokenizer is not None:
-        recorded, given = info.get("tokenizer_sha256"), _tokenizer_sha(tokenizer)
-        if recorded and recorded != given:
-            raise CheckpointError(
-                f"Checkpoint {folder} was trained with tokenizer sha256 {recorded[:12]}..., "
-                f"you gave one with sha256 {given[:12]}...",
-                file=folder,
-                fix="Pass the tokenizer.json from the same run as the checkpoint.",
-            )
+        _check_tokenizer(info, folder, tokenizer)
     try:
         config = ModelConfig.from_dict(info["model"])
     except (PicochatError, TypeError) as exc:
@@ -161,25 +189,7 @@ def load_checkpoint(
         ) from exc
 
     model = Transformer(config)
-    expected = {k: v.shape for k, v in model.state_dict().items()}
-    if config.tie_embeddings:
-        expected.pop(TIED_KEY)
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k])]
-    if missing or unexpected or wrong:
-        details = []
-        if missing:
-            details.append(f"missing {', '.join(missing[:5])}")
-        if unexpected:
-            details.append(f"unexpected {', '.join(unexpected[:5])}")
-        for k in wrong[:5]:
-            details.append(f"{k} is {tuple(state[k].shape)}, config says {tuple(expected[k])}")
-        raise CheckpointError(
-            f"{WEIGHTS_FILE} does not match {CONFIG_FILE}: {'; '.join(details)}.",
-            file=weights_path,
-            fix="The two files come from different models; use a complete checkpoint folder.",
-        )
+    _check_state(model, state, weights_path)
     model.load_state_dict(state, strict=False)  # strict=False only for the tied head
     model.to(device)
     model.eval()

@@ -88,6 +88,35 @@ def _merge_word(word: list[int], pair: Pair, new_id: int) -> list[int] | None:
     return out if found else None
 
 
+def _apply_merge(
+    words: list[list[int]],
+    freqs: list[int],
+    where: dict[Pair, set[int]],
+    pair_counts: dict[Pair, int],
+    pair: Pair,
+    new_id: int,
+) -> set[Pair]:
+    """Merge `pair` into `new_id` in every word that holds it, updating the pair counts
+    and `where` in place; returns the pairs that contain the new token."""
+    grown: set[Pair] = set()
+    for index in where.pop(pair):
+        old = words[index]
+        new = _merge_word(old, pair, new_id)
+        if new is None:  # the word lost this pair to an earlier merge
+            continue
+        freq = freqs[index]
+        for old_pair in pairwise(old):
+            pair_counts[old_pair] -= freq
+        for new_pair in pairwise(new):
+            pair_counts[new_pair] += freq
+            if new_id in new_pair:
+                where[new_pair].add(index)
+                grown.add(new_pair)
+        words[index] = new
+    del pair_counts[pair]
+    return grown
+
+
 def train_bpe(
     word_counts: Mapping[str, int], vocab_size: int, min_freq: int = 2
 ) -> BPETrainingResult:
@@ -138,23 +167,7 @@ def train_bpe(
         merges.append(pair)
         last_count = count
 
-        grown: set[Pair] = set()
-        for index in where.pop(pair):
-            old = words[index]
-            new = _merge_word(old, pair, new_id)
-            if new is None:  # the word lost this pair to an earlier merge
-                continue
-            freq = freqs[index]
-            for old_pair in pairwise(old):
-                pair_counts[old_pair] -= freq
-            for new_pair in pairwise(new):
-                pair_counts[new_pair] += freq
-                if new_id in new_pair:
-                    where[new_pair].add(index)
-                    grown.add(new_pair)
-            words[index] = new
-        del pair_counts[pair]
-        for new_pair in grown:
+        for new_pair in _apply_merge(words, freqs, where, pair_counts, pair, new_id):
             heapq.heappush(heap, entry(new_pair))
 
     if below_min_freq:

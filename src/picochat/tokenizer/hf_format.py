@@ -91,12 +91,9 @@ def byte_level_pre_tokenizer() -> dict[str, Any]:
 
 
 def byte_level_decoder() -> dict[str, Any]:
-    return {
-        "type": "ByteLevel",
-        "add_prefix_space": False,
-        "trim_offsets": True,
-        "use_regex": False,
-    }
+    """Maps the ByteLevel alphabet back to bytes; Hugging Face's ByteLevel decoder takes
+    the same four settings as the pre-tokenizer, so the section is the same."""
+    return byte_level_pre_tokenizer()
 
 
 def bpe_model(vocab: dict[str, int], merges: list[list[str]]) -> dict[str, Any]:

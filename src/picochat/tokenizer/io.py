@@ -38,9 +38,8 @@ def save_tokenizer(tokenizer: Tokenizer, path: str | Path) -> Path:
     return path
 
 
-def load_tokenizer(path: str | Path) -> Tokenizer:
-    """Load a Picochat tokenizer.json (char, byte or bpe)."""
-    path = Path(path)
+def _read_document(path: Path) -> tuple[bytes, object]:
+    """(raw bytes, parsed JSON) of the file, or an InputError saying why not."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -52,7 +51,7 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
             fix="Check the path points to a readable tokenizer.json file.",
         ) from None
     try:
-        doc = json.loads(raw.decode("utf-8"))
+        return raw, json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise InputError("tokenizer file is not UTF-8 text.", file=path, fix=_RETRAIN) from None
     except json.JSONDecodeError as error:
@@ -63,6 +62,9 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
             fix=_RETRAIN,
         ) from None
 
+
+def _check_picochat_document(doc: object, path: Path) -> str:
+    """The tokenizer type of a document Picochat wrote; InputError for anything else."""
     meta = hf_format.metadata(doc) if isinstance(doc, dict) else None
     if not isinstance(meta, dict):
         raise InputError(
@@ -94,6 +96,14 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
             file=path,
             fix=_RETRAIN,
         )
+    return kind
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """Load a Picochat tokenizer.json (char, byte or bpe)."""
+    path = Path(path)
+    raw, doc = _read_document(path)
+    kind = _check_picochat_document(doc, path)
     try:
         tokenizer = TOKENIZER_CLASSES[kind].from_document(doc)
     except (KeyError, TypeError, ValueError, IndexError) as error:

@@ -221,6 +221,40 @@ def _cached_streams(cache_dir: Path, key: str, build: Any) -> tuple[np.ndarray, 
     return np.load(folder / "train.npy", mmap_mode="r"), np.load(folder / "val.npy", mmap_mode="r")
 
 
+def _check_streams(
+    corpus: Path, train: np.ndarray, val: np.ndarray, rate: float, context_size: int
+) -> list[str]:
+    """Warnings about the encoded streams; InputError where they cannot train a model."""
+    warnings = []
+    if rate > MAX_UNKNOWN_RATE:
+        raise InputError(
+            f"{rate:.1%} of the corpus tokens are <unk>: this tokenizer was not built for "
+            "this corpus.",
+            file=corpus,
+            fix="Train the tokenizer on this corpus (`picochat tok train --input ...`) or use "
+            "--type byte/bpe, which never produce unknown tokens.",
+        )
+    if rate > 0:
+        warnings.append(
+            f"{rate:.3%} of the corpus tokens are <unk> (characters the tokenizer never saw)."
+        )
+    if len(train) < context_size + 1:
+        raise InputError(
+            f"The training part of the corpus has {len(train)} tokens, fewer than one window "
+            f"of --context-size {context_size} plus its target.",
+            file=corpus,
+            fix=f"Use --context-size {max(8, len(train) // 4)} or less, or a larger corpus.",
+        )
+    if len(val) < MIN_VAL_TOKENS:
+        raise InputError(
+            f"The corpus is too small to hold out validation: {len(val)} validation tokens "
+            f"(at least {MIN_VAL_TOKENS} are needed for a meaningful validation loss).",
+            file=corpus,
+            fix="Use a larger corpus or raise --val-fraction.",
+        )
+    return warnings
+
+
 def build_token_data(
     *,
     corpus: Path,
@@ -255,33 +289,7 @@ def build_token_data(
         train, val = build()
 
     rate = unknown_rate(tokenizer, train, val)
-    warnings = []
-    if rate > MAX_UNKNOWN_RATE:
-        raise InputError(
-            f"{rate:.1%} of the corpus tokens are <unk>: this tokenizer was not built for "
-            "this corpus.",
-            file=corpus,
-            fix="Train the tokenizer on this corpus (`picochat tok train --input ...`) or use "
-            "--type byte/bpe, which never produce unknown tokens.",
-        )
-    if rate > 0:
-        warnings.append(
-            f"{rate:.3%} of the corpus tokens are <unk> (characters the tokenizer never saw)."
-        )
-    if len(train) < context_size + 1:
-        raise InputError(
-            f"The training part of the corpus has {len(train)} tokens, fewer than one window "
-            f"of --context-size {context_size} plus its target.",
-            file=corpus,
-            fix=f"Use --context-size {max(8, len(train) // 4)} or less, or a larger corpus.",
-        )
-    if len(val) < MIN_VAL_TOKENS:
-        raise InputError(
-            f"The corpus is too small to hold out validation: {len(val)} validation tokens "
-            f"(at least {MIN_VAL_TOKENS} are needed for a meaningful validation loss).",
-            file=corpus,
-            fix="Use a larger corpus or raise --val-fraction.",
-        )
+    warnings = _check_streams(corpus, train, val, rate, context_size)
     return TokenData(
         train=train,
         val=val,
