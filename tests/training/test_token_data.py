@@ -9,7 +9,8 @@ import torch
 from picochat.errors import ConfigError, InputError
 from picochat.model.chunked_loss import IGNORE_INDEX
 from picochat.tokenizer import load_tokenizer
-from picochat.training.token_data import RandomWindows, build_token_data, fixed_windows
+from picochat.training.token_data import build_token_data
+from picochat.training.windows import RandomWindows, fixed_windows
 
 
 def as_str(ids) -> str:

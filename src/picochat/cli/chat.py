@@ -80,9 +80,9 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from picochat.model.loading import load_native
     from picochat.errors import ConfigError
     from picochat.generation import fit_prompt, sampling_options, stream_text, text_prompt_ids
+    from picochat.model.loading import load_native
     from picochat.runtime import resolve_device
 
     config = config_from_args(GenerateConfig, args)

@@ -80,8 +80,8 @@ def _compare(args: argparse.Namespace) -> int:
     from picochat.artifacts import atomic_write_text
     from picochat.cli.tables import print_blocks
     from picochat.errors import ConfigError
-    from picochat.reports.compare import compare_blocks
     from picochat.markdown import render
+    from picochat.reports.compare import compare_blocks
 
     if len(args.runs) < 2:
         raise ConfigError(

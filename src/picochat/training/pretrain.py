@@ -35,14 +35,8 @@ from picochat.training.pretrain_report import build_report, write_report_files
 from picochat.training.pretrain_shards import corpus_sample, shard_token_data, wants_shards
 from picochat.training.shard_windows import ShardTokenData, fixed_window_count, fixed_window_rows
 from picochat.training.stage_run import StageRun, TrainResult, check_loop_config, run_stage
-from picochat.training.token_data import (
-    RandomWindows,
-    TokenData,
-    build_token_data,
-    read_corpus,
-    spread_rows,
-    spread_windows,
-)
+from picochat.training.token_data import TokenData, build_token_data, read_corpus
+from picochat.training.windows import RandomWindows, spread_rows, spread_windows
 
 # Train-loss estimate at each evaluation: up to this many full training windows.
 TRAIN_EVAL_WINDOWS = 64

@@ -50,7 +50,7 @@ from picochat.training.sft_data import ChatBatches, SFTSequence, collate, render
 from picochat.training.sft_diagnostics import is_exact, verdict
 from picochat.training.sft_report import build_report, write_report_files
 from picochat.training.stage_run import StageRun, TrainResult, check_loop_config, run_stage
-from picochat.training.token_data import spread_rows
+from picochat.training.windows import spread_rows
 
 # Greedy replies are generated in batches of this many prompts.
 PROBE_BATCH = 64

@@ -1,0 +1,93 @@
+"""Token streams -> model batches for pretraining: random training windows, and the
+fixed windows validation and the train-loss estimate are measured on.
+
+Not here: the streams themselves (`token_data.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from picochat.model.chunked_loss import IGNORE_INDEX
+
+
+class RandomWindows:
+    """Training batches of random windows; batch k depends only on (seed, rank, k).
+
+    Its state is just k (the data position), so resume is exact and cheap, and each DDP
+    rank draws different windows.
+    """
+
+    def __init__(
+        self,
+        tokens: np.ndarray,
+        *,
+        context_size: int,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        device: torch.device | None = None,
+    ) -> None:
+        self.tokens = tokens
+        self.context_size = context_size
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.device = device or torch.device("cpu")
+        self.position = 0
+        self._offsets = np.arange(context_size + 1)
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.rank, self.position])
+        self.position += 1
+        starts = rng.integers(0, len(self.tokens) - self.context_size, size=self.batch_size)
+        chunk = torch.from_numpy(
+            np.asarray(self.tokens[starts[:, None] + self._offsets], dtype=np.int64)
+        )
+        chunk = chunk.to(self.device, non_blocking=True)
+        return chunk[:, :-1], chunk[:, 1:]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"position": self.position}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.position = int(state["position"])
+
+
+def fixed_windows(tokens: np.ndarray, context_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Non-overlapping windows covering the stream: every token after the first is a
+    target exactly once. Targets past the end are IGNORE_INDEX; inputs there are 0."""
+    n_targets = len(tokens) - 1
+    count = max(1, -(-n_targets // context_size))
+    inputs = np.zeros((count, context_size), dtype=np.int64)
+    targets = np.full((count, context_size), IGNORE_INDEX, dtype=np.int64)
+    flat = np.asarray(tokens, dtype=np.int64)
+    for row in range(count):
+        start = row * context_size
+        length = min(context_size, n_targets - start)
+        inputs[row, :length] = flat[start : start + length]
+        targets[row, :length] = flat[start + 1 : start + 1 + length]
+    return torch.from_numpy(inputs), torch.from_numpy(targets)
+
+
+def spread_rows(count: int, wanted: int) -> np.ndarray:
+    """`wanted` row indices spread evenly over `count` rows (all of them if wanted <= 0)."""
+    if wanted <= 0 or wanted >= count:
+        return np.arange(count)
+    return np.unique(np.linspace(0, count - 1, wanted).round().astype(np.int64))
+
+
+def spread_windows(
+    tokens: np.ndarray, context_size: int, count: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`count` full windows at evenly spaced starts (the train-loss estimate: every
+    position has its full left context, as in training)."""
+    starts = np.unique(
+        np.linspace(0, len(tokens) - context_size - 1, max(1, count)).astype(np.int64)
+    )
+    chunk = np.asarray(tokens[starts[:, None] + np.arange(context_size + 1)], dtype=np.int64)
+    chunk = torch.from_numpy(chunk)
+    return chunk[:, :-1], chunk[:, 1:]
