@@ -55,9 +55,10 @@ def native_model(
     checkpoint: str | Path, tokenizer_path: str | Path, *, name: str | None = None, device="cpu"
 ) -> ServedModel:
     """A Picochat checkpoint folder and its tokenizer.json."""
-    from picochat import load_checkpoint, load_tokenizer
     from picochat.chat_format import render_prompt
     from picochat.generation import DEFAULT_PAD_ID, stop_ids_for, text_prompt_ids
+    from picochat.model.checkpoint import load_checkpoint
+    from picochat.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(str(tokenizer_path))
     model = load_checkpoint(str(checkpoint), device=str(device), tokenizer=tokenizer)

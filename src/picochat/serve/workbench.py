@@ -73,7 +73,7 @@ class RunModels:
             return dict(self.loaded_engines_engines)
 
     def tokenizer(self, name: str) -> Any:
-        from picochat import load_tokenizer
+        from picochat.tokenizer import load_tokenizer
 
         if name not in self.tokenizers:
             path = run_folder(self.runs_dir, name) / "tokenizer.json"
