@@ -9,13 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from picochat.chat_session import ChatSession, NativeEngine
-from picochat.model.checkpoint import load_checkpoint, save_checkpoint
-from picochat.model.config import ModelConfig
+from picochat.model.checkpoint import load_checkpoint
 from picochat.model.transformer import Transformer
 from picochat.tokenizer import CharTokenizer, save_tokenizer
+from tiny_models import save_tiny_run
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT = "hello there, how are you? I am fine. What is the weather like today?\n"
@@ -24,14 +23,7 @@ TEXT = "hello there, how are you? I am fine. What is the weather like today?\n"
 @pytest.fixture
 def run(tmp_path) -> Path:
     """A run folder with tokenizer.json, an sft checkpoint and a base checkpoint."""
-    tok = CharTokenizer.train(TEXT)
-    save_tokenizer(tok, tmp_path / "tokenizer.json")
-    torch.manual_seed(0)
-    config = ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_kv_head=2, n_embd=16,
-                         context_size=64)  # fmt: skip
-    model = Transformer(config)
-    save_checkpoint(tmp_path / "sft", model, tokenizer_sha256=tok.sha256, kind="sft")
-    save_checkpoint(tmp_path / "base", model, tokenizer_sha256=tok.sha256, kind="base")
+    save_tiny_run(tmp_path, TEXT, {"sft": "sft", "base": "base"}, context_size=64)
     return tmp_path
 
 

@@ -20,24 +20,16 @@ from picochat.generation import (
     stop_ids_for,
     stream_text,
 )
-from picochat.model.config import ModelConfig
 from picochat.model.transformer import Transformer
+from tiny_models import tiny_model
 
 VOCAB = 61
 NO_STOP: tuple[int, ...] = ()
 
 
-def make_model(context_size: int = 48) -> Transformer:
-    torch.manual_seed(0)
-    config = ModelConfig(
-        vocab_size=VOCAB, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, context_size=context_size
-    )
-    return Transformer(config).eval()
-
-
 @pytest.fixture(scope="module")
 def model() -> Transformer:
-    return make_model()
+    return tiny_model(VOCAB)
 
 
 def prompts() -> list[list[int]]:
@@ -183,7 +175,7 @@ def test_long_prompt_policy():
     # A huge max_new_tokens still leaves the prompt half the context.
     assert fit_prompt(list(range(50)), 32, 100) == (list(range(34, 50)), 34)
 
-    model = make_model(context_size=32)
+    model = tiny_model(VOCAB, context_size=32)
     long_prompt = torch.randint(
         8, VOCAB, (50,), generator=torch.Generator().manual_seed(5)
     ).tolist()
@@ -229,6 +221,6 @@ def test_bad_sampling_settings_are_config_errors(model):
 
 
 def test_training_mode_is_restored():
-    model = make_model().train()
+    model = tiny_model(VOCAB).train()
     generate_ids(model, prompts(), max_new_tokens=2, temperature=0)
     assert model.training

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import json
 
-import torch
-
 from picochat.evaluation.items import EvalItem
 from picochat.evaluation.stage import checkpoint_reply_fn, conversations, generate_replies
-from picochat.model.checkpoint import save_checkpoint
-from picochat.model.config import ModelConfig
-from picochat.model.transformer import Transformer
-from picochat.tokenizer import CharTokenizer, save_tokenizer
+from tiny_models import save_tiny_run
 
 TEXT = "Romeo loves Juliet. The sea is wide and deep. What is a tokenizer? It splits text."
 
 
-def tiny_model_and_tokenizer(tmp_path):
-    tok = CharTokenizer.train(TEXT)
-    save_tokenizer(tok, tmp_path / "tokenizer.json")
-    torch.manual_seed(0)
-    config = ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_kv_head=2,
-                         n_embd=16, context_size=96)  # fmt: skip
-    return Transformer(config).eval(), tok
-
-
 def test_batched_replies_equal_one_at_a_time_and_keep_item_order(tmp_path):
-    model, tok = tiny_model_and_tokenizer(tmp_path)
+    model, tok = save_tiny_run(tmp_path, TEXT, {}, context_size=96)
     items = [EvalItem(u) for u in ("Hi.", "What is a tokenizer, really?", "Sea?", "Romeo")]
     reply_fn = checkpoint_reply_fn(model, tok, max_new_tokens=6)
     batched = generate_replies(conversations(items), reply_fn, batch_size=4)
@@ -37,8 +23,7 @@ def test_batched_replies_equal_one_at_a_time_and_keep_item_order(tmp_path):
 
 
 def test_cli_eval_chat_with_a_checkpoint(run_cli, tmp_path):
-    model, tok = tiny_model_and_tokenizer(tmp_path)
-    save_checkpoint(tmp_path / "ck", model, tokenizer_sha256=tok.sha256, kind="sft")
+    save_tiny_run(tmp_path, TEXT, {"ck": "sft"}, context_size=96)
     items = tmp_path / "eval.jsonl"
     items.write_text(
         json.dumps({"user": "Who loves Juliet?", "must_include": ["Romeo"]}) + "\n"

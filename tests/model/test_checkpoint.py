@@ -12,29 +12,14 @@ from safetensors.torch import load_file
 import picochat
 from picochat.errors import CheckpointError
 from picochat.model.checkpoint import load_checkpoint, load_training_state, save_checkpoint
-from picochat.model.config import ModelConfig
-from picochat.model.transformer import Transformer
+from tiny_models import tiny_model
 
 SHA = "a" * 64
 
 
-def make_model(tie: bool = True) -> Transformer:
-    torch.manual_seed(0)
-    config = ModelConfig(
-        vocab_size=40,
-        n_layer=2,
-        n_head=2,
-        n_kv_head=1,
-        n_embd=16,
-        context_size=16,
-        tie_embeddings=tie,
-    )
-    return Transformer(config).eval()
-
-
 @pytest.mark.parametrize("tie", [True, False])
 def test_save_load_gives_identical_logits(tmp_path, tie):
-    model = make_model(tie)
+    model = tiny_model(tie_embeddings=tie)
     save_checkpoint(tmp_path / "ck", model, tokenizer_sha256=SHA, kind="sft", metadata={"step": 7})
     loaded = load_checkpoint(tmp_path / "ck")
     idx = torch.randint(0, 40, (2, 16))
@@ -51,7 +36,7 @@ def test_save_load_gives_identical_logits(tmp_path, tie):
 
 
 def test_public_api_and_overwrite(tmp_path):
-    first, second = make_model(), make_model()
+    first, second = tiny_model(), tiny_model()
     with torch.no_grad():
         second.wte.weight.add_(1.0)
     save_checkpoint(tmp_path / "ck", first, tokenizer_sha256=SHA)
@@ -62,7 +47,7 @@ def test_public_api_and_overwrite(tmp_path):
 
 
 def test_tokenizer_hash_mismatch_is_explained(tmp_path):
-    save_checkpoint(tmp_path / "ck", make_model(), tokenizer_sha256=SHA)
+    save_checkpoint(tmp_path / "ck", tiny_model(), tokenizer_sha256=SHA)
     load_checkpoint(tmp_path / "ck", tokenizer=SimpleNamespace(sha256=SHA))
     with pytest.raises(CheckpointError, match="trained with tokenizer sha256 aaaaaaaaaaaa") as info:
         load_checkpoint(tmp_path / "ck", tokenizer=SimpleNamespace(sha256="b" * 64))
@@ -76,7 +61,7 @@ def test_tokenizer_hash_mismatch_is_explained(tmp_path):
 def test_missing_and_corrupted_checkpoints(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "nowhere")
-    folder = save_checkpoint(tmp_path / "ck", make_model(), tokenizer_sha256=SHA)
+    folder = save_checkpoint(tmp_path / "ck", tiny_model(), tokenizer_sha256=SHA)
     weights = folder / "model.safetensors"
     good = weights.read_bytes()
 
@@ -91,7 +76,7 @@ def test_missing_and_corrupted_checkpoints(tmp_path):
 
     config_path = folder / "config.json"
     info_json = json.loads(config_path.read_text())
-    info_json["model"]["n_embd"] = 32  # weights no longer fit the config
+    info_json["model"]["n_embd"] = 64  # weights no longer fit the config
     config_path.write_text(json.dumps(info_json))
     with pytest.raises(CheckpointError, match="does not match config.json"):
         load_checkpoint(folder)
@@ -104,7 +89,7 @@ def test_missing_and_corrupted_checkpoints(tmp_path):
 
 
 def test_training_state_round_trip_with_weights_only(tmp_path):
-    model = make_model()
+    model = tiny_model()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     _, loss = model.train()(torch.randint(0, 40, (2, 8)), torch.randint(0, 40, (2, 8)))
     loss.backward()

@@ -10,8 +10,8 @@ from torch._dynamo.utils import counters
 
 from picochat.generation import generate_ids
 from picochat.model.compile import compile_for_decoding
-from picochat.model.config import ModelConfig
 from picochat.model.transformer import Transformer
+from tiny_models import tiny_model
 
 VOCAB = 61
 
@@ -19,11 +19,7 @@ VOCAB = 61
 @pytest.fixture(scope="module")
 def models() -> tuple[Transformer, Transformer]:
     """(eager, compiled) with the same weights; grouped-query attention (4 heads, 2 kv)."""
-    torch.manual_seed(0)
-    config = ModelConfig(
-        vocab_size=VOCAB, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, context_size=48
-    )
-    eager = Transformer(config).eval()
+    eager = tiny_model(VOCAB)
     return eager, compile_for_decoding(copy.deepcopy(eager))
 
 

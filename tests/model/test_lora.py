@@ -9,7 +9,6 @@ import torch
 
 from picochat.errors import CheckpointError, ConfigError
 from picochat.model.checkpoint import save_checkpoint
-from picochat.model.config import ModelConfig
 from picochat.model.lora import (
     ADAPTER_CONFIG,
     ADAPTER_WEIGHTS,
@@ -21,15 +20,7 @@ from picochat.model.lora import (
     parse_targets,
     save_adapter,
 )
-from picochat.model.transformer import Transformer
-
-
-def tiny_model(seed: int = 0) -> Transformer:
-    torch.manual_seed(seed)
-    config = ModelConfig(
-        vocab_size=40, n_layer=2, n_head=2, n_kv_head=2, n_embd=16, context_size=16
-    )
-    return Transformer(config)
+from tiny_models import tiny_model
 
 
 def train_a_little(model: torch.nn.Module, steps: int = 5) -> None:

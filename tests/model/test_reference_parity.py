@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from picochat.model.config import ModelConfig
-from picochat.model.transformer import Transformer
+from tiny_models import tiny_model
 
 transformers = pytest.importorskip("transformers")
 
@@ -16,10 +15,9 @@ transformers = pytest.importorskip("transformers")
 def test_same_logits_and_loss_as_hf_llama(tie, n_kv_head):
     from picochat.hf.export import llama_state_dict
 
-    torch.manual_seed(0)
-    config = ModelConfig(vocab_size=50, n_layer=2, n_head=4, n_kv_head=n_kv_head, n_embd=32,
-                         context_size=24, tie_embeddings=tie, rope_theta=500.0)  # fmt: skip
-    ours = Transformer(config).eval()
+    ours = tiny_model(50, n_kv_head=n_kv_head, context_size=24, tie_embeddings=tie,
+                      rope_theta=500.0)  # fmt: skip
+    config = ours.config
     hf_config = transformers.LlamaConfig(
         vocab_size=50, hidden_size=32, intermediate_size=config.mlp_hidden, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=n_kv_head, head_dim=8,

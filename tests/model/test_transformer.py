@@ -11,17 +11,7 @@ from picochat.errors import ConfigError
 from picochat.model import chunked_loss
 from picochat.model.config import PRESETS, ModelConfig, resolve_model_config, swiglu_hidden
 from picochat.model.transformer import KVCache, Transformer, attention
-
-
-def tiny_config(**overrides) -> ModelConfig:
-    shape = dict(vocab_size=61, n_layer=2, n_head=4, n_kv_head=4, n_embd=32, context_size=32)
-    shape.update(overrides)
-    return ModelConfig(**shape)
-
-
-def make_model(seed: int = 0, **overrides) -> Transformer:
-    torch.manual_seed(seed)
-    return Transformer(tiny_config(**overrides)).eval()
+from tiny_models import tiny_model
 
 
 def expected_parameters(c: ModelConfig) -> int:
@@ -93,7 +83,7 @@ def test_resolver_rejects_bad_shapes_with_a_fix(shape, words):
 
 
 def test_forward_shapes_and_no_biases():
-    model = make_model()
+    model = tiny_model()
     idx = torch.randint(0, 61, (3, 10))
     logits, loss = model(idx)
     assert logits.shape == (3, 10, 61) and loss is None
@@ -103,21 +93,20 @@ def test_forward_shapes_and_no_biases():
 
 
 def test_tied_embeddings_share_one_tensor():
-    tied, untied = make_model(tie_embeddings=True), make_model(tie_embeddings=False)
+    tied, untied = tiny_model(tie_embeddings=True), tiny_model(tie_embeddings=False)
     assert tied.lm_head.weight is tied.wte.weight
     assert untied.num_parameters() - tied.num_parameters() == 61 * 32
 
 
 def test_init_scales_residual_projections():
-    torch.manual_seed(0)
-    model = Transformer(tiny_config(n_layer=8, n_embd=128, mlp_hidden=512))
+    model = tiny_model(n_layer=8, n_embd=128, mlp_hidden=512)
     assert abs(model.blocks[0].attn_qkv.weight.std().item() - 0.02) < 0.002
     assert abs(model.blocks[0].mlp_proj.weight.std().item() - 0.02 / 4) < 0.0005
     assert torch.all(model.norm_f.weight == 1)
 
 
 def test_causal_future_tokens_do_not_change_past_logits():
-    model = make_model()
+    model = tiny_model()
     idx = torch.randint(0, 61, (2, 20))
     changed = idx.clone()
     changed[:, 12:] = torch.randint(0, 61, (2, 8))
@@ -128,8 +117,8 @@ def test_causal_future_tokens_do_not_change_past_logits():
 
 
 def test_grouped_query_attention_equals_attention_with_repeated_kv_heads():
-    gqa = make_model(n_head=4, n_kv_head=2)
-    mha = Transformer(tiny_config(n_head=4, n_kv_head=4)).eval()
+    gqa = tiny_model(n_head=4, n_kv_head=2)
+    mha = tiny_model(n_head=4, n_kv_head=4)
     state = gqa.state_dict()
     hd, H, KV = 8, 4, 2
     for i in range(2):
@@ -149,7 +138,7 @@ def test_chunked_loss_equals_cross_entropy_on_full_logits(monkeypatch, tie):
     monkeypatch.setattr(
         chunked_loss, "_LOSS_CHUNK_ELEMENTS", 61 * 7
     )  # 7 rows per chunk: many chunks
-    model = make_model(tie_embeddings=tie).train()
+    model = tiny_model(tie_embeddings=tie).train()
     idx = torch.randint(0, 61, (3, 20))
     targets = torch.randint(0, 61, (3, 20))
     targets[0, :9] = chunked_loss.IGNORE_INDEX
@@ -181,7 +170,7 @@ def test_chunked_loss_equals_cross_entropy_on_full_logits(monkeypatch, tie):
 
 
 def test_loss_is_zero_not_nan_when_every_target_is_ignored():
-    model = make_model().train()
+    model = tiny_model().train()
     idx = torch.randint(0, 61, (2, 8))
     _, loss = model(idx, torch.full((2, 8), chunked_loss.IGNORE_INDEX))
     loss.backward()
@@ -190,7 +179,7 @@ def test_loss_is_zero_not_nan_when_every_target_is_ignored():
 
 
 def test_bf16_autocast_loss_is_close_to_fp32():
-    model = make_model().train()
+    model = tiny_model().train()
     idx, targets = torch.randint(0, 61, (2, 16)), torch.randint(0, 61, (2, 16))
     _, fp32 = model(idx, targets)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -203,7 +192,7 @@ def test_bf16_autocast_loss_is_close_to_fp32():
 
 @pytest.mark.parametrize("n_kv_head", [4, 2])
 def test_cached_decode_equals_full_forward(n_kv_head):
-    model = make_model(n_kv_head=n_kv_head)
+    model = tiny_model(n_kv_head=n_kv_head)
     idx = torch.randint(0, 61, (2, 24))
     full, _ = model(idx)
     cache = KVCache(model.config, 2, 24)
@@ -216,7 +205,7 @@ def test_cached_decode_equals_full_forward(n_kv_head):
 
 
 def test_left_padded_batch_matches_each_prompt_alone():
-    model = make_model(n_kv_head=2)
+    model = tiny_model(n_kv_head=2)
     short, long = torch.randint(0, 61, (1, 5)), torch.randint(0, 61, (1, 9))
     batch = torch.cat([torch.cat([torch.full((1, 4), 2), short], 1), long])  # pad id 2
     cache = KVCache(model.config, 2, 12, pad_lengths=[4, 0])
@@ -233,7 +222,7 @@ def test_left_padded_batch_matches_each_prompt_alone():
 
 
 def test_cache_refuses_to_overflow():
-    model = make_model()
+    model = tiny_model()
     cache = KVCache(model.config, 1, 4)
     model(torch.randint(0, 61, (1, 4)), cache=cache)
     with pytest.raises(ValueError, match="KV cache full"):

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 pytest.importorskip("fastapi", reason="the `serve` extra (fastapi, uvicorn) is not installed")
 pytest.importorskip("uvicorn", reason="the `serve` extra (fastapi, uvicorn) is not installed")
@@ -27,28 +26,18 @@ def tiny_model(tmp_path_factory) -> dict[str, Path]:
     """A random 2-layer model (init std 0.3: varied greedy replies) and its char tokenizer."""
     from picochat.configs import TokenizerTrainConfig
     from picochat.model.checkpoint import save_checkpoint
-    from picochat.model.config import ModelConfig
-    from picochat.model.transformer import Transformer
     from picochat.tokenizer import load_tokenizer, train_tokenizer
+    from tiny_models import tiny_model
 
     folder = tmp_path_factory.mktemp("served")
     (folder / "corpus.txt").write_text(TEXT * 3, encoding="utf-8")
     tokenizer_path = folder / "tokenizer.json"
     train_tokenizer(TokenizerTrainConfig(input=folder / "corpus.txt", out=tokenizer_path))
     tokenizer = load_tokenizer(str(tokenizer_path))
-    torch.manual_seed(0)
-    config = ModelConfig(
-        vocab_size=tokenizer.vocab_size,
-        n_layer=2,
-        n_head=2,
-        n_kv_head=1,
-        n_embd=32,
-        context_size=160,
-        init_std=0.3,
-    )
+    model = tiny_model(tokenizer.vocab_size, n_head=2, n_kv_head=1, context_size=160, init_std=0.3)
     checkpoint = save_checkpoint(
         folder / "sft" / "checkpoint",
-        Transformer(config),
+        model,
         tokenizer_sha256=tokenizer.sha256,
         kind="sft",
     )

@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 
 from picochat.configs import BaseTrainConfig
-from picochat.model.config import ModelConfig
-from picochat.model.transformer import Transformer
 from picochat.tokenizer import load_tokenizer
 from picochat.training.memorization import (
     copy_diagnostics,
@@ -20,6 +18,7 @@ from picochat.training.memorization import (
     training_continuations,
 )
 from picochat.training.pretrain import train_base
+from tiny_models import tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,7 +91,7 @@ def test_a_memorising_run_copies_and_hits_canaries_an_untrained_model_does_not(
 
     # The same probes on an untrained model of the same shape: nothing is reproduced.
     tok = load_tokenizer(paths["tokenizer"])
-    untrained = Transformer(ModelConfig(vocab_size=tok.vocab_size, n_kv_head=4, **shape)).eval()
+    untrained = tiny_model(tok.vocab_size, n_kv_head=4, **shape)
     canaries = make_canaries(2, text, tok, seed=5)
     assert [c.text for c in canaries] == [c["text"] for c in memorised["canaries"]]
     probes = probe_canaries(untrained, tok, canaries, device=untrained.wte.weight.device, seed=5)

@@ -7,9 +7,8 @@ import math
 import pytest
 import torch
 
-from picochat.model.config import ModelConfig
-from picochat.model.transformer import Transformer
 from picochat.training.schedule import build_optimizer, learning_rate_at
+from tiny_models import tiny_model
 
 
 def test_warmup_then_cosine_to_the_floor():
@@ -25,7 +24,7 @@ def test_warmup_then_cosine_to_the_floor():
 
 
 def test_weight_decay_only_on_matrices_not_norms_or_embeddings():
-    model = Transformer(ModelConfig(vocab_size=32, n_layer=1, n_head=2, n_kv_head=2, n_embd=16))
+    model = tiny_model(32)  # tied embeddings
     optimizer = build_optimizer(
         model, learning_rate=1e-3, weight_decay=0.1, device=torch.device("cpu")
     )
