@@ -30,7 +30,6 @@ RANKS: dict[str, int] = {
     "plots": 0,
     # 1: the config dataclasses every layer reads (defaults and help text, no behaviour).
     "configs": 1,
-    "hf_support": 1,  # "is the hf extra installed?" (data/hf_import.py asks it until hf/ exists)
     # 2: the building blocks, which know nothing of stages.
     "data": 2,
     "tokenizer": 2,
@@ -38,12 +37,11 @@ RANKS: dict[str, int] = {
     "chat_format": 2,
     # 3: sampling from a model.
     "generation": 3,
-    # 4: what the stages run: training loops, the eval scorer, the Hugging Face path.
+    # 4: what the stages run: training loops, the eval scorer, the Hugging Face path
+    # (import, export, hf-sft, adapters: it uses the training loop and the chat template).
     "training": 4,
     "evaluation": 4,
     "hf": 4,
-    "hf_adapter": 4,  # top-level modules until the hf/ package holds them
-    "export_hf": 4,
     # 5: the stage declarations, and the interactive chat loop (native or HF engines).
     "stages": 5,
     "chat_session": 5,
