@@ -123,6 +123,9 @@ def _length_violations(item: EvalItem, n_words: int, n_chars: int) -> list[str]:
 
 
 Failure = tuple[str, str]  # (rule, reason)
+# What an ItemResult repeats from its item, unchanged.
+ITEM_FIELDS = ("user", "level", "level_inferred", "category", "answerable", "needs_review",
+               "line", "extra")  # fmt: skip
 
 
 def _content(item: EvalItem, reply: str, text: MatchableText, rules: ScoringRules):
@@ -230,22 +233,9 @@ def score_item(
     behaviour_failures, behaviour = _behaviour(item, reply, text)
     failures = content_failures + support_failures + behaviour_failures
     failed_rules = [rule for rule, _ in failures]
-    return ItemResult(
-        index=index,
-        user=item.user,
-        reply=reply,
-        passed=not failures,
-        reasons=[reason for _, reason in failures],
-        failed_rules=failed_rules,
-        clusters=sorted({RULE_CLUSTERS[rule] for rule in failed_rules}),
-        level=item.level,
-        level_inferred=item.level_inferred,
-        category=item.category,
-        answerable=item.answerable,
-        needs_review=item.needs_review,
-        line=item.line,
-        extra=item.extra,
-        **content,
-        **support,
-        **behaviour,
-    )
+    verdict = dict(passed=not failures, reasons=[reason for _, reason in failures],
+                   failed_rules=failed_rules,
+                   clusters=sorted({RULE_CLUSTERS[rule] for rule in failed_rules}))  # fmt: skip
+    copied = {name: getattr(item, name) for name in ITEM_FIELDS}
+    return ItemResult(index=index, reply=reply, **verdict, **copied, **content, **support,
+                      **behaviour)  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from picochat.data.chat import ChatExample
+from picochat.markdown import Block, Bullets, Heading, Paragraph, Table, fixed, render
 from picochat.training.sft_diagnostics import divergence, is_exact, verdict
 
 
@@ -106,65 +107,73 @@ def build_report(
     }
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+def _data(d: dict[str, Any]) -> list[Block]:
+    skipped = [f"  - line {s['line']}: {s['reason']}" for s in d["skipped_rows"][:20]]
+    items = [
+        f"rows {d['rows']}, usable {d['usable']}, skipped {d['skipped']}, truncated {d['truncated']}",
+        "\n".join([f"train rows {d['train_rows']}, validation rows {d['val_rows']}, "
+                   f"supervised answer tokens {d['supervised_tokens']}", *skipped]),
+    ]  # fmt: skip
+    return [Heading("Data"), Bullets(items)]
+
+
+def _loss(report: dict[str, Any]) -> list[Block]:
+    rows = [
+        [str(h["step"]), fixed(h["train_loss"]), fixed(h["val_loss"]), f"{h['lr']:.2e}"]
+        for h in report["history"]
+    ]
+    final, best = report["final"], report["best"]
+    return [
+        Heading("Loss"),
+        Table(["step", "train loss", "val loss", "lr"], rows, align_right=(0, 1, 2, 3)),
+        Paragraph(
+            f"Stop reason: **{report['stop_reason']}** after {final['step']} steps. "
+            f"Best validation loss {fixed(best['val_loss'])} at step {best['step']}; "
+            f"final gap (val - train) {fixed(final['gap'])}; diverged: {report['diverged']}."
+        ),
+    ]
+
+
+def _memorisation(risk: dict[str, Any]) -> list[Block]:
+    return [
+        Heading("Memorisation risk"),
+        Bullets(
+            [
+                f"exact answers on training prompts: {fixed(risk['train_exact_rate'])} "
+                f"({risk['train_probes']} probes)",
+                f"exact answers on validation prompts: {fixed(risk['val_exact_rate'])} "
+                f"({risk['val_probes']} probes)",
+                f"verdict: {risk['verdict']}",
+            ]
+        ),
+    ]
+
+
+def _sample(sample: dict[str, Any] | None) -> list[Block]:
+    if not sample:
+        return []
+    return [
+        Heading("Sample (greedy, validation prompt when there is one)"),
+        Paragraph(f"**User:** {sample['prompt']}"),
+        Paragraph(f"**Model:** {sample['reply']}"),
+        Paragraph(f"**Reference:** {sample['reference']}"),
+    ]
 
 
 def render_markdown(report: dict[str, Any]) -> str:
     """report.md: what was trained, on what, how the losses moved, what it memorised."""
-    d, m, risk = report["dataset"], report["model"], report["memorization_risk"]
-    lines = [
-        "# Hugging Face SFT report",
-        "",
-        f"Model `{m['source']}` ({m['architecture']}, {m['num_parameters']:,} parameters, "
-        f"chat template: {m['chat_template']}, {m['precision']}); "
-        f"{'LoRA r=' + str(report['peft']['rank']) if report['peft'] else 'full fine-tuning'}.",
-        "",
-        "## Data",
-        "",
-        f"- rows {d['rows']}, usable {d['usable']}, skipped {d['skipped']}, truncated {d['truncated']}",
-        f"- train rows {d['train_rows']}, validation rows {d['val_rows']}, "
-        f"supervised answer tokens {d['supervised_tokens']}",
-    ]
-    lines += [f"  - line {s['line']}: {s['reason']}" for s in d["skipped_rows"][:20]]
-    lines += [
-        "",
-        "## Loss",
-        "",
-        "| step | train loss | val loss | lr |",
-        "|---:|---:|---:|---:|",
-    ]
-    lines += [
-        f"| {h['step']} | {_fmt(h['train_loss'])} | {_fmt(h['val_loss'])} | {h['lr']:.2e} |"
-        for h in report["history"]
-    ]
-    final, best = report["final"], report["best"]
-    lines += [
-        "",
-        f"Stop reason: **{report['stop_reason']}** after {final['step']} steps. "
-        f"Best validation loss {_fmt(best['val_loss'])} at step {_fmt(best['step'])}; "
-        f"final gap (val - train) {_fmt(final['gap'])}; diverged: {report['diverged']}.",
-        "",
-        "## Memorisation risk",
-        "",
-        f"- exact answers on training prompts: {_fmt(risk['train_exact_rate'])} "
-        f"({risk['train_probes']} probes)",
-        f"- exact answers on validation prompts: {_fmt(risk['val_exact_rate'])} "
-        f"({risk['val_probes']} probes)",
-        f"- verdict: {risk['verdict']}",
-    ]
-    sample = report.get("sample")
-    if sample:
-        lines += [
-            "",
-            "## Sample (greedy, validation prompt when there is one)",
-            "",
-            f"**User:** {sample['prompt']}",
-            "",
-            f"**Model:** {sample['reply']}",
-            "",
-            f"**Reference:** {sample['reference']}",
+    m = report["model"]
+    tuning = f"LoRA r={report['peft']['rank']}" if report["peft"] else "full fine-tuning"
+    return render(
+        [
+            Heading("Hugging Face SFT report", 1),
+            Paragraph(
+                f"Model `{m['source']}` ({m['architecture']}, {m['num_parameters']:,} "
+                f"parameters, chat template: {m['chat_template']}, {m['precision']}); {tuning}."
+            ),
+            *_data(report["dataset"]),
+            *_loss(report),
+            *_memorisation(report["memorization_risk"]),
+            *_sample(report.get("sample")),
         ]
-    return "\n".join(lines) + "\n"
+    )
