@@ -27,6 +27,7 @@ from picochat.data.preferences import PreferencePair
 from picochat.errors import InputError
 from picochat.model.chunked_loss import IGNORE_INDEX
 from picochat.runtime import autocast
+from picochat.training.batches import SeededBatches
 
 
 @dataclass(frozen=True)
@@ -146,31 +147,19 @@ def answer_logps(
     return out
 
 
-class PairBatches:
+class PairBatches(SeededBatches):
     """Training batches of pairs: seeded shuffled passes, batch k a function of (seed, rank, k).
 
     Its state is just k, so resume is exact; each DDP rank shuffles differently.
     """
 
-    def __init__(
-        self,
-        pairs: list[EncodedPair],
-        *,
-        batch_size: int,
-        pad_id: int,
-        seed: int,
-        rank: int = 0,
-        device: torch.device | None = None,
-    ) -> None:
+    def __init__(self, pairs: list[EncodedPair], *, pad_id: int, **batching: Any) -> None:
+        """`batching`: batch_size, seed, rank, device (see SeededBatches)."""
         if not pairs:
             raise ValueError("no training pairs")
+        super().__init__(**batching)
         self.pairs = pairs
-        self.batch_size = batch_size
         self.pad_id = pad_id
-        self.seed = seed
-        self.rank = rank
-        self.device = device or torch.device("cpu")
-        self.position = 0
         self._orders: dict[int, np.ndarray] = {}
 
     def _pass_order(self, number: int) -> np.ndarray:
@@ -185,9 +174,3 @@ class PairBatches:
         picks = [self._pass_order(i // n)[i % n] for i in range(first, first + self.batch_size)]
         self.position += 1
         return collate([self.pairs[i] for i in picks], self.pad_id).to(self.device)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"position": self.position}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.position = int(state["position"])

@@ -27,6 +27,7 @@ from picochat.chat_format import fit_to_context, render_training
 from picochat.data.chat import ChatExample
 from picochat.errors import InputError
 from picochat.model.chunked_loss import IGNORE_INDEX
+from picochat.training.batches import SeededBatches
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def collate(sequences: Sequence[Any], pad_id: int) -> tuple[torch.Tensor, torch.
     return inputs, targets
 
 
-class ChatBatches:
+class ChatBatches(SeededBatches):
     """Shuffled batches of conversations; batch k depends only on (seed, rank, k).
 
     The rows form an endless stream of epochs, each a fresh permutation drawn from
@@ -113,20 +114,16 @@ class ChatBatches:
         self,
         sequences: Sequence[Any],
         *,
-        batch_size: int,
         pad_id: int,
-        seed: int,
-        rank: int = 0,
         world_size: int = 1,
-        device: torch.device | None = None,
+        **batching: Any,
     ) -> None:
+        """`batching`: batch_size, seed, rank, device (see SeededBatches)."""
         if not sequences:
             raise ValueError("no training sequences")
+        super().__init__(**batching)
         self.sequences = list(sequences)
-        self.batch_size, self.pad_id, self.seed = batch_size, pad_id, seed
-        self.rank, self.world_size = rank, world_size
-        self.device = device or torch.device("cpu")
-        self.position = 0
+        self.pad_id, self.world_size = pad_id, world_size
         self._orders: dict[int, np.ndarray] = {}
 
     def _row(self, stream_index: int) -> Any:
@@ -148,9 +145,3 @@ class ChatBatches:
         inputs, targets = collate(self.next_rows(), self.pad_id)
         supervised = int((targets != IGNORE_INDEX).sum())
         return inputs.to(self.device), targets.to(self.device), supervised
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"position": self.position}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.position = int(state["position"])

@@ -12,32 +12,21 @@ import numpy as np
 import torch
 
 from picochat.model.chunked_loss import IGNORE_INDEX
+from picochat.training.batches import SeededBatches
 
 
-class RandomWindows:
+class RandomWindows(SeededBatches):
     """Training batches of random windows; batch k depends only on (seed, rank, k).
 
     Its state is just k (the data position), so resume is exact and cheap, and each DDP
     rank draws different windows.
     """
 
-    def __init__(
-        self,
-        tokens: np.ndarray,
-        *,
-        context_size: int,
-        batch_size: int,
-        seed: int,
-        rank: int = 0,
-        device: torch.device | None = None,
-    ) -> None:
+    def __init__(self, tokens: np.ndarray, *, context_size: int, **batching: Any) -> None:
+        """`batching`: batch_size, seed, rank, device (see SeededBatches)."""
+        super().__init__(**batching)
         self.tokens = tokens
         self.context_size = context_size
-        self.batch_size = batch_size
-        self.seed = seed
-        self.rank = rank
-        self.device = device or torch.device("cpu")
-        self.position = 0
         self._offsets = np.arange(context_size + 1)
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,12 +38,6 @@ class RandomWindows:
         )
         chunk = chunk.to(self.device, non_blocking=True)
         return chunk[:, :-1], chunk[:, 1:]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"position": self.position}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.position = int(state["position"])
 
 
 def fixed_windows(tokens: np.ndarray, context_size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,31 @@
+"""What every training batch source shares: its whole state is its position k.
+
+Batch k is a function of (seed, rank, k) alone, so `--resume` restores a source exactly
+from one integer and each DDP rank draws its own batches. `RandomWindows` (pretraining),
+`ChatBatches` (SFT) and `PairBatches` (DPO) subclass it and define `next_batch`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+class SeededBatches:
+    """The position, seed, rank and device of a batch source, and its resume state."""
+
+    def __init__(
+        self, *, batch_size: int, seed: int, rank: int = 0, device: torch.device | None = None
+    ) -> None:
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.device = device or torch.device("cpu")
+        self.position = 0  # batches drawn so far: the whole state
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"position": self.position}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.position = int(state["position"])
