@@ -1,4 +1,5 @@
-"""Bad input gives a clear error (exit 2, nothing written); the CLI prints real figures."""
+"""`picochat tok train` and `tok inspect`: bad input gives a clear error (exit 2, nothing
+written); the CLI prints real figures."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from picochat.model.transformer import Transformer
 from picochat.tokenizer import CharTokenizer, save_tokenizer
 from tiny_models import save_tiny_run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TEXT = "hello there, how are you? I am fine. What is the weather like today?\n"
 
 
