@@ -11,6 +11,7 @@ same-rank imports must not form a cycle. A new package must be given a rank here
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ RANKS: dict[str, int] = {
     "errors": 0,
     "artifacts": 0,
     "runtime": 0,
+    "byte_progress": 0,
     "layout": 0,
     "markdown": 0,
     "plots": 0,
@@ -97,6 +99,7 @@ def imported_units(path: Path, root: Path = PACKAGE) -> Iterator[tuple[int, str]
             yield node.lineno, unit
 
 
+@functools.cache
 def import_graph(root: Path = PACKAGE) -> dict[str, dict[str, list[str]]]:
     """unit -> {imported unit: ["file:line", ...]} over every .py file under `root`."""
     graph: dict[str, dict[str, list[str]]] = {}

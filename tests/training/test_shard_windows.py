@@ -18,7 +18,7 @@ from picochat.training.shard_windows import (
     holdout_mask,
     split_shards,
 )
-from picochat.training.token_data import RandomWindows, fixed_windows
+from picochat.training.windows import RandomWindows, fixed_windows
 
 
 def test_holdout_rule_is_seeded_close_to_the_fraction_and_leaves_both_sides():

@@ -30,7 +30,7 @@ import torch
 
 from picochat.data import token_shards as fmt
 from picochat.data.dedup import splitmix64
-from picochat.model.transformer import IGNORE_INDEX
+from picochat.model.chunked_loss import IGNORE_INDEX
 
 _SCALE = float(2**64)
 
