@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from picochat.data.tokenize_shards import default_cache_root, ensure_token_shards
-from picochat.errors import ConfigError, InputError
+from picochat.errors import ConfigError
 from picochat.training.shard_windows import ShardTokenData, split_shards
-from picochat.training.token_data import MAX_UNKNOWN_RATE, MIN_VAL_TOKENS, resolve_split_mode
+from picochat.training.token_data import check_streams, resolve_split_mode
 
 # The size from which the in-memory path already cached its token streams (5 M chars).
 SHARD_MIN_BYTES = 5_000_000
@@ -55,33 +55,7 @@ def corpus_sample(corpus: Path, chars: int = CANARY_SAMPLE_CHARS) -> str:
 
 
 def _check(data: ShardTokenData, corpus: Path, context_size: int) -> None:
-    rate = data.unknown_rate
-    if rate > MAX_UNKNOWN_RATE:
-        raise InputError(
-            f"{rate:.1%} of the corpus tokens are <unk>: this tokenizer was not built for "
-            "this corpus.",
-            file=corpus,
-            fix="Train the tokenizer on this corpus (`picochat tok train --input ...`) or use "
-            "--type byte/bpe, which never produce unknown tokens.",
-        )
-    if rate > 0:
-        data.warnings.append(
-            f"{rate:.3%} of the corpus tokens are <unk> (characters the tokenizer never saw)."
-        )
-    if len(data.train) < context_size + 1:
-        raise InputError(
-            f"The training part of the corpus has {len(data.train)} tokens, fewer than one "
-            f"window of --context-size {context_size} plus its target.",
-            file=corpus,
-            fix=f"Use --context-size {max(8, len(data.train) // 4)} or less, or a larger corpus.",
-        )
-    if len(data.val) < MIN_VAL_TOKENS:
-        raise InputError(
-            f"The corpus is too small to hold out validation: {len(data.val)} validation "
-            f"tokens (at least {MIN_VAL_TOKENS} are needed for a meaningful validation loss).",
-            file=corpus,
-            fix="Use a larger corpus or raise --val-fraction.",
-        )
+    data.warnings += check_streams(corpus, data.train, data.val, data.unknown_rate, context_size)
 
 
 def shard_token_data(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,10 +221,11 @@ def _cached_streams(cache_dir: Path, key: str, build: Any) -> tuple[np.ndarray, 
     return np.load(folder / "train.npy", mmap_mode="r"), np.load(folder / "val.npy", mmap_mode="r")
 
 
-def _check_streams(
-    corpus: Path, train: np.ndarray, val: np.ndarray, rate: float, context_size: int
+def check_streams(
+    corpus: Path, train: Sized, val: Sized, rate: float, context_size: int
 ) -> list[str]:
-    """Warnings about the encoded streams; InputError where they cannot train a model."""
+    """Warnings about the encoded streams (in memory or sharded; `rate` is the <unk>
+    share); InputError where they cannot train a model."""
     warnings = []
     if rate > MAX_UNKNOWN_RATE:
         raise InputError(
@@ -288,7 +290,7 @@ def build_token_data(
         train, val = build()
 
     rate = unknown_rate(tokenizer, train, val)
-    warnings = _check_streams(corpus, train, val, rate, context_size)
+    warnings = check_streams(corpus, train, val, rate, context_size)
     return TokenData(
         train=train,
         val=val,
