@@ -36,17 +36,23 @@ _FORM_FIX = (
 
 
 @dataclass(frozen=True)
-class ChatExample:
-    """One usable conversation: its file line, messages, and split group key."""
+class Conversation:
+    """A usable row's file line and messages (chat examples and preference pairs)."""
 
     line: int
     messages: list[dict[str, Any]]
-    group_key: str
 
     @property
     def prompt(self) -> str:
         """The final user message (what the answer replies to)."""
         return last_user_content(self.messages)
+
+
+@dataclass(frozen=True)
+class ChatExample(Conversation):
+    """One usable conversation, ending in the assistant answer, and its split group key."""
+
+    group_key: str
 
     @property
     def answer(self) -> str:

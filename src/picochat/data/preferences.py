@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from picochat.data.chat import check_text, last_user_content, validate_messages
+from picochat.data.chat import Conversation, check_text, last_user_content, validate_messages
 from picochat.data.jsonl import RowProblem, SkippedRow, collect_rows
 from picochat.data.splits import grouped_split, normalize_prompt
 
@@ -35,21 +35,14 @@ _FORM_FIX = (
 
 
 @dataclass(frozen=True)
-class PreferencePair:
+class PreferencePair(Conversation):
     """One usable pair: context messages (ending in a user/tool turn) and two answers."""
 
-    line: int
-    messages: list[dict[str, Any]]
     chosen: str
     rejected: str
     category: str | None
     group_key: str
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def prompt(self) -> str:
-        """The final user message of the context."""
-        return last_user_content(self.messages)
 
 
 @dataclass
