@@ -202,12 +202,9 @@ def stream_batch(
     batch = len(prompts)
     pads = [longest - len(p) for p in prompts]
     tokens = _left_padded(prompts, longest + steps, pad_id, device)
-    seen = None
-    if config.repetition_penalty != 1.0:
-        seen = _seen_tokens(prompts, model.config.vocab_size, device)
-    generator = None
-    if config.seed is not None:
-        generator = torch.Generator(device=device).manual_seed(config.seed)
+    penalised = config.repetition_penalty != 1.0
+    seen = _seen_tokens(prompts, model.config.vocab_size, device) if penalised else None
+    generator = None if config.seed is None else torch.Generator(device).manual_seed(config.seed)
     stop = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
 

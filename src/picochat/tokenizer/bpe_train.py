@@ -117,6 +117,19 @@ def _apply_merge(
     return grown
 
 
+def _count_pairs(
+    words: list[list[int]], freqs: list[int]
+) -> tuple[dict[Pair, int], dict[Pair, set[int]]]:
+    """(pair -> count weighted by word frequency, pair -> indices of words that hold it)."""
+    pair_counts: dict[Pair, int] = defaultdict(int)
+    where: dict[Pair, set[int]] = defaultdict(set)  # pair -> words that (may) hold it
+    for index, word in enumerate(words):
+        for pair in pairwise(word):
+            pair_counts[pair] += freqs[index]
+            where[pair].add(index)
+    return pair_counts, where
+
+
 def train_bpe(
     word_counts: Mapping[str, int], vocab_size: int, min_freq: int = 2
 ) -> BPETrainingResult:
@@ -129,12 +142,7 @@ def train_bpe(
 
     words = [[b + BYTE_OFFSET for b in word.encode("utf-8")] for word in word_counts]
     freqs = list(word_counts.values())
-    pair_counts: dict[Pair, int] = defaultdict(int)
-    where: dict[Pair, set[int]] = defaultdict(set)  # pair -> words that (may) hold it
-    for index, word in enumerate(words):
-        for pair in pairwise(word):
-            pair_counts[pair] += freqs[index]
-            where[pair].add(index)
+    pair_counts, where = _count_pairs(words, freqs)
 
     def entry(pair: Pair) -> tuple:
         # heapq is a min-heap: highest count first, then HF's id order.
@@ -170,12 +178,9 @@ def train_bpe(
         for new_pair in _apply_merge(words, freqs, where, pair_counts, pair, new_id):
             heapq.heappush(heap, entry(new_pair))
 
-    if below_min_freq:
-        stop_reason = "min_freq"
-    elif len(token_bytes) >= vocab_size:
+    stop_reason = "min_freq" if below_min_freq else "no_pairs"
+    if not below_min_freq and len(token_bytes) >= vocab_size:
         stop_reason = "vocab_size"
-    else:
-        stop_reason = "no_pairs"
     return BPETrainingResult(
         merged_tokens=token_bytes[NUM_BASE_TOKENS:],
         merges=merges,

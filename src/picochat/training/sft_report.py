@@ -72,6 +72,19 @@ def _memorization_risk(probes: dict[str, Any], steps: int) -> dict[str, Any]:
     return risk
 
 
+def _sample(probes: dict[str, Any]) -> dict[str, Any]:
+    """The report's sample: the first validation probe's reply (a training one without)."""
+    shown = [p for p in probes["probes"] if p["split"] == "val"] or probes["probes"]
+    if not shown:
+        return {"sample_reason": "no prompts were probed"}
+    first = shown[0]
+    return {
+        "sample": first["reply"],
+        "sample_prompt": first["user"],
+        "sample_split": first["split"],
+    }
+
+
 def build_report(
     *,
     config: Any,
@@ -125,13 +138,7 @@ def build_report(
             },
         }
     )
-    shown = [p for p in probes["probes"] if p["split"] == "val"] or probes["probes"]
-    if shown:
-        report["sample"] = shown[0]["reply"]
-        report["sample_prompt"] = shown[0]["user"]
-        report["sample_split"] = shown[0]["split"]
-    else:
-        report["sample_reason"] = "no prompts were probed"
+    report.update(_sample(probes))
     if loop.best is None:
         report["best_reason"] = "no validation loss was measured (no validation rows)"
     return report
