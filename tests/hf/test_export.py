@@ -13,9 +13,8 @@ import torch  # noqa: E402
 from picochat.chat_format import render_prompt  # noqa: E402
 from picochat.generation import generate_ids  # noqa: E402
 from picochat.model.checkpoint import save_checkpoint  # noqa: E402
-from picochat.model.config import ModelConfig  # noqa: E402
-from picochat.model.transformer import Transformer  # noqa: E402
 from picochat.tokenizer import load_tokenizer  # noqa: E402
+from tiny_models import tiny_model  # noqa: E402
 
 CORPUS = (
     "The tide comes in and the tide goes out. The moon pulls the sea.\n"
@@ -49,12 +48,7 @@ def tokenizer_path(request, tmp_path_factory):
 
 def _export(run_cli, tmp_path, tokenizer_path, *, tie: bool, n_kv_head: int):
     tok = load_tokenizer(tokenizer_path)
-    torch.manual_seed(0)
-    config = ModelConfig(
-        vocab_size=tok.vocab_size, n_layer=2, n_head=4, n_kv_head=n_kv_head, n_embd=32,
-        context_size=128, tie_embeddings=tie,
-    )  # fmt: skip
-    model = Transformer(config).eval()
+    model = tiny_model(tok.vocab_size, n_kv_head=n_kv_head, context_size=128, tie_embeddings=tie)
     with torch.no_grad():  # non-trivial norm gains, so a swapped norm shows up
         for p in model.parameters():
             if p.dim() == 1:
