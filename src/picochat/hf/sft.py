@@ -52,7 +52,7 @@ from picochat.runtime import seed_everything
 from picochat.training import distributed
 from picochat.training.loop import LoopResult, TrainTask
 from picochat.training.stage_run import StageRun, check_loop_config, run_stage
-from picochat.training.token_data import spread_rows
+from picochat.training.windows import spread_rows
 
 REPORT_FILE = "hf_sft_report.json"
 
