@@ -216,16 +216,30 @@ def test_a_full_queue_answers_429(served, start_server):
     from picochat.serve.api import SingleModel, create_app
     from picochat.serve.engine import Engine
 
-    engine = Engine(served, max_batch=1, max_queue=0).start()
+    engine = Engine(served, max_batch=1, max_queue=0)
     with start_server(create_app(SingleModel(engine))) as url:
-        client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
-        stream = client.completions.create(
-            model="tiny", prompt="x", max_tokens=150, temperature=0.9, stream=True
-        )
-        next(iter(stream))  # the only row is now taken
-        with pytest.raises(openai.RateLimitError) as caught:
-            client.completions.create(model="tiny", prompt="y", max_tokens=2)
-        assert caught.value.body["code"] == "queue_full"
+        # The only row is held inside a decode step, so it cannot finish (and free the row)
+        # before the second request arrives, however loaded the machine is.
+        state = Held(engine.start(), url)
+        handle = served.model.register_forward_pre_hook(state.hook)
+        try:
+            client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+            stream = client.completions.create(
+                model="tiny",
+                prompt="x",
+                max_tokens=150,
+                stream=True,
+                extra_body={"ignore_eos": True},
+            )
+            next(iter(stream))  # the only row is now taken
+            state.holding.set()
+            assert state.entered.wait(timeout=30)
+            with pytest.raises(openai.RateLimitError) as caught:
+                client.completions.create(model="tiny", prompt="y", max_tokens=2)
+            assert caught.value.body["code"] == "queue_full"
+        finally:
+            handle.remove()
+            state.gate.set()
         stream.close()
 
 
