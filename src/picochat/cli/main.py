@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 from rich.markup import escape
 
-from picochat.cli import chat, data, evaluate, export, run, serve, tok, train
+from picochat.cli import chat, data, evaluate, export, imports, run, serve, tok, train
 from picochat.cli.console import err_console, set_quiet
 from picochat.errors import PicochatError
 
-GROUPS = (data, tok, train, evaluate, chat, run, export, serve)
+GROUPS = (data, tok, train, evaluate, chat, run, export, imports, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

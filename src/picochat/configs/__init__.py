@@ -19,6 +19,7 @@ from picochat.configs.inference import (
     ModelSourceConfig,
     SamplingConfig,
 )
+from picochat.configs.interop import ExportGGUFConfig, ImportHFConfig
 from picochat.configs.run import GateConfig, RunConfig
 from picochat.configs.tokenizer import TokenizerInspectConfig, TokenizerTrainConfig
 from picochat.configs.training import (
@@ -38,11 +39,13 @@ __all__ = [
     "DPOConfig",
     "EvalConfig",
     "EvalStarterConfig",
+    "ExportGGUFConfig",
     "ExportHFConfig",
     "GateConfig",
     "GenerateConfig",
     "HFImportConfig",
     "HFSFTConfig",
+    "ImportHFConfig",
     "LoopConfig",
     "ModelShapeConfig",
     "ModelSourceConfig",
