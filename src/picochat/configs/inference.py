@@ -97,3 +97,9 @@ class ExportHFConfig:
     out_dir: Path | None = option(
         None, "Where to write the Hugging Face folder.", path=True, required=True
     )
+    adapter: Path | None = option(
+        None,
+        "A LoRA run folder (`train sft/dpo --peft lora` wrote adapter_config.json there) "
+        "trained on --checkpoint: also written as a PEFT adapter in OUT_DIR/adapter.",
+        path=True,
+    )

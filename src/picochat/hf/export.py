@@ -29,15 +29,22 @@ Not for: importing Hugging Face models into Picochat, or quantised formats.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from picochat.artifacts import atomic_dir, atomic_write_json, hash_inputs, report_header
+from picochat.artifacts import (
+    atomic_dir,
+    atomic_write_json,
+    atomic_write_text,
+    hash_inputs,
+    report_header,
+)
 from picochat.configs import ExportHFConfig
 from picochat.hf.support import require
-from picochat.tokenizer.special import SPECIAL_TOKENS
+from picochat.tokenizer.special import BOS, SPECIAL_TOKENS
 
 END_OF_TURN = "<|end|>"
 
@@ -114,25 +121,92 @@ def to_llama(model: Any, ids: dict[str, int | None]) -> Any:
     return hf_model.eval()
 
 
-def hf_tokenizer(tokenizer_path: Path, tokenizer: Any) -> Any:
-    """A PreTrainedTokenizerFast over Picochat's tokenizer.json, with its chat template."""
+def bos_post_processor(tokenizer: Any) -> dict[str, Any]:
+    """A TemplateProcessing step that puts `<|bos|>` first, as `picochat generate` does."""
+    bos = {"SpecialToken": {"id": BOS, "type_id": 0}}
+    return {
+        "type": "TemplateProcessing",
+        "single": [bos, {"Sequence": {"id": "A", "type_id": 0}}],
+        "pair": [
+            bos,
+            {"Sequence": {"id": "A", "type_id": 0}},
+            {"Sequence": {"id": "B", "type_id": 1}},
+        ],
+        "special_tokens": {BOS: {"id": BOS, "ids": [tokenizer.bos_id], "tokens": [BOS]}},
+    }
+
+
+def export_tokenizer_json(tokenizer: Any) -> str:
+    """Picochat's tokenizer.json (metadata kept, so `import hf` reads it back exactly)
+    plus the BOS post-processor: `tok(text)` gives `[<|bos|>] + ids`, like Picochat."""
+    doc = json.loads(tokenizer.to_json())
+    doc["post_processor"] = bos_post_processor(tokenizer)
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def hf_tokenizer(tokenizer: Any) -> Any:
+    """A PreTrainedTokenizerFast over Picochat's tokenizer, with BOS and its chat template."""
     transformers = require("transformers", purpose="`picochat export hf`")
+    tokenizers = require("tokenizers", purpose="`picochat export hf`")
     from picochat.chat_format import JINJA_TEMPLATE
 
     extra = {"unk_token": "<unk>"} if tokenizer.token_to_id("<unk>") is not None else {}
     hf = transformers.PreTrainedTokenizerFast(
-        tokenizer_file=str(tokenizer_path),
-        bos_token="<|bos|>",
+        tokenizer_object=tokenizers.Tokenizer.from_str(export_tokenizer_json(tokenizer)),
+        bos_token=BOS,
         eos_token="<|eos|>",
         pad_token="<|pad|>",
         additional_special_tokens=[
-            t for t in SPECIAL_TOKENS if t not in ("<|bos|>", "<|eos|>", "<|pad|>")
+            t for t in SPECIAL_TOKENS if t not in (BOS, "<|eos|>", "<|pad|>")
         ],
         clean_up_tokenization_spaces=False,
+        add_bos_token=True,
         **extra,
     )
     hf.chat_template = JINJA_TEMPLATE
     return hf
+
+
+def save_tokenizer_files(tokenizer: Any, folder: Path) -> None:
+    """tokenizer.json, tokenizer_config.json and the chat template, in fields that
+    transformers 4.57+ and 5.x both read: `PreTrainedTokenizerFast` rather than 5.x's
+    `TokenizersBackend` (unknown to 4.x), and our own tokenizer.json text (5.x would
+    drop the metadata and 4.x ignores `add_bos_token` without the post-processor)."""
+    hf_tokenizer(tokenizer).save_pretrained(folder)
+    atomic_write_text(folder / "tokenizer.json", export_tokenizer_json(tokenizer))
+    config_path = folder / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config.pop("backend", None)
+    extra = config.pop("extra_special_tokens", [])  # 4.x wants a dict there; both read this:
+    config["additional_special_tokens"] = list(extra)
+    config.update({"tokenizer_class": "PreTrainedTokenizerFast", "add_bos_token": True})
+    atomic_write_json(config_path, config)
+
+
+def add_rope_theta(folder: Path, theta: float) -> None:
+    """config.json's `rope_theta` for transformers 4.x, which ignores 5.x's
+    `rope_parameters` and would silently use 10000 (5.x reads either)."""
+    path = folder / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["rope_theta"] = theta
+    atomic_write_json(path, config)
+
+
+def card(config: ExportHFConfig, model_config: Any) -> str:
+    """The export's README.md: the run's figures (`picochat.hf.model_card`) and usage."""
+    from picochat.hf.model_card import model_card
+
+    usage = [
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        'tok = AutoTokenizer.from_pretrained("THIS_FOLDER")   # adds <|bos|> like Picochat',
+        'model = AutoModelForCausalLM.from_pretrained("THIS_FOLDER")',
+    ]
+    if config.adapter is not None:
+        usage += [
+            "from peft import PeftModel",
+            'model = PeftModel.from_pretrained(model, "THIS_FOLDER/adapter")  # the LoRA run',
+        ]
+    return model_card(Path(config.checkpoint), model_config, fmt="hf", usage=usage)
 
 
 def export_hf(config: ExportHFConfig) -> ExportResult:
@@ -153,7 +227,8 @@ def export_hf(config: ExportHFConfig) -> ExportResult:
     out_dir = Path(config.out_dir)
     with atomic_dir(out_dir) as tmp:
         hf_model.save_pretrained(tmp)
-        hf_tokenizer(Path(config.tokenizer), tokenizer).save_pretrained(tmp)
+        add_rope_theta(tmp, model.config.rope_theta)
+        save_tokenizer_files(tokenizer, tmp)
         report = report_header(
             config,
             inputs=hash_inputs([config.checkpoint, config.tokenizer]),
@@ -169,6 +244,11 @@ def export_hf(config: ExportHFConfig) -> ExportResult:
             }
         )
         atomic_write_json(tmp / "picochat_export.json", report)
+        if config.adapter is not None:
+            from picochat.hf.peft_export import ADAPTER_DIR, export_adapter
+
+            export_adapter(config.adapter, config.checkpoint, model.config, tmp / ADAPTER_DIR)
+        atomic_write_text(tmp / "README.md", card(config, model.config))
     return ExportResult(
         out_dir=out_dir,
         num_parameters=model.num_parameters(),
