@@ -63,7 +63,8 @@ def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:,.{digits}g}" if abs(value) < 1e6 else f"{value:,.0f}"
+        # Past `digits` integer digits `g` turns scientific (30310.5 -> 3.031e+04).
+        return f"{value:,.{digits}g}" if abs(value) < 10**digits else f"{value:,.0f}"
     if isinstance(value, (list, tuple)):
         return ", ".join(fmt(v, digits) for v in value)
     return str(value)

@@ -67,8 +67,10 @@ def plot_history(
     if mark_step is not None:
         line = ax.axvline(mark_step, color="gray", linestyle=":", label=mark_label)
         handles, labels = handles + [line], labels + [mark_label]
-    ax.legend(handles, labels, loc="upper right", fontsize=8)
-    fig.tight_layout()
+    # Below the axes, never over them: inside, the last (often lowest) validation points
+    # of an SFT curve hid under it.
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)

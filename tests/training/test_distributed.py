@@ -21,9 +21,10 @@ def test_torchrun_two_processes_train_and_rank0_writes_one_set(
 ):
     paths = make_inputs(documents=[doc_text(i) for i in range(10)])
     out = tmp_path / "ddp"
+    # The command exactly as the README documents it (torchrun from the same venv).
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-        "--standalone", "-m", "picochat", "--quiet",
+        torchrun, "--standalone", "--nproc_per_node=2", "-m", "picochat", "--quiet",
         "train", "base", "--corpus", str(paths["corpus"]), "--tokenizer", str(paths["tokenizer"]),
         "--out-dir", str(out), "--preset", "smoke", "--context-size", "32", "--batch-size", "4",
         "--max-steps", "6", "--eval-every", "3", "--device", "cpu", "--precision", "fp32",

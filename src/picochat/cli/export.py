@@ -1,4 +1,4 @@
-"""`picochat export hf`: a native checkpoint as a Hugging Face folder."""
+"""`picochat export hf|gguf`: a native checkpoint as a Hugging Face folder or a GGUF file."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 from picochat.cli.commands import add_command
 from picochat.cli.console import console
 from picochat.cli.options import config_from_args
-from picochat.configs import ExportHFConfig
+from picochat.configs import ExportGGUFConfig, ExportHFConfig
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -20,6 +20,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         handler=_export_hf,
         help="Write a LlamaForCausalLM folder (safetensors, config, tokenizer, chat template).",
     )
+    add_command(
+        sub,
+        "gguf",
+        config=ExportGGUFConfig,
+        handler=_export_gguf,
+        help="Write one GGUF file (llama architecture, tokenizer, chat template) for "
+        "llama.cpp / Ollama.",
+    )
 
 
 def _export_hf(args: argparse.Namespace) -> int:
@@ -29,6 +37,18 @@ def _export_hf(args: argparse.Namespace) -> int:
     console.print(
         f"Exported LlamaForCausalLM ({result.num_parameters:,} parameters, vocab "
         f"{result.vocab_size}) to {result.out_dir}",
+        markup=False,
+    )
+    return 0
+
+
+def _export_gguf(args: argparse.Namespace) -> int:
+    from picochat.hf.gguf_export import export_gguf
+
+    result = export_gguf(config_from_args(ExportGGUFConfig, args))
+    console.print(
+        f"Exported {result.num_parameters:,} parameters ({result.tensors} tensors, "
+        f"{result.dtype}) to {result.path}",
         markup=False,
     )
     return 0

@@ -35,7 +35,26 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     for group in GROUPS:
         group.register(commands)
+    _accept_global_flags(commands)
     return parser
+
+
+def _accept_global_flags(commands: argparse._SubParsersAction) -> None:
+    """--debug and --quiet after the subcommand too (`picochat train base ... --quiet`).
+
+    SUPPRESS as the default: a subcommand that does not see the flag leaves the value
+    the top-level parser set, instead of resetting it to False.
+    """
+    for parser in set(commands.choices.values()):
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            for action in nested:
+                _accept_global_flags(action)
+            continue
+        parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                            help="Show the full traceback on errors.")  # fmt: skip
+        parser.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                            help="Print only errors and final paths.")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

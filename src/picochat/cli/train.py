@@ -8,9 +8,22 @@ from picochat.cli.commands import add_command
 from picochat.cli.console import console
 from picochat.cli.options import config_from_args
 from picochat.configs import BaseTrainConfig, DPOConfig, HFSFTConfig, SFTConfig
+from picochat.reports.markdown import fmt
 
 # Exit code of a run stopped by Ctrl-C/SIGTERM (after saving), as the shell's 128 + SIGINT.
 EXIT_INTERRUPTED = 130
+
+
+def _final_line(report: dict, extra: str) -> str:
+    """Where the run stopped and its last evaluation (which may be earlier: Ctrl-C at
+    step 15 with --eval-every 50 stops at 15 and was last evaluated at 0)."""
+    final = report["final"]
+    steps = report.get("steps", final["step"])
+    evaluated = "" if final["step"] == steps else f"; last evaluation at step {final['step']}"
+    return (
+        f"final step {steps}{evaluated}: train loss {fmt(final['train_loss'])}, "
+        f"val loss {fmt(final['val_loss'])}, {extra}"
+    )
 
 
 def _train_base(args: argparse.Namespace) -> int:
@@ -21,10 +34,7 @@ def _train_base(args: argparse.Namespace) -> int:
         return 0
     final, rec = result.report["final"], result.report["recommended_checkpoint"]
     console.print(f"stopped: [bold]{result.stop_reason}[/] ({result.stop_message})")
-    console.print(
-        f"final step {final['step']}: train loss {final['train_loss']}, "
-        f"val loss {final['val_loss']}, val BPB {final['val_bpb']}"
-    )
+    console.print(_final_line(result.report, f"val BPB {fmt(final['val_bpb'])}"), markup=False)
     console.print(f"recommended checkpoint: step {rec['step']} ({rec['folder']}/): {rec['reason']}")
     console.print(f"report: {result.out_dir / 'report.md'}")
     return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0
@@ -44,11 +54,7 @@ def _train_sft(args: argparse.Namespace) -> int:
         f"{ds['truncated']}; train {ds['train_rows']}, validation {ds['val_rows']}",
         markup=False,
     )
-    console.print(
-        f"final step {final['step']}: train loss {final['train_loss']}, "
-        f"val loss {final['val_loss']}, gap {final['gap']}",
-        markup=False,
-    )
+    console.print(_final_line(result.report, f"gap {fmt(final['gap'])}"), markup=False)
     console.print(f"memorisation: {risk['verdict']}", markup=False)
     if result.adapter_dir is not None:
         console.print(f"LoRA adapter: {result.adapter_dir / 'adapter_model.safetensors'}")

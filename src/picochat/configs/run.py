@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from picochat.configs.fields import option
+from picochat.configs.training import DEVICES
 
 GATE_PRESETS = ("research", "release")
 
@@ -72,12 +73,17 @@ class RunConfig:
     preflight_only: bool = option(False, "Print the preflight plan, write preflight.json, stop.")
     force: bool = option(False, "Rerun every stage even when its inputs and config are unchanged.")
     seed: int = option(1337, "Seed for every stage (a stage flag such as --base-seed overrides).")
+    device: str = option(
+        "auto",
+        "Where every stage runs (a stage flag such as --base-device overrides).",
+        choices=DEVICES,
+    )
 
 
 # `run tiny`'s own defaults for the stage flags (`--base-max-steps` etc. override them),
 # sized so the bundled example pack runs end to end in about three minutes on two CPU
 # cores. Stage commands run alone keep their configs' defaults. A seed of None means
-# "the run's --seed".
+# "the run's --seed", a device of None "the run's --device".
 RUN_TINY_DEFAULTS: dict[str, dict[str, object]] = {
     "corpus": {},
     "tokenizer": {"type": "char"},
@@ -94,6 +100,7 @@ RUN_TINY_DEFAULTS: dict[str, dict[str, object]] = {
         "eval_batches": 10,
         "early_stop_patience": 3,
         "seed": None,
+        "device": None,
     },
     # 300 steps at 5e-3 memorise the 92 example rows (greedy replies reproduce 100% of
     # training answers, 0% of validation answers): the report shows exactly that.
@@ -103,6 +110,7 @@ RUN_TINY_DEFAULTS: dict[str, dict[str, object]] = {
         "learning_rate": 5e-3,
         "eval_every": 50,
         "seed": None,
+        "device": None,
     },
     "dpo": {
         "max_steps": 40,
@@ -110,6 +118,7 @@ RUN_TINY_DEFAULTS: dict[str, dict[str, object]] = {
         "learning_rate": 5e-5,
         "eval_every": 10,
         "seed": None,
+        "device": None,
     },
-    "eval": {"max_new_tokens": 64, "batch_size": 32, "seed": None},
+    "eval": {"max_new_tokens": 64, "batch_size": 32, "seed": None, "device": None},
 }

@@ -48,6 +48,12 @@ class LoopConfig:
     )
     compile: bool = option(False, "Compile the model with torch.compile.")
     resume: bool = option(False, "Continue from out_dir/checkpoint exactly where it stopped.")
+    tensorboard: Path | None = option(
+        None,
+        "Also log the metrics to TensorBoard in this folder (`pip install tensorboard`); "
+        "metrics.jsonl in out_dir is always written.",
+        path=True,
+    )
 
 
 @dataclass

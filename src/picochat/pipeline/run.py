@@ -126,7 +126,7 @@ def run_tiny(
     ctx = RunContext(
         root=root,
         run=run,
-        settings=settings or StageSettings(),
+        settings=(settings or StageSettings()).on_device(run.device),
         inputs=resolve_inputs(run),
         records=StageRecords.load(root),
         say=say,

@@ -47,5 +47,14 @@ class StageSettings:
     dpo: DPOConfig = field(default_factory=lambda: _default("dpo"))
     eval: EvalConfig = field(default_factory=lambda: _default("eval"))
 
+    def on_device(self, device: str) -> StageSettings:
+        """`device` (the run's --device) for every stage whose own --STAGE-device flag
+        was not given (None)."""
+        changes = {}
+        for name, config in self.as_dict().items():
+            if getattr(config, "device", "") is None:
+                changes[name] = dataclasses.replace(config, device=device)
+        return dataclasses.replace(self, **changes)
+
     def as_dict(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -3,7 +3,8 @@
 Not for: anything when run as one plain process; then every helper here is a cheap
 no-op, so stage code calls them unconditionally.
 
-`torchrun --nproc_per_node=N picochat train base ...` sets RANK/WORLD_SIZE/LOCAL_RANK;
+`torchrun --standalone --nproc_per_node=N -m picochat train base ...` (the `-m`: torchrun
+runs a Python file or, with -m, a module; `picochat` alone is neither) sets RANK/WORLD_SIZE/LOCAL_RANK;
 `setup()` then joins the process group (gloo on CPU, nccl on GPU). Only rank 0 writes
 artifacts (`is_main()`); all ranks take the same decisions because every stop flag and
 every validation sum goes through an all-reduce.

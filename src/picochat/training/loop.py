@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from picochat.training.loop_state import (
     restore_state,
     resume_state,
 )
+from picochat.training.metrics_log import MetricsLog
 from picochat.training.progress import TrainingProgress
 from picochat.training.schedule import build_optimizer, learning_rate_at, set_learning_rate
 
@@ -128,12 +130,22 @@ def run_loop(
     run.progress = TrainingProgress(
         config.max_steps, start_step=run.state.step, enabled=enabled, label=label
     )
-    run.start_clock()
+    run.metrics = MetricsLog(
+        run.out_dir,
+        resume_step=run.state.step if config.resume else None,
+        max_steps=config.max_steps,
+        enabled=run.info.is_main,
+        tensorboard=config.tensorboard,
+        plain_lines=show_progress and not sys.stdout.isatty(),
+        label=label,
+    )
     try:
+        run.start_clock()
         with signals.installed():
             stop = run.train(signals, on_step)
     finally:
         run.progress.close()
+        run.metrics.close()
     return run.finish(stop)
 
 
@@ -161,6 +173,7 @@ class _Run:
         )
         self.state = LoopState()
         self.progress: TrainingProgress | None = None
+        self.metrics: MetricsLog | None = None
         self.budget = config.max_minutes * 60 if config.max_minutes is not None else None
         self.started = self.elapsed_before = 0.0
         # The last evaluation's duration: a time budget stops early enough for the final one.
@@ -208,6 +221,7 @@ class _Run:
                 return self.diverged(step_loss)
             self.update()
             tps = self.count_step(step_loss, extra, tokens, time.perf_counter() - step_started)
+            self.log_step(step_loss, lr, tps)
             if on_step is not None:
                 on_step(self.state.step)
             if flags.interrupted:
@@ -219,7 +233,6 @@ class _Run:
                     return stop
             if flags.time_up:
                 return Stop("max_minutes", f"reached --max-minutes {config.max_minutes}")
-            self.log_step(step_loss, tps)
         return Stop("max_steps", f"reached --max-steps {config.max_steps}")
 
     def forward_backward(self) -> tuple[float, dict[str, float], int]:
@@ -375,15 +388,20 @@ class _Run:
         return folder
 
     def log_evaluation(self, entry: dict[str, Any]) -> None:
-        """Every evaluation's numbers enter the history here (the run's record)."""
+        """Every evaluation's numbers enter the history here (the run's record), and
+        metrics.jsonl / TensorBoard / a plain line without a terminal (`metrics_log`)."""
         self.state.history.append(entry)
+        assert self.metrics is not None
+        self.metrics.evaluation(entry)
 
-    def log_step(self, step_loss: float, tps: float) -> None:
-        """Every step's numbers leave the loop here while it runs (the progress bar)."""
-        assert self.progress is not None
+    def log_step(self, step_loss: float, lr: float, tps: float) -> None:
+        """Every applied step's numbers leave the loop here while it runs: the progress
+        bar and metrics.jsonl (so the last step is logged even when the run stops on it)."""
+        assert self.progress is not None and self.metrics is not None
         self.progress.update(
             self.state.step, loss=step_loss, tokens_per_sec=tps, val_loss=self.last_val
         )
+        self.metrics.step(self.state.step, loss=step_loss, lr=lr, tokens_per_sec=tps)
 
     def finish(self, stop: Stop) -> LoopResult:
         """Make sure the resume checkpoint holds the last weights; sum the run up."""
