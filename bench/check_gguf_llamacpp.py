@@ -77,7 +77,9 @@ def check_dtype(path: Path, model, tok) -> dict:
         ours = generate_ids(model, [ours_prompt], stop_ids=(), max_new_tokens=NEW_TOKENS,
                             temperature=0.0)[0]  # fmt: skip
         theirs = llama_greedy(llm, ours_prompt)
-        prefix = next((i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b), len(ours))
+        prefix = next(
+            (i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b), len(ours)
+        )
         sequence = ours_prompt + ours
         llm.reset()
         llm.eval(sequence)
