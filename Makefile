@@ -23,7 +23,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,hf,serve]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,hf,serve,gguf,tensorboard]"
 	touch $(STAMP)
 
 demo: $(STAMP)

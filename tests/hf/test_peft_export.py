@@ -127,3 +127,27 @@ def test_raw_text_generation_matches_picochat(lora_run, tmp_path, run_cli):
         assert generated == native, prompt
     card = (out / "README.md").read_text()
     assert "## Evaluation" in card and "not measured" in card
+
+
+def test_generate_hf_model_continues_like_the_native_checkpoint(lora_run, tmp_path, run_cli):
+    root, _, _ = lora_run
+    checkpoint, tokenizer = root / "sft" / "checkpoint", root / "tokenizer.json"
+    code, _, err = run_cli("export", "hf", "--checkpoint", checkpoint, "--tokenizer", tokenizer,
+                           "--out-dir", tmp_path / "hf")  # fmt: skip
+    assert code == 0, err
+    sampling = ["--prompt", "It is the", "--temperature", "0", "--max-new-tokens", "12"]
+    code, native, err = run_cli("generate", "--checkpoint", checkpoint, "--tokenizer", tokenizer,
+                                *sampling)  # fmt: skip
+    assert code == 0, err
+    code, exported, err = run_cli("generate", "--hf-model", tmp_path / "hf", *sampling)
+    assert code == 0, err
+    assert exported.strip() == native.strip() and len(native.strip()) > len("It is the")
+
+
+def test_a_native_checkpoint_passed_as_hf_model_says_what_it_is(lora_run, run_cli):
+    root, _, _ = lora_run
+    for command in (["generate", "--prompt", "x"], ["chat"]):
+        code, _, err = run_cli(*command, "--hf-model", root / "sft" / "checkpoint")
+        assert code == 2, err
+        assert "is a Picochat checkpoint" in err and "--checkpoint" in err
+        assert "sentencepiece" not in err and "Traceback" not in err

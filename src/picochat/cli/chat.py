@@ -80,17 +80,19 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from picochat.errors import ConfigError
     from picochat.generation import fit_prompt, sampling_options, stream_text, text_prompt_ids
     from picochat.model.loading import load_native
     from picochat.runtime import resolve_device
 
     config = config_from_args(GenerateConfig, args)
     if config.hf_model is not None:
-        raise ConfigError(
-            "`picochat generate` samples native checkpoints only.",
-            fix="Use --checkpoint and --tokenizer, or `picochat chat --hf-model` for HF models.",
-        )
+        from picochat.hf_adapter import load_hf_chat_model
+
+        engine = load_hf_chat_model(config.hf_model, device=resolve_device(config.device))
+        options = sampling_options(config)
+        text = engine.continue_text(config.prompt, **options)
+        console.print(config.prompt + text, markup=False, highlight=False)
+        return 0
     model, tokenizer = load_native(config, resolve_device(config.device))
     prompt_ids = text_prompt_ids(tokenizer, config.prompt)
     _, cut = fit_prompt(prompt_ids, model.config.context_size, config.max_new_tokens)

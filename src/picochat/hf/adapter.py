@@ -46,12 +46,30 @@ def _source_kwargs(source: str | Path) -> tuple[str, dict[str, Any]]:
     return str(source), {}
 
 
+def refuse_native_checkpoint(source: str | Path) -> None:
+    """A Picochat checkpoint passed where a Hugging Face model goes: say so (transformers
+    would complain about sentencepiece/tiktoken instead)."""
+    config = Path(source).expanduser() / "config.json"
+    try:
+        native = '"picochat-checkpoint"' in config.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return
+    if native:
+        raise CheckpointError(
+            "this is a Picochat checkpoint, not a Hugging Face model folder.",
+            file=source,
+            fix="Pass it as --checkpoint DIR with --tokenizer TOKENIZER.json (or convert it "
+            "with `picochat export hf` first).",
+        )
+
+
 def load_hf_model(
     source: str | Path, *, device: Any = "cpu", dtype: Any = None, trainable: bool = False
 ) -> tuple[Any, Any]:
     """(model, tokenizer) from a hub id, a local folder or a .gguf file, on `device`."""
     transformers = require("transformers")
     torch = require("torch")
+    refuse_native_checkpoint(source)
     name, extra = _source_kwargs(source)
     transformers.logging.disable_progress_bar()  # per-shard bars drown the stage's output
     model_extra = dict(extra)
@@ -167,11 +185,35 @@ class HFChatModel:
         seed: int | None = None,
     ) -> str:
         """One reply with `picochat chat`'s sampling controls (temperature 0: greedy)."""
+        stops = stop_token_ids(self.model, self.tokenizer)
+        options = dict(temperature=temperature, top_k=top_k, top_p=top_p,
+                       repetition_penalty=repetition_penalty, seed=seed)  # fmt: skip
+        new = self._sample(self.prompt_ids(messages), stops, max_new_tokens, **options)
+        return self._decode_reply(new, stops)
+
+    def continue_text(self, prompt: str, *, max_new_tokens: int = 128, **options: Any) -> str:
+        """The continuation of raw text (`picochat generate --hf-model`): the tokenizer's
+        own special tokens (an export adds `<|bos|>` as Picochat does), stops at EOS."""
+        stops = stop_token_ids(self.model, self.tokenizer)
+        new = self._sample(self.tokenizer(prompt)["input_ids"], stops, max_new_tokens, **options)
+        return self._decode_reply(new, stops, strip=False)
+
+    def _sample(
+        self,
+        prompt_ids: list[int],
+        stops: list[int],
+        max_new_tokens: int,
+        *,
+        temperature: float = 0.8,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        repetition_penalty: float = 1.0,
+        seed: int | None = None,
+    ) -> list[int]:
         torch = require("torch")
         if seed is not None:
             torch.manual_seed(seed)
-        stops = stop_token_ids(self.model, self.tokenizer)
-        ids = torch.tensor([self.prompt_ids(messages)], device=self.device)
+        ids = torch.tensor([prompt_ids], device=self.device)
         sampling: dict[str, Any] = {"do_sample": temperature > 0}
         if temperature > 0:
             sampling.update(temperature=temperature, top_k=top_k or 0, top_p=top_p or 1.0)
@@ -185,14 +227,15 @@ class HFChatModel:
                 eos_token_id=stops,
                 **sampling,
             )
-        return self._decode_reply(generated[0, ids.shape[1] :].tolist(), stops)
+        return generated[0, ids.shape[1] :].tolist()
 
-    def _decode_reply(self, ids: list[int], stops: list[int]) -> str:
+    def _decode_reply(self, ids: list[int], stops: list[int], strip: bool = True) -> str:
         for index, token in enumerate(ids):
             if token in stops:
                 ids = ids[:index]
                 break
-        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return text.strip() if strip else text
 
 
 def load_hf_chat_model(source: str | Path, *, device: Any = "cpu") -> HFChatModel:
