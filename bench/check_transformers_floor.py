@@ -24,8 +24,8 @@ import tempfile
 from pathlib import Path
 
 import torch
-from bench_paths import RESULTS_DIR
 
+from bench_paths import RESULTS_DIR
 from picochat.chat_format import render_prompt
 from picochat.configs import ExportHFConfig
 from picochat.export_hf import export_hf
