@@ -28,8 +28,8 @@ import torch
 from bench_paths import RESULTS_DIR
 from picochat.chat_format import render_prompt
 from picochat.configs import ExportHFConfig
-from picochat.export_hf import export_hf
 from picochat.generation import text_prompt_ids
+from picochat.hf.export import export_hf
 from picochat.model.checkpoint import save_checkpoint
 from picochat.model.config import ModelConfig
 from picochat.model.lora import apply_lora, merge_lora, save_adapter

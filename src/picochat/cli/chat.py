@@ -86,7 +86,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     config = config_from_args(GenerateConfig, args)
     if config.hf_model is not None:
-        from picochat.hf_adapter import load_hf_chat_model
+        from picochat.hf.adapter import load_hf_chat_model
 
         engine = load_hf_chat_model(config.hf_model, device=resolve_device(config.device))
         options = sampling_options(config)

@@ -142,7 +142,7 @@ def add_tokenizer(writer: Any, gguf: Any, tokenizer: Any) -> None:
 
 def write_gguf(model: Any, tokenizer: Any, path: Path, dtype: str, name: str) -> int:
     """Write `path` (through a temporary file); returns the number of tensors."""
-    from picochat.hf_support import require
+    from picochat.hf.support import require
 
     gguf = require("gguf", purpose="`picochat export gguf`")
     c = model.config
