@@ -7,8 +7,8 @@ in llama.cpp and, on 5 prompts:
   difference and in total);
 - feeds llama.cpp Picochat's own greedy sequence and reports the max |logit difference|.
 
-Without --checkpoint it trains its own model first (a bpe tokenizer and the `tiny`
-preset on tinyshakespeare from ../shared/data, or the bundled example corpus), because
+Without --checkpoint it trains its own model first (a bpe tokenizer and the `smoke`
+preset, context 128, on tinyshakespeare from ../shared/data, or the bundled example corpus), because
 a random model's near-tied logits would make greedy agreement meaningless.
 
     pip install llama-cpp-python   # source build (~30-60 min on 2 cores)
@@ -42,14 +42,15 @@ NEW_TOKENS = 64
 DTYPES = ("f32", "f16", "bf16", "q8_0")
 
 
-def train_model(work: Path, steps: int) -> tuple[Path, Path]:
+def train_model(work: Path, steps: int, preset: str) -> tuple[Path, Path]:
     corpus = SHAKESPEARE if SHAKESPEARE.is_file() else ROOT / "examples" / "tiny_corpus.txt"
     tok = work / "tokenizer.json"
     run = [sys.executable, "-m", "picochat", "--quiet"]
     subprocess.run([*run, "tok", "train", "--input", str(corpus), "--out", str(tok),
                     "--type", "bpe", "--vocab-size", "512"], check=True)  # fmt: skip
     subprocess.run([*run, "train", "base", "--corpus", str(corpus), "--tokenizer", str(tok),
-                    "--out-dir", str(work / "base"), "--preset", "tiny", "--max-steps", str(steps),
+                    "--out-dir", str(work / "base"), "--preset", preset, "--max-steps", str(steps),
+                    "--context-size", "128", "--batch-size", "8", "--eval-every", "100",
                     "--split-mode", "window", "--device", "cpu"], check=True)  # fmt: skip
     return work / "base" / "checkpoint", tok
 
@@ -109,6 +110,7 @@ def main() -> None:
     parser.add_argument(
         "--steps", type=int, default=300, help="training steps without --checkpoint"
     )
+    parser.add_argument("--preset", default="smoke", help="model preset without --checkpoint")
     parser.add_argument("--dtypes", default=",".join(DTYPES))
     args = parser.parse_args()
     import llama_cpp
@@ -118,7 +120,7 @@ def main() -> None:
     start = time.perf_counter()
     checkpoint, tokenizer = args.checkpoint, args.tokenizer
     if checkpoint is None:
-        checkpoint, tokenizer = train_model(work, args.steps)
+        checkpoint, tokenizer = train_model(work, args.steps, args.preset)
     tok = load_tokenizer(tokenizer)
     model = load_checkpoint(checkpoint, tokenizer=tok)
     results = {}

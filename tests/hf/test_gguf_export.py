@@ -61,7 +61,7 @@ def test_gguf_file_holds_the_llama_model_and_tokenizer(native, run_cli, dtype, t
     assert field["general.architecture"] == "llama"
     assert field["llama.block_count"] == 2 and field["llama.attention.head_count_kv"] == 2
     assert field["llama.rope.freq_base"] == 20000.0 and field["llama.context_length"] == 128
-    assert field["tokenizer.ggml.model"] == "gpt2" and field["tokenizer.ggml.pre"] == "llama-bpe"
+    assert field["tokenizer.ggml.model"] == "gpt2" and field["tokenizer.ggml.pre"] == "dbrx"
     assert field["tokenizer.ggml.tokens"] == [tok.id_to_token(i) for i in range(tok.vocab_size)]
     names = [tok.id_to_token(i) for i in range(tok.vocab_size)]
     assert field["tokenizer.ggml.merges"] == [f"{names[a]} {names[b]}" for a, b in tok.merges]

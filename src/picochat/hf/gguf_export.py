@@ -14,9 +14,10 @@ llama.cpp's convert_hf_to_gguf.py does; the attention scores are unchanged.
 The tokenizer goes in as llama.cpp's byte-level BPE (`tokenizer.ggml.model = gpt2`):
 byte-level symbol strings, merges in rank order, special tokens as CONTROL, `<|bos|>`
 added first (as `picochat generate` does), `<|end|>` as end-of-turn, and Picochat's chat
-template. The pre-tokenizer name tells llama.cpp which split regex to run: `llama-bpe`
-(Llama 3's, equivalent to Picochat's GPT-4 split), `gpt2` (GPT-2's; also for byte
-tokenizers, which have no merges). A char tokenizer (or another split) is refused.
+template. The pre-tokenizer name tells llama.cpp which split regex to run: `dbrx`
+(Llama 3's regex, equivalent to Picochat's GPT-4 split, with plain merges), `gpt-2`
+(GPT-2's; also for byte tokenizers, which have no merges). A char tokenizer (or another
+split) is refused.
 
 dtypes: f32, f16, bf16 (2-D weights; norms stay f32, as llama.cpp's converter does), and
 q8_0 (blocks of 32 with one scale; a matrix whose rows are not a multiple of 32 stays f16).
@@ -35,9 +36,12 @@ import torch
 
 from picochat.errors import ConfigError
 
+# llama.cpp pre-tokenizer names (src/llama-vocab.cpp). "dbrx" runs Llama 3's regex
+# (equivalent to Picochat's GPT-4 split) with plain merges; "llama-bpe" would add
+# ignore_merges (whole-word vocab lookups), which Picochat's encoder does not do.
 _PRE_TOKENIZERS = {
-    "gpt4": "llama-bpe",
-    "gpt2": "gpt2",
+    "gpt4": "dbrx",
+    "gpt2": "gpt-2",
 }
 _Q8_BLOCK = 32
 
@@ -130,7 +134,10 @@ def add_tokenizer(writer: Any, gguf: Any, tokenizer: Any) -> None:
     writer.add_tokenizer_pre(tokenizer_pre(tokenizer))
     writer.add_token_list(names)
     writer.add_token_types(types)
-    writer.add_token_merges(merges)
+    # llama.cpp's gpt2 vocab needs the merges key and GGUF has no empty arrays: a byte
+    # tokenizer (no merges) gets one that can never apply (its parts are special-token
+    # names, never a symbol of text, which starts as single byte characters).
+    writer.add_token_merges(merges or [f"{names[0]} {names[1]}"])
     writer.add_bos_token_id(tokenizer.bos_id)
     writer.add_eos_token_id(tokenizer.eos_id)
     writer.add_pad_token_id(tokenizer.pad_id)
