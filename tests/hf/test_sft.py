@@ -261,4 +261,10 @@ def test_torchrun_two_processes_train_one_model_and_rank0_writes(
     for name, tensor in ddp_weights.items():
         torch.testing.assert_close(tensor, one_weights[name], atol=1e-4, rtol=0)
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["best_model", "final_model", "hf_sft_report.json", "report.md"]
+    assert names == [
+        "best_model",
+        "final_model",
+        "hf_sft_report.json",
+        "metrics.jsonl",
+        "report.md",
+    ]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -130,15 +129,7 @@ def run_loop(
     run.progress = TrainingProgress(
         config.max_steps, start_step=run.state.step, enabled=enabled, label=label
     )
-    run.metrics = MetricsLog(
-        run.out_dir,
-        resume_step=run.state.step if config.resume else None,
-        max_steps=config.max_steps,
-        enabled=run.info.is_main,
-        tensorboard=config.tensorboard,
-        plain_lines=show_progress and not sys.stdout.isatty(),
-        label=label,
-    )
+    run.metrics = MetricsLog.for_loop(config, run.state.step, enabled, run.info.is_main, label)
     try:
         run.start_clock()
         with signals.installed():

@@ -108,6 +108,21 @@ class MetricsLog:
         if tensorboard is not None:
             self._tensorboard = _summary_writer(Path(tensorboard))
 
+    @classmethod
+    def for_loop(
+        cls, config: Any, step: int, show_progress: bool, is_main: bool, label: str
+    ) -> MetricsLog:
+        """The training loop's log: `config` is its LoopConfig, `step` where it starts."""
+        return cls(
+            config.out_dir,
+            resume_step=step if config.resume else None,
+            max_steps=config.max_steps,
+            enabled=is_main,
+            tensorboard=config.tensorboard,
+            plain_lines=show_progress and not sys.stdout.isatty(),
+            label=label,
+        )
+
     def _write(self, record: dict[str, Any]) -> None:
         assert self._file is not None
         record = {k: _clean(v) for k, v in record.items()}
