@@ -8,7 +8,7 @@ from picochat.cli.commands import add_command
 from picochat.cli.console import console
 from picochat.cli.options import config_from_args
 from picochat.configs import BaseTrainConfig, DPOConfig, HFSFTConfig, SFTConfig
-from picochat.reports.markdown import fmt
+from picochat.markdown import fmt
 
 # Exit code of a run stopped by Ctrl-C/SIGTERM (after saving), as the shell's 128 + SIGINT.
 EXIT_INTERRUPTED = 130

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from picochat.reports.plots import plot_history
+from picochat.plots import plot_history
 
 HISTORY = [
     {"step": s, "train_loss": 3.0 - s / 50, "val_loss": 3.1 - s / 60, "val_bpb": 4.0 - s / 40}
