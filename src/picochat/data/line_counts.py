@@ -3,7 +3,7 @@
 Keeping every line hash in memory costs 8 bytes per line, up to twice that while an
 array grows (a 2 GB corpus of 28-character lines: ~75 M lines, 0.6-1.2 GB).
 `RepeatedLines` counts lines equal to an earlier line, exactly, and keeps at most
-`memory_lines` hashes in memory: beyond that, hashes go to `PARTITIONS` temporary files
+`memory_lines` hashes in memory (4 M): beyond that, hashes go to `PARTITIONS` temporary files
 by their top bits (equal hashes always share a file), in batches of `BATCH` hashes;
 `repeated()` then sorts one partition at a time. Memory: `memory_lines` x 8 bytes plus
 one partition (total / 64). Disk: 8 bytes per line, in a temporary folder removed when
@@ -22,7 +22,7 @@ import numpy as np
 
 PARTITIONS = 64
 BATCH = 1 << 20  # hashes buffered before they are partitioned and appended to the files
-MEMORY_LINES = 1 << 24  # 16 M lines (128 MB) are counted in memory, as before
+MEMORY_LINES = 1 << 22  # 4 M lines (32 MB) are counted in memory, as before
 
 
 class RepeatedLines:
@@ -47,8 +47,19 @@ class RepeatedLines:
             self._spill()
 
     def _spill(self) -> None:
-        hashes = np.concatenate(self._parts).view(np.uint64)
-        self._parts, self._buffered = [], 0
+        parts, self._parts, self._buffered = self._parts, [], 0
+        batch: list[np.ndarray] = []
+        size = 0
+        for part in parts:  # BATCH hashes at a time: the temporaries stay ~5 x 8 MB
+            batch.append(part)
+            size += len(part)
+            if size >= BATCH:
+                self._write(np.concatenate(batch).view(np.uint64))
+                batch, size = [], 0
+        if batch:
+            self._write(np.concatenate(batch).view(np.uint64))
+
+    def _write(self, hashes: np.ndarray) -> None:
         partition = (hashes >> np.uint64(64 - 6)).astype(np.int64)  # top 6 bits: 64 files
         order = np.argsort(partition, kind="stable")
         bounds = np.searchsorted(partition[order], np.arange(PARTITIONS + 1))

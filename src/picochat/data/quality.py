@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-# Counts lines that repeat an earlier one; exact, and past 16 M lines its hashes spill to
+# Counts lines that repeat an earlier one; exact, and past 4 M lines its hashes spill to
 # disk, so a multi-GB corpus does not hold them all (corpus.py uses it from here).
 from picochat.data.line_counts import RepeatedLines  # noqa: F401
 
