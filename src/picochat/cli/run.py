@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from picochat import layout
 from picochat.cli.console import console
 from picochat.cli.options import add_config_arguments, config_from_args
 from picochat.configs.run import RUN_TINY_DEFAULTS, GateConfig, RunConfig
@@ -72,7 +73,9 @@ def _run_tiny(args: argparse.Namespace) -> int:
         show_progress=not args.quiet,
     )
     if result.summary is not None:
-        console.print(f"report: {result.out_dir / 'summary.md'} (and report.html)", markup=False)
+        console.print(
+            f"report: {result.out_dir / layout.SUMMARY_MD} (and {layout.REPORT_HTML})", markup=False
+        )
     return 0
 
 

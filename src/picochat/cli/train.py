@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from picochat import layout
 from picochat.cli.commands import add_command
 from picochat.cli.console import console
 from picochat.cli.options import config_from_args
@@ -36,7 +37,7 @@ def _train_base(args: argparse.Namespace) -> int:
     console.print(f"stopped: [bold]{result.stop_reason}[/] ({result.stop_message})")
     console.print(_final_line(result.report, f"val BPB {fmt(final['val_bpb'])}"), markup=False)
     console.print(f"recommended checkpoint: step {rec['step']} ({rec['folder']}/): {rec['reason']}")
-    console.print(f"report: {result.out_dir / 'report.md'}")
+    console.print(f"report: {result.out_dir / layout.STAGE_MARKDOWN}")
     return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0
 
 
@@ -59,7 +60,7 @@ def _train_sft(args: argparse.Namespace) -> int:
     if result.adapter_dir is not None:
         console.print(f"LoRA adapter: {result.adapter_dir / 'adapter_model.safetensors'}")
     console.print(f"merged checkpoint: {result.checkpoint}", markup=False)
-    console.print(f"report: {result.out_dir / 'report.md'}", markup=False)
+    console.print(f"report: {result.out_dir / layout.STAGE_MARKDOWN}", markup=False)
     return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0
 
 
@@ -85,7 +86,7 @@ def _train_dpo(args: argparse.Namespace) -> int:
         console.print("[yellow]note:[/] synthetic pairs test DPO mechanics, not alignment.")
     if result.adapter_dir is not None:
         console.print(f"LoRA adapter: {result.adapter_dir / 'adapter_model.safetensors'}")
-    console.print(f"report: {result.out_dir / 'report.md'}", markup=False)
+    console.print(f"report: {result.out_dir / layout.STAGE_MARKDOWN}", markup=False)
     return EXIT_INTERRUPTED if result.stop_reason == "interrupted" else 0
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.configs.data import CORPUS_SUFFIXES, CorpusConfig
 from picochat.data.pack import DatasetPack, load_dataset_pack, read_json_file
 from picochat.errors import ConfigError, InputError
@@ -119,8 +120,8 @@ def _earlier_output(path: Path) -> bool:
     """corpus.txt / corpus_report.md next to a corpus_manifest.json: a built corpus,
     which read back as input would duplicate its own sources."""
     return (
-        path.name in ("corpus.txt", "corpus_report.md")
-        and (path.parent / "corpus_manifest.json").is_file()
+        path.name in (layout.CORPUS, layout.CORPUS_REPORT)
+        and (path.parent / layout.CORPUS_MANIFEST).is_file()
     )
 
 
@@ -252,8 +253,8 @@ def output_paths(out: Path | None) -> list[Path]:
         return []
     out = Path(out)
     if out.is_dir() or not out.suffix:  # a folder (existing, or a name without a suffix)
-        out = out / "corpus.txt"
-    return [out, out.parent / "corpus_manifest.json", out.parent / "corpus_report.md"]
+        out = out / layout.CORPUS
+    return list(layout.corpus_outputs(out))
 
 
 def resolve_sources(config: CorpusConfig) -> Sources:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.artifacts import atomic_write_json, atomic_write_text, hash_inputs, report_header
 from picochat.configs import EvalConfig
 from picochat.data.jsonl import check_readable_file, iter_jsonl
@@ -184,6 +185,6 @@ def evaluate_chat(config: EvalConfig, reply_fn: ReplyFn | None = None) -> EvalRe
     )
     report = {**header, **scored}
     out_dir = Path(config.out_dir)
-    report_path = atomic_write_json(out_dir / "eval_report.json", report)
-    markdown_path = atomic_write_text(out_dir / "report.md", render_markdown(report))
+    report_path = atomic_write_json(out_dir / layout.EVAL_REPORT, report)
+    markdown_path = atomic_write_text(out_dir / layout.STAGE_MARKDOWN, render_markdown(report))
     return EvalResult(report_path, markdown_path, report["summary"], report["warnings"], device)

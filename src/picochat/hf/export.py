@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.artifacts import (
     atomic_dir,
     atomic_write_json,
@@ -173,7 +174,7 @@ def save_tokenizer_files(tokenizer: Any, folder: Path) -> None:
     `TokenizersBackend` (unknown to 4.x), and our own tokenizer.json text (5.x would
     drop the metadata and 4.x ignores `add_bos_token` without the post-processor)."""
     hf_tokenizer(tokenizer).save_pretrained(folder)
-    atomic_write_text(folder / "tokenizer.json", export_tokenizer_json(tokenizer))
+    atomic_write_text(folder / layout.TOKENIZER, export_tokenizer_json(tokenizer))
     config_path = folder / "tokenizer_config.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))
     config.pop("backend", None)

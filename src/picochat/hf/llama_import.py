@@ -30,13 +30,14 @@ from typing import Any
 
 import torch
 
+from picochat import layout
 from picochat.artifacts import atomic_write_json, hash_inputs, report_header
 from picochat.errors import InputError
 from picochat.hf.tokenizer_import import ImportedTokenizer, import_tokenizer
 from picochat.model.config import ModelConfig
 
 CHECKPOINT_DIR = "checkpoint"
-TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_FILE = layout.TOKENIZER
 REPORT_FILE = "import_report.json"
 _SUPPORTED = "Llama-architecture models (LlamaForCausalLM, model_type 'llama')"
 

@@ -15,11 +15,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
+
 NOT_MEASURED = "not measured"
 _STAGE_REPORTS = {
-    "base": "train_report.json",
-    "sft": "sft_report.json",
-    "dpo": "dpo_report.json",
+    "base": layout.BASE_REPORT,
+    "sft": layout.SFT_REPORT,
+    "dpo": layout.DPO_REPORT,
 }
 _SETTINGS = ("max_steps", "batch_size", "learning_rate", "warmup_steps", "weight_decay", "seed")
 
@@ -108,7 +110,7 @@ def _limits(reports: dict[str, dict[str, Any]], root: Path | None) -> list[str]:
     lines.append(f"- memorisation risk (base): {_fmt(risk)}")
     sft_risk = ((reports.get("sft") or {}).get("memorization_risk") or {}).get("verdict")
     lines.append(f"- memorisation risk (sft): {_fmt(sft_risk)}")
-    gates = ((_read(root / "summary.json") or {}) if root else {}).get("gates") or {}
+    gates = ((_read(root / layout.SUMMARY_JSON) or {}) if root else {}).get("gates") or {}
     lines.append(f"- release gates: {_fmt(gates.get('status'))}")
     return [*lines, ""]
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.artifacts import atomic_write_json, atomic_write_text, hash_inputs, report_header
 from picochat.configs import HFSFTConfig
 from picochat.data.chat import ChatDataset, ChatExample, read_chat_jsonl
@@ -137,7 +138,7 @@ def _train(run: StageRun) -> HFSFTResult:
         extra = {"trainable_parameters": trainable, "artifacts": artifacts}
         report = _report(run, chat_model, template, rows, loop, extra)
         report_path = atomic_write_json(run.out_dir / REPORT_FILE, report)
-        atomic_write_text(run.out_dir / "report.md", render_markdown(report))
+        atomic_write_text(run.out_dir / layout.STAGE_MARKDOWN, render_markdown(report))
     return _result(run.out_dir, report_path, loop)
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.errors import InputError
 from picochat.tokenizer import hf_format, load_tokenizer
 from picochat.tokenizer.base import Tokenizer
@@ -136,7 +137,7 @@ def _specials(
 def import_tokenizer(folder: str | Path) -> ImportedTokenizer:
     """Read `folder`/tokenizer.json (+ tokenizer_config.json) as a Picochat tokenizer."""
     folder = Path(folder)
-    path = folder / "tokenizer.json"
+    path = folder / layout.TOKENIZER
     if not path.is_file():
         raise InputError(
             "the model folder has no tokenizer.json (a fast tokenizer file).",

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from picochat import layout
 from picochat.artifacts import atomic_write_json
 from picochat.chat_format import render_training
 from picochat.data.chat import read_chat_jsonl
@@ -59,15 +60,15 @@ def _ci_half_width(n: int) -> float | None:
 def plan(ctx: Any, leaks: ContaminationReport) -> dict[str, Any]:
     """Build, write and return the preflight plan of the run in `ctx`."""
     s = ctx.settings
-    tok = load_tokenizer(ctx.root / "tokenizer.json")
-    tok_report = json.loads((ctx.root / "tokenizer_report.json").read_text())
+    tok = load_tokenizer(ctx.root / layout.TOKENIZER)
+    tok_report = json.loads((ctx.root / layout.TOKENIZER_REPORT).read_text())
     # A corpus that trains through token shards is counted from their index (exact; tok
     # train may have estimated from a sample); others as tok train counted them.
     sharded = shard_corpus_tokens(
         s.base.token_shards,
-        ctx.root / "corpus.txt",
-        ctx.root / "tokenizer.json",
-        ctx.root / "corpus_manifest.json",
+        ctx.root / layout.CORPUS,
+        ctx.root / layout.TOKENIZER,
+        ctx.root / layout.CORPUS_MANIFEST,
         quiet=not ctx.show_progress,
     )
     corpus_tokens = int(tok_report["corpus_tokens"]) if sharded is None else sharded
@@ -137,7 +138,7 @@ def plan(ctx: Any, leaks: ContaminationReport) -> dict[str, Any]:
         "device": str(device),
         "precision": precision,
         "corpus_tokens": corpus_tokens,
-        "corpus_tokens_source": "tokenizer_report.json" if sharded is None else "token shard index",
+        "corpus_tokens_source": layout.TOKENIZER_REPORT if sharded is None else "token shard index",
         "tokens_per_pass": train_tokens,
         "base_tokens_planned": base_tokens,
         "chat_rows": rows,
@@ -150,7 +151,7 @@ def plan(ctx: Any, leaks: ContaminationReport) -> dict[str, Any]:
         "eta_note": "training steps only; evaluation, sampling and the evals are not included",
         "warnings": warnings,
     }
-    atomic_write_json(ctx.root / "preflight.json", result)
+    atomic_write_json(ctx.root / layout.PREFLIGHT, result)
     return result
 
 

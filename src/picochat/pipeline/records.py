@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.artifacts import atomic_write_json, sha256_file, to_jsonable
 
-RECORDS_FILE = "stages.json"
 COMPLETE, RUNNING, INTERRUPTED, FAILED, SKIPPED = (
     "complete",
     "running",
@@ -69,7 +69,7 @@ class StageRecords:
 
     @classmethod
     def load(cls, root: Path) -> StageRecords:
-        path = root / RECORDS_FILE
+        path = root / layout.STAGE_RECORDS
         records = json.loads(path.read_text()) if path.is_file() else {}
         return cls(root, records)
 
@@ -114,4 +114,4 @@ class StageRecords:
             self._save()
 
     def _save(self) -> None:
-        atomic_write_json(self.root / RECORDS_FILE, self.records)
+        atomic_write_json(self.root / layout.STAGE_RECORDS, self.records)

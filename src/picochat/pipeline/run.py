@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.artifacts import atomic_write_json, report_header
 from picochat.configs.run import GateConfig, RunConfig
 from picochat.errors import PicochatError
@@ -138,7 +139,7 @@ def run_tiny(
     contamination = stages.contamination(ctx)
     preflight = stages.preflight(ctx, contamination)
     if run.preflight_only:
-        say(f"preflight only: plan written to {root / 'preflight.json'}")
+        say(f"preflight only: plan written to {root / layout.PREFLIGHT}")
         return RunResult(root, None, ctx.ran, ctx.skipped, preflight)
     stages.base(ctx)
     stages.sft(ctx)

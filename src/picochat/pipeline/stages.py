@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.artifacts import hash_inputs, json_text, write_text_if_changed
 from picochat.configs import EvalConfig
 from picochat.data.chat import read_chat_jsonl
@@ -22,7 +23,7 @@ from picochat.evaluation.items import read_eval_items
 from picochat.pipeline import preflight as preflight_plan
 from picochat.pipeline.run import RunContext, stop_if_interrupted, write_stage_report
 
-CORPUS, MANIFEST, TOKENIZER = "corpus.txt", "corpus_manifest.json", "tokenizer.json"
+CORPUS, MANIFEST, TOKENIZER = layout.CORPUS, layout.CORPUS_MANIFEST, layout.TOKENIZER
 
 
 def corpus(ctx: RunContext) -> None:
@@ -53,7 +54,7 @@ def tokenizer(ctx: RunContext) -> None:
             "training": result.training,
         }
         return write_stage_report(
-            ctx.root / "tokenizer_report.json",
+            ctx.root / layout.TOKENIZER_REPORT,
             c,
             body,
             inputs=hash_inputs([c.input]),
@@ -81,7 +82,7 @@ def contamination(ctx: RunContext) -> ContaminationReport:
     ]
     report = check_contamination(items, sft_texts, ctx.root / CORPUS)
     write_text_if_changed(
-        ctx.root / "contamination.json",
+        ctx.root / layout.CONTAMINATION,
         json_text(
             {
                 "checked_items": report.checked_items,
@@ -104,7 +105,7 @@ def contamination(ctx: RunContext) -> ContaminationReport:
 
 def preflight(ctx: RunContext, leaks: ContaminationReport) -> dict[str, Any]:
     """The plan, recomputed only when what it plans changed (the probe takes seconds)."""
-    path = ctx.root / "preflight.json"
+    path = ctx.root / layout.PREFLIGHT
     s = ctx.settings
     planned = {
         "base": s.base,
@@ -133,7 +134,7 @@ def base(ctx: RunContext) -> None:
             corpus=ctx.root / CORPUS,
             tokenizer=ctx.root / TOKENIZER,
             corpus_manifest=ctx.root / MANIFEST,
-            out_dir=ctx.root / "base",
+            out_dir=ctx.root / layout.BASE_DIR,
         )
     )
 
@@ -153,8 +154,8 @@ def sft(ctx: RunContext) -> None:
             ctx.settings.sft,
             input=ctx.inputs.chat,
             tokenizer=ctx.root / TOKENIZER,
-            checkpoint=ctx.root / "base" / "best_checkpoint",
-            out_dir=ctx.root / "sft",
+            checkpoint=ctx.root / layout.BASE_DIR / layout.BEST_CHECKPOINT,
+            out_dir=ctx.root / layout.SFT_DIR,
         )
     )
 
@@ -179,8 +180,8 @@ def dpo(ctx: RunContext) -> str | None:
         ctx.settings.dpo,
         input=ctx.inputs.preferences,
         tokenizer=ctx.root / TOKENIZER,
-        checkpoint=ctx.root / "sft" / "checkpoint",
-        out_dir=ctx.root / "dpo",
+        checkpoint=ctx.root / layout.SFT_DIR / layout.CHECKPOINT,
+        out_dir=ctx.root / layout.DPO_DIR,
     )
     if ctx.run.dpo_steps is not None:
         config = replace(config, max_steps=ctx.run.dpo_steps)
@@ -225,15 +226,15 @@ def evals(ctx: RunContext, final: str) -> dict[str, Path]:
     """Score the final model on SFT-fit, held-out and external evals; name -> report."""
     from picochat.evaluation.stage import evaluate_chat
 
-    eval_dir = ctx.root / "eval"
-    sets = {"sft_fit": sft_fit_items(ctx.inputs.chat, eval_dir / "sft_fit_items.jsonl")}
+    eval_dir = ctx.root / layout.EVAL_DIR
+    sets = {"sft_fit": sft_fit_items(ctx.inputs.chat, eval_dir / layout.SFT_FIT_ITEMS)}
     sets |= _eval_sets(ctx)
     reports = {}
     for name, items in sets.items():
         config = replace(
             ctx.settings.eval,
             input=items,
-            checkpoint=ctx.root / final / "checkpoint",
+            checkpoint=ctx.root / final / layout.CHECKPOINT,
             tokenizer=ctx.root / TOKENIZER,
             out_dir=eval_dir / name,
             support_corpus=None if name == "sft_fit" else ctx.root / CORPUS,
@@ -244,7 +245,7 @@ def evals(ctx: RunContext, final: str) -> dict[str, Path]:
             return evaluate_chat(c).report_path
 
         ctx.stage(f"eval:{name}", config, work, files={"items": items}, upstream=(final, "corpus"))
-        reports[name] = eval_dir / name / "eval_report.json"
+        reports[name] = ctx.root / layout.eval_report(name)
     return reports
 
 
@@ -259,5 +260,5 @@ def summarize(
     from picochat.reports.summary import write_summary
 
     summary = write_summary(ctx, gates, leaks, plan, evals_done, final)
-    ctx.say(f"gates: {summary['gates']['status']}; summary: {ctx.root / 'summary.md'}")
+    ctx.say(f"gates: {summary['gates']['status']}; summary: {ctx.root / layout.SUMMARY_MD}")
     return summary

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.errors import InputError
 from picochat.markdown import Block, Heading, Paragraph, Table, pct
 
@@ -53,7 +54,7 @@ def _flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def load_summary(run: Path) -> dict[str, Any]:
-    path = Path(run) / "summary.json"
+    path = Path(run) / layout.SUMMARY_JSON
     if not path.is_file():
         raise InputError(
             f"{run} has no summary.json.",

@@ -13,12 +13,11 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.artifacts import json_text, to_jsonable, write_text_if_changed
 from picochat.reports.gates import GateEvidence, evaluate_gates
 from picochat.reports.html import markdown_to_html
 from picochat.reports.summary_markdown import render_summary
-
-SUMMARY_JSON, SUMMARY_MD, REPORT_HTML = "summary.json", "summary.md", "report.html"
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -42,26 +41,26 @@ def _gate_evidence(evals: dict[str, dict], leaks: list[dict], allow: bool) -> Ga
             ("unsupported_claim_rate", "unsupported_claim_rate"),
         ):
             values[gate] = s.get(key)
-            sources[gate] = f"eval/heldout/eval_report.json summary.{key}"
+            sources[gate] = f"{layout.eval_report('heldout')} summary.{key}"
         refusals = [i for i in heldout["items"] if i.get("answerable") is False]
         if refusals:
             values["refusal_pass_rate"] = sum(i["passed"] for i in refusals) / len(refusals)
             sources["refusal_pass_rate"] = (
-                f"{len(refusals)} held-out items with answerable=false in eval/heldout/eval_report.json"
+                f"{len(refusals)} held-out items with answerable=false in {layout.eval_report('heldout')}"
             )
         else:
             sources["refusal_pass_rate"] = "the held-out eval has no answerable=false items"
     fit = evals.get("sft_fit")
     if fit:
         values["sft_fit_pass_rate"] = fit["summary"].get("pass_rate")
-        sources["sft_fit_pass_rate"] = "eval/sft_fit/eval_report.json summary.pass_rate"
+        sources["sft_fit_pass_rate"] = f"{layout.eval_report('sft_fit')} summary.pass_rate"
     return GateEvidence(values=values, sources=sources, leaked_items=leaks, allow_leaky_eval=allow)
 
 
 def _tokenizer_example(root: Path, text: str) -> dict[str, Any]:
     from picochat.tokenizer import load_tokenizer
 
-    tok = load_tokenizer(root / "tokenizer.json")
+    tok = load_tokenizer(root / layout.TOKENIZER)
     ids = tok.encode(text)
     return {"text": text, "ids": ids, "tokens": [tok.decode([i]) for i in ids]}
 
@@ -85,11 +84,11 @@ def write_summary(
 ) -> dict[str, Any]:
     """Gather every stage report of the run in `ctx` into the summary files."""
     root: Path = ctx.root
-    manifest = _read(root / "corpus_manifest.json") or {}
-    tok_report = _read(root / "tokenizer_report.json") or {}
-    base = _read(root / "base" / "train_report.json")
-    sft = _read(root / "sft" / "sft_report.json")
-    dpo = _read(root / "dpo" / "dpo_report.json") if final == "dpo" else None
+    manifest = _read(root / layout.CORPUS_MANIFEST) or {}
+    tok_report = _read(root / layout.TOKENIZER_REPORT) or {}
+    base = _read(root / layout.BASE_DIR / layout.BASE_REPORT)
+    sft = _read(root / layout.SFT_DIR / layout.SFT_REPORT)
+    dpo = _read(root / layout.DPO_DIR / layout.DPO_REPORT) if final == "dpo" else None
     evals = {name: _read(path) for name, path in eval_paths.items()}
     evals = {k: v for k, v in evals.items() if v is not None}
     gates = evaluate_gates(
@@ -100,7 +99,7 @@ def write_summary(
         "run": {
             "out_dir": str(root),
             "inputs": {k: str(v) if v else None for k, v in ctx.inputs.files().items()},
-            "final_model": f"{final}/checkpoint",
+            "final_model": f"{final}/{layout.CHECKPOINT}",
         },
         # Settings only (compare diffs them); where the inputs live is under "run" above.
         "settings": {
@@ -123,7 +122,7 @@ def write_summary(
                 k: tok_report.get(k)
                 for k in ("type", "vocab_size", "bytes_per_token", "corpus_tokens")
             },
-            "example": _tokenizer_example(root, _first_sentence(root / "corpus.txt")),
+            "example": _tokenizer_example(root, _first_sentence(root / layout.CORPUS)),
         },
         "preflight": plan,
         "contamination": {"leaked_items": leaks.leaked_items, "method": leaks.method},
@@ -161,7 +160,7 @@ def write_summary(
             name: {
                 "summary": r["summary"],
                 "ladder": r.get("ladder"),
-                "report": f"eval/{name}/eval_report.json",
+                "report": layout.eval_report(name),
             }
             for name, r in evals.items()
         },
@@ -170,39 +169,27 @@ def write_summary(
     }
     if dpo is not None and dpo.get("history"):
         summary["dpo"]["last"] = dpo["history"][-1]
-    write_text_if_changed(root / SUMMARY_JSON, json_text(summary))
+    write_text_if_changed(root / layout.SUMMARY_JSON, json_text(summary))
     markdown = render_summary(summary, evals, root)
-    write_text_if_changed(root / SUMMARY_MD, markdown)
+    write_text_if_changed(root / layout.SUMMARY_MD, markdown)
     write_text_if_changed(
-        root / REPORT_HTML, markdown_to_html(markdown, base=root, title="Picochat run summary")
+        root / layout.REPORT_HTML,
+        markdown_to_html(markdown, base=root, title="Picochat run summary"),
     )
     return summary
 
 
 def _artifacts(root: Path) -> dict[str, str]:
     """Every artifact of the run, relative to the run folder."""
-    wanted = (
-        "corpus.txt",
-        "corpus_manifest.json",
-        "corpus_report.md",
-        "tokenizer.json",
-        "tokenizer_report.json",
-        "contamination.json",
-        "preflight.json",
-        "stages.json",
-        "summary.json",
-        "summary.md",
-        "report.html",
-    )
-    found = {name: name for name in wanted if (root / name).exists() or name.startswith("summary")}
-    found["report.html"] = "report.html"
-    for stage in ("base", "sft", "dpo", "eval"):
+    written_last = (layout.SUMMARY_JSON, layout.SUMMARY_MD, layout.REPORT_HTML)
+    found = {n: n for n in layout.RUN_FILES if (root / n).exists() or n in written_last}
+    for stage in layout.STAGE_DIRS:
         folder = root / stage
         if folder.is_dir():
             for path in sorted(folder.rglob("*")):
-                if path.is_file() and path.parent.name not in ("checkpoint", "best_checkpoint"):
+                if path.is_file() and path.parent.name not in layout.CHECKPOINT_DIRS:
                     found[str(path.relative_to(root))] = str(path.relative_to(root))
-            for ck in ("checkpoint", "best_checkpoint"):
+            for ck in layout.CHECKPOINT_DIRS:
                 if (folder / ck).is_dir():
                     found[f"{stage}/{ck}/"] = f"{stage}/{ck}"
     return found

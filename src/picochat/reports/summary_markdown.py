@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.markdown import Block, Bullets, Heading, Paragraph, Table, fmt, pct, render
 
 READING_GUIDE = (
@@ -51,7 +52,7 @@ def _corpus(s: dict) -> list[Block]:
     ]
     return [
         Heading("1. Corpus"),
-        Table(["figure", "value"], rows, note="details: corpus_report.md"),
+        Table(["figure", "value"], rows, note=f"details: {layout.CORPUS_REPORT}"),
         Paragraph(
             "A tiny model cannot learn what the corpus does not contain; a tiny, repeated "
             "or noisy corpus is mostly memorised."
@@ -128,7 +129,7 @@ def _base(s: dict, root: Path) -> list[Block]:
             "Falling train loss only means the model fits its training windows; validation "
             "loss says whether that fit carries over to held-out text."
         ),
-        *_image(root, "base/loss_curve.png", "base loss curve"),
+        *_image(root, f"{layout.BASE_DIR}/{layout.LOSS_CURVE}", "base loss curve"),
     ]
     m = b.get("memorization") or {}
     canaries = m.get("canaries") or []
@@ -188,7 +189,7 @@ def _sft(s: dict, root: Path) -> list[Block]:
                 f"LoRA: {t.get('peft') or 'no (full fine-tuning)'}",
             ]
         ),
-        *_image(root, "sft/loss_curve.png", "SFT loss curve"),
+        *_image(root, f"{layout.SFT_DIR}/{layout.LOSS_CURVE}", "SFT loss curve"),
     ]
 
 
@@ -220,7 +221,7 @@ def _dpo(s: dict, root: Path) -> list[Block]:
                 f"pairs: {(d.get('dataset') or {}).get('pairs')}",
             ]
         ),
-        *_image(root, "dpo/dpo_curve.png", "DPO loss and reward accuracy"),
+        *_image(root, f"{layout.DPO_DIR}/{layout.DPO_CURVE}", "DPO loss and reward accuracy"),
     ]
 
 
@@ -260,7 +261,11 @@ def _evals(s: dict, evals: dict[str, dict]) -> list[Block]:
     for name, report in evals.items():
         failed = [i for i in report.get("items", []) if not i.get("passed")][:3]
         if failed:
-            blocks.append(Paragraph(f"First failures of `{name}` (all in eval/{name}/report.md):"))
+            blocks.append(
+                Paragraph(
+                    f"First failures of `{name}` (all in {layout.EVAL_DIR}/{name}/{layout.STAGE_MARKDOWN}):"
+                )
+            )
             blocks.append(
                 Bullets(
                     [

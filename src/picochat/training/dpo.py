@@ -29,6 +29,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as save_tensors
 from torch import nn
 
+from picochat import layout
 from picochat.artifacts import atomic_write_bytes, hash_inputs, sha256_file
 from picochat.configs.training import DPOConfig
 from picochat.data.preferences import PreferenceDataset, read_preferences_jsonl
@@ -67,7 +68,7 @@ REFERENCE_FILE = "reference_logps.safetensors"
 
 @dataclass
 class DPOResult(TrainResult):
-    REPORT_FILE = "dpo_report.json"
+    REPORT_FILE = layout.DPO_REPORT
 
     adapter_dir: Path | None = None
 

@@ -11,13 +11,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.artifacts import atomic_write_json, atomic_write_text, report_header
 from picochat.markdown import Block, Bullets, Heading, Paragraph, Table, fixed, render
 from picochat.plots import plot_history
 from picochat.training.dpo_loss import METRIC_NAMES
 from picochat.training.loop import LoopResult
 
-CURVE = "dpo_curve.png"
 VAL_KEYS = tuple(f"val_{name}" for name in METRIC_NAMES)
 # The loop's generic keys that mean nothing here: train_loss repeats `loss`, no BPB.
 _DROPPED = ("train_loss", "val_bpb")
@@ -41,7 +41,7 @@ def _best(loop: LoopResult, history: list[dict[str, Any]]) -> dict[str, Any] | N
         return None
     entry = next(h for h in history if h["step"] == loop.best["step"])
     keys = ("step", "val_loss", "val_rewards/accuracies", "val_rewards/margins")
-    return {k: entry.get(k) for k in keys} | {"folder": "best_checkpoint"}
+    return {k: entry.get(k) for k in keys} | {"folder": layout.BEST_CHECKPOINT}
 
 
 def _dataset(data: Any) -> dict[str, Any]:
@@ -215,7 +215,7 @@ def _metrics(history: list[dict[str, Any]]) -> list[Block]:
     return [
         Heading("How to read the metrics (TRL's names)"),
         Bullets(HOW_TO_READ),
-        Paragraph(f"![DPO curve]({CURVE})"),
+        Paragraph(f"![DPO curve]({layout.DPO_CURVE})"),
         Table(headers, rows),
     ]
 
@@ -236,12 +236,12 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def write_report_files(out_dir: Path, report: dict[str, Any]) -> None:
-    atomic_write_json(out_dir / "dpo_report.json", report)
-    atomic_write_text(out_dir / "report.md", render_markdown(report))
+    atomic_write_json(out_dir / layout.DPO_REPORT, report)
+    atomic_write_text(out_dir / layout.STAGE_MARKDOWN, render_markdown(report))
     best = report.get("best")
     plot_history(
         report["history"],
-        out_dir / CURVE,
+        out_dir / layout.DPO_CURVE,
         series=(("loss", "train DPO loss"), ("val_loss", "validation DPO loss")),
         secondary=("val_rewards/accuracies", "validation reward accuracy"),
         title="DPO",

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from picochat import layout
 from picochat.configs.training import LoopConfig
 from picochat.runtime import autocast
 from picochat.training import distributed
@@ -48,8 +49,8 @@ from picochat.training.progress import TrainingProgress
 from picochat.training.schedule import build_optimizer, learning_rate_at, set_learning_rate
 
 STOP_REASONS = ("max_steps", "max_minutes", "early_stop", "interrupted", "diverged")
-CHECKPOINT_DIR = "checkpoint"
-BEST_CHECKPOINT_DIR = "best_checkpoint"
+CHECKPOINT_DIR = layout.CHECKPOINT
+BEST_CHECKPOINT_DIR = layout.BEST_CHECKPOINT
 __all__ = ["STATE_VERSION", "BatchSource", "LoopResult", "TrainTask", "run_loop"]
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from picochat import layout
 from picochat.artifacts import hash_inputs
 from picochat.configs.training import BaseTrainConfig
 from picochat.errors import CheckpointError, ConfigError
@@ -49,7 +50,7 @@ COPY_NEW_TOKENS = 192
 
 
 class BaseTrainResult(TrainResult):
-    REPORT_FILE = "train_report.json"
+    REPORT_FILE = layout.BASE_REPORT
 
 
 def _check_config(config: BaseTrainConfig) -> None:
@@ -228,7 +229,7 @@ def _token_data(
             quiet=not show_progress,
         )
     else:  # Only rank 0 writes the cache (ranks would race on the same files).
-        cache_dir = out_dir / "token_cache" if info.is_main else None
+        cache_dir = out_dir / layout.TOKEN_CACHE if info.is_main else None
         data = build_token_data(**data_settings, cache_dir=cache_dir)
     return data, canaries
 

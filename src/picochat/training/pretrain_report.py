@@ -10,13 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.artifacts import atomic_write_json, atomic_write_text, report_header
 from picochat.markdown import Block, Bullets, Code, Heading, Paragraph, Table, fixed, render
 from picochat.plots import plot_history
 from picochat.training.loop import LoopResult
 from picochat.training.token_data import TokenData
-
-LOSS_CURVE = "loss_curve.png"
 
 
 def _final(loop: LoopResult) -> dict[str, Any]:
@@ -48,7 +47,7 @@ def _recommended(loop: LoopResult) -> dict[str, Any]:
     if best is None:
         return {
             "step": loop.steps,
-            "folder": "checkpoint",
+            "folder": layout.CHECKPOINT,
             "reason": "no validation loss was measured, so only the last weights exist",
         }
     if loop.stop_reason == "diverged":
@@ -60,7 +59,7 @@ def _recommended(loop: LoopResult) -> dict[str, Any]:
             f"lowest validation loss ({best['val_loss']:.4f}); later steps fit the training "
             "windows more without carrying over to held-out text"
         )
-    return {"step": best["step"], "folder": "best_checkpoint", "reason": why}
+    return {"step": best["step"], "folder": layout.BEST_CHECKPOINT, "reason": why}
 
 
 def _memorization(config: Any, diagnostics: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +205,7 @@ def _curve(history: list[dict[str, Any]]) -> list[Block]:
     headers = ["step", "train loss", "val loss", "val BPB", "lr", "tokens/s"]
     return [
         Heading("Learning curve"),
-        Paragraph(f"![loss curve]({LOSS_CURVE})"),
+        Paragraph(f"![loss curve]({layout.LOSS_CURVE})"),
         Table(headers, rows),
     ]
 
@@ -257,8 +256,8 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def write_report_files(out_dir: Path, report: dict[str, Any], diagnostics: dict[str, Any]) -> None:
-    atomic_write_json(out_dir / "train_report.json", report)
-    atomic_write_text(out_dir / "report.md", render_markdown(report))
+    atomic_write_json(out_dir / layout.BASE_REPORT, report)
+    atomic_write_text(out_dir / layout.STAGE_MARKDOWN, render_markdown(report))
     samples = [
         f"--- sample {i + 1} (from <|bos|> alone, temperature 1.0) ---\n{text}\n"
         for i, text in enumerate(diagnostics["samples"])
@@ -267,7 +266,7 @@ def write_report_files(out_dir: Path, report: dict[str, Any], diagnostics: dict[
         f"--- greedy continuation {i + 1} of a training-text prompt (copy-rate probe) ---\n{text}\n"
         for i, text in enumerate(diagnostics["continuations"])
     ]
-    atomic_write_text(out_dir / "sample.txt", "".join(samples) or "(no usable weights)\n")
+    atomic_write_text(out_dir / layout.SAMPLE, "".join(samples) or "(no usable weights)\n")
     if diagnostics["canaries"]:
         blocks = [
             f"canary: {c['text']}\nprompt: {c['prefix']}\ngreedy: {c['continuation']!r}\n"
@@ -275,11 +274,11 @@ def write_report_files(out_dir: Path, report: dict[str, Any], diagnostics: dict[
             f"exposure_bits: {c['exposure_bits']:.3f}\n"
             for c in diagnostics["canaries"]
         ]
-        atomic_write_text(out_dir / "canary_probe.txt", "\n".join(blocks))
+        atomic_write_text(out_dir / layout.CANARY_PROBE, "\n".join(blocks))
     best = report.get("best")
     plot_history(
         report["history"],
-        out_dir / LOSS_CURVE,
+        out_dir / layout.LOSS_CURVE,
         secondary=("val_bpb", "validation bits per byte"),
         title="Base pretraining",
         mark_step=best["step"] if best else None,

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from picochat import layout
 from picochat.artifacts import hash_inputs
 from picochat.chat_format import render_prompt
 from picochat.configs.training import SFTConfig
@@ -58,7 +59,7 @@ PROBE_BATCH = 64
 
 @dataclass
 class SFTResult(TrainResult):
-    REPORT_FILE = "sft_report.json"
+    REPORT_FILE = layout.SFT_REPORT
 
     adapter_dir: Path | None = None
 

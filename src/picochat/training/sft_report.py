@@ -10,13 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.artifacts import atomic_write_json, atomic_write_text, report_header
 from picochat.markdown import Block, Bullets, Heading, Paragraph, Table, fixed, pct, render
 from picochat.plots import plot_history
 from picochat.training.loop import LoopResult
 from picochat.training.sft_diagnostics import DIVERGENCE_TOLERANCE, divergence
-
-LOSS_CURVE = "loss_curve.png"
 
 
 def _final(loop: LoopResult) -> dict[str, Any]:
@@ -203,7 +202,7 @@ def _curve(history: list[dict[str, Any]]) -> list[Block]:
     ]
     return [
         Heading("Learning curve"),
-        Paragraph(f"![loss curve]({LOSS_CURVE})"),
+        Paragraph(f"![loss curve]({layout.LOSS_CURVE})"),
         Table(["step", "train loss", "val loss", "lr"], rows),
     ]
 
@@ -242,19 +241,19 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def write_report_files(out_dir: Path, report: dict[str, Any], probes: dict[str, Any]) -> None:
-    atomic_write_json(out_dir / "sft_report.json", report)
-    atomic_write_text(out_dir / "report.md", render_markdown(report))
+    atomic_write_json(out_dir / layout.SFT_REPORT, report)
+    atomic_write_text(out_dir / layout.STAGE_MARKDOWN, render_markdown(report))
     blocks = [
         f"--- {p['split']} line {p['line']} ({'EXACT' if p['exact'] else 'differs'}) ---\n"
         f"user:      {p['user']}\nreference: {p['reference']}\nreply:     {p['reply']}\n"
         for p in probes["probes"]
     ]
     header = "Greedy replies of the final SFT weights (train and validation prompts).\n\n"
-    atomic_write_text(out_dir / "sample.txt", header + "\n".join(blocks))
+    atomic_write_text(out_dir / layout.SAMPLE, header + "\n".join(blocks))
     best = report.get("best")
     plot_history(
         report["history"],
-        out_dir / LOSS_CURVE,
+        out_dir / layout.LOSS_CURVE,
         title="Chat SFT (loss per answer token)",
         mark_step=best["step"] if best else None,
     )

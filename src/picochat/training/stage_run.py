@@ -18,6 +18,7 @@ from typing import Any, ClassVar, TypeVar
 
 import torch
 
+from picochat import layout
 from picochat.configs.training import LoopConfig
 from picochat.errors import ConfigError
 from picochat.runtime import resolve_device, resolve_precision
@@ -98,7 +99,7 @@ def run_stage(
 class TrainResult:
     """What a training stage returns (`report` is empty on torchrun ranks other than 0)."""
 
-    REPORT_FILE: ClassVar[str] = "train_report.json"
+    REPORT_FILE: ClassVar[str] = layout.BASE_REPORT
 
     out_dir: Path
     report: dict[str, Any]
