@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.errors import CheckpointError, ConfigError, InputError
 
 
@@ -80,7 +81,7 @@ def native_model(
 def final_checkpoint(run_dir: str | Path) -> Path:
     """The checkpoint a run's summary and gates scored (post-DPO when DPO ran)."""
     run = Path(run_dir)
-    summary_path = run / "summary.json"
+    summary_path = run / layout.SUMMARY_JSON
     if not summary_path.is_file():
         raise InputError(
             f"{run} has no summary.json: the run has not finished, or it is not a run folder.",
@@ -111,7 +112,7 @@ def run_model(run_dir: str | Path, *, name: str | None = None, device="cpu") -> 
     run = Path(run_dir)
     served = native_model(
         final_checkpoint(run),
-        run / "tokenizer.json",
+        run / layout.TOKENIZER,
         name=name or run.resolve().name,
         device=device,
     )

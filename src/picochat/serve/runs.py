@@ -20,11 +20,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.errors import InputError
 
 # The loss-like series a curve may carry, in drawing order.
 CURVE_KEYS = ("train_loss", "val_loss", "val_bpb", "loss", "val_rewards/accuracies")
-STAGE_REPORTS = {"base": "train_report.json", "sft": "sft_report.json", "dpo": "dpo_report.json"}
+STAGE_REPORTS = {"base": layout.BASE_REPORT, "sft": layout.SFT_REPORT, "dpo": layout.DPO_REPORT}
 
 
 def read_json(path: Path) -> Any:
@@ -62,7 +63,7 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 def run_folder(runs_dir: Path, name: str) -> Path:
     """`runs_dir/name`, refusing names that leave the folder."""
     path = (runs_dir / name).resolve()
-    if path.parent != runs_dir.resolve() or not (path / "stages.json").is_file():
+    if path.parent != runs_dir.resolve() or not (path / layout.STAGE_RECORDS).is_file():
         raise InputError(f"no run named {name!r} in {runs_dir}.", file=runs_dir)
     return path
 
@@ -73,10 +74,10 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
     if not runs_dir.is_dir():
         return runs
     for folder in sorted(runs_dir.iterdir()):
-        stages = read_json(folder / "stages.json") if folder.is_dir() else None
+        stages = read_json(folder / layout.STAGE_RECORDS) if folder.is_dir() else None
         if not isinstance(stages, dict):
             continue
-        summary = read_json(folder / "summary.json") or {}
+        summary = read_json(folder / layout.SUMMARY_JSON) or {}
         runs.append(
             {
                 "name": folder.name,
@@ -84,7 +85,7 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
                 "finished": bool(summary),
                 "gates": (summary.get("gates") or {}).get("status"),
                 "final_model": (summary.get("run") or {}).get("final_model"),
-                "modified": (folder / "stages.json").stat().st_mtime,
+                "modified": (folder / layout.STAGE_RECORDS).stat().st_mtime,
             }
         )
     return sorted(runs, key=lambda r: -r["modified"])
@@ -113,8 +114,8 @@ def _training(run: Path, stage: str) -> dict[str, Any]:
 
 def _eval_items(run: Path) -> dict[str, Any]:
     evals = {}
-    folder = run / "eval"
-    for path in sorted(folder.glob("*/eval_report.json")) if folder.is_dir() else []:
+    folder = run / layout.EVAL_DIR
+    for path in sorted(folder.glob(f"*/{layout.EVAL_REPORT}")) if folder.is_dir() else []:
         report = read_json(path) or {}
         items = [
             {
@@ -135,9 +136,9 @@ def _eval_items(run: Path) -> dict[str, Any]:
 def run_story(runs_dir: Path, name: str) -> dict[str, Any]:
     """A run's artifacts as sections in SPEC §8's order (see module docstring)."""
     run = run_folder(runs_dir, name)
-    stages = read_json(run / "stages.json") or {}
-    summary = read_json(run / "summary.json") or {}
-    manifest = read_json(run / "corpus_manifest.json") or {}
+    stages = read_json(run / layout.STAGE_RECORDS) or {}
+    summary = read_json(run / layout.SUMMARY_JSON) or {}
+    manifest = read_json(run / layout.CORPUS_MANIFEST) or {}
     base = _training(run, "base")
     sections = [
         {
@@ -158,12 +159,12 @@ def run_story(runs_dir: Path, name: str) -> dict[str, Any]:
                 }
                 for f in (manifest.get("files") or [])[:200]
             ],
-            "report_md": read_text(run / "corpus_report.md"),
+            "report_md": read_text(run / layout.CORPUS_REPORT),
         },
         {
             "id": "tokenizer",
             "title": "Tokenizer",
-            "report": read_json(run / "tokenizer_report.json"),
+            "report": read_json(run / layout.TOKENIZER_REPORT),
         },
         {"id": "base", "title": "Base pretraining", **base},
         {"id": "memorization", "title": "Memorisation", "report": base.get("memorization")},
@@ -175,7 +176,7 @@ def run_story(runs_dir: Path, name: str) -> dict[str, Any]:
             "id": "samples",
             "title": "Samples",
             "samples": {
-                stage: read_text(run / stage / "sample.txt") for stage in ("base", "sft", "dpo")
+                stage: read_text(run / stage / layout.SAMPLE) for stage in ("base", "sft", "dpo")
             },
         },
     ]

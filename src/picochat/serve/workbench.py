@@ -27,6 +27,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request as HTTPRequest
 
+from picochat import layout
 from picochat.errors import PicochatError
 from picochat.serve.api import create_app
 from picochat.serve.engine import Engine
@@ -76,7 +77,7 @@ class RunModels:
         from picochat.tokenizer import load_tokenizer
 
         if name not in self.tokenizers:
-            path = run_folder(self.runs_dir, name) / "tokenizer.json"
+            path = run_folder(self.runs_dir, name) / layout.TOKENIZER
             if not path.is_file():
                 raise ApiError(404, f"run {name!r} has no tokenizer.json yet.", code="not_found")
             self.tokenizers[name] = load_tokenizer(str(path))
