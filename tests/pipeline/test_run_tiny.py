@@ -119,6 +119,10 @@ def test_every_artifact_is_written_and_summary_equals_stage_reports(finished):
         "eval/sft_fit/eval_report.json",
     ):
         assert (run / name).is_file(), name
+    preflight = json.loads((run / "preflight.json").read_text())
+    assert (
+        preflight["memory"]["bytes"]["peak"] > 0 and "compute-optimal" in preflight["token_budget"]
+    )
     summary = json.loads((run / "summary.json").read_text())
     base = json.loads((run / "base/train_report.json").read_text())
     sft = json.loads((run / "sft/sft_report.json").read_text())

@@ -10,6 +10,7 @@ from picochat.cli.console import console
 from picochat.cli.options import config_from_args
 from picochat.configs import BaseTrainConfig, DPOConfig, HFSFTConfig, SFTConfig
 from picochat.markdown import fmt
+from picochat.model.presets import presets_help
 
 # Exit code of a run stopped by Ctrl-C/SIGTERM (after saving), as the shell's 128 + SIGINT.
 EXIT_INTERRUPTED = 130
@@ -32,6 +33,9 @@ def _train_base(args: argparse.Namespace) -> int:
 
     result = train_base(config_from_args(BaseTrainConfig, args), show_progress=not args.quiet)
     if not result.report:  # a non-zero torchrun rank: rank 0 reports
+        return 0
+    if result.stop_reason == "dry_run":
+        console.print(result.stop_message, markup=False)
         return 0
     final, rec = result.report["final"], result.report["recommended_checkpoint"]
     console.print(f"stopped: [bold]{result.stop_reason}[/] ({result.stop_message})")
@@ -93,13 +97,15 @@ def _train_dpo(args: argparse.Namespace) -> int:
 def register(commands: argparse._SubParsersAction) -> None:
     group = commands.add_parser("train", help="Training stages: base, sft, dpo, hf-sft.")
     sub = group.add_subparsers(dest="train_command", metavar="SUBCOMMAND", required=True)
-    add_command(
+    base = add_command(
         sub,
         "base",
         config=BaseTrainConfig,
         handler=_train_base,
         help="Pretrain a decoder-only transformer to predict the next token.",
     )
+    base.formatter_class = argparse.RawDescriptionHelpFormatter  # keeps the table's columns
+    base.epilog = presets_help()
     add_command(
         sub,
         "sft",

@@ -16,6 +16,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 SPLIT_MODES = ("auto", "document", "window")
 PEFT_METHODS = ("none", "lora")
 LORA_TARGETS = ("attn_qkv", "attn_proj", "mlp_fc", "mlp_proj")
+OPTIMIZERS = ("adamw", "muon")
+PARALLEL_MODES = ("ddp", "fsdp")
 
 
 @dataclass
@@ -47,6 +49,18 @@ class LoopConfig:
         choices=PRECISIONS,
     )
     compile: bool = option(False, "Compile the model with torch.compile.")
+    optimizer: str = option(
+        "adamw",
+        "adamw; or muon: Muon (orthogonalised momentum) for the block matrices, AdamW for "
+        "embeddings, head and norms.",
+        choices=OPTIMIZERS,
+    )
+    muon_learning_rate: float = option(
+        0.02, "Muon's peak learning rate (follows the same warmup and decay)."
+    )
+    activation_checkpointing: bool = option(
+        False, "Recompute each block's activations in the backward pass (less memory, ~1.3x time)."
+    )
     resume: bool = option(False, "Continue from out_dir/checkpoint exactly where it stopped.")
     tensorboard: Path | None = option(
         None,
@@ -61,12 +75,20 @@ class ModelShapeConfig:
     """The model's dials; a preset fills them, explicit flags override it."""
 
     preset: str | None = option(None, "A named model size (see `picochat train base --help`).")
+    depth: int | None = option(
+        None,
+        "One dial for the model size: derives width (64*depth), heads, kv-heads, context and "
+        "the learning rate (table below).",
+    )
     n_layer: int | None = option(None, "Transformer blocks.")
     n_head: int | None = option(None, "Attention heads.")
     n_kv_head: int | None = option(None, "Key/value heads (grouped-query attention when < n_head).")
     n_embd: int | None = option(None, "Width of the residual stream.")
     context_size: int | None = option(None, "Tokens of context the model sees.")
     tie_embeddings: bool | None = option(None, "Share the input embedding and output head.")
+    qk_norm: bool | None = option(
+        None, "RMSNorm on each head's queries and keys (not exportable to Llama)."
+    )
 
 
 @dataclass
@@ -94,6 +116,22 @@ class BaseTrainConfig(ModelShapeConfig, LoopConfig):
         "it and read training windows lazily; off: hold the token streams in memory; "
         "auto: shards for a corpus file of 5 MB or more.",
         choices=("auto", "on", "off"),
+    )
+    learning_rate: float | None = option(
+        None,
+        "Peak learning rate (AdamW). Default 3e-3; with --depth N (or --preset dN) "
+        "3e-3*128/width, the 1/width rule (table below).",
+    )
+    parallel: str = option(
+        "ddp",
+        "Under torchrun: ddp (a full model copy per process) or fsdp (parameters, gradients "
+        "and optimizer state sharded over processes: for models that do not fit one device).",
+        choices=PARALLEL_MODES,
+    )
+    dry_run: int = option(
+        0,
+        "Run this many real steps (same launcher, batch and model), then report tokens/s, "
+        "peak memory and the ETA of the full run; writes no checkpoint, only dry_run.json (0 = off).",
     )
 
 

@@ -44,6 +44,7 @@ from picochat.artifacts import (
     report_header,
 )
 from picochat.configs import ExportHFConfig
+from picochat.errors import ConfigError
 from picochat.hf.support import require
 from picochat.tokenizer.special import BOS, SPECIAL_TOKENS
 
@@ -90,6 +91,13 @@ def special_ids(tokenizer: Any) -> dict[str, int | None]:
 
 def llama_config(model_config: Any, ids: dict[str, int | None]) -> Any:
     """The `LlamaConfig` with Picochat's shape and special-token ids (`special_ids`)."""
+    if getattr(model_config, "qk_norm", False):
+        raise ConfigError(
+            "This checkpoint was trained with --qk-norm (RMSNorm on queries and keys); "
+            "Llama has no such norm, so a LlamaForCausalLM would compute different outputs.",
+            fix="Train without --qk-norm to export to Hugging Face; the native checkpoint "
+            "works with every picochat command.",
+        )
     transformers = require("transformers", purpose="`picochat export hf`")
     return transformers.LlamaConfig(
         vocab_size=model_config.vocab_size,

@@ -7,6 +7,9 @@
       training_state.pt   optional, for --resume: optimizer state, step, RNG states, data
                           position; plain tensors/dicts loaded with weights_only=True
 
+An FSDP run writes the sharded variant (one safetensors file per rank + an index,
+`sharded.py`); `load_checkpoint` consolidates it, so every reader takes either.
+
 A folder is written whole through `atomic_dir`: it is complete or absent. Not here:
 what goes into training_state (the training loop decides), LoRA adapters, HF export.
 """
@@ -23,6 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from picochat.artifacts import atomic_dir, atomic_write_json, sha256_file
 from picochat.errors import CheckpointError, PicochatError
+from picochat.model import sharded
 from picochat.model.config import ModelConfig
 from picochat.model.transformer import Transformer
 from picochat.version import __version__
@@ -58,7 +62,7 @@ def save_checkpoint(
     """Write the checkpoint folder `path` atomically (replacing an older one whole)."""
     model = unwrap_model(model)
     state = {
-        name: tensor.detach().to("cpu", torch.float32).contiguous()
+        name: tensor
         for name, tensor in model.state_dict().items()
         if not (model.config.tie_embeddings and name == TIED_KEY)
     }
@@ -73,6 +77,10 @@ def save_checkpoint(
         "metadata": metadata or {},
     }
     path = Path(path)
+    if sharded.is_sharded(model):  # FSDP: every rank writes its slice (a collective)
+        sharded.save_sharded(path, state, info, training_state)
+        return path
+    state = {name: t.detach().to("cpu", torch.float32).contiguous() for name, t in state.items()}
     with atomic_dir(path) as tmp:
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
         atomic_write_json(tmp / CONFIG_FILE, info)
@@ -175,12 +183,14 @@ def load_checkpoint(
             fix="The checkpoint is corrupted or from another Picochat version.",
         ) from exc
     weights_path = folder / WEIGHTS_FILE
-    if not weights_path.is_file():
+    index = sharded.read_index(folder)
+    if index is None and not weights_path.is_file():
         raise CheckpointError(
             f"{WEIGHTS_FILE} is missing.", file=folder, fix="The checkpoint is incomplete; retrain."
         )
     try:
-        state = load_file(str(weights_path))
+        # A sharded (FSDP) folder is consolidated: every reader gets the whole model.
+        state = sharded.consolidate(folder, index) if index else load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(
             f"{WEIGHTS_FILE} cannot be read ({exc}).",
@@ -197,9 +207,11 @@ def load_checkpoint(
     return model
 
 
-def load_training_state(path: str | Path) -> dict[str, Any]:
-    """The training_state.pt of a checkpoint folder (weights_only: no code can run)."""
-    state_path = Path(path) / TRAINING_STATE_FILE
+def load_training_state(path: str | Path, rank: int = 0, world_size: int = 1) -> dict[str, Any]:
+    """The training_state.pt of a checkpoint folder (weights_only: no code can run); of a
+    sharded folder, this rank's own file."""
+    state_path = sharded.training_state_path(Path(path), rank, world_size)
+    state_path = state_path or Path(path) / TRAINING_STATE_FILE
     if not state_path.is_file():
         raise CheckpointError(
             f"{TRAINING_STATE_FILE} is missing, so training cannot resume from here.",

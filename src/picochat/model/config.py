@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from picochat.errors import ConfigError
+from picochat.model.depth import MAX_DEPTH, MIN_DEPTH, depth_shape
 
 # SwiGLU hidden width: 8/3 * n_embd keeps the MLP at the parameter count of a 4x GELU
 # MLP (3 matrices instead of 2); rounded up to a multiple of 64 for matmul-friendly shapes.
@@ -38,6 +39,10 @@ class ModelConfig:
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
     init_std: float = 0.02
+    # RMSNorm on each head's queries and keys before rotary embeddings (OLMo 2, Qwen3,
+    # the speedrun GPTs): bounded attention logits, so a higher learning rate stays
+    # stable. Not in Llama, so `export hf` refuses such a checkpoint.
+    qk_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.mlp_hidden <= 0:
@@ -104,6 +109,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "medium": dict(n_layer=8, n_head=8, n_kv_head=8, n_embd=512, context_size=512),
     # ~76M params (~100M with a 32K vocab): for GPUs; grouped-query attention, 4 kv heads.
     "large": dict(n_layer=12, n_head=12, n_kv_head=4, n_embd=768, context_size=1024),
+    # The depth dial's named points (`--preset dN` = `--depth N`, see depth.py): GPT-2
+    # small's shape (~124M with a 50K vocab), then ~210M, ~390M, ~645M and ~1B (32K vocab).
+    **{f"d{depth}": depth_shape(depth) for depth in (12, 16, 20, 24, 28)},
 }
 
 DEFAULT_PRESET = "tiny"
@@ -115,21 +123,47 @@ def resolve_model_config(
     """Preset (or `default_preset`) first, then every explicitly given dial on top.
 
     `shape` is a `picochat.configs.ModelShapeConfig` (or anything with its fields; None
-    means "not given"). When n_head is overridden but n_kv_head is not, n_kv_head
+    means "not given"). `depth` (the one dial, `depth.py`) replaces the preset. When n_head is overridden but n_kv_head is not, n_kv_head
     follows n_head (plain multi-head attention), so `--n-head 6` alone always works.
     """
-    name = getattr(shape, "preset", None) or default_preset
-    if name not in PRESETS:
-        raise ConfigError(
-            f"Unknown model preset {name!r}.",
-            fix=f"Use one of: {', '.join(PRESETS)} (or set --n-layer/--n-head/--n-embd).",
-        )
-    values: dict[str, Any] = dict(PRESETS[name])
+    values = _base_shape(shape, default_preset)
     overrides = {
         key: getattr(shape, key, None)
-        for key in ("n_layer", "n_head", "n_kv_head", "n_embd", "context_size", "tie_embeddings")
+        for key in (
+            "n_layer",
+            "n_head",
+            "n_kv_head",
+            "n_embd",
+            "context_size",
+            "tie_embeddings",
+            "qk_norm",
+        )
     }
     if overrides["n_head"] is not None and overrides["n_kv_head"] is None:
         overrides["n_kv_head"] = overrides["n_head"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ModelConfig(vocab_size=vocab_size, **values)
+
+
+def _base_shape(shape: Any, default_preset: str) -> dict[str, Any]:
+    """The shape before explicit flags: from --depth, else --preset, else the default."""
+    depth, preset = getattr(shape, "depth", None), getattr(shape, "preset", None)
+    if depth is not None:
+        if preset is not None:
+            raise ConfigError(
+                f"--depth {depth} and --preset {preset} both size the model.",
+                fix="Give one of them (--preset dN is the same as --depth N).",
+            )
+        if not MIN_DEPTH <= depth <= MAX_DEPTH:
+            raise ConfigError(
+                f"--depth must be between {MIN_DEPTH} and {MAX_DEPTH}, got {depth}.",
+                fix="Pick e.g. --depth 4 (a CPU toy), 12 (~124M) or 26 (~1B).",
+            )
+        return depth_shape(depth)
+    name = preset or default_preset
+    if name not in PRESETS:
+        raise ConfigError(
+            f"Unknown model preset {name!r}.",
+            fix=f"Use one of: {', '.join(PRESETS)} (or --depth N, or --n-layer/--n-head/--n-embd).",
+        )
+    return dict(PRESETS[name])

@@ -31,6 +31,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 from picochat.model.chunked_loss import linear_cross_entropy, linear_token_nll
 from picochat.model.compile import static_bool
@@ -136,7 +137,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x, (x.size(-1),), self.weight, self.eps)
+        # QK-norm sees bf16 q/k under autocast: a gain of another dtype would send
+        # rms_norm down its slow unfused path (the residual stream is fp32: a no-op there).
+        return F.rms_norm(x, (x.size(-1),), self.weight.to(x.dtype), self.eps)
 
 
 class KVCache:
@@ -212,6 +215,9 @@ class Block(nn.Module):
         self.attn_norm = RMSNorm(config.n_embd, config.norm_eps)
         self.attn_qkv = Linear(config.n_embd, qkv_width)
         self.attn_proj = Linear(config.n_head * config.head_dim, config.n_embd)
+        # QK-norm: one gain per head channel, shared by the heads (as Qwen3's q_norm/k_norm).
+        self.q_norm = RMSNorm(config.head_dim, config.norm_eps) if config.qk_norm else None
+        self.k_norm = RMSNorm(config.head_dim, config.norm_eps) if config.qk_norm else None
         self.mlp_norm = RMSNorm(config.n_embd, config.norm_eps)
         self.mlp_fc = Linear(config.n_embd, 2 * config.mlp_hidden)  # [gate; up]
         self.mlp_proj = Linear(config.mlp_hidden, config.n_embd)
@@ -220,7 +226,10 @@ class Block(nn.Module):
         B, T, _ = x.shape
         H, KV, D = self.n_head, self.n_kv_head, self.head_dim
         qkv = self.attn_qkv(x).view(B, T, H + 2 * KV, D)
-        qk = apply_rope(qkv[:, :, : H + KV], cos, sin)  # q and k rotated in one go
+        qk = qkv[:, :, : H + KV]
+        if self.q_norm is not None:
+            qk = torch.cat([self.q_norm(qk[:, :, :H]), self.k_norm(qk[:, :, H:])], dim=2)
+        qk = apply_rope(qk, cos, sin)  # q and k rotated in one go
         q = qk[:, :, :H].transpose(1, 2)  # [B, H, T, D]
         k = qk[:, :, H:].transpose(1, 2)  # [B, KV, T, D]
         v = qkv[:, :, H + KV :].transpose(1, 2)
@@ -254,6 +263,9 @@ class Transformer(nn.Module):
         cos, sin = rope_tables(config)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+        # --activation-checkpointing: each block's activations are recomputed in the
+        # backward pass instead of kept (a run setting, not part of the checkpoint).
+        self.activation_checkpointing = False
         self.reset_parameters()
 
     @torch.no_grad()
@@ -307,8 +319,12 @@ class Transformer(nn.Module):
             cos, sin = self.rope_cos[positions][:, :, None], self.rope_sin[positions][:, :, None]
             mask = cache.attention_mask(T)
         x = self.wte(idx)
+        recompute = self.activation_checkpointing and cache is None and torch.is_grad_enabled()
         for block in self.blocks:
-            x = block(x, cos, sin, cache, mask)
+            if recompute:
+                x = torch.utils.checkpoint.checkpoint(block, x, cos, sin, use_reentrant=False)
+            else:
+                x = block(x, cos, sin, cache, mask)
         if cache is not None:
             cache.length += T
         x = self.norm_f(x)

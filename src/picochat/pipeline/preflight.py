@@ -23,9 +23,12 @@ from picochat.data.chat import read_chat_jsonl
 from picochat.data.contamination import ContaminationReport
 from picochat.evaluation.items import read_eval_items
 from picochat.model.config import resolve_model_config
+from picochat.model.presets import token_budget_note
 from picochat.model.transformer import Transformer
 from picochat.runtime import autocast, resolve_device, resolve_precision
 from picochat.tokenizer import load_tokenizer
+from picochat.training.memory_estimate import describe as describe_memory
+from picochat.training.memory_estimate import estimate_memory
 from picochat.training.pretrain_shards import shard_corpus_tokens
 
 PROBE_STEPS = 3
@@ -132,8 +135,18 @@ def plan(ctx: Any, leaks: ContaminationReport) -> dict[str, Any]:
         warnings.append(
             f"{len(leaks.leaked_items)} eval item(s) appear in the training data (contamination.json)."
         )
+    memory = estimate_memory(
+        model_config,
+        batch_size=s.base.batch_size,
+        precision=precision,
+        device_type=device.type,
+        optimizer=s.base.optimizer,
+        activation_checkpointing=s.base.activation_checkpointing,
+    )
     result = {
         "parameters": model.num_parameters(),
+        "memory": memory,
+        "token_budget": token_budget_note(base_tokens, model.num_parameters()),
         "model": model_config.to_dict(),
         "device": str(device),
         "precision": precision,
@@ -165,6 +178,8 @@ def render(plan: dict[str, Any]) -> str:
         f"base plans {plan['base_tokens_planned']:,} tokens = {passes['corpus']} passes",
         f"  chat: {plan['chat_rows']} rows (mean {plan['chat_tokens_mean']} tokens); "
         f"SFT plans {passes['chat_rows']} passes",
+        f"  base memory: {describe_memory(plan['memory'])}",
+        f"  base tokens: {plan['token_budget']}",
         "  eval items: " + ", ".join(f"{k} {v}" for k, v in plan["eval_items"].items()),
         "  ETA: "
         + ", ".join(f"{k} {v:.0f}s" for k, v in plan["eta_seconds"].items())

@@ -33,7 +33,7 @@ from torch import nn
 from picochat import layout
 from picochat.configs.training import LoopConfig
 from picochat.runtime import autocast
-from picochat.training import distributed
+from picochat.training import distributed, parallel
 from picochat.training.loop_state import (
     STATE_VERSION,
     LoopState,
@@ -156,12 +156,17 @@ class _Run:
         self.device, self.precision = device, precision
         self.out_dir = Path(config.out_dir)
         self.raw_model = task.model.to(device)
-        self.train_model = self.raw_model
+        # DDP wraps; FSDP shards raw_model in place, so it comes before the optimizer.
+        self.train_model = parallel.prepare_model(self.raw_model, config, info, device)
+        self.sharded = parallel.is_fsdp(self.raw_model)
         self.optimizer = build_optimizer(
             self.raw_model,
             learning_rate=config.learning_rate,
             weight_decay=config.weight_decay,
             device=device,
+            # HF SFT's config has neither switch: AdamW.
+            optimizer=getattr(config, "optimizer", "adamw"),
+            muon_learning_rate=getattr(config, "muon_learning_rate", 0.02),
         )
         self.state = LoopState()
         self.progress: TrainingProgress | None = None
@@ -178,11 +183,11 @@ class _Run:
     def restore(self) -> None:
         """--resume: optimizer, data position, RNG and history from the checkpoint folder."""
         folder = self.folder(self.task.checkpoint_name)
-        self.state = restore_state(folder, self.optimizer, self.task.train_batches)
+        self.state = restore_state(folder, self.optimizer, self.task.train_batches, self.info)
 
     def wrap_model(self) -> None:
-        """DDP under torchrun, then --compile (the stage's way, or torch.compile)."""
-        self.train_model = distributed.wrap_model(self.raw_model, self.info, self.device)
+        """--compile (the stage's way, or torch.compile) over the prepared model (DDP
+        or FSDP under torchrun: `parallel.prepare_model`, before the optimizer)."""
         if self.config.compile:
             self.train_model = (self.task.compile_model or torch.compile)(self.train_model)
 
@@ -371,7 +376,7 @@ class _Run:
     def save(self, name: str, *, with_state: bool) -> Path:
         """Rank 0 writes the folder (with the resume state when asked); all ranks wait."""
         folder = self.folder(name)
-        if self.info.is_main:
+        if self.info.is_main or self.sharded:  # FSDP: every rank writes its own slice
             training_state = None
             if with_state:
                 training_state = resume_state(self.optimizer, self.task.train_batches, self.state)

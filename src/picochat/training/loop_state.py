@@ -20,6 +20,7 @@ import torch
 
 from picochat.errors import CheckpointError
 from picochat.model.checkpoint import load_training_state
+from picochat.model.sharded import shard_optimizer_state
 from picochat.training.state import capture_rng, restore_rng
 
 STATE_VERSION = 1
@@ -60,9 +61,13 @@ def resume_state(optimizer: torch.optim.Optimizer, data: Any, state: LoopState) 
     }
 
 
-def restore_state(folder: Path, optimizer: torch.optim.Optimizer, data: Any) -> LoopState:
-    """Load `folder`'s training state into the optimizer, data source and RNGs."""
-    saved = load_training_state(folder)
+def restore_state(
+    folder: Path, optimizer: torch.optim.Optimizer, data: Any, info: Any = None
+) -> LoopState:
+    """Load `folder`'s training state into the optimizer, data source and RNGs (of a
+    sharded FSDP folder: this rank's own state, its optimizer slices made DTensors)."""
+    rank, world = (info.rank, info.world_size) if info is not None else (0, 1)
+    saved = load_training_state(folder, rank, world)
     state_file = Path(folder) / "training_state.pt"
     if not isinstance(saved, dict) or saved.get("version") != STATE_VERSION:
         raise CheckpointError(
@@ -71,7 +76,7 @@ def restore_state(folder: Path, optimizer: torch.optim.Optimizer, data: Any) -> 
             fix="Start without --resume.",
         )
     try:
-        optimizer.load_state_dict(saved["optimizer"])
+        optimizer.load_state_dict(shard_optimizer_state(optimizer, saved["optimizer"]))
         data.load_state_dict(saved["data"])
         restore_rng(saved["rng"])
         return LoopState(**saved["loop"])

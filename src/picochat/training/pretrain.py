@@ -12,6 +12,7 @@ every rank trains; only rank 0 writes.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +20,20 @@ import torch
 from torch import nn
 
 from picochat import layout
-from picochat.artifacts import hash_inputs
+from picochat.artifacts import atomic_write_json, hash_inputs
 from picochat.configs.training import BaseTrainConfig
 from picochat.errors import CheckpointError, ConfigError
 from picochat.model.checkpoint import load_checkpoint, save_checkpoint, unwrap_model
 from picochat.model.compile import compile_blocks
 from picochat.model.config import resolve_model_config
+from picochat.model.depth import resolve_learning_rate
+from picochat.model.sharded import is_sharded
 from picochat.model.transformer import Transformer
 from picochat.runtime import seed_everything
 from picochat.tokenizer import load_tokenizer
-from picochat.training import distributed, memorization
+from picochat.training import capacity, distributed, dry_run, memorization
 from picochat.training.copy_scale import copy_diagnostics_shards
+from picochat.training.dry_run import render as render_dry_run
 from picochat.training.lm_metrics import window_loss_sums
 from picochat.training.loop import CHECKPOINT_DIR, LoopResult, TrainTask
 from picochat.training.pretrain_report import build_report, write_report_files
@@ -123,7 +127,62 @@ def train_base(
 ) -> BaseTrainResult:
     """Pretrain on `config.corpus`; see the module docstring for what is written."""
     _check_config(config)
-    return run_stage(config, _train, show_progress=show_progress, on_step=on_step)
+    config = _with_learning_rate(config)
+    return run_stage(config, _preflight_then_train, show_progress=show_progress, on_step=on_step)
+
+
+def _with_learning_rate(config: BaseTrainConfig) -> BaseTrainConfig:
+    """`config` with its peak learning rate resolved (`depth.resolve_learning_rate`);
+    the shape is validated here too, before any data is read."""
+    width = resolve_model_config(config, vocab_size=1).n_embd
+    rate = resolve_learning_rate(
+        config.learning_rate, depth=config.depth, preset=config.preset, n_embd=width
+    )
+    return dataclasses.replace(config, learning_rate=rate)
+
+
+def _preflight_then_train(run: StageRun) -> BaseTrainResult:
+    """Memory, time and token budget before anything is read (a run that cannot fit is
+    refused: `capacity.WillNotFitError`, exit 2); then the run, or its --dry-run."""
+    config, info = run.config, run.info
+    model_config = resolve_model_config(config, load_tokenizer(config.tokenizer).vocab_size)
+    plan = capacity.preflight_base(config, model_config, run.device, run.precision, info.world_size)
+    if run.show_progress and info.is_main:
+        print(capacity.render(plan), flush=True)
+    if config.dry_run:
+        return _dry_run(run, plan)
+    result = _train(run)
+    if info.is_main:
+        result.report["preflight"] = plan
+        atomic_write_json(result.report_path, result.report)
+    return result
+
+
+def _dry_run(run: StageRun, plan: dict[str, Any]) -> BaseTrainResult:
+    """--dry-run N: N real steps of this run in a scratch folder, measured (dry_run.py)."""
+    figures = dry_run.dry_run(
+        run.config,
+        device=run.device,
+        world_size=run.info.world_size,
+        is_main=run.info.is_main,
+        train=lambda short, scratch, step: _train(
+            dataclasses.replace(run, config=short, show_progress=False, on_step=step)
+        ),
+    )
+    report: dict[str, Any] = {}
+    if run.info.is_main:
+        estimate = plan["memory"]["bytes"]["peak"]
+        figures["estimate_over_measured"] = estimate / max(figures["peak_memory_bytes"], 1)
+        report = {"preflight": plan, "dry_run": figures}
+        atomic_write_json(run.out_dir / dry_run.REPORT, report)
+    return BaseTrainResult(
+        out_dir=run.out_dir,
+        report=report,
+        stop_reason="dry_run",
+        stop_message=render_dry_run(figures),
+        checkpoint=run.out_dir / CHECKPOINT_DIR,  # not written by a dry run
+        best_checkpoint=None,
+    )
 
 
 def _train(run: StageRun) -> BaseTrainResult:
@@ -239,6 +298,9 @@ def _weights_to_diagnose(
 ) -> tuple[nn.Module | None, str]:
     """(model, which weights) for the diagnostics: the final weights, or after a
     divergence (whose last weights give NaN logits) the best checkpoint."""
+    if loop.stop_reason != "diverged" and is_sharded(model):  # FSDP: rank 0 reads it whole
+        weights = load_checkpoint(loop.checkpoint_dir, device=device)
+        return weights, f"final weights (step {loop.steps})"
     if loop.stop_reason != "diverged":
         return model, f"final weights (step {loop.steps})"
     if loop.best_checkpoint_dir is None:

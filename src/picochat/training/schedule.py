@@ -48,36 +48,56 @@ def learning_rate_at(
     return floor + 0.5 * (1.0 + math.cos(math.pi * progress)) * (peak - floor)
 
 
-def _is_decayed(name: str, param: nn.Parameter, embedding_ids: set[int]) -> bool:
+def _is_decayed(param: nn.Parameter, embedding_ids: set[int]) -> bool:
     """Weight decay only for 2-D+ weight matrices that are not embedding tables."""
     return param.ndim >= 2 and id(param) not in embedding_ids
 
 
 def build_optimizer(
-    model: nn.Module, *, learning_rate: float, weight_decay: float, device: torch.device
-) -> torch.optim.AdamW:
+    model: nn.Module,
+    *,
+    learning_rate: float,
+    weight_decay: float,
+    device: torch.device,
+    optimizer: str = "adamw",
+    muon_learning_rate: float = 0.02,
+) -> torch.optim.Optimizer:
     """AdamW with two groups: decayed matrices, and everything else without decay.
 
     A tied output head shares its tensor with the embedding table, so it is not decayed
-    either (the check is by tensor identity, not by name).
+    either (the check is by tensor identity, not by name). `optimizer="muon"`: Muon for
+    the block matrices, this AdamW for the rest (`picochat.training.optim`).
     """
     embedding_ids = {
         id(module.weight) for module in model.modules() if isinstance(module, nn.Embedding)
     }
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        (decay if _is_decayed(name, param, embedding_ids) else no_decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    # The fused kernel is faster on CUDA; elsewhere the default (foreach) is the fast one.
-    fused = device.type == "cuda"
-    return torch.optim.AdamW(groups, lr=learning_rate, betas=ADAM_BETAS, fused=fused)
+
+    def adamw(params: list[nn.Parameter]) -> torch.optim.AdamW:
+        decay, no_decay = [], []
+        for param in params:
+            (decay if _is_decayed(param, embedding_ids) else no_decay).append(param)
+        groups = [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        # The fused kernel is faster on CUDA; elsewhere the default (foreach) is the fast one.
+        fused = device.type == "cuda"
+        return torch.optim.AdamW(groups, lr=learning_rate, betas=ADAM_BETAS, fused=fused)
+
+    if optimizer == "muon":
+        from picochat.training.optim import build_muon
+
+        return build_muon(
+            model,
+            learning_rate=learning_rate,
+            muon_learning_rate=muon_learning_rate,
+            weight_decay=weight_decay,
+            adamw=adamw,
+        )
+    return adamw([p for p in model.parameters() if p.requires_grad])
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every group's learning rate to `lr` times its `lr_scale` (Muon's groups)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)

@@ -1,0 +1,121 @@
+"""Faster learning on the CPU: Muon and QK-norm, each on and off, on tinyshakespeare.
+
+Claim (issue 19): best validation BPB over the WHOLE validation text within 5 minutes
+on 2 CPU cores <= 2.05 (2.15 with AdamW and no QK-norm, bench_pretrain_quality.py).
+
+Every row is the plain `picochat train base` command of bench_pretrain_quality.py (char
+tokenizer, last 10% held out, --eval-batches 0 = whole validation text) plus the
+row's switches. Two ways to compare:
+
+    --minutes 5   the claim: each row gets the same wall-clock budget, so a slower step
+                  (Muon's Newton-Schulz, QK-norm's extra norms) is paid for. Needs a
+                  quiet machine; the load average before and after each row is recorded.
+    --steps N     the same number of optimizer steps for every row: deterministic (same
+                  numbers on any load), isolates what each switch does per step.
+
+    PYTHONPATH=src python bench/bench_learning.py --minutes 5 [--rows adamw,muon+qk]
+
+Writes bench/results/bench_learning.json (and prints the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from bench_paths import RESULTS_DIR
+from bench_pretrain_quality import DATA, SETTINGS, picochat, run
+from picochat.artifacts import atomic_write_json, software_versions
+
+RESULTS = RESULTS_DIR / "bench_learning.json"
+TARGET_BPB = 2.05
+ROWS = {
+    "adamw": [],
+    "adamw+qk": ["--qk-norm"],
+    "muon": ["--optimizer", "muon"],
+    "muon+qk": ["--optimizer", "muon", "--qk-norm"],
+}
+# Settings every row shares on top of the quality bench's (the 2.15 recipe); a row's
+# switches come after, so they win.
+COMMON: list[str] = []
+
+
+def one_row(name: str, switches: list[str], args, tokenizer: Path, out_dir: Path) -> dict:
+    budget = (
+        ["--max-minutes", str(args.minutes)]
+        if args.minutes
+        else ["--max-steps", str(args.steps), "--eval-every", str(max(1, args.steps // 4))]
+    )
+    base = list(SETTINGS)
+    if not args.minutes:  # the step budget replaces the quality bench's 100000 steps
+        i = base.index("--max-steps")
+        del base[i : i + 2]
+    command = [
+        "train", "base", "--corpus", str(args.data), "--tokenizer", str(tokenizer),
+        "--out-dir", str(out_dir / name), *base, *COMMON, *switches, *budget,
+    ]  # fmt: skip
+    load_before = os.getloadavg()[0]
+    seconds = run(picochat(*command))
+    load_after = os.getloadavg()[0]
+    report = json.loads((out_dir / name / "train_report.json").read_text())
+    limit = args.minutes * 60 if args.minutes else float("inf")
+    within = [h for h in report["history"] if h["elapsed_seconds"] <= limit + 1e-6]
+    best = min(within, key=lambda h: h["val_bpb"])
+    return {
+        "row": name,
+        "switches": switches,
+        "command": "picochat " + " ".join(command),
+        "best_val_bpb": best["val_bpb"],
+        "best_step": best["step"],
+        "steps": report["steps"] if "steps" in report else report["history"][-1]["step"],
+        "tokens_per_sec": report["throughput"]["tokens_per_sec"],
+        "num_parameters": report["model"]["num_parameters"],
+        "process_seconds": round(seconds, 1),
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "curve": [
+            (h["step"], round(h["elapsed_seconds"], 1), round(h["val_bpb"], 4))
+            for h in report["history"]
+        ],  # fmt: skip
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    budget = parser.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--minutes", type=float, help="Wall budget of each row's loop.")
+    budget.add_argument("--steps", type=int, help="Optimizer steps of each row instead.")
+    parser.add_argument("--rows", default=",".join(ROWS), help="Comma-separated rows to run.")
+    parser.add_argument("--data", type=Path, default=DATA, help="tinyshakespeare.txt")
+    parser.add_argument("--out-dir", type=Path, default=None, help="Keep the runs here.")
+    args = parser.parse_args()
+    if not args.data.is_file():
+        print(f"skipped: {args.data} is missing (see ../shared/data/README.md)")
+        return
+    out_dir = args.out_dir or Path(tempfile.mkdtemp(prefix="picochat-learning-"))
+    tokenizer = out_dir / "tokenizer.json"
+    run(picochat("tok", "train", "--input", str(args.data), "--out", str(tokenizer)))
+    rows = [one_row(n, ROWS[n], args, tokenizer, out_dir) for n in args.rows.split(",")]
+    mode = f"{args.minutes:g} min each" if args.minutes else f"{args.steps} steps each"
+    print(f"\n{mode}; whole validation text ({DATA.name})")
+    print(f"{'row':<10}{'best BPB':>9}{'at step':>8}{'tokens/s':>10}{'load before/after':>19}")
+    for r in rows:
+        print(f"{r['row']:<10}{r['best_val_bpb']:>9.4f}{r['best_step']:>8}{r['tokens_per_sec']:>10,.0f}"
+              f"{r['load_average_before']:>10.2f} / {r['load_average_after']:.2f}")  # fmt: skip
+    atomic_write_json(
+        RESULTS if args.minutes else RESULTS.with_name("bench_learning_steps.json"),
+        {
+            "claim": f"best val BPB within 5 minutes <= {TARGET_BPB} (whole validation text)",
+            "mode": mode,
+            "rows": rows,
+            "cpu_count": os.cpu_count(),
+            "versions": software_versions(),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
