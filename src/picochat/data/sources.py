@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from picochat import layout
 from picochat.configs.data import CORPUS_SUFFIXES, CorpusConfig
 from picochat.data.pack import DatasetPack, load_dataset_pack, read_json_file
 from picochat.errors import ConfigError, InputError
+from picochat.layout import CORPUS, CORPUS_MANIFEST, CORPUS_REPORT, corpus_outputs
 
 
 @dataclass
@@ -119,10 +119,7 @@ def _type_reason(path: Path) -> str | None:
 def _earlier_output(path: Path) -> bool:
     """corpus.txt / corpus_report.md next to a corpus_manifest.json: a built corpus,
     which read back as input would duplicate its own sources."""
-    return (
-        path.name in (layout.CORPUS, layout.CORPUS_REPORT)
-        and (path.parent / layout.CORPUS_MANIFEST).is_file()
-    )
+    return path.name in (CORPUS, CORPUS_REPORT) and (path.parent / CORPUS_MANIFEST).is_file()
 
 
 def display_name(path: Path) -> str:
@@ -253,8 +250,8 @@ def output_paths(out: Path | None) -> list[Path]:
         return []
     out = Path(out)
     if out.is_dir() or not out.suffix:  # a folder (existing, or a name without a suffix)
-        out = out / layout.CORPUS
-    return list(layout.corpus_outputs(out))
+        out = out / CORPUS
+    return list(corpus_outputs(out))
 
 
 def resolve_sources(config: CorpusConfig) -> Sources:
