@@ -23,14 +23,12 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import nn
 
-from picochat import layout
 from picochat.configs.training import LoopConfig
 from picochat.runtime import autocast
 from picochat.training import distributed, parallel
@@ -44,64 +42,29 @@ from picochat.training.loop_state import (
     restore_state,
     resume_state,
 )
+from picochat.training.loop_types import (
+    BEST_CHECKPOINT_DIR,
+    CHECKPOINT_DIR,
+    STOP_REASONS,
+    BatchSource,
+    LoopResult,
+    LossOutput,
+    TrainTask,
+)
 from picochat.training.metrics_log import MetricsLog
 from picochat.training.progress import TrainingProgress
 from picochat.training.schedule import build_optimizer, learning_rate_at, set_learning_rate
 
-STOP_REASONS = ("max_steps", "max_minutes", "early_stop", "interrupted", "diverged")
-CHECKPOINT_DIR = layout.CHECKPOINT
-BEST_CHECKPOINT_DIR = layout.BEST_CHECKPOINT
-__all__ = ["STATE_VERSION", "BatchSource", "LoopResult", "TrainTask", "run_loop"]
-
-
-class BatchSource(Protocol):
-    """Yields training batches; its position is part of the resume state."""
-
-    def next_batch(self) -> Any: ...
-
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-
-# A loss function returns the scalar loss, or (loss, extra float metrics to average).
-LossOutput = torch.Tensor | tuple[torch.Tensor, dict[str, float]]
-
-
-@dataclass
-class TrainTask:
-    """What a stage hands the loop."""
-
-    model: nn.Module
-    loss_fn: Callable[[nn.Module, Any], LossOutput]
-    train_batches: BatchSource
-    # Called on the unwrapped model under no_grad/eval/autocast; must return "val_loss".
-    # A "train_loss" it returns replaces the running mean of the training batches.
-    evaluate: Callable[[nn.Module], dict[str, float | None]]
-    # Writes a whole checkpoint folder: weights, config.json and, when given, the
-    # training state (`picochat.model.checkpoint.save_checkpoint` for Picochat models).
-    save_checkpoint: Callable[[nn.Module, Path, dict[str, Any] | None], None]
-    count_tokens: Callable[[Any], int]
-    # How --compile compiles the model (default: torch.compile of the whole module).
-    compile_model: Callable[[nn.Module], nn.Module] | None = None
-    # Folder names under out_dir: the latest weights + resume state, the best weights.
-    checkpoint_name: str = CHECKPOINT_DIR
-    best_checkpoint_name: str = BEST_CHECKPOINT_DIR
-
-
-@dataclass
-class LoopResult:
-    history: list[dict[str, Any]]
-    best: dict[str, Any] | None
-    stop_reason: str
-    stop_message: str
-    steps: int
-    tokens_seen: int
-    train_seconds: float
-    tokens_per_sec: float | None
-    checkpoint_dir: Path | None
-    best_checkpoint_dir: Path | None
-    extra: dict[str, Any] = field(default_factory=dict)
+__all__ = [
+    "BEST_CHECKPOINT_DIR",
+    "CHECKPOINT_DIR",
+    "STATE_VERSION",
+    "STOP_REASONS",
+    "BatchSource",
+    "LoopResult",
+    "TrainTask",
+    "run_loop",
+]
 
 
 def run_loop(
