@@ -103,3 +103,6 @@ class ExportHFConfig:
         "trained on --checkpoint: also written as a PEFT adapter in OUT_DIR/adapter.",
         path=True,
     )
+    force: bool = option(
+        False, "Replace --out-dir even when it holds files an earlier export did not write."
+    )

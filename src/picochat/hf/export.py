@@ -46,9 +46,12 @@ from picochat.artifacts import (
 from picochat.configs import ExportHFConfig
 from picochat.errors import ConfigError
 from picochat.hf.support import require
+from picochat.outdir import guard_out_dir
 from picochat.tokenizer.special import BOS, SPECIAL_TOKENS
 
 END_OF_TURN = "<|end|>"
+# Written only by export: its presence marks a folder this command may replace.
+EXPORT_REPORT = "picochat_export.json"
 
 
 @dataclass
@@ -225,6 +228,12 @@ def export_hf(config: ExportHFConfig) -> ExportResult:
     from picochat.tokenizer import load_tokenizer
 
     start = time.perf_counter()
+    guard_out_dir(
+        config.out_dir,
+        marker=EXPORT_REPORT,
+        force=config.force,
+        inputs=(config.checkpoint, config.tokenizer),
+    )
     tokenizer = load_tokenizer(config.tokenizer)
     model = load_checkpoint(config.checkpoint, device="cpu", tokenizer=tokenizer)
     ids = special_ids(tokenizer)
@@ -252,7 +261,7 @@ def export_hf(config: ExportHFConfig) -> ExportResult:
                 "rope": "rotate_half (no q/k permutation)",
             }
         )
-        atomic_write_json(tmp / "picochat_export.json", report)
+        atomic_write_json(tmp / EXPORT_REPORT, report)
         if config.adapter is not None:
             from picochat.hf.peft_export import ADAPTER_DIR, export_adapter
 
