@@ -139,20 +139,55 @@ def atomic_write_json(
     return atomic_write_text(path, json_text(data, one_item_per_line=one_item_per_line))
 
 
+def _fsync_tree(folder: Path) -> None:
+    """fsync every file under `folder`, then the folders: the swap must not outrun the data."""
+    for child in sorted(folder.rglob("*")):
+        if child.is_file() and not child.is_symlink():
+            fd = os.open(child, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    for child in [folder, *(c for c in folder.rglob("*") if c.is_dir())]:
+        _fsync_dir(child)
+
+
+def recover_dir(path: str | Path) -> bool:
+    """Finish a folder swap that a crash cut between its two renames; True if it did.
+
+    `atomic_dir` renames `path` -> `path.old`, then `path.tmp` -> `path`, and deletes
+    `.old` only once `path` exists again. So `path` absent with `.old` present means the
+    crash fell between the renames: `.tmp` is the complete new folder (fsynced before the
+    first rename) and `.old` the complete previous one. The new one wins.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    old = path.with_name(path.name + ".old")
+    if path.exists() or not old.is_dir():
+        return False
+    os.replace(tmp if tmp.is_dir() else old, path)
+    shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(path.parent)
+    return True
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Build a folder under a temporary name; swap it in whole when the block ends.
 
-    A reader sees either the old complete folder or the new complete one, never a mix.
+    A reader sees either the old complete folder or the new complete one, never a mix;
+    every file is fsynced before the swap, and `recover_dir` finishes a swap a crash cut.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    recover_dir(path)
     tmp = path.with_name(path.name + ".tmp")
     old = path.with_name(path.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
         yield tmp
+        _fsync_tree(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -162,7 +162,15 @@ def test_a_diverging_run_stops_with_a_reason_and_keeps_the_best_checkpoint(
     best_before = (out / "best_checkpoint" / "model.safetensors").read_bytes()
     # Continue with an absurd learning rate: the weights blow up and the loss becomes NaN.
     result = train_base(
-        base_config(paths, out, max_steps=40, eval_every=5, learning_rate=1e30, resume=True),
+        base_config(
+            paths,
+            out,
+            max_steps=40,
+            eval_every=5,
+            learning_rate=1e30,
+            resume=True,
+            accept_changed_config=True,
+        ),
         show_progress=False,
     )
     assert result.stop_reason == "diverged"

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from picochat.configs.bounds import checked_type
+
 T = TypeVar("T")
 
 _METAVARS = {Path: "PATH", int: "N", float: "X", str: "TEXT"}
@@ -83,6 +85,8 @@ def add_config_arguments(
             help_text += " (repeatable)"
         else:
             kwargs["type"] = Path if tp is Path else tp
+            if tp in (int, float):  # finite and in range, refused at parse time
+                kwargs["type"] = checked_type(field.name, tp)
             kwargs["default"] = default
             if meta.get("choices"):
                 kwargs["choices"] = meta["choices"]

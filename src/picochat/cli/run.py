@@ -39,7 +39,8 @@ def register(commands: argparse._SubParsersAction) -> None:
             prefix=prefix,
             include_paths=False,
             enforce_required=False,
-            skip=("resume",),  # the run resumes an interrupted stage by itself
+            # The run resumes an interrupted stage and restarts a changed one by itself.
+            skip=("resume", "force", "accept_changed_config"),
             defaults=RUN_TINY_DEFAULTS.get(stage),
         )
     tiny.set_defaults(handler=_run_tiny)

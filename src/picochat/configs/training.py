@@ -68,6 +68,14 @@ class LoopConfig:
         "metrics.jsonl in out_dir is always written.",
         path=True,
     )
+    force: bool = option(
+        False, "Replace a finished or interrupted run in out_dir (its artifacts are deleted)."
+    )
+    accept_changed_config: bool = option(
+        False,
+        "With --resume: continue although settings that change the numbers differ from the "
+        "interrupted run's (the report records both).",
+    )
 
 
 @dataclass

@@ -24,7 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from picochat.artifacts import atomic_dir, atomic_write_json, sha256_file
+from picochat.artifacts import atomic_dir, atomic_write_json, recover_dir, sha256_file
 from picochat.errors import CheckpointError, PicochatError
 from picochat.model import sharded
 from picochat.model.config import ModelConfig
@@ -92,6 +92,7 @@ def save_checkpoint(
 def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
     """The parsed config.json of a checkpoint folder, or a CheckpointError saying why not."""
     folder = Path(path)
+    recover_dir(folder)  # a crash between the two renames of a save leaves .old/.tmp
     if not folder.is_dir():
         raise CheckpointError(
             "Checkpoint folder not found.",

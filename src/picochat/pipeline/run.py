@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from picochat import layout
-from picochat.artifacts import atomic_write_json, report_header
+from picochat.artifacts import atomic_write_json, recover_dir, report_header
 from picochat.configs.run import GateConfig, RunConfig
-from picochat.errors import PicochatError
+from picochat.errors import ConfigError, PicochatError
+from picochat.locks import folder_lock
 from picochat.pipeline.inputs import RunInputs, resolve_inputs
 from picochat.pipeline.records import (
     COMPLETE,
@@ -84,11 +85,17 @@ class RunContext:
             self.say(f"[{name}] unchanged since the last run: skipped")
             return
         resume = resumable and not self.run.force and self.records.can_resume(name, fp)
-        if resume:
+        if resume and has_resume_state(config.out_dir):
             config = replace(config, resume=True)
             self.say(f"[{name}] resuming from its checkpoint")
         else:
-            self.say(f"[{name}] running")
+            if resume:  # e.g. killed before its first periodic checkpoint
+                self.say(f"[{name}] restarting: its interrupted attempt left no checkpoint")
+            else:
+                self.say(f"[{name}] running")
+            resume = False
+            if hasattr(config, "force"):  # the run owns its stage folders: restart them clean
+                config = replace(config, force=True)
         self.records.start(name, fp, resume=resume)
         started = time.perf_counter()
         try:
@@ -105,6 +112,18 @@ class RunContext:
         self.ran.append(name)
 
 
+def has_resume_state(out_dir: Path | None) -> bool:
+    """Whether a training stage's folder holds a checkpoint it can resume from."""
+    from picochat.model.checkpoint import TRAINING_STATE_FILE  # imports torch
+    from picochat.training.loop import CHECKPOINT_DIR
+
+    if out_dir is None:
+        return False
+    folder = Path(out_dir) / CHECKPOINT_DIR
+    recover_dir(folder)  # a crash between a save's two renames
+    return (folder / TRAINING_STATE_FILE).is_file()
+
+
 def stop_if_interrupted(stage: str, result: Any) -> None:
     """Training stages return (not raise) when Ctrl-C stopped them; the run stops too."""
     if getattr(result, "stop_reason", None) == "interrupted":
@@ -119,11 +138,21 @@ def run_tiny(
     say: Callable[[str], None] = print,
     show_progress: bool = True,
 ) -> RunResult:
-    """Run every stage into `run.out_dir`; returns what ran and the summary."""
+    """Run every stage into `run.out_dir` (locked meanwhile); returns what ran and the summary."""
+    root = Path(run.out_dir).resolve()
+    if root.exists() and not root.is_dir():
+        raise ConfigError(
+            "--out-dir is an existing file, not a folder.",
+            file=root,
+            fix="Pass a folder path to --out-dir (it is created if missing).",
+        )
+    with folder_lock(root):
+        return _run_locked(root, run, gates, settings, say, show_progress)
+
+
+def _run_locked(root, run, gates, settings, say, show_progress) -> RunResult:
     from picochat.pipeline import stages  # imports torch; keep `--help` fast
 
-    root = Path(run.out_dir).resolve()
-    root.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(
         root=root,
         run=run,

@@ -61,6 +61,7 @@ from picochat.training.finetune import (
     peft_summary,
 )
 from picochat.training.loop import CHECKPOINT_DIR, TrainTask
+from picochat.training.stage_guard import guarded_stage
 from picochat.training.stage_run import StageRun, TrainResult, check_loop_config, run_stage
 
 REFERENCE_FILE = "reference_logps.safetensors"
@@ -227,7 +228,8 @@ def _load_reference(
 def train_dpo(config: DPOConfig, *, show_progress: bool = True, on_step: Any = None) -> DPOResult:
     """Preference-tune `config.checkpoint`; see the module docstring for what is written."""
     _check_config(config)
-    return run_stage(config, _train, show_progress=show_progress, on_step=on_step)
+    with guarded_stage(config, report="dpo_report.json", stage="train dpo"):
+        return run_stage(config, _train, show_progress=show_progress, on_step=on_step)
 
 
 def _load_policy(config: DPOConfig, tokenizer: Any, device: torch.device) -> nn.Module:

@@ -39,6 +39,7 @@ from picochat.training.loop import CHECKPOINT_DIR, LoopResult, TrainTask
 from picochat.training.pretrain_report import build_report, write_report_files
 from picochat.training.pretrain_shards import corpus_sample, shard_token_data, wants_shards
 from picochat.training.shard_windows import ShardTokenData, fixed_window_count, fixed_window_rows
+from picochat.training.stage_guard import guarded_stage
 from picochat.training.stage_run import StageRun, TrainResult, check_loop_config, run_stage
 from picochat.training.token_data import TokenData, build_token_data, read_corpus
 from picochat.training.windows import RandomWindows, spread_rows, spread_windows
@@ -128,7 +129,10 @@ def train_base(
     """Pretrain on `config.corpus`; see the module docstring for what is written."""
     _check_config(config)
     config = _with_learning_rate(config)
-    return run_stage(config, _preflight_then_train, show_progress=show_progress, on_step=on_step)
+    with guarded_stage(config, report=layout.BASE_REPORT, stage="train base"):
+        return run_stage(
+            config, _preflight_then_train, show_progress=show_progress, on_step=on_step
+        )
 
 
 def _with_learning_rate(config: BaseTrainConfig) -> BaseTrainConfig:

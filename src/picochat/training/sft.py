@@ -50,6 +50,7 @@ from picochat.training.loop import TrainTask
 from picochat.training.sft_data import ChatBatches, SFTSequence, collate, render_examples
 from picochat.training.sft_diagnostics import is_exact, verdict
 from picochat.training.sft_report import build_report, write_report_files
+from picochat.training.stage_guard import guarded_stage
 from picochat.training.stage_run import StageRun, TrainResult, check_loop_config, run_stage
 from picochat.training.windows import spread_rows
 
@@ -75,7 +76,8 @@ def _check_config(config: SFTConfig) -> None:
 def train_sft(config: SFTConfig, *, show_progress: bool = True, on_step: Any = None) -> SFTResult:
     """Fine-tune `config.checkpoint` on the chat rows; see the module docstring."""
     _check_config(config)
-    return run_stage(config, _train, show_progress=show_progress, on_step=on_step)
+    with guarded_stage(config, report="sft_report.json", stage="train sft"):
+        return run_stage(config, _train, show_progress=show_progress, on_step=on_step)
 
 
 def _strict_check(config: SFTConfig, skipped: list[dict[str, Any]]) -> None:

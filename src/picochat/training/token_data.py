@@ -70,6 +70,13 @@ class TokenData:
 
 
 def read_corpus(path: Path) -> str:
+    if Path(path).is_dir():
+        raise InputError(
+            "The corpus is a folder; --corpus takes one text file.",
+            file=path,
+            fix="Build one file from the folder with `picochat data build --input FOLDER "
+            "--out corpus.txt` and pass that.",
+        )
     if not Path(path).is_file():
         raise InputError(
             "The corpus file does not exist.",
@@ -104,6 +111,14 @@ def read_documents(text: str, manifest: Path | None) -> list[Document]:
             "The manifest has no `documents` list of spans.",
             file=manifest,
             fix="Rebuild the corpus with `picochat data build`.",
+        )
+    recorded = data.get("corpus_sha256")
+    if isinstance(recorded, str) and recorded != hashlib.sha256(text.encode("utf-8")).hexdigest():
+        raise InputError(
+            f"The manifest's corpus_sha256 ({recorded[:12]}...) is not the hash of this "
+            "corpus: the manifest belongs to another corpus.",
+            file=manifest,
+            fix="Pass the corpus_manifest.json written together with this corpus.txt.",
         )
     documents = []
     for index, span in enumerate(spans):
