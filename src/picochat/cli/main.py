@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from picochat.cli import chat, data, evaluate, export, imports, run, serve, tok, train
 from picochat.cli.console import err_console, set_quiet
-from picochat.errors import PicochatError
+from picochat.errors import PicochatError, from_os_error
 
 GROUPS = (data, tok, train, evaluate, chat, run, export, imports, serve)
 
@@ -65,6 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except PicochatError as error:
         if args.debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
+        return error.exit_code
+    except OSError as os_error:  # read-only folder, full disk...: the user's to fix
+        error = from_os_error(os_error)
+        if error is None or args.debug:
             raise
         err_console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
         return error.exit_code

@@ -78,7 +78,6 @@ BOUNDS: dict[str, Bound] = {
     "max_items": _POSITIVE_COUNT,
     "max_rows": _POSITIVE_COUNT,
     "min_chars": _COUNT,
-    "min_score": Bound(0.0, 100.0, why="the quality score is 0-100"),
     "near_duplicate_threshold": _SHARE,
     # Release gates: shares of items.
     "min_heldout_pass_rate": _SHARE,

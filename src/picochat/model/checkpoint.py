@@ -81,11 +81,19 @@ def save_checkpoint(
         sharded.save_sharded(path, state, info, training_state)
         return path
     state = {name: t.detach().to("cpu", torch.float32).contiguous() for name, t in state.items()}
-    with atomic_dir(path) as tmp:
-        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
-        atomic_write_json(tmp / CONFIG_FILE, info)
-        if training_state is not None:
-            torch.save(training_state, tmp / TRAINING_STATE_FILE)
+    try:
+        with atomic_dir(path) as tmp:
+            save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
+            atomic_write_json(tmp / CONFIG_FILE, info)
+            if training_state is not None:
+                torch.save(training_state, tmp / TRAINING_STATE_FILE)
+    except (SafetensorError, RuntimeError) as exc:  # a full disk surfaces as these, not OSError
+        raise CheckpointError(
+            f"Writing the checkpoint failed ({exc}); the previous checkpoint, if any, is intact.",
+            file=path,
+            fix="Free disk space (or check the folder's permissions), then rerun with --resume "
+            "to continue from the last complete checkpoint.",
+        ) from exc
     return path
 
 

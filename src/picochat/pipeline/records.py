@@ -19,6 +19,7 @@ from typing import Any
 
 from picochat import layout
 from picochat.artifacts import atomic_write_json, sha256_file, to_jsonable
+from picochat.errors import InputError
 
 COMPLETE, RUNNING, INTERRUPTED, FAILED, SKIPPED = (
     "complete",
@@ -70,7 +71,26 @@ class StageRecords:
     @classmethod
     def load(cls, root: Path) -> StageRecords:
         path = root / layout.STAGE_RECORDS
-        records = json.loads(path.read_text()) if path.is_file() else {}
+        if not path.is_file():
+            return cls(root, {})
+        try:
+            records = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise InputError(
+                f"{layout.STAGE_RECORDS} is not valid JSON ({error}), so it cannot say which stages "
+                "are finished.",
+                file=path,
+                line=getattr(error, "lineno", None),
+                fix=f"Delete {path} (every stage then reruns) or rerun with --force.",
+            ) from None
+        if not isinstance(records, dict) or not all(
+            isinstance(r, dict) and {"status", "fingerprint"} <= set(r) for r in records.values()
+        ):
+            raise InputError(
+                f"{layout.STAGE_RECORDS} does not hold stage records.",
+                file=path,
+                fix=f"Delete {path} (every stage then reruns) or rerun with --force.",
+            )
         return cls(root, records)
 
     def get(self, stage: str) -> dict[str, Any] | None:

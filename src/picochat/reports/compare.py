@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from picochat import layout
+from picochat.data.pack import read_json_file
 from picochat.errors import InputError
 from picochat.markdown import Block, Heading, Paragraph, Table, pct
 
@@ -61,7 +62,14 @@ def load_summary(run: Path) -> dict[str, Any]:
             file=path,
             fix="Compare folders written by `picochat run tiny` (finished runs).",
         )
-    return json.loads(path.read_text())
+    summary = read_json_file(path, "summary.json")
+    if not isinstance(summary, dict):
+        raise InputError(
+            "summary.json is not a JSON object.",
+            file=path,
+            fix="Rerun `picochat run tiny` on that folder to rewrite its summary.",
+        )
+    return summary
 
 
 def compare_blocks(runs: list[Path]) -> list[Block]:
