@@ -28,6 +28,7 @@ from picochat.artifacts import atomic_dir, atomic_write_json, recover_dir, sha25
 from picochat.errors import CheckpointError, PicochatError
 from picochat.model import sharded
 from picochat.model.config import ModelConfig
+from picochat.model.size_check import check_fits
 from picochat.model.transformer import Transformer
 from picochat.version import __version__
 
@@ -146,6 +147,15 @@ def _check_tokenizer(info: dict[str, Any], folder: Path, tokenizer: Any) -> None
             file=folder,
             fix="Pass the tokenizer.json from the same run as the checkpoint.",
         )
+    model_vocab = (info.get("model") or {}).get("vocab_size")
+    tok_vocab = getattr(tokenizer, "vocab_size", None)
+    if tok_vocab is not None and model_vocab != tok_vocab:  # even with no recorded hash
+        raise CheckpointError(
+            f"Checkpoint {folder} has a vocabulary of {model_vocab} tokens, the tokenizer "
+            f"{tok_vocab}: they were not trained together.",
+            file=folder / CONFIG_FILE,
+            fix="Pass the tokenizer.json from the same run as the checkpoint.",
+        )
 
 
 def _check_state(model: Transformer, state: dict[str, torch.Tensor], weights_path: Path) -> None:
@@ -191,6 +201,8 @@ def load_checkpoint(
             file=folder / CONFIG_FILE,
             fix="The checkpoint is corrupted or from another Picochat version.",
         ) from exc
+    # Weights are read and built on the CPU first: refuse a shape that cannot fit there.
+    check_fits(config, device="cpu", file=folder / CONFIG_FILE)
     weights_path = folder / WEIGHTS_FILE
     index = sharded.read_index(folder)
     if index is None and not weights_path.is_file():

@@ -28,6 +28,7 @@ from picochat.model.compile import compile_blocks
 from picochat.model.config import resolve_model_config
 from picochat.model.depth import resolve_learning_rate
 from picochat.model.sharded import is_sharded
+from picochat.model.size_check import check_fits
 from picochat.model.transformer import Transformer
 from picochat.runtime import seed_everything
 from picochat.tokenizer import load_tokenizer
@@ -66,6 +67,7 @@ def _check_config(config: BaseTrainConfig) -> None:
 
 def _build_model(config: BaseTrainConfig, tokenizer: Any, device: torch.device) -> nn.Module:
     model_config = resolve_model_config(config, tokenizer.vocab_size)
+    check_fits(model_config, device=str(device), training=True)  # before allocating it
     if not config.resume:
         return Transformer(model_config)
     folder = Path(config.out_dir) / CHECKPOINT_DIR
