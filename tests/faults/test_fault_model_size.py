@@ -60,9 +60,7 @@ def test_checkpoint_with_a_billion_token_vocab_is_refused_before_allocating(
         load_checkpoint(bad)
 
 
-def test_no_recorded_tokenizer_hash_still_catches_another_vocabulary(
-    tiny_files, tmp_path, run_cli
-):
+def test_no_recorded_tokenizer_hash_still_catches_another_vocabulary(tiny_files, tmp_path, run_cli):
     tok, ckpt = tiny_files
     bad = _edited_copy(ckpt, tmp_path, tokenizer_sha256=None)
     other = tmp_path / "other.json"

@@ -63,6 +63,25 @@ def refuse_native_checkpoint(source: str | Path) -> None:
         )
 
 
+# Weight files that are pickles: unpickling can run code, so Picochat never loads them.
+PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+
+
+def refuse_pickle_weights(folder: Path) -> None:
+    """A local model folder must hold safetensors weights; a pickle-only one is refused."""
+    if not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for pattern in PICKLE_WEIGHTS for p in folder.glob(pattern))
+    if pickles:
+        raise CheckpointError(
+            f"The model folder holds only pickle weights ({', '.join(pickles[:3])}); Picochat "
+            "never unpickles model files, because loading a pickle can run any code in it.",
+            file=folder,
+            fix="Convert it once where you trust the file: load it and save it again with "
+            "`model.save_pretrained(folder, safe_serialization=True)` (writes model.safetensors).",
+        )
+
+
 def load_hf_model(
     source: str | Path, *, device: Any = "cpu", dtype: Any = None, trainable: bool = False
 ) -> tuple[Any, Any]:
@@ -75,6 +94,9 @@ def load_hf_model(
     model_extra = dict(extra)
     if "gguf_file" in extra:  # plain dense float weights: trainable and save_pretrained-able
         model_extra["quantization_config"] = transformers.GgufConfig(dequantize=True)
+    else:
+        refuse_pickle_weights(Path(name).expanduser())
+        model_extra["use_safetensors"] = True  # never fall back to a pickle (hub ids too)
     tokenizer = load_hf_tokenizer(source)
     try:
         model = transformers.AutoModelForCausalLM.from_pretrained(
