@@ -189,7 +189,12 @@ def import_hf_dataset(config: HFImportConfig, *, quiet: bool = False) -> HFImpor
     _validate(config)
     start = time.perf_counter()
     dataset, builder = open_split(config)
-    columns, rows = _rows(dataset, config)
+    try:
+        columns, rows = _rows(dataset, config)
+    except PicochatError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the first block of rows failed to parse
+        raise _read_failure(config, error, 0) from error
     corpus_path = output_paths(Path(config.out))[0]
     rows_path = corpus_path.with_name("hf_rows")
     settings = {k: str(v) for k, v in asdict(config).items() if k not in ("resume", "out")}
@@ -204,16 +209,9 @@ def import_hf_dataset(config: HFImportConfig, *, quiet: bool = False) -> HFImpor
                 rows_path, state, kept_rows, read_so_far=lambda: counted.count,
                 skipped=session_skipped, max_bytes=config.max_bytes or None, quiet=quiet,
             )  # fmt: skip
-        except PicochatError:
-            raise
-        except Exception as error:  # noqa: BLE001 - a bad row deep inside a streamed file
-            raise InputError(
-                f"Reading {config.dataset} failed after {state.rows_read + counted.count} rows "
-                f"({state.parts} finished parts kept): {type(error).__name__}: {error}",
-                file=config.dataset if Path(config.dataset).exists() else None,
-                fix="Check that every row of the file is well formed; after a transient "
-                "failure, run the same command with --resume.",
-            ) from error
+        except _ReadFailure as failure:  # a bad row deep inside a streamed file
+            read = state.rows_read + counted.count
+            raise _read_failure(config, failure.error, read) from failure.error
     skipped, kept = state.skipped, state.rows_kept
     if not kept:
         raise InputError(
@@ -262,6 +260,52 @@ def import_hf_dataset(config: HFImportConfig, *, quiet: bool = False) -> HFImpor
     )
 
 
+def _first_bad_jsonl_line(path: Path) -> int | None:
+    """The 1-based number of the first line of a JSONL file that is not a JSON object."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                return number
+            if not isinstance(row, dict):
+                return number
+    return None
+
+
+def _read_failure(config: HFImportConfig, error: Exception, rows_read: int) -> InputError:
+    """An InputError naming the bad line of a local JSONL file, found by reading it here:
+    the parser reads rows in blocks, so its own row number can point elsewhere."""
+    local = Path(str(config.dataset)).expanduser()
+    line = None
+    if local.is_file() and local.suffix.lower() == ".jsonl":
+        line = _first_bad_jsonl_line(local)
+    if line is not None:
+        return InputError(
+            f"Line {line} is not a JSON object, so the file cannot be read.",
+            file=local,
+            line=line,
+            fix="Fix or remove that line: each line must be one JSON object.",
+        )
+    return InputError(
+        f"Reading {config.dataset} failed after {rows_read} rows (rows are parsed in "
+        f"blocks, so the bad row may come later): {type(error).__name__}: {error}",
+        file=local if local.exists() else None,
+        fix="Check that every row of the file is well formed; after a transient failure, "
+        "run the same command with --resume.",
+    )
+
+
+class _ReadFailure(Exception):
+    """Reading a row failed (not writing one): carries the reader's error."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class _CountingIterator:
     """Wraps an iterator and counts what it yielded (rows read, kept or not)."""
 
@@ -273,6 +317,11 @@ class _CountingIterator:
         return self
 
     def __next__(self) -> dict:
-        item = next(self._items)
+        try:
+            item = next(self._items)
+        except StopIteration:
+            raise
+        except Exception as error:  # noqa: BLE001 - any reader error: the input's fault
+            raise _ReadFailure(error) from error
         self.count += 1
         return item
