@@ -88,7 +88,11 @@ def _check_picochat_document(doc: object, path: Path) -> str:
             file=path,
             fix="Use the Picochat version that wrote it, or retrain the tokenizer.",
         )
-    added = [(t.get("id"), t.get("content")) for t in doc.get("added_tokens") or []]
+    listed = doc.get("added_tokens") or []
+    if not isinstance(listed, list):
+        listed = [listed]
+    # Each entry must be an object ({"id", "content", ...}); anything else is not Picochat's.
+    added = [(t.get("id"), t.get("content")) if isinstance(t, dict) else t for t in listed]
     if added != list(enumerate(SPECIAL_TOKENS)):
         raise InputError(
             "the special tokens of this tokenizer.json are not Picochat's "

@@ -75,7 +75,7 @@ def read_corpus(path: Path | None) -> tuple[str, bytes]:
             fix="Check the file's permissions.",
         ) from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a leading byte-order mark is not text to learn
     except UnicodeDecodeError as error:
         raise InputError(
             f"the corpus is not UTF-8 text (byte {error.start} cannot be decoded).",
