@@ -152,6 +152,7 @@ def run_tiny(
 
 def _run_locked(root, run, gates, settings, say, show_progress) -> RunResult:
     from picochat.pipeline import stages  # imports torch; keep `--help` fast
+    from picochat.pipeline.validate import check_before_training
 
     ctx = RunContext(
         root=root,
@@ -165,6 +166,7 @@ def _run_locked(root, run, gates, settings, say, show_progress) -> RunResult:
     gates = gates or GateConfig()
     stages.corpus(ctx)
     stages.tokenizer(ctx)
+    check_before_training(ctx)  # every later stage's inputs and flags, before base trains
     contamination = stages.contamination(ctx)
     preflight = stages.preflight(ctx, contamination)
     if run.preflight_only:

@@ -80,6 +80,16 @@ def train_sft(config: SFTConfig, *, show_progress: bool = True, on_step: Any = N
         return run_stage(config, _train, show_progress=show_progress, on_step=on_step)
 
 
+def skipped_reasons(dataset: Any, rendered_skipped: list[dict[str, Any]], shown: int = 3) -> str:
+    """'N skipped: line 3: reason; line 7: reason; ...' for an error message."""
+    rows = [(r.line, r.reason) for r in dataset.skipped]
+    rows += [(r["line"], r["reason"]) for r in rendered_skipped]
+    rows.sort()
+    listed = "; ".join(f"line {line}: {reason}" for line, reason in rows[:shown])
+    more = f"; and {len(rows) - shown} more" if len(rows) > shown else ""
+    return f"{len(rows)} skipped" + (f": {listed}{more}" if rows else "")
+
+
 def _strict_check(config: SFTConfig, skipped: list[dict[str, Any]]) -> None:
     if config.strict and skipped:
         first = skipped[0]
@@ -143,8 +153,7 @@ def _split_rows(config: SFTConfig, dataset: Any, tokenizer: Any, context: int) -
     )
     if not train_ex:
         raise InputError(
-            f"No usable chat rows to train on ({len(dataset.skipped) + len(rendered.skipped)} "
-            "skipped; see the reasons above).",
+            f"No usable chat rows to train on ({skipped_reasons(dataset, rendered.skipped)}).",
             file=config.input,
             fix="Fix the rows listed, or check that the file is a chat JSONL.",
         )
