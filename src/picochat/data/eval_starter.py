@@ -33,6 +33,7 @@ from typing import Any
 
 from picochat.artifacts import atomic_open
 from picochat.configs import EvalStarterConfig
+from picochat.data.text_input import require_utf8_text
 from picochat.errors import ConfigError, InputError
 
 MIN_SENTENCE_WORDS, MAX_SENTENCE_WORDS = 8, 40
@@ -270,6 +271,7 @@ def eval_starter(config: EvalStarterConfig) -> EvalStarterResult:
     path = Path(config.input)
     if not path.is_file():
         raise InputError("corpus not found.", file=path, fix="Pass an existing corpus.txt.")
+    require_utf8_text(path, what="corpus")  # Latin-1 would read as "no sentence found"
     text = path.read_text(encoding="utf-8", errors="replace")
     items, facts = build_items(text, config.max_items, config.seed)
     if not facts["candidate_sentences"]:

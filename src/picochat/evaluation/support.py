@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from picochat.data.text_input import require_utf8_text
 from picochat.errors import InputError
 from picochat.evaluation.text import ngrams, words
 
@@ -88,6 +89,7 @@ class CorpusIndex:
             raise InputError(
                 "support corpus not found.", file=path, fix="Pass an existing corpus.txt."
             )
+        require_utf8_text(path, what="support corpus")  # a binary file is not evidence
         return cls(_read_chunks(path), n=n, source=str(path))
 
     def _keys(self, ids: np.ndarray) -> np.ndarray:
