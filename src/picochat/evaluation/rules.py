@@ -16,12 +16,14 @@ An item passes when no rule fails. Rules (each failure names its rule and cluste
 - `degenerate_repetition` (`metrics.DEGENERATE_RULE`) and `empty_reply`.
                                                                  -> degenerate_repetition
 
-Refusal detection: the reply contains one of `REFUSAL_MARKERS` as whole words.
+Refusal detection: the reply contains one of `REFUSAL_MARKERS` as whole words and
+states no specific claim (number or name) outside the refusing clauses (`is_refusal`).
 Not semantic truth: a fluent wrong answer that contains the required words passes.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +39,11 @@ REFUSAL_MARKERS = (
     "not in the text", "not in the corpus", "does not say", "doesn't say",
     "does not mention", "doesn't mention", "not mentioned", "no way to know",
     "is not known", "i have no", "no record", "i won't", "i will not", "i refuse",
-    "not possible to know", "sorry",
+    "not possible to know", "does not cover", "doesn't cover", "not covered",
 )  # fmt: skip
+# A claim beside a refusal: a number, or a capitalised word inside a clause (a name).
+_CLAUSE_SPLIT = re.compile(r"[.;:!?\n]+|,?\s+but\s+", re.IGNORECASE)
+_CLAIM_TOKEN = re.compile(r"\d|(?<=\w\s)[A-Z][a-z]+")
 
 RULE_CLUSTERS = {
     "must_include": "content_mismatch",
@@ -103,10 +108,24 @@ class ItemResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def is_refusal(reply: str) -> bool:
-    """Whether the reply declines to answer (contains a `REFUSAL_MARKERS` phrase)."""
-    text = MatchableText(reply)
+def _has_marker(clause: str) -> bool:
+    text = MatchableText(clause)
     return any(text.contains(marker) for marker in REFUSAL_MARKERS)
+
+
+def is_refusal(reply: str) -> bool:
+    """Whether the reply declines to answer, and only that.
+
+    It must contain a `REFUSAL_MARKERS` phrase ("sorry" alone is politeness, not a
+    refusal), and no clause without one may state a specific claim (a number or a name):
+    "Sorry for the wait: Bob founded Picochat in 2019." and "I don't know, but it was
+    2019." are answers, not refusals.
+    """
+    clauses = [c.strip() for c in _CLAUSE_SPLIT.split(reply) if c.strip()]
+    marked = [_has_marker(c) for c in clauses]
+    if not any(marked):
+        return False
+    return not any(_CLAIM_TOKEN.search(c) for c, m in zip(clauses, marked, strict=True) if not m)
 
 
 def _length_violations(item: EvalItem, n_words: int, n_chars: int) -> list[str]:
