@@ -90,7 +90,8 @@ def _has_length_bound(item: Any) -> bool:
 # (summary key, which items it applies to, which results count as a hit, reason when none apply)
 FAILURE_RATES: tuple[tuple[str, Callable, Callable, str], ...] = (
     ("unsupported_claim_rate", lambda i: i.answerable is False,
-     lambda r: "unsupported_claim" in r.failed_rules, "no item is marked answerable: false"),
+     # Measured on every unanswerable item, also those whose own rules decide them.
+     lambda r: not r.refused and r.words > 0, "no item is marked answerable: false"),
     ("refusal_rate", lambda i: i.answerable is False, lambda r: r.refused,
      "no item is marked answerable: false"),
     ("over_refusal_rate", lambda i: i.answerable is True, lambda r: r.refused,

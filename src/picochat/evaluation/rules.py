@@ -9,7 +9,8 @@ An item passes when no rule fails. Rules (each failure names its rule and cluste
 - `must_not_include`: a forbidden phrase appears.                -> forbidden_or_unsupported
 - `corpus_support` (`require_corpus_support` items, when a support corpus is given):
   support below `min_corpus_support`, or nothing checkable.      -> forbidden_or_unsupported
-- `unsupported_claim`: `answerable: false` and the reply does not refuse.
+- `unsupported_claim`: `answerable: false`, the reply does not refuse, and the item
+  states no content rule of its own (its explicit rules decide it otherwise).
 - `over_refusal`: `answerable: true` and the reply refuses.      -> refusal_failure
 - `length`: outside min/max words (whitespace-separated) or chars (stripped). -> length
 - `prompt_echo`: `metrics.ECHO_RULE`.                            -> prompt_echo
@@ -128,6 +129,17 @@ def is_refusal(reply: str) -> bool:
     return not any(_CLAIM_TOKEN.search(c) for c, m in zip(clauses, marked, strict=True) if not m)
 
 
+def _states_rules(item: EvalItem) -> bool:
+    """Whether the item has explicit content rules that decide it (not the refusal check)."""
+    return bool(
+        item.must_include
+        or item.must_include_any
+        or item.required_entities
+        or item.reference_answer is not None
+        or item.must_not_include
+    )
+
+
 def _length_violations(item: EvalItem, n_words: int, n_chars: int) -> list[str]:
     out = []
     if item.min_words is not None and n_words < item.min_words:
@@ -214,7 +226,9 @@ def _behaviour(item: EvalItem, reply: str, text: MatchableText):
     """Refusals, length bounds, prompt echo, loops -> (failures, ItemResult fields)."""
     failures: list[Failure] = []
     refused = is_refusal(reply)
-    if item.answerable is False and not refused and text.words:
+    # The refusal check is the rule only where the item states none of its own: an item
+    # with explicit content rules is decided by them (the published packs rely on it).
+    if item.answerable is False and not refused and text.words and not _states_rules(item):
         failures.append(("unsupported_claim", "answered an unanswerable item without refusing"))
     if item.answerable is True and refused:
         failures.append(("over_refusal", "refused an answerable item"))
