@@ -120,11 +120,12 @@ class Tokenizer:
         return 0 <= token_id < len(SPECIAL_TOKENS)
 
     def token_byte_lengths(self) -> np.ndarray:
-        """UTF-8 bytes of text each id stands for; 0 for specials (and `<unk>`).
+        """UTF-8 bytes of text each id stands for; 0 for specials.
 
-        Bits per byte divides a loss by these: special tokens are markup, not text, and
-        an unknown character's length is not known, so both count as 0 bytes (which can
-        only make bits per byte look worse, never better).
+        Bits per byte divides a loss by these: special tokens are markup, not text, so
+        they count 0 bytes and their loss is left out. The char tokenizer's `<unk>` counts
+        1 byte (the fewest a character has), so its loss stays in and bits per byte can
+        only err high, never low.
         """
         lengths = np.array([len(b) for b in self._token_bytes], dtype=np.int64)
         lengths[: len(SPECIAL_TOKENS)] = 0

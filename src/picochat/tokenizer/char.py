@@ -70,7 +70,9 @@ class CharTokenizer(Tokenizer):
 
     def token_byte_lengths(self) -> np.ndarray:
         lengths = super().token_byte_lengths()
-        lengths[self.unk_id] = 0  # an unknown character's byte length is not known
+        # An unknown character's real length is lost at encoding; it is at least 1 byte.
+        # Counting its loss over 1 byte makes bits per byte err high, never low.
+        lengths[self.unk_id] = 1
         return lengths
 
     def _hf_sections(self) -> dict[str, Any]:

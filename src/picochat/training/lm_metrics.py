@@ -7,8 +7,10 @@ text a token covers, a loss per byte of text does not.
 
     BPB = sum of token losses (nats) / (ln 2 * UTF-8 bytes of the predicted tokens)
 
-Special tokens (`<|bos|>` ...) and `<unk>` have 0 bytes (`tok.token_byte_lengths()`):
-they are markup, not text, so they are left out of both sums (nanochat does the same).
+Special tokens (`<|bos|>` ...) have 0 bytes (`tok.token_byte_lengths()`): they are
+markup, not text, so they are left out of both sums (nanochat does the same). `<unk>`
+stands for text: its loss is counted over 1 byte (its real UTF-8 length, 1-4 bytes, is
+lost at encoding), so an unknown character makes BPB look worse, never better.
 The mean loss per token (`val_loss`) counts every target, specials included.
 """
 
