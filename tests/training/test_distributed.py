@@ -42,8 +42,8 @@ def test_torchrun_two_processes_train_and_rank0_writes_one_set(
     # One set of artifacts, nothing half-written or duplicated per rank.
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted([
-        "best_checkpoint", "checkpoint", "loss_curve.png", "metrics.jsonl", "report.md",
-        "sample.txt", "train_report.json",
+        ".picochat.lock", "best_checkpoint", "checkpoint", "loss_curve.png", "metrics.jsonl",
+        "report.md", "sample.txt", "stage_config.json", "train_report.json",
     ])  # fmt: skip
     shard_indexes = list((paths["corpus"].parent / "token_shards").glob("tokens-*/index.json"))
     assert len(shard_indexes) == (1 if token_shards == "on" else 0)
