@@ -21,6 +21,7 @@ it with `picochat data build` for quality scores), nor for chat data.
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
