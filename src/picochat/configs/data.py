@@ -40,6 +40,11 @@ class CorpusConfig:
     text_column: str | None = option(
         None, "CSV column holding the text when there is no `text` column."
     )
+    allow_outside_pack: bool = option(
+        False,
+        "Let a dataset pack or recipe read files outside its own folder (off: such a path "
+        "is refused, so a pack from elsewhere cannot pull e.g. /etc/passwd into a corpus).",
+    )
     near_duplicate_threshold: float = option(
         0.8,
         "Estimated Jaccard similarity (word 5-gram MinHash) from which two documents are "

@@ -59,10 +59,32 @@ def read_json_file(path: Path, what: str) -> Any:
         ) from None
 
 
-def _pack_path(pack: Path, key: str, value: Any, *, folder_ok: bool = False) -> Path:
+OUTSIDE_FLAG = "--allow-outside-pack"
+
+
+def check_inside(config_file: Path, key: str, path: Path, allow_outside: bool) -> Path:
+    """`path` if it lies inside `config_file`'s folder (or `allow_outside`); else an error.
+
+    A pack or recipe from elsewhere must not read `/etc/passwd` into a corpus silently.
+    """
+    folder = config_file.resolve().parent
+    resolved = path.resolve()
+    if allow_outside or resolved == folder or folder in resolved.parents:
+        return resolved
+    raise InputError(
+        f"`{key}` points outside the folder of {config_file.name}: {resolved}",
+        file=config_file,
+        fix=f"Move the file next to {config_file.name}, or pass {OUTSIDE_FLAG} (run tiny: "
+        f"--data{OUTSIDE_FLAG[1:]}) if you trust this file to read from elsewhere.",
+    )
+
+
+def _pack_path(
+    pack: Path, key: str, value: Any, *, folder_ok: bool = False, allow_outside: bool = False
+) -> Path:
     if not isinstance(value, str) or not value:
         raise InputError(f"`{key}` must be a path (a string relative to the pack file)", file=pack)
-    path = (pack.parent / value).resolve()
+    path = check_inside(pack, key, pack.parent / value, allow_outside)
     exists = path.exists() if folder_ok else path.is_file()
     if not exists:
         raise InputError(
@@ -73,26 +95,36 @@ def _pack_path(pack: Path, key: str, value: Any, *, folder_ok: bool = False) -> 
     return path
 
 
-def load_dataset_pack(path: str | Path) -> DatasetPack:
-    """Read and check a dataset pack JSON file."""
+def load_dataset_pack(path: str | Path, *, allow_outside: bool = False) -> DatasetPack:
+    """Read and check a dataset pack JSON file; its paths must stay in its folder unless
+    `allow_outside`."""
     pack = Path(path).resolve()
     data = read_json_file(pack, "dataset pack")
     if not isinstance(data, dict):
         raise InputError("a dataset pack must be a JSON object", file=pack)
     corpus_input = corpus_recipe = None
     corpus = data.get("corpus")
+    if isinstance(corpus, str):  # the published packs' form: a corpus file or folder
+        corpus = {"input": corpus}
     if corpus is not None:
         if not isinstance(corpus, dict) or len({"recipe", "input"} & corpus.keys()) != 1:
             raise InputError(
-                '`corpus` must be {"recipe": "recipe.json"} or {"input": "file-or-folder"}',
+                '`corpus` must be "file-or-folder", {"recipe": "recipe.json"} or '
+                '{"input": "file-or-folder"}',
                 file=pack,
             )
         if "recipe" in corpus:
-            corpus_recipe = _pack_path(pack, "corpus.recipe", corpus["recipe"])
+            corpus_recipe = _pack_path(
+                pack, "corpus.recipe", corpus["recipe"], allow_outside=allow_outside
+            )
         else:
-            corpus_input = _pack_path(pack, "corpus.input", corpus["input"], folder_ok=True)
+            corpus_input = _pack_path(
+                pack, "corpus.input", corpus["input"], folder_ok=True, allow_outside=allow_outside
+            )
     paths = {
-        role: _pack_path(pack, role, data[role]) if data.get(role) is not None else None
+        role: _pack_path(pack, role, data[role], allow_outside=allow_outside)
+        if data.get(role) is not None
+        else None
         for role in PACK_FILES
     }
     return DatasetPack(

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from picochat.configs.data import CORPUS_SUFFIXES, CorpusConfig
-from picochat.data.pack import DatasetPack, load_dataset_pack, read_json_file
+from picochat.data.pack import DatasetPack, check_inside, load_dataset_pack, read_json_file
 from picochat.errors import ConfigError, InputError
 from picochat.layout import CORPUS, CORPUS_MANIFEST, CORPUS_REPORT, corpus_outputs
 
@@ -175,7 +175,12 @@ def _globs(value: Any, what: str, recipe_path: Path) -> list[str]:
 
 
 def _recipe_source(
-    collector: _Collector, recipe_path: Path, number: int, source: Any, global_exclude: list[str]
+    collector: _Collector,
+    recipe_path: Path,
+    number: int,
+    source: Any,
+    global_exclude: list[str],
+    allow_outside: bool = False,
 ) -> dict[str, Any]:
     """Add the files of one recipe source; returns its summary for the report."""
     if not isinstance(source, dict) or not isinstance(source.get("path"), str):
@@ -185,6 +190,7 @@ def _recipe_source(
     root = recipe_path.parent / source["path"]
     label = str(source.get("label") or Path(source["path"]).name or f"source{number}")
     where = f"source #{number} `{label}` ({source['path']})"
+    root = check_inside(recipe_path, f"sources[{number}].path", root, allow_outside)
     if not root.exists():
         raise InputError(
             f"{where}: path not found: {root}", file=recipe_path,
@@ -218,7 +224,7 @@ def _recipe_source(
     return {"path": source["path"], "label": label, "reason": source.get("reason"), "files": count}
 
 
-def _recipe_sources(collector: _Collector, recipe_path: Path) -> None:
+def _recipe_sources(collector: _Collector, recipe_path: Path, allow_outside: bool = False) -> None:
     recipe = read_json_file(recipe_path, "corpus recipe")
     if (
         not isinstance(recipe, dict)
@@ -231,7 +237,7 @@ def _recipe_sources(collector: _Collector, recipe_path: Path) -> None:
         )  # fmt: skip
     global_exclude = _globs(recipe.get("exclude"), "`exclude`", recipe_path)
     listed = [
-        _recipe_source(collector, recipe_path, number, source, global_exclude)
+        _recipe_source(collector, recipe_path, number, source, global_exclude, allow_outside)
         for number, source in enumerate(recipe["sources"], start=1)
     ]
     collector.sources.config_files.append(recipe_path)
@@ -267,16 +273,17 @@ def resolve_sources(config: CorpusConfig) -> Sources:
     kind = given[0]
     sources = Sources(kind=kind)
     collector = _Collector(sources, outputs)
+    allow_outside = getattr(config, "allow_outside_pack", False)
     if kind == "input":
         _add_input(collector, Path(config.input), "input")
     elif kind == "recipe":
-        _recipe_sources(collector, Path(config.recipe))
+        _recipe_sources(collector, Path(config.recipe), allow_outside)
     else:
-        pack = load_dataset_pack(config.dataset_pack)
+        pack = load_dataset_pack(config.dataset_pack, allow_outside=allow_outside)
         sources.pack = pack
         sources.config_files.append(pack.path)
         if pack.corpus_recipe is not None:
-            _recipe_sources(collector, pack.corpus_recipe)
+            _recipe_sources(collector, pack.corpus_recipe, allow_outside)
         elif pack.corpus_input is not None:
             _add_input(collector, pack.corpus_input, pack.name)
         else:

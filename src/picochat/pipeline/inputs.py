@@ -73,7 +73,7 @@ def _external(specs: list[str]) -> dict[str, Path]:
     return evals
 
 
-def resolve_inputs(config: RunConfig) -> RunInputs:
+def resolve_inputs(config: RunConfig, *, allow_outside: bool = False) -> RunInputs:
     """The run's input files, checked before any stage starts."""
     loose = [config.corpus_input, config.chat_input, config.eval_input]
     if config.dataset_pack is not None and any(p is not None for p in loose):
@@ -110,7 +110,7 @@ def resolve_inputs(config: RunConfig) -> RunInputs:
             file=pack_path,
             fix="Pass --dataset-pack PATH (the bundled pack is missing from this install).",
         )
-    pack = load_dataset_pack(pack_path)
+    pack = load_dataset_pack(pack_path, allow_outside=allow_outside)
     for role in ("chat", "eval"):
         if getattr(pack, role) is None:
             raise InputError(

@@ -158,7 +158,9 @@ def _run_locked(root, run, gates, settings, say, show_progress) -> RunResult:
         root=root,
         run=run,
         settings=(settings or StageSettings()).on_device(run.device),
-        inputs=resolve_inputs(run),
+        inputs=resolve_inputs(
+            run, allow_outside=(settings or StageSettings()).corpus.allow_outside_pack
+        ),
         records=StageRecords.load(root),
         say=say,
         show_progress=show_progress,
