@@ -51,6 +51,16 @@ _CATEGORY_LEVELS = (
 
 # Fields other tools write that are known but not scored.
 _KNOWN_EXTRAS = ("id", "needs_review", "source", "notes")
+# The published eval format's field names (the project Picochat grew from) -> ours.
+FIELD_ALIASES = {
+    "expected": "reference_answer",
+    "reference": "reference_answer",
+    "entities": "required_entities",
+    "eval_split": "split",
+    "eval_level": "level",
+}
+# Its level names -> ours: "domain" items ask what the corpus says (held-out recall).
+LEVEL_ALIASES = {"domain": "heldout"}
 _MAX_LISTED_ERRORS = 10
 
 
@@ -178,14 +188,32 @@ def _context(row: dict) -> list[dict[str, Any]]:
     return turns
 
 
+def _canonical(row: dict[str, Any]) -> dict[str, Any]:
+    """`row` with `FIELD_ALIASES` renamed; an alias beside a different canonical value is
+    an error (which one would be scored?)."""
+    out = dict(row)
+    for alias, name in FIELD_ALIASES.items():
+        if alias not in out:
+            continue
+        value = out.pop(alias)
+        if name in out and out[name] != value:
+            raise _RowError(f"`{alias}` and `{name}` are the same field with different values")
+        if name == "required_entities" and isinstance(value, str):
+            value = [value]
+        out[name] = value
+    return out
+
+
 def parse_item(row: Any) -> EvalItem:
     """One JSON value -> EvalItem; raises `_RowError` with the reason."""
     if not isinstance(row, dict):
         raise _RowError(f"each line must be a JSON object, got {type(row).__name__}")
+    row = _canonical(row)
     user = row.get("user")
     if not isinstance(user, str) or not user.strip():
         raise _RowError("`user` (the prompt) is required and must be a non-empty string")
     level = _typed(row, "level", str, f"one of {', '.join(LEVELS)}")
+    level = LEVEL_ALIASES.get(level, level) if level is not None else None
     if level is not None and level not in LEVELS:
         raise _RowError(f"`level` must be one of {', '.join(LEVELS)}, got {level!r}")
     item = EvalItem(
@@ -227,6 +255,7 @@ def read_eval_items(path: str | Path) -> EvalSet:
     path = check_readable_file(path, what="eval file")
     known = {f for f in EvalItem.__dataclass_fields__} | set(_KNOWN_EXTRAS)
     known -= {"level_inferred", "line", "extra"}
+    known |= set(FIELD_ALIASES)
     items: list[EvalItem] = []
     errors: list[tuple[int, str]] = []
     unknown: dict[str, dict[str, int]] = {}
