@@ -110,7 +110,12 @@ def _parse_chat_row(obj: dict[str, Any], line: int) -> ChatExample:
         )
     if not any(m["role"] == "user" for m in messages):
         raise RowProblem("no user message before the answer")
-    return ChatExample(line, messages, normalize_prompt(last_user_content(messages)))
+    # Rows of one `group` stay on one side of the split, as DPO's pairs do.
+    group = obj.get("group")
+    if group is not None and not isinstance(group, (str, int)):
+        raise RowProblem(f"'group' must be a string or integer, got {type(group).__name__}")
+    key = f"group:{group}" if group is not None else normalize_prompt(last_user_content(messages))
+    return ChatExample(line, messages, key)
 
 
 def row_messages(obj: dict[str, Any]) -> list[dict[str, Any]]:
