@@ -76,7 +76,8 @@ BOUNDS: dict[str, Bound] = {
     "min_corpus_support": _SHARE,
     # Data.
     "max_items": _POSITIVE_COUNT,
-    "max_rows": _POSITIVE_COUNT,
+    "max_rows": Bound(0, why="0 = every row"),
+    "max_bytes": Bound(0, why="0 = no limit"),
     "min_chars": _COUNT,
     "near_duplicate_threshold": _SHARE,
     # Release gates: shares of items.
