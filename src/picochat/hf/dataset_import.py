@@ -34,7 +34,7 @@ from picochat.configs import CorpusConfig, HFImportConfig
 from picochat.data.corpus import CorpusResult, build_corpus
 from picochat.data.documents import normalise
 from picochat.data.sources import output_paths
-from picochat.errors import ConfigError, InputError, PicochatError
+from picochat.errors import ConfigError, InputError, PicochatError, from_os_error
 from picochat.hf import import_parts as hf_parts
 from picochat.hf.support import require
 
@@ -212,7 +212,15 @@ def import_hf_dataset(config: HFImportConfig, *, quiet: bool = False) -> HFImpor
             )  # fmt: skip
         except _ReadFailure as failure:  # a bad row deep inside a streamed file
             read = state.rows_read + counted.count
-            raise _read_failure(config, failure.error, read) from failure.error
+            raise _read_failure(config, failure.error, read, state.parts) from failure.error
+        except PicochatError:
+            raise
+        except OSError as error:
+            if from_os_error(error) is not None:  # the output's fault (read-only, full)
+                raise
+            raise _read_failure(
+                config, error, state.rows_read + counted.count, state.parts
+            ) from error
     skipped, kept = state.skipped, state.rows_kept
     if not kept:
         raise InputError(
@@ -276,7 +284,9 @@ def _first_bad_jsonl_line(path: Path) -> int | None:
     return None
 
 
-def _read_failure(config: HFImportConfig, error: Exception, rows_read: int) -> InputError:
+def _read_failure(
+    config: HFImportConfig, error: Exception, rows_read: int, parts: int = 0
+) -> InputError:
     """An InputError naming the bad line of a local JSONL file, found by reading it here:
     the parser reads rows in blocks, so its own row number can point elsewhere."""
     local = Path(str(config.dataset)).expanduser()
@@ -291,8 +301,9 @@ def _read_failure(config: HFImportConfig, error: Exception, rows_read: int) -> I
             fix="Fix or remove that line: each line must be one JSON object.",
         )
     return InputError(
-        f"Reading {config.dataset} failed after {rows_read} rows (rows are parsed in "
-        f"blocks, so the bad row may come later): {type(error).__name__}: {error}",
+        f"Reading {config.dataset} failed after {rows_read} rows ({parts} finished parts "
+        "kept; rows are parsed in blocks, so a bad row may come later): "
+        f"{type(error).__name__}: {error}",
         file=local if local.exists() else None,
         fix="Check that every row of the file is well formed; after a transient failure, "
         "run the same command with --resume.",
