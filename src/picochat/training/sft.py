@@ -28,7 +28,7 @@ from torch import nn
 
 from picochat import layout
 from picochat.artifacts import hash_inputs
-from picochat.chat_format import render_prompt
+from picochat.chat_format import fit_to_context, render_prompt, render_training
 from picochat.configs.training import SFTConfig
 from picochat.data.chat import ChatExample, read_chat_jsonl, split_chat_examples
 from picochat.errors import ConfigError, InputError
@@ -236,14 +236,27 @@ def greedy_replies(model: nn.Module, tokenizer: Any, examples: list[ChatExample]
         return []
     context = model.config.context_size
     longest = max(len(tokenizer.encode(e.answer)) for e in examples)
-    max_new = min(longest + 2, context - 1)  # room for the whole answer, not a ramble
-    prompts = [render_prompt(tokenizer, e.messages[:-1]) for e in examples]
+    prompts = [training_prompt(tokenizer, e, context) for e in examples]
     replies: list[str] = []
     for start in range(0, len(prompts), PROBE_BATCH):
         batch = prompts[start : start + PROBE_BATCH]
+        # Room for the whole answer, not a ramble; never so much that generation would cut
+        # the prompt further than training did.
+        max_new = max(1, min(longest + 2, context - max(len(p) for p in batch)))
         for ids in generate_batch(model, tokenizer, batch, max_new):
             replies.append(tokenizer.decode(ids))
     return replies
+
+
+def training_prompt(tokenizer: Any, example: ChatExample, context: int) -> list[int]:
+    """The ids training put before the answer: `<|bos|>` kept, earlier turns cut from the
+    left exactly as `fit_to_context` cut them (so a memorised row can be recognised)."""
+    ids, mask = render_training(tokenizer, example.messages)
+    fitted = fit_to_context(ids, mask, context + 1)
+    if fitted is None:  # not trained on (skipped); the plain prompt is the best question
+        return render_prompt(tokenizer, example.messages[:-1])
+    ids, mask = fitted
+    return ids[: mask.index(1)]
 
 
 def probe_memorization(
