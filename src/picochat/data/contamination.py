@@ -6,7 +6,10 @@ and the corpus on normalised words (lowercase, punctuation dropped):
 
 - verbatim: the whole normalised prompt occurs in a training text;
 - near-verbatim: at least `NEAR_OVERLAP` of the prompt's word `NGRAM`-grams occur in
-  one training source (prompts shorter than `NGRAM` words must match verbatim).
+  one training source (prompts shorter than `NGRAM` words must match verbatim);
+- one word changed: the `NGRAM`-grams found in one source cover every word of the
+  prompt but one (a one-word paraphrase of a 16-word prompt breaks 5 of its 12
+  5-grams, 42%, and escaped the overlap rule; it cannot escape this one).
 
 Items of level `memorization` probe training prompts on purpose and are not counted.
 Memory stays bounded by the eval prompts: the corpus is streamed in chunks and only
@@ -54,7 +57,9 @@ class ContaminationReport:
     leaks: list[Leak] = field(default_factory=list)
     method: str = (
         f"normalised words; verbatim = whole prompt found; near-verbatim = >= {NEAR_OVERLAP:.0%} "
-        f"of the prompt's word {NGRAM}-grams found in one source; level=memorization items exempt"
+        f"of the prompt's word {NGRAM}-grams found in one source, or found {NGRAM}-grams "
+        "covering every prompt word but one (a one-word paraphrase); level=memorization "
+        "items exempt"
     )
 
     @property
@@ -104,13 +109,22 @@ def _scan(probes: list[_Probe], texts: Iterable[str]) -> None:
             probe.found |= probe.grams & grams
 
 
+def _uncovered(probe: _Probe) -> int:
+    """Prompt words inside no found n-gram (0: every word is in a copied run)."""
+    covered = [False] * len(probe.tokens)
+    for i in range(len(probe.tokens) - NGRAM + 1):
+        if tuple(probe.tokens[i : i + NGRAM]) in probe.found:
+            covered[i : i + NGRAM] = [True] * NGRAM
+    return covered.count(False)
+
+
 def _collect(probes: list[_Probe], source: str) -> list[Leak]:
     leaks = []
     for probe in probes:
         overlap = len(probe.found) / len(probe.grams) if probe.grams else 0.0
         if probe.verbatim:
             leaks.append(Leak(probe.user, probe.line, probe.level, source, "verbatim", 1.0))
-        elif probe.grams and overlap >= NEAR_OVERLAP:
+        elif probe.grams and (overlap >= NEAR_OVERLAP or _uncovered(probe) <= 1):
             leaks.append(
                 Leak(
                     probe.user, probe.line, probe.level, source, "near-verbatim", round(overlap, 3)
