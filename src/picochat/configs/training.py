@@ -202,6 +202,9 @@ class DPOConfig(PeftConfig, LoopConfig):
     batch_size: int = option(8, "Preference pairs per micro-batch.")
     warmup_steps: int = option(10, "Linear warmup steps before cosine decay.")
     eval_every: int = option(20, "Evaluate on validation pairs every this many steps.")
+    eval_batches: int = option(
+        0, "DPO scores every validation pair at each evaluation; only 0 (= all) is accepted."
+    )
 
 
 @dataclass

@@ -92,6 +92,12 @@ def _check_config(config: DPOConfig) -> None:
     check_loop_config(config, required=("input", "tokenizer", "checkpoint", "out_dir"))
     if not config.beta > 0:
         raise ConfigError("--beta must be > 0.", fix="TRL's default is 0.1.")
+    if config.eval_batches:
+        raise ConfigError(
+            "--eval-batches does nothing in DPO: every validation pair is scored at each "
+            "evaluation (the pairs are few, and a sample would make val metrics noisy).",
+            fix="Leave --eval-batches out (or 0); use --val-fraction to size validation.",
+        )
     if config.reference_checkpoint is not None:
         read_checkpoint_info(config.reference_checkpoint)  # missing or not a checkpoint
     if not 0.0 <= config.val_fraction < 1.0:
