@@ -38,20 +38,10 @@ import torch
 from picochat.configs import SamplingConfig
 from picochat.errors import ConfigError, InputError
 from picochat.model.transformer import KVCache
-from picochat.tokenizer.special import (
-    BOS,
-    END_OF_TURN,
-    EOS,
-    PAD,
-    ROLE_TOKENS,
-    SPECIAL_TOKENS,
-)
+from picochat.tokenizer.special import END_OF_TURN, EOS, PAD, SPECIAL_TOKENS
 
 DEFAULT_PAD_ID = SPECIAL_TOKENS.index(PAD)
-# A reply ends at the end of its turn, at <|eos|>, or at any token that opens another turn
-# (a base model knows no turns and can emit <|system|> mid-reply): none belongs in a reply.
-STOP_TOKENS = (END_OF_TURN, EOS, BOS, *ROLE_TOKENS.values())
-DEFAULT_STOP_IDS = tuple(SPECIAL_TOKENS.index(t) for t in STOP_TOKENS)
+DEFAULT_STOP_IDS = (SPECIAL_TOKENS.index(END_OF_TURN), SPECIAL_TOKENS.index(EOS))
 
 
 # ---- sampling settings -------------------------------------------------------------
@@ -264,11 +254,11 @@ def generate_ids(
 
 
 def stop_ids_for(tokenizer: Any) -> tuple[int, ...]:
-    """Ids of `STOP_TOKENS` in `tokenizer` (the fixed special ids if it has no lookup)."""
+    """`<|end|>` and `<|eos|>` ids of `tokenizer` (the fixed special ids if it has no lookup)."""
     lookup = getattr(tokenizer, "token_to_id", None)
     if lookup is None:
         return DEFAULT_STOP_IDS
-    ids = tuple(i for i in map(lookup, STOP_TOKENS) if i is not None)
+    ids = tuple(i for i in (lookup(END_OF_TURN), lookup(EOS)) if i is not None)
     return ids or DEFAULT_STOP_IDS
 
 
