@@ -30,6 +30,8 @@ RANKS: dict[str, int] = {
     "layout": 0,
     "markdown": 0,
     "plots": 0,
+    "locks": 0,
+    "outdir": 0,
     # 1: the config dataclasses every layer reads (defaults and help text, no behaviour).
     "configs": 1,
     # 2: the building blocks, which know nothing of stages.
