@@ -62,7 +62,7 @@ def load_summary(run: Path) -> dict[str, Any]:
             file=path,
             fix="Compare folders written by `picochat run tiny` (finished runs).",
         )
-    summary = read_json_file(path, "summary.json")
+    summary = read_json_file(path, layout.SUMMARY_JSON)
     if not isinstance(summary, dict):
         raise InputError(
             "summary.json is not a JSON object.",

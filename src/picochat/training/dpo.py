@@ -236,7 +236,7 @@ def _load_reference(
 def train_dpo(config: DPOConfig, *, show_progress: bool = True, on_step: Any = None) -> DPOResult:
     """Preference-tune `config.checkpoint`; see the module docstring for what is written."""
     _check_config(config)
-    with guarded_stage(config, report="dpo_report.json", stage="train dpo"):
+    with guarded_stage(config, report=layout.DPO_REPORT, stage="train dpo"):
         return run_stage(config, _train, show_progress=show_progress, on_step=on_step)
 
 

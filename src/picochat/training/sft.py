@@ -76,7 +76,7 @@ def _check_config(config: SFTConfig) -> None:
 def train_sft(config: SFTConfig, *, show_progress: bool = True, on_step: Any = None) -> SFTResult:
     """Fine-tune `config.checkpoint` on the chat rows; see the module docstring."""
     _check_config(config)
-    with guarded_stage(config, report="sft_report.json", stage="train sft"):
+    with guarded_stage(config, report=layout.SFT_REPORT, stage="train sft"):
         return run_stage(config, _train, show_progress=show_progress, on_step=on_step)
 
 

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.artifacts import (
     atomic_write_json,
     atomic_write_text,
@@ -40,20 +41,16 @@ STAGE_CONFIG = "stage_config.json"
 # Every name a training stage writes into its out-dir (and the temporary names of its
 # atomic folder swaps): --force deletes these and nothing else.
 STAGE_ARTIFACTS = (
-    "checkpoint",
-    "best_checkpoint",
-    "checkpoint.tmp",
-    "checkpoint.old",
-    "best_checkpoint.tmp",
-    "best_checkpoint.old",
-    "train_report.json",
-    "sft_report.json",
-    "dpo_report.json",
-    "report.md",
-    "sample.txt",
-    "canary_probe.txt",
-    "loss_curve.png",
-    "dpo_curve.png",
+    *layout.CHECKPOINT_DIRS,
+    *(f"{folder}{suffix}" for folder in layout.CHECKPOINT_DIRS for suffix in (".tmp", ".old")),
+    layout.BASE_REPORT,
+    layout.SFT_REPORT,
+    layout.DPO_REPORT,
+    layout.STAGE_MARKDOWN,
+    layout.SAMPLE,
+    layout.CANARY_PROBE,
+    layout.LOSS_CURVE,
+    layout.DPO_CURVE,
     "adapter_model.safetensors",
     "adapter_config.json",
     "reference_logps.safetensors",
@@ -163,7 +160,7 @@ def _record_changes(out: Path, report: str, state: GuardState) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     data["resumed_with_changed_config"] = {"changes": state.changes, "before": state.previous}
     atomic_write_json(path, data)
-    md = out / "report.md"
+    md = out / layout.STAGE_MARKDOWN
     if md.is_file():
         note = f"\n## Resumed with changed settings\n\n{_describe(state.changes)}\n"
         atomic_write_text(md, md.read_text(encoding="utf-8") + note)
@@ -192,7 +189,7 @@ def guarded_stage(config: Any, *, report: str, stage: str) -> Iterator[GuardStat
         yield GuardState([], None)
         return
     with folder_lock(out, what=f"`{stage}` folder"):
-        for folder in ("checkpoint", "best_checkpoint"):
+        for folder in layout.CHECKPOINT_DIRS:
             recover_dir(out / folder)  # a crash between the two renames of a save
         if config.resume:
             state = _check_resume(config, out)
