@@ -53,6 +53,7 @@ def folder_lock(folder: str | Path, *, what: str = "run folder") -> Iterator[Non
     if not is_main_rank():
         yield
         return
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     lock_path = folder / LOCK_FILE
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -75,3 +76,17 @@ def folder_lock(folder: str | Path, *, what: str = "run folder") -> Iterator[Non
         yield
     finally:
         os.close(fd)  # closing drops the flock; the file stays (harmless, reused next time)
+        if created:
+            _remove_if_only_the_lock(folder, lock_path)
+
+
+def _remove_if_only_the_lock(folder: Path, lock_path: Path) -> None:
+    """Undo the folder this lock created when nothing else was written into it.
+
+    A run refused before it wrote anything (preflight: "cannot fit") then leaves no
+    trace, so the same --out-dir works unchanged with the suggested fix.
+    """
+    with contextlib.suppress(OSError):
+        if [p.name for p in folder.iterdir()] == [LOCK_FILE]:
+            lock_path.unlink()
+            folder.rmdir()

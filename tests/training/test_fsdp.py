@@ -19,15 +19,20 @@ from picochat.model.sharded import INDEX_FILE
 REPO = Path(__file__).resolve().parents[2]
 
 
-def torchrun(paths: dict[str, Path], out: Path, *extra: str) -> dict:
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-        "--standalone", "-m", "picochat", "--quiet",
+def train_base_args(paths: dict[str, Path], out: Path, *extra: str) -> list[str]:
+    return [
         "train", "base", "--corpus", str(paths["corpus"]), "--tokenizer", str(paths["tokenizer"]),
         "--out-dir", str(out), "--preset", "smoke", "--n-head", "4", "--context-size", "32",
         "--batch-size", "4", "--eval-every", "3", "--device", "cpu", "--precision", "fp32",
         # A constant learning rate: a 3-step run resumed to 6 follows the 6-step schedule.
         "--warmup-steps", "0", "--min-lr-ratio", "1.0", *extra,
+    ]  # fmt: skip
+
+
+def torchrun(paths: dict[str, Path], out: Path, *extra: str) -> dict:
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+        "--standalone", "-m", "picochat", "--quiet", *train_base_args(paths, out, *extra),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
@@ -47,10 +52,8 @@ def test_fsdp_matches_ddp_and_resumes_exactly_from_sharded_checkpoints(
     assert not (fsdp_dir / "checkpoint" / "model.safetensors").exists()  # really sharded
     # Resuming with another process count: the optimizer slices cannot fit, a clear error.
     code, _, err = run_cli(
-        "train", "base", "--corpus", paths["corpus"], "--tokenizer", paths["tokenizer"],
-        "--out-dir", fsdp_dir, "--preset", "smoke", "--n-head", "4", "--context-size", "32",
-        "--batch-size", "4", "--max-steps", "6", "--device", "cpu", "--resume",
-    )  # fmt: skip
+        *train_base_args(paths, fsdp_dir, "--max-steps", "6", "--parallel", "fsdp", "--resume")
+    )
     assert code == 2 and "written by 2 processes" in err and "--nproc_per_node=2" in err
     fsdp = torchrun(paths, fsdp_dir, "--max-steps", "6", "--parallel", "fsdp", "--resume")
 
