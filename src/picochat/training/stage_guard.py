@@ -35,7 +35,7 @@ from picochat.artifacts import (
     to_jsonable,
 )
 from picochat.errors import ConfigError
-from picochat.locks import folder_lock, is_main_rank
+from picochat.locks import LOCK_FILE, folder_lock, is_main_rank
 
 STAGE_CONFIG = "stage_config.json"
 # Every name a training stage writes into its out-dir (and the temporary names of its
@@ -205,5 +205,21 @@ def guarded_stage(config: Any, *, report: str, stage: str) -> Iterator[GuardStat
             _clear_artifacts(out)
             atomic_write_json(out / STAGE_CONFIG, {"stage": stage, "settings": _settings(config)})
             state = GuardState([], None)
-        yield state
+        try:
+            yield state
+        except BaseException:
+            if not config.resume:
+                _forget_unstarted_run(out)
+            raise
         _record_changes(out, report, state)
+
+
+def _forget_unstarted_run(out: Path) -> None:
+    """A fresh stage refused before it wrote anything (preflight) leaves no settings file.
+
+    Otherwise the folder would read as an earlier run and the rerun with the suggested
+    fix would ask for --force.
+    """
+    with contextlib.suppress(OSError):
+        if {p.name for p in out.iterdir()} <= {STAGE_CONFIG, LOCK_FILE}:
+            (out / STAGE_CONFIG).unlink(missing_ok=True)
