@@ -142,31 +142,49 @@ def create_app(models: ModelSet, *, api_key: str | None = None, workbench: Any =
         title="Picochat", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
     app.state.models = models
+    _add_error_handlers(app)
+    _add_model_routes(app, models)
+    _add_completion_routes(app, models)
+    if workbench is not None:
+        workbench(app)
+    if api_key is not None:
+        app.add_middleware(KeyCheck, api_key=api_key)
+    return app
 
-    def error_response(error: ApiError) -> Any:
-        return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+def _error_response(error: ApiError) -> Any:
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+def _add_error_handlers(app: Any) -> None:
+    """Every error leaves in OpenAI's shape: ours, Starlette's (404, 405) and the rest (500)."""
 
     @app.exception_handler(Exception)
     async def server_error(_request, error: Exception):  # that request only; logged by uvicorn
-        return error_response(ApiError(500, "Internal server error.", type="server_error"))
+        return _error_response(ApiError(500, "Internal server error.", type="server_error"))
 
     @app.exception_handler(ApiError)
     async def api_error(_request, error: ApiError):
-        return error_response(error)
+        return _error_response(error)
 
     @app.exception_handler(HTTPException)
     async def http_error(_request, error: HTTPException):
         code = "not_found" if error.status_code == 404 else None
-        return error_response(ApiError(error.status_code, str(error.detail), code=code))
+        return _error_response(ApiError(error.status_code, str(error.detail), code=code))
 
-    async def read_json(request: HTTPRequest) -> Any:
-        raw = await request.body()
-        try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ApiError(
-                400, f"The request body is not valid JSON: {error}.", code="invalid_json"
-            ) from None
+
+async def _read_json(request: HTTPRequest) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ApiError(
+            400, f"The request body is not valid JSON: {error}.", code="invalid_json"
+        ) from None
+
+
+def _add_model_routes(app: Any, models: ModelSet) -> None:
+    """/health and /v1/models (the list and one model)."""
 
     @app.get("/health")
     async def health():
@@ -184,9 +202,13 @@ def create_app(models: ModelSet, *, api_key: str | None = None, workbench: Any =
         _engine(models, name)
         return _model_card(name)
 
+
+def _add_completion_routes(app: Any, models: ModelSet) -> None:
+    """/v1/chat/completions and /v1/completions, streamed (SSE) or whole."""
+
     @app.post("/v1/chat/completions")
     async def chat_completions(request: HTTPRequest):
-        body = parse(ChatRequest, await read_json(request))
+        body = parse(ChatRequest, await _read_json(request))
         engine = await asyncio.to_thread(_engine, models, body.model)  # may load a model
         messages = [m.for_template() for m in body.messages]
         try:
@@ -214,7 +236,7 @@ def create_app(models: ModelSet, *, api_key: str | None = None, workbench: Any =
 
     @app.post("/v1/completions")
     async def completions(request: HTTPRequest):
-        body = parse(CompletionRequest, await read_json(request))
+        body = parse(CompletionRequest, await _read_json(request))
         engine = await asyncio.to_thread(_engine, models, body.model)  # may load a model
         prompts_ids = [engine.served.text_ids(p) for p in body.prompts()]
         max_tokens = check_lengths(prompts_ids, body.max_tokens, engine.context_size)
@@ -237,12 +259,6 @@ def create_app(models: ModelSet, *, api_key: str | None = None, workbench: Any =
             "choices": choices,
             "usage": counts,
         }
-
-    if workbench is not None:
-        workbench(app)
-    if api_key is not None:
-        app.add_middleware(KeyCheck, api_key=api_key)
-    return app
 
 
 class KeyCheck:
