@@ -184,20 +184,11 @@ def _validate(config: HFImportConfig) -> None:
         raise ConfigError(f"--min-chars must be >= 0, got {config.min_chars}.")
 
 
-def import_hf_dataset(config: HFImportConfig, *, quiet: bool = False) -> HFImportResult:
-    """Stream the split into hf_rows/ parts (resumable), build the corpus from them, write
-    the report."""
-    _validate(config)
-    start = time.perf_counter()
-    dataset, builder = open_split(config)
-    try:
-        columns, rows = _rows(dataset, config)
-    except PicochatError:
-        raise
-    except Exception as error:  # noqa: BLE001 - the first block of rows failed to parse
-        raise _read_failure(config, error, 0) from error
-    corpus_path = output_paths(Path(config.out))[0]
-    rows_path = corpus_path.with_name("hf_rows")
+def _write_row_parts(
+    config: HFImportConfig, rows: Iterator[dict], rows_path: Path, *, quiet: bool
+) -> hf_parts.PartsState:
+    """Stream the rows not yet in finished parts into hf_rows/ (resumable); the parts'
+    state. A row that fails to parse is a _read_failure naming how far reading got."""
     settings = {k: str(v) for k, v in asdict(config).items() if k not in ("resume", "out")}
     state = hf_parts.start_state(rows_path, settings, config.resume)
     if not state.complete:
@@ -221,6 +212,24 @@ def import_hf_dataset(config: HFImportConfig, *, quiet: bool = False) -> HFImpor
             raise _read_failure(
                 config, error, state.rows_read + counted.count, state.parts
             ) from error
+    return state
+
+
+def import_hf_dataset(config: HFImportConfig, *, quiet: bool = False) -> HFImportResult:
+    """Stream the split into hf_rows/ parts (resumable), build the corpus from them, write
+    the report."""
+    _validate(config)
+    start = time.perf_counter()
+    dataset, builder = open_split(config)
+    try:
+        columns, rows = _rows(dataset, config)
+    except PicochatError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the first block of rows failed to parse
+        raise _read_failure(config, error, 0) from error
+    corpus_path = output_paths(Path(config.out))[0]
+    rows_path = corpus_path.with_name("hf_rows")
+    state = _write_row_parts(config, rows, rows_path, quiet=quiet)
     skipped, kept = state.skipped, state.rows_kept
     if not kept:
         raise InputError(
