@@ -16,7 +16,6 @@ what goes into training_state (the training loop decides), LoRA adapters, HF exp
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -115,14 +114,7 @@ def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
             file=folder,
             fix="Point at a checkpoint folder written by `picochat train ...`.",
         )
-    try:
-        info = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(
-            f"{CONFIG_FILE} is not valid JSON ({exc}).",
-            file=config_path,
-            fix="The checkpoint is corrupted; use another one or retrain.",
-        ) from exc
+    info = sharded.read_checkpoint_json(config_path)
     if not isinstance(info, dict) or info.get("format") != FORMAT or "model" not in info:
         raise CheckpointError(
             f"{CONFIG_FILE} is not a Picochat checkpoint config (no format/model keys).",

@@ -113,19 +113,25 @@ def save_sharded(
     dist.barrier()  # the folder is in place before anyone reads it
 
 
+def read_checkpoint_json(path: Path) -> Any:
+    """A checkpoint folder's JSON file (config.json, the shard index) parsed; a
+    CheckpointError naming the file when it is not JSON (a corrupted checkpoint)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(
+            f"{path.name} is not valid JSON ({exc}).",
+            file=path,
+            fix="The checkpoint is corrupted; use another one or retrain.",
+        ) from exc
+
+
 def read_index(folder: Path) -> dict[str, Any] | None:
     """The folder's shard index, or None for an unsharded checkpoint."""
     index_path = folder / INDEX_FILE
     if not index_path.is_file():
         return None
-    try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(
-            f"{INDEX_FILE} is not valid JSON ({exc}).",
-            file=index_path,
-            fix="The checkpoint is corrupted; use another one or retrain.",
-        ) from exc
+    index = read_checkpoint_json(index_path)
     if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
         raise CheckpointError(
             f"{INDEX_FILE} is not a Picochat shard index.", file=index_path, fix="Retrain."
