@@ -9,7 +9,7 @@ import torch
 from picochat.errors import ConfigError, InputError
 from picochat.model.chunked_loss import IGNORE_INDEX
 from picochat.tokenizer import load_tokenizer
-from picochat.training.token_data import build_token_data
+from picochat.training.token_data import CACHE_MIN_CHARS, CorpusSplit, build_token_data
 from picochat.training.windows import RandomWindows, fixed_windows
 
 
@@ -18,10 +18,9 @@ def as_str(ids) -> str:
     return "".join(chr(int(i)) for i in ids)
 
 
-def build(paths, **overrides):
+def build(paths, *, cache_dir=None, cache_min_chars=CACHE_MIN_CHARS, **overrides):
     settings = dict(
         corpus=paths["corpus"],
-        tokenizer=load_tokenizer(paths["tokenizer"]),
         manifest=paths.get("manifest"),
         split_mode="auto",
         val_fraction=0.2,
@@ -29,7 +28,10 @@ def build(paths, **overrides):
         context_size=16,
     )
     settings.update(overrides)
-    return build_token_data(**settings)
+    tokenizer = load_tokenizer(paths["tokenizer"])
+    return build_token_data(
+        CorpusSplit(**settings), tokenizer, cache_dir=cache_dir, cache_min_chars=cache_min_chars
+    )
 
 
 def test_document_holdout_never_leaks_a_heldout_document_into_training(make_inputs, doc_text):

@@ -42,7 +42,12 @@ from picochat.training.pretrain_shards import corpus_sample, shard_token_data, w
 from picochat.training.shard_windows import ShardTokenData, fixed_window_count, fixed_window_rows
 from picochat.training.stage_guard import guarded_stage
 from picochat.training.stage_run import StageRun, TrainResult, check_loop_config, run_stage
-from picochat.training.token_data import TokenData, build_token_data, read_corpus
+from picochat.training.token_data import (
+    CorpusSplit,
+    TokenData,
+    build_token_data,
+    read_corpus,
+)
 from picochat.training.windows import RandomWindows, spread_rows, spread_windows
 
 # Train-loss estimate at each evaluation: up to this many full training windows.
@@ -237,14 +242,7 @@ def _task(
     return TrainTask(
         model=model,
         loss_fn=lambda train_model, batch: train_model(batch[0], batch[1])[1],
-        train_batches=RandomWindows(
-            data.train,
-            context_size=context,
-            batch_size=config.batch_size,
-            seed=config.seed,
-            rank=run.info.rank,
-            device=run.device,
-        ),
+        train_batches=RandomWindows(data.train, context_size=context, **run.batching()),
         evaluate=make_evaluate(
             data,
             tokenizer,
@@ -275,9 +273,8 @@ def _token_data(
         canaries = memorization.make_canaries(
             config.canary_count, corpus_text, tokenizer, config.seed
         )
-    data_settings = dict(
+    split = CorpusSplit(
         corpus=config.corpus,
-        tokenizer=tokenizer,
         manifest=config.corpus_manifest,
         split_mode=config.split_mode,
         val_fraction=config.val_fraction,
@@ -287,7 +284,8 @@ def _token_data(
     )
     if sharded:  # large corpora: tokenized once into shards, read lazily
         data = shard_token_data(
-            **data_settings,
+            split,
+            tokenizer,
             tokenizer_path=config.tokenizer,
             is_main=info.is_main,
             barrier=lambda: distributed.barrier(info),
@@ -295,7 +293,7 @@ def _token_data(
         )
     else:  # Only rank 0 writes the cache (ranks would race on the same files).
         cache_dir = out_dir / layout.TOKEN_CACHE if info.is_main else None
-        data = build_token_data(**data_settings, cache_dir=cache_dir)
+        data = build_token_data(split, tokenizer, cache_dir=cache_dir)
     return data, canaries
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from picochat.data.tokenize_shards import default_cache_root, ensure_token_shards
 from picochat.errors import ConfigError
 from picochat.training.shard_windows import ShardTokenData, split_shards
-from picochat.training.token_data import check_streams, resolve_split_mode
+from picochat.training.token_data import CorpusSplit, check_streams, resolve_split_mode
 
 # The size from which the in-memory path already cached its token streams (5 M chars).
 SHARD_MIN_BYTES = 5_000_000
@@ -59,22 +59,17 @@ def _check(data: ShardTokenData, corpus: Path, context_size: int) -> None:
 
 
 def shard_token_data(
-    *,
-    corpus: Path,
+    split: CorpusSplit,
     tokenizer: Any,
+    *,
     tokenizer_path: Path,
-    manifest: Path | None,
-    split_mode: str,
-    val_fraction: float,
-    seed: int,
-    context_size: int,
-    canaries: list[str] | None = None,
     cache_root: Path | None = None,
     is_main: bool = True,
     barrier: Callable[[], None] = lambda: None,
     quiet: bool = False,
 ) -> ShardTokenData:
     """Open (rank 0: build if needed) the shards and split them; errors name the file."""
+    corpus, manifest, val_fraction = split.corpus, split.manifest, split.val_fraction
     if not 0 < val_fraction < 1:
         raise ConfigError(
             f"--val-fraction must be between 0 and 1 (got {val_fraction}).", fix="Use e.g. 0.1."
@@ -87,11 +82,11 @@ def shard_token_data(
         result = ensure_token_shards(corpus, tokenizer_path, manifest, root, quiet=True)
     shards = result.shards
     count = len(shards.documents) if manifest is not None else 1
-    mode, reason = resolve_split_mode(split_mode, range(count), manifest is not None)
+    mode, reason = resolve_split_mode(split.split_mode, range(count), manifest is not None)
     extra = None
-    if canaries:
-        extra = np.concatenate([tokenizer.encode_array("\n" + c + "\n") for c in canaries])
-    train, val, held = split_shards(shards, mode, val_fraction, seed, extra_train=extra)
+    if split.canaries:
+        extra = np.concatenate([tokenizer.encode_array("\n" + c + "\n") for c in split.canaries])
+    train, val, held = split_shards(shards, mode, val_fraction, split.seed, extra_train=extra)
     held_count = int(held.sum())
     data = ShardTokenData(
         train=train,
@@ -106,7 +101,7 @@ def shard_token_data(
         val_doc_mask=held,
         shards=shards,
     )
-    _check(data, corpus, context_size)
+    _check(data, corpus, split.context_size)
     return data
 
 

@@ -46,6 +46,22 @@ class Document:
 
 
 @dataclass
+class CorpusSplit:
+    """Which corpus and how it is split: the same settings for the in-memory streams
+    (`build_token_data`) and the token shards (`pretrain_shards.shard_token_data`).
+
+    `canaries` are inserted as lines into the training side only (after the split)."""
+
+    corpus: Path
+    manifest: Path | None
+    split_mode: str
+    val_fraction: float
+    seed: int
+    context_size: int
+    canaries: list[str] | None = None
+
+
+@dataclass
 class TokenData:
     """The two token streams and what a report needs to say about them."""
 
@@ -272,25 +288,18 @@ def check_streams(
 
 
 def build_token_data(
-    *,
-    corpus: Path,
+    split: CorpusSplit,
     tokenizer: Any,
-    manifest: Path | None,
-    split_mode: str,
-    val_fraction: float,
-    seed: int,
-    context_size: int,
-    canaries: list[str] | None = None,
+    *,
     cache_dir: Path | None = None,
     cache_min_chars: int = CACHE_MIN_CHARS,
 ) -> TokenData:
-    """Read, split, encode and check the corpus; errors name the file and the fix.
-
-    `canaries` are inserted as lines into the training texts only (after the split).
-    """
+    """Read, split, encode and check the corpus; errors name the file and the fix."""
+    corpus, manifest, canaries = split.corpus, split.manifest, split.canaries
+    val_fraction, seed = split.val_fraction, split.seed
     text = read_corpus(corpus)
     documents = read_documents(text, manifest)
-    mode, reason = resolve_split_mode(split_mode, documents, manifest is not None)
+    mode, reason = resolve_split_mode(split.split_mode, documents, manifest is not None)
     train_texts, val_texts = split_texts(documents, mode, val_fraction, seed)
     if canaries:
         train_texts = insert_lines(train_texts, canaries, seed)
@@ -305,7 +314,7 @@ def build_token_data(
         train, val = build()
 
     rate = unknown_rate(tokenizer, train, val)
-    warnings = check_streams(corpus, train, val, rate, context_size)
+    warnings = check_streams(corpus, train, val, rate, split.context_size)
     return TokenData(
         train=train,
         val=val,
