@@ -197,16 +197,13 @@ def _result(out_dir: Path, report_path: Path | None, loop: LoopResult) -> HFSFTR
 
 def _task(run: StageRun, model: Any, tokenizer: Any, rows: _Rows) -> TrainTask:
     """The model's own loss on answer-only labels; save_pretrained checkpoints."""
-    config, info = run.config, run.info
+    config = run.config
     checkpoint_name, best_name = loop_folders(config.peft == "lora")
     batches = HFChatBatches(
         rows.train_set.examples,
-        batch_size=config.batch_size,
         pad_id=tokenizer.pad_token_id,
-        seed=config.seed,
-        rank=info.rank,
-        world_size=info.world_size,
-        device=run.device,
+        world_size=run.info.world_size,
+        **run.batching(),
     )
     return TrainTask(
         model=model,

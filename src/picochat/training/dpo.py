@@ -334,10 +334,7 @@ def _task(
         "reference": reference_info["checkpoint"],
         "peft": peft_summary(config),
     }
-    batches = PairBatches(
-        data.train, batch_size=config.batch_size, pad_id=pad_id, seed=config.seed,
-        rank=run.info.rank, device=run.device,
-    )  # fmt: skip
+    batches = PairBatches(data.train, pad_id=pad_id, **run.batching())
     return TrainTask(
         model=policy,
         loss_fn=loss_fn,

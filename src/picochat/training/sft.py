@@ -209,13 +209,7 @@ def _task(run: StageRun, model: nn.Module, tokenizer: Any, data: _SFTData) -> Tr
         model=model,
         loss_fn=lambda train_model, batch: train_model(batch[0], batch[1])[1],
         train_batches=ChatBatches(
-            data.train_seq,
-            batch_size=config.batch_size,
-            pad_id=tokenizer.pad_id,
-            seed=config.seed,
-            rank=info.rank,
-            world_size=info.world_size,
-            device=run.device,
+            data.train_seq, pad_id=tokenizer.pad_id, world_size=info.world_size, **run.batching()
         ),
         evaluate=make_evaluate(
             data.train_seq,

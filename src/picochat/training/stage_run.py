@@ -56,6 +56,17 @@ class StageRun:
     def out_dir(self) -> Path:
         return Path(self.config.out_dir)
 
+    def batching(self) -> dict[str, Any]:
+        """What every seeded batch source of a stage takes (`batches.SeededBatches`):
+        --batch-size and --seed, this rank and this device."""
+        config = self.config
+        return {
+            "batch_size": config.batch_size,
+            "seed": config.seed,
+            "rank": self.info.rank,
+            "device": self.device,
+        }
+
     def loop(self, task: TrainTask, label: str) -> LoopResult:
         """The shared loop on this stage's device, ranks and progress switches."""
         return run_loop(
