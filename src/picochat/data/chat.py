@@ -21,11 +21,11 @@ Not here: tokenisation, truncation, the loss mask (all `chat_format` / SFT).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from picochat.data.jsonl import RowProblem, SkippedRow, collect_rows
+from picochat.data.jsonl import RowProblem, RowsRead
 from picochat.data.splits import grouped_split, normalize_prompt
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -60,24 +60,18 @@ class ChatExample(Conversation):
         return self.messages[-1].get("content", "")
 
 
-@dataclass
-class ChatDataset:
-    """What a chat file held: usable examples, and every skipped row with its reason."""
+class ChatDataset(RowsRead[ChatExample]):
+    """What a chat file held: usable examples, and every skipped row with its reason;
+    `split` keeps rows of one `group` (default: normalised final user prompt) together."""
 
-    path: Path
-    rows: int
-    examples: list[ChatExample] = field(default_factory=list)
-    skipped: list[SkippedRow] = field(default_factory=list)
-
-    def split(self, val_fraction: float, seed: int) -> tuple[list[ChatExample], list[ChatExample]]:
-        """Grouped (train, validation) split by normalised final user prompt."""
-        return split_chat_examples(self.examples, val_fraction=val_fraction, seed=seed)
+    @property
+    def examples(self) -> list[ChatExample]:
+        return self.usable
 
 
 def read_chat_jsonl(path: str | Path, *, strict: bool = False) -> ChatDataset:
     """Read a chat JSONL file; bad rows are skipped with reasons (or raise when strict)."""
-    examples, skipped, rows = collect_rows(path, _parse_chat_row, strict=strict, fix=_FORM_FIX)
-    return ChatDataset(path=Path(path), rows=rows, examples=examples, skipped=skipped)
+    return ChatDataset.read(path, _parse_chat_row, strict=strict, fix=_FORM_FIX)
 
 
 def split_chat_examples(

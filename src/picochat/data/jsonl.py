@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
+from picochat.data.splits import grouped_split
 from picochat.errors import InputError
 
 T = TypeVar("T")
@@ -41,6 +42,35 @@ class SkippedRow:
 
     line: int
     reason: str
+
+
+@dataclass
+class RowsRead(Generic[T]):
+    """What a row reader found in a file: its row count, the usable rows (each with a
+    `group_key`) and every skipped row with its reason."""
+
+    path: Path
+    rows: int
+    usable: list[T] = field(default_factory=list)
+    skipped: list[SkippedRow] = field(default_factory=list)
+
+    @classmethod
+    def read(
+        cls, path: str | Path, parse: Callable[[dict[str, Any], int], T], *, strict: bool, fix: str
+    ) -> Any:
+        """Read `path` with `collect_rows` (bad rows skipped with reasons, or raise when
+        strict) into this class."""
+        usable, skipped, rows = collect_rows(path, parse, strict=strict, fix=fix)
+        return cls(path=Path(path), rows=rows, usable=usable, skipped=skipped)
+
+    def split(self, val_fraction: float, seed: int) -> tuple[list[T], list[T]]:
+        """Grouped (train, validation) split: rows of one `group_key` stay on one side."""
+        return grouped_split(
+            self.usable,
+            lambda row: row.group_key,  # type: ignore[attr-defined]
+            val_fraction=val_fraction,
+            seed=seed,
+        )
 
 
 class RowProblem(ValueError):

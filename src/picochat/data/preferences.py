@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from picochat.data.chat import Conversation, check_text, last_user_content, validate_messages
-from picochat.data.jsonl import RowProblem, SkippedRow, collect_rows
-from picochat.data.splits import grouped_split, normalize_prompt
+from picochat.data.jsonl import RowProblem, RowsRead
+from picochat.data.splits import normalize_prompt
 
 _KNOWN = {"user", "prompt", "system", "messages", "chosen", "rejected", "category", "group"}
 _FORM_FIX = (
@@ -45,28 +45,18 @@ class PreferencePair(Conversation):
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class PreferenceDataset:
-    """What a preference file held: usable pairs and every skipped row with its reason."""
+class PreferenceDataset(RowsRead[PreferencePair]):
+    """What a preference file held: usable pairs and every skipped row with its reason;
+    `split` keeps rows of one `group` (default: normalised final user prompt) together."""
 
-    path: Path
-    rows: int
-    pairs: list[PreferencePair] = field(default_factory=list)
-    skipped: list[SkippedRow] = field(default_factory=list)
-
-    def split(
-        self, val_fraction: float, seed: int
-    ) -> tuple[list[PreferencePair], list[PreferencePair]]:
-        """Grouped (train, validation) split: by `group` when given, else normalised prompt."""
-        return grouped_split(
-            self.pairs, lambda p: p.group_key, val_fraction=val_fraction, seed=seed
-        )
+    @property
+    def pairs(self) -> list[PreferencePair]:
+        return self.usable
 
 
 def read_preferences_jsonl(path: str | Path, *, strict: bool = False) -> PreferenceDataset:
     """Read a preference JSONL file; bad rows are skipped with reasons (or raise when strict)."""
-    pairs, skipped, rows = collect_rows(path, _parse_pair, strict=strict, fix=_FORM_FIX)
-    return PreferenceDataset(path=Path(path), rows=rows, pairs=pairs, skipped=skipped)
+    return PreferenceDataset.read(path, _parse_pair, strict=strict, fix=_FORM_FIX)
 
 
 def _parse_pair(obj: dict[str, Any], line: int) -> PreferencePair:
