@@ -16,6 +16,7 @@ Not here: what a valid row looks like (each reader decides: `chat`, `preferences
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,12 +66,8 @@ class RowsRead(Generic[T]):
 
     def split(self, val_fraction: float, seed: int) -> tuple[list[T], list[T]]:
         """Grouped (train, validation) split: rows of one `group_key` stay on one side."""
-        return grouped_split(
-            self.usable,
-            lambda row: row.group_key,  # type: ignore[attr-defined]
-            val_fraction=val_fraction,
-            seed=seed,
-        )
+        key = operator.attrgetter("group_key")
+        return grouped_split(self.usable, key, val_fraction=val_fraction, seed=seed)
 
 
 class RowProblem(ValueError):
