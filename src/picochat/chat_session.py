@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from picochat.generation import fit_prompt, sampling_config, stream_text
+from picochat.generation import fit_prompt, sampling_config, stream_reply
 from picochat.model.loading import check_hf_source, load_native
 
 Message = dict[str, Any]
@@ -42,7 +42,7 @@ class NativeEngine:
         return self.tokenizer.decode(kept), len(kept), cut
 
     def stream(self, messages: list[Message], sampling: dict[str, Any]) -> Iterator[str]:
-        return stream_text(self.model, self.tokenizer, self.prompt_ids(messages), **sampling)
+        return stream_reply(self.model, self.tokenizer, self.prompt_ids(messages), **sampling)
 
     def warnings(self) -> list[str]:
         notes = []

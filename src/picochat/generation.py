@@ -38,10 +38,16 @@ import torch
 from picochat.configs import SamplingConfig
 from picochat.errors import ConfigError, InputError
 from picochat.model.transformer import KVCache
-from picochat.tokenizer.special import END_OF_TURN, EOS, PAD, SPECIAL_TOKENS
+from picochat.tokenizer.special import BOS, END_OF_TURN, EOS, PAD, ROLE_TOKENS, SPECIAL_TOKENS
 
 DEFAULT_PAD_ID = SPECIAL_TOKENS.index(PAD)
-DEFAULT_STOP_IDS = (SPECIAL_TOKENS.index(END_OF_TURN), SPECIAL_TOKENS.index(EOS))
+# A text continuation (`generate`, /v1/completions) ends at the end of a turn or text.
+TEXT_STOP_TOKENS = (END_OF_TURN, EOS)
+# A chat reply also ends at any token that opens another turn or document: a base model
+# knows no turns and can write <|system|> mid-reply, and none of them belongs in a reply.
+REPLY_STOP_TOKENS = (*TEXT_STOP_TOKENS, BOS, *ROLE_TOKENS.values())
+DEFAULT_STOP_IDS = tuple(SPECIAL_TOKENS.index(t) for t in TEXT_STOP_TOKENS)
+DEFAULT_REPLY_STOP_IDS = tuple(SPECIAL_TOKENS.index(t) for t in REPLY_STOP_TOKENS)
 
 
 # ---- sampling settings -------------------------------------------------------------
@@ -253,13 +259,18 @@ def generate_ids(
     return outputs
 
 
-def stop_ids_for(tokenizer: Any) -> tuple[int, ...]:
-    """`<|end|>` and `<|eos|>` ids of `tokenizer` (the fixed special ids if it has no lookup)."""
+def stop_ids_for(tokenizer: Any, *, reply: bool = False) -> tuple[int, ...]:
+    """Ids in `tokenizer` of the tokens that end a text (`reply=True`: a chat reply).
+
+    The fixed special ids where the tokenizer has no lookup.
+    """
+    fallback = DEFAULT_REPLY_STOP_IDS if reply else DEFAULT_STOP_IDS
     lookup = getattr(tokenizer, "token_to_id", None)
     if lookup is None:
-        return DEFAULT_STOP_IDS
-    ids = tuple(i for i in (lookup(END_OF_TURN), lookup(EOS)) if i is not None)
-    return ids or DEFAULT_STOP_IDS
+        return fallback
+    tokens = REPLY_STOP_TOKENS if reply else TEXT_STOP_TOKENS
+    ids = tuple(i for i in map(lookup, tokens) if i is not None)
+    return ids or fallback
 
 
 def generate_batch(
@@ -270,7 +281,7 @@ def generate_batch(
     temperature: float = 0.0,
     **sampling: Any,
 ) -> list[list[int]]:
-    """Batched generation for eval: greedy unless told otherwise. Two call forms:
+    """Batched chat replies for eval: greedy unless told otherwise. Two call forms:
 
     generate_batch(model, prompts_ids, max_new_tokens, stop_ids=...)
     generate_batch(model, tok, prompts_ids, max_new_tokens)  # stop/pad ids from tok
@@ -284,7 +295,7 @@ def generate_batch(
     if len(args) == 2:
         max_new_tokens = args[1]
     if stop_ids is None:
-        stop_ids = stop_ids_for(tokenizer)
+        stop_ids = stop_ids_for(tokenizer, reply=True)
     pad_id = getattr(tokenizer, "pad_id", None)
     return generate_ids(
         model,
@@ -349,5 +360,12 @@ def chat_reply(
     """The assistant's reply to `messages`, rendered through the one chat template."""
     from picochat.chat_format import render_prompt  # the tokenizer layer; loaded on use
 
-    ids = render_prompt(tokenizer, messages)
-    return "".join(stream_text(model, tokenizer, ids, **sampling))
+    return "".join(stream_reply(model, tokenizer, render_prompt(tokenizer, messages), **sampling))
+
+
+def stream_reply(
+    model: torch.nn.Module, tokenizer: Any, prompt_ids: Sequence[int], **sampling: Any
+) -> Iterator[str]:
+    """`stream_text` of a chat reply: it also ends at any token that opens a turn."""
+    stops = stop_ids_for(tokenizer, reply=True)
+    return stream_text(model, tokenizer, prompt_ids, stop_ids=stops, **sampling)

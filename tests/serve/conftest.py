@@ -23,10 +23,15 @@ TEXT = (
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> dict[str, Path]:
-    """A random 2-layer model (init std 0.3: varied greedy replies) and its char tokenizer."""
+    """A random 2-layer model (init std 0.3: varied greedy replies) and its char tokenizer.
+
+    Its head never favours <|bos|> or a role token, which end a chat reply at once."""
+    import torch
+
     from picochat.configs import TokenizerTrainConfig
     from picochat.model.checkpoint import save_checkpoint
     from picochat.tokenizer import load_tokenizer, train_tokenizer
+    from picochat.tokenizer.special import BOS, ROLE_TOKENS
     from tiny_models import tiny_model
 
     folder = tmp_path_factory.mktemp("served")
@@ -34,7 +39,13 @@ def tiny_model(tmp_path_factory) -> dict[str, Path]:
     tokenizer_path = folder / "tokenizer.json"
     train_tokenizer(TokenizerTrainConfig(input=folder / "corpus.txt", out=tokenizer_path))
     tokenizer = load_tokenizer(str(tokenizer_path))
-    model = tiny_model(tokenizer.vocab_size, n_head=2, n_kv_head=1, context_size=160, init_std=0.3)
+    model = tiny_model(
+        tokenizer.vocab_size, n_head=2, n_kv_head=1, context_size=160, init_std=0.3,
+        tie_embeddings=False,
+    )  # fmt: skip
+    with torch.no_grad():  # like a trained chat model, it never opens a turn mid-reply
+        for token in (BOS, *ROLE_TOKENS.values()):
+            model.lm_head.weight[tokenizer.token_to_id(token)] = 0.0
     checkpoint = save_checkpoint(
         folder / "sft" / "checkpoint",
         model,

@@ -61,19 +61,20 @@ def test_batched_rows_equal_picochat_chat_and_generate(served):
     join mid-way, equal what picochat.chat / picochat.generate give for each alone."""
     tok = served.info["tokenizer"]
     jobs = [
-        (served.chat_ids(m), dict(temperature=0.0, max_new_tokens=30 + 7 * i))
+        (served.chat_ids(m), dict(temperature=0.0, max_new_tokens=30 + 7 * i), True)
         for i, m in enumerate(CHATS)
     ]
     sampled = dict(
         temperature=0.9, top_k=12, top_p=0.9, repetition_penalty=1.3, seed=7, max_new_tokens=25
     )
-    jobs.append((served.chat_ids(CHATS[0]), sampled))
-    jobs.append((served.text_ids("Picochat is"), dict(temperature=0.0, max_new_tokens=40)))
+    jobs.append((served.chat_ids(CHATS[0]), sampled, True))
+    jobs.append((served.text_ids("Picochat is"), dict(temperature=0.0, max_new_tokens=40), False))
     engine = Engine(served, max_batch=3, max_queue=8).start()  # 6 jobs: rows leave and join
     got = Collector()
     try:
-        for key, (ids, sampling) in enumerate(jobs):
-            engine.submit(Request(ids, sampling_config(**sampling), got.sink(key)))
+        for key, (ids, sampling, chat) in enumerate(jobs):
+            request = Request(ids, sampling_config(**sampling), got.sink(key), chat=chat)
+            engine.submit(request)
             if key == 1:
                 time.sleep(0.05)  # the rest arrive while the first rows are decoding
         got.wait(len(jobs))

@@ -217,7 +217,7 @@ def _add_completion_routes(app: Any, models: ModelSet) -> None:
             raise ApiError(400, error.message, param="messages") from None
         max_tokens = check_lengths([ids], body.requested_tokens(), engine.context_size)
         sampling = _sampling(body, max_tokens)
-        generation = Generation(engine, [ids], sampling, body.stops(), body.ignore_eos)
+        generation = Generation(engine, [ids], sampling, body.stops(), body.ignore_eos, chat=True)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         if body.stream:
             stream = chat_stream(generation, body.model, include_usage)

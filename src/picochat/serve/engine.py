@@ -76,6 +76,7 @@ class Request:
     sink: Callable[[Event], None]  # called on the engine thread; must not block
     stops: tuple[str, ...] = ()
     ignore_eos: bool = False  # stop tokens do not end the row (decoded as text)
+    chat: bool = False  # a chat reply: any token opening another turn ends it too
     cancelled: bool = False
 
 
@@ -265,7 +266,7 @@ class Engine:
         return out
 
     def _emit(self, row: _Row, token: int) -> None:
-        if token in self.served.stop_ids and not row.request.ignore_eos:
+        if token in self.served.stops(chat=row.request.chat) and not row.request.ignore_eos:
             self._finish(row, "stop")
             return
         row.generated += 1

@@ -41,6 +41,11 @@ class ServedModel:
     pad_id: int
     source: str
     info: dict[str, Any] = field(default_factory=dict)
+    reply_stop_ids: tuple[int, ...] = ()  # a chat reply's stops, when wider than stop_ids
+
+    def stops(self, *, chat: bool) -> tuple[int, ...]:
+        """The ids that end a chat reply (`chat=True`) or a text completion."""
+        return (self.reply_stop_ids or self.stop_ids) if chat else self.stop_ids
 
     @property
     def context_size(self) -> int:
@@ -71,10 +76,11 @@ def native_model(
         chat_ids=lambda messages: render_prompt(tokenizer, messages),
         text_ids=lambda prompt: text_prompt_ids(tokenizer, prompt),
         decode=tokenizer.decode,
-        stop_ids=tuple(stop_ids_for(tokenizer)),
+        stop_ids=stop_ids_for(tokenizer),
         pad_id=DEFAULT_PAD_ID if pad is None else pad,
         source=str(checkpoint),
         info={"kind": getattr(model, "checkpoint_meta", {}).get("kind"), "tokenizer": tokenizer},
+        reply_stop_ids=stop_ids_for(tokenizer, reply=True),
     )
 
 

@@ -40,6 +40,8 @@ class Generation:
         sampling: SamplingConfig,
         stops: tuple[str, ...],
         ignore_eos: bool = False,
+        *,
+        chat: bool = False,
     ) -> None:
         self.engine = engine
         self.loop = asyncio.get_running_loop()
@@ -47,7 +49,7 @@ class Generation:
         self.requests: list[Request] = []
         try:
             for index, ids in enumerate(prompts_ids):
-                request = Request(ids, sampling, self._sink(index), stops, ignore_eos)
+                request = Request(ids, sampling, self._sink(index), stops, ignore_eos, chat)
                 engine.submit(request)
                 self.requests.append(request)
         except QueueFull as full:
