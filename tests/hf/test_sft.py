@@ -78,6 +78,10 @@ def test_full_sft_writes_loadable_models_and_report(run_cli, tiny_hf_model, chat
     assert report["dataset"]["rows"] == 16 and report["dataset"]["skipped"] == 1
     assert report["dataset"]["train_rows"] + report["dataset"]["val_rows"] == 15
     assert report["dataset"]["supervised_tokens"] > 0
+    # The default --max-length 512 is past the model's 256 positions: cut to them, said.
+    assert report["dataset"]["max_length"] == 256
+    assert report["dataset"]["max_length_requested"] == 512
+    assert "--max-length 512 is longer than the model's 256-token context" in err
     # The shared loop: step 0 is the untrained baseline, then every --eval-every steps.
     assert [h["step"] for h in report["history"]] == [0, 3, 6]
     assert report["history"][0]["train_loss"] is None

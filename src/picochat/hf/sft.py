@@ -21,6 +21,8 @@ Not for: native checkpoints (`picochat train sft`), nor DPO.
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,7 +108,22 @@ class _Rows:
     val_set: EncodedSet
 
 
-def _load_rows(config: HFSFTConfig, tokenizer: Any) -> _Rows:
+def fitted_max_length(config: HFSFTConfig, model: Any) -> int:
+    """--max-length, cut to the model's context: positions past it have no trained
+    embedding (transformers only warns, then trains on garbage or fails in attention)."""
+    context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if not isinstance(context, int) or config.max_length <= context:
+        return config.max_length
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(
+            f"note: --max-length {config.max_length} is longer than the model's "
+            f"{context}-token context; conversations are cut to {context} tokens.",
+            file=sys.stderr,
+        )
+    return context
+
+
+def _load_rows(config: HFSFTConfig, tokenizer: Any, max_length: int) -> _Rows:
     data = read_chat_jsonl(config.input, strict=config.strict)
     if not data.examples:
         raise InputError(
@@ -115,8 +132,8 @@ def _load_rows(config: HFSFTConfig, tokenizer: Any) -> _Rows:
             fix="See the skipped rows' reasons; each row needs a user turn and a final answer.",
         )
     train_rows, val_rows = data.split(config.val_fraction, config.seed)
-    train_set = encode_examples(tokenizer, train_rows, config.max_length)
-    val_set = encode_examples(tokenizer, val_rows, config.max_length)
+    train_set = encode_examples(tokenizer, train_rows, max_length)
+    val_set = encode_examples(tokenizer, val_rows, max_length)
     if not train_set.examples:
         reasons = "; ".join(f"line {ln}: {why}" for ln, why in train_set.skipped[:3])
         raise InputError(f"No training row fits: {reasons}", file=config.input)
@@ -127,7 +144,8 @@ def _train(run: StageRun) -> HFSFTResult:
     config = run.config
     seed_everything(config.seed)  # the LoRA init draws from torch's RNG
     model, tokenizer, template = load_model(config, run.device)
-    rows = _load_rows(config, tokenizer)
+    max_length = fitted_max_length(config, model)
+    rows = _load_rows(config, tokenizer, max_length)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     loop = run.loop(_task(run, model, tokenizer, rows), label="train hf-sft")
     report_path = None
@@ -135,7 +153,11 @@ def _train(run: StageRun) -> HFSFTResult:
         has_best = loop.best is not None
         model, artifacts = finish_folders(config, model, tokenizer, has_best, run.device)
         chat_model = HFChatModel(model, tokenizer, name=str(artifacts["final_model"]))
-        extra = {"trainable_parameters": trainable, "artifacts": artifacts}
+        extra = {
+            "trainable_parameters": trainable,
+            "artifacts": artifacts,
+            "max_length": max_length,
+        }
         report = _report(run, chat_model, template, rows, loop, extra)
         report_path = atomic_write_json(run.out_dir / REPORT_FILE, report)
         atomic_write_text(run.out_dir / layout.STAGE_MARKDOWN, render_markdown(report))

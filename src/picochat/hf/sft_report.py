@@ -60,6 +60,7 @@ def build_report(
     sample: dict[str, Any] | None,
     trainable_parameters: int,
     artifacts: dict[str, Any],
+    max_length: int,
 ) -> dict[str, Any]:
     """The stage keys of hf_sft_report.json (SPEC §11 sft keys, plus model and artifacts)."""
     history = loop.history
@@ -77,6 +78,8 @@ def build_report(
             "skipped_rows": [{"line": s.line, "reason": s.reason} for s in data.skipped]
             + [{"line": line, "reason": why} for line, why in encode_skipped],
             "truncated": train_set.truncated + val_set.truncated,
+            "max_length": max_length,  # --max-length, cut to the model's context
+            "max_length_requested": config.max_length,
             "supervised_tokens": train_set.supervised_tokens,
             "train_rows": len(train_set.examples),
             "val_rows": len(val_set.examples),
@@ -109,8 +112,12 @@ def build_report(
 
 def _data(d: dict[str, Any]) -> list[Block]:
     skipped = [f"  - line {s['line']}: {s['reason']}" for s in d["skipped_rows"][:20]]
+    cut = f"{d['max_length']} tokens"
+    if d["max_length"] != d["max_length_requested"]:
+        cut += f" (the model's context; --max-length asked for {d['max_length_requested']})"
     items = [
-        f"rows {d['rows']}, usable {d['usable']}, skipped {d['skipped']}, truncated {d['truncated']}",
+        f"rows {d['rows']}, usable {d['usable']}, skipped {d['skipped']}, "
+        f"truncated {d['truncated']} (conversations cut to {cut})",
         "\n".join([f"train rows {d['train_rows']}, validation rows {d['val_rows']}, "
                    f"supervised answer tokens {d['supervised_tokens']}", *skipped]),
     ]  # fmt: skip
