@@ -65,13 +65,14 @@ def test_history_is_cut_to_fit_the_context(run):
     tok = CharTokenizer.train(TEXT)
     model = load_checkpoint(run / "sft", tokenizer=tok)
     session = ChatSession(NativeEngine(model, tok), max_new_tokens=16, temperature=0)
-    for _ in range(4):  # each turn pair is ~40 tokens: the 48-token budget keeps one
-        "".join(session.send("how are you?"))
+    question = "how are you? how are you?"  # 29 tokens as a turn, with or without a reply
+    for _ in range(4):  # a turn pair is >= 29 tokens: the 48-token budget keeps no earlier one
+        "".join(session.send(question))
     assert len(session.history) == 8
     assert session.last_dropped >= 4
     text, tokens, cut = session.show_prompt()
     assert tokens <= 64 - 16 and cut == 0
-    assert text.startswith("<|bos|><|user|>how are you?")
+    assert text.startswith(f"<|bos|><|user|>{question}")
     session.reset()
     assert session.history == [] and session.show_prompt() is None
 
