@@ -4,6 +4,7 @@ A run folder (what `picochat run tiny --out-dir D` writes, and what each stage
 command writes into its own `--out`/`--out-dir`):
 
     D/corpus.txt  corpus_manifest.json  corpus_report.md      the corpus stage
+    D/token_shards/                                           token shards of a large corpus
     D/tokenizer.json  tokenizer_report.json                   the tokenizer stage
     D/contamination.json  preflight.json  stages.json         the run's own records
     D/base/  checkpoint/ best_checkpoint/ train_report.json report.md sample.txt
@@ -27,6 +28,7 @@ from pathlib import Path
 CORPUS = "corpus.txt"
 CORPUS_MANIFEST = "corpus_manifest.json"
 CORPUS_REPORT = "corpus_report.md"
+TOKEN_SHARDS = "token_shards"  # beside the corpus, when base trains through token shards
 
 # The tokenizer stage.
 TOKENIZER = "tokenizer.json"

@@ -4,30 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from picochat.cli.commands import add_command
+from picochat.cli.commands import CommandSpec, add_group
 from picochat.cli.console import console
 from picochat.cli.options import config_from_args
 from picochat.configs import ExportGGUFConfig, ExportHFConfig
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    group = commands.add_parser("export", help="Export a checkpoint to another ecosystem.")
-    sub = group.add_subparsers(dest="export_command", metavar="SUBCOMMAND", required=True)
-    add_command(
-        sub,
+    hf = CommandSpec(
         "hf",
-        config=ExportHFConfig,
-        handler=_export_hf,
-        help="Write a LlamaForCausalLM folder (safetensors, config, tokenizer, chat template).",
+        ExportHFConfig,
+        _export_hf,
+        "Write a LlamaForCausalLM folder (safetensors, config, tokenizer, chat template).",
     )
-    add_command(
-        sub,
+    gguf = CommandSpec(
         "gguf",
-        config=ExportGGUFConfig,
-        handler=_export_gguf,
-        help="Write one GGUF file (llama architecture, tokenizer, chat template) for "
-        "llama.cpp / Ollama.",
+        ExportGGUFConfig,
+        _export_gguf,
+        "Write one GGUF file (llama architecture, tokenizer, chat template) for llama.cpp / Ollama.",
     )
+    add_group(commands, "export", "Export a checkpoint to another ecosystem.", [hf, gguf])
 
 
 def _export_hf(args: argparse.Namespace) -> int:

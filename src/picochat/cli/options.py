@@ -53,13 +53,17 @@ def add_config_arguments(
     skip: tuple[str, ...] = (),
     enforce_required: bool = True,
     defaults: Mapping[str, Any] | None = None,
+    unset: bool = False,
+    notes: Mapping[str, str] | None = None,
 ) -> None:
     """Add one flag per field of `config_cls` to `parser`.
 
-    `defaults` replaces some fields' defaults for this parser only (how `run tiny`
-    gives its stages smaller settings without redefining their flags).
+    `defaults` are the defaults `--help` shows instead of the fields' own; with `unset`
+    a flag not given is left out of the parsed namespace (`given_values`), so the
+    caller applies those defaults itself, in one place (how `run tiny` gives its
+    stages their run defaults). `notes` add a sentence to some flags' help.
     """
-    defaults = defaults or {}
+    defaults, notes = defaults or {}, notes or {}
     hints = typing.get_type_hints(config_cls)
     for field in config_fields(config_cls, include_paths=include_paths):
         if field.name in skip:
@@ -72,12 +76,13 @@ def add_config_arguments(
             default = field.default_factory()  # type: ignore[misc]
         default = defaults.get(field.name, default)
         help_text = meta.get("help", "")
+        note = f"; {notes[field.name]}" if field.name in notes else ""
         kwargs: dict[str, Any] = {"dest": _dest(prefix, field.name)}
         if tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
             kwargs["default"] = default
             if default is not None:
-                help_text += f" (default: {'on' if default else 'off'})"
+                help_text += f" (default: {'on' if default else 'off'}{note})"
         elif meta.get("repeat"):
             kwargs["action"] = "append"
             kwargs["default"] = None
@@ -95,10 +100,23 @@ def add_config_arguments(
             elif not meta.get("choices"):
                 kwargs["metavar"] = _METAVARS.get(tp, "VALUE")
             if default is not None and not meta.get("required"):
-                help_text += f" (default: {default})"
+                help_text += f" (default: {default}{note})"
+            elif note:
+                help_text += f" ({note[2:]})"
         if meta.get("required") and enforce_required:
             kwargs["required"] = True
+        if unset:
+            kwargs["default"] = argparse.SUPPRESS
         parser.add_argument(flag, help=help_text, **kwargs)
+
+
+def given_values(config_cls: type, args: argparse.Namespace, *, prefix: str = "") -> dict[str, Any]:
+    """The fields of `config_cls` whose flag was given (flags added with `unset=True`)."""
+    return {
+        f.name: getattr(args, _dest(prefix, f.name))
+        for f in config_fields(config_cls)
+        if hasattr(args, _dest(prefix, f.name))
+    }
 
 
 def config_from_args(

@@ -1,8 +1,10 @@
 """`picochat run tiny` and `picochat compare`: the whole factory, and runs side by side.
 
-`run tiny` exposes every stage's own flags with a stage prefix (`--base-max-steps`,
-`--sft-learning-rate`, `--tokenizer-type`, `--dpo-beta`, ...), built from the stage
-configs by `add_config_arguments`, with `run tiny`'s smaller defaults.
+`run tiny` exposes every pipeline stage's own flags with the stage's prefix
+(`--base-max-steps`, `--sft-learning-rate`, `--tokenizer-type`, `--dpo-beta`, ...),
+one argument group per stage declaration (`picochat.stages.registry.PIPELINE`). A flag
+not given takes `run tiny`'s default from the declaration (`Stage.run_config`), and
+`--help` shows both defaults where they differ.
 """
 
 from __future__ import annotations
@@ -12,13 +14,46 @@ from pathlib import Path
 
 from picochat import layout
 from picochat.cli.console import console
-from picochat.cli.options import add_config_arguments, config_from_args
-from picochat.configs.run import RUN_TINY_DEFAULTS, GateConfig, RunConfig
+from picochat.cli.options import add_config_arguments, config_from_args, given_values
+from picochat.configs.run import GateConfig, RunConfig
+from picochat.stages.declaration import Stage
+from picochat.stages.registry import PIPELINE
+
+
+def _own_defaults_notes(stage: Stage) -> dict[str, str]:
+    """Each differing flag's help names the stage command's own default."""
+    command = f"`picochat {stage.command.group} {stage.command.name}` alone"
+    return {name: f"{command}: {own}" for name, (own, _) in stage.differing_defaults().items()}
+
+
+def _run_default(name: str, value: object) -> object:
+    """None in a declaration's run defaults: the run-wide flag of the same name applies."""
+    return f"the run's --{name}" if value is None else value
+
+
+def _add_stage_flags(parser: argparse.ArgumentParser, stage: Stage) -> None:
+    title = f"{stage.name} stage (`{stage.prefix}` flags)"
+    reason = (
+        f"run tiny's own defaults: {stage.run_defaults_reason}."
+        if stage.run_defaults_reason
+        else None
+    )
+    defaults = {k: _run_default(k, v) for k, v in stage.run_defaults.items()}
+    add_config_arguments(
+        parser.add_argument_group(title, reason),
+        stage.config,
+        prefix=stage.prefix,
+        include_paths=False,  # the run wires every path from its folder
+        enforce_required=False,
+        # The run resumes an interrupted stage and restarts a changed one by itself.
+        skip=("resume", "force", "accept_changed_config"),
+        defaults=defaults,
+        unset=True,
+        notes=_own_defaults_notes(stage),
+    )
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from picochat.pipeline.settings import STAGE_FLAGS
-
     group = commands.add_parser("run", help="Run every stage end to end.")
     sub = group.add_subparsers(dest="run_command", metavar="SUBCOMMAND", required=True)
     tiny = sub.add_parser(
@@ -32,17 +67,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     add_config_arguments(tiny, RunConfig)
     add_config_arguments(tiny.add_argument_group("release gates"), GateConfig, prefix="gate-")
-    for stage, (config_cls, prefix) in STAGE_FLAGS.items():
-        add_config_arguments(
-            tiny.add_argument_group(f"{stage} stage (`{prefix}` flags)"),
-            config_cls,
-            prefix=prefix,
-            include_paths=False,
-            enforce_required=False,
-            # The run resumes an interrupted stage and restarts a changed one by itself.
-            skip=("resume", "force", "accept_changed_config"),
-            defaults=RUN_TINY_DEFAULTS.get(stage),
-        )
+    for stage in PIPELINE:
+        _add_stage_flags(tiny, stage)
     tiny.set_defaults(handler=_run_tiny)
 
     compare = commands.add_parser(
@@ -57,15 +83,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _run_tiny(args: argparse.Namespace) -> int:
     from picochat.pipeline.run import run_tiny
-    from picochat.pipeline.settings import STAGE_FLAGS, StageSettings
 
-    settings = StageSettings(
-        **{
-            # Path fields are the run's to wire (and --dpo-input is the run's own flag).
-            stage: config_from_args(config_cls, args, prefix=prefix, include_paths=False)
-            for stage, (config_cls, prefix) in STAGE_FLAGS.items()
-        }
-    )
+    settings = {
+        stage.name: stage.run_config(**given_values(stage.config, args, prefix=stage.prefix))
+        for stage in PIPELINE
+    }
     result = run_tiny(
         config_from_args(RunConfig, args),
         config_from_args(GateConfig, args, prefix="gate-"),
@@ -75,7 +97,8 @@ def _run_tiny(args: argparse.Namespace) -> int:
     )
     if result.summary is not None:
         console.print(
-            f"report: {result.out_dir / layout.SUMMARY_MD} (and {layout.REPORT_HTML})", markup=False
+            f"report: {result.out_dir / layout.SUMMARY_MD} (and {layout.REPORT_HTML})",
+            markup=False,
         )
     return 0
 

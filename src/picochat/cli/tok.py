@@ -1,4 +1,4 @@
-"""`picochat tok ...`: train and inspect tokenizers."""
+"""`picochat tok ...`: inspect tokenizers (`tok train` is a stage: `picochat.stages.tokenizer`)."""
 
 from __future__ import annotations
 
@@ -7,37 +7,10 @@ import argparse
 from rich.markup import escape
 from rich.table import Table
 
-from picochat.cli.commands import add_command
+from picochat.cli.commands import CommandSpec, add_group
 from picochat.cli.console import console
 from picochat.cli.options import config_from_args
-from picochat.configs import TokenizerInspectConfig, TokenizerTrainConfig
-
-
-def _train(args: argparse.Namespace) -> int:
-    from picochat.tokenizer.train import train_tokenizer
-
-    result = train_tokenizer(config_from_args(TokenizerTrainConfig, args))
-    console.print(
-        f"[bold]{result.type}[/] tokenizer, vocab size {result.vocab_size} -> {escape(str(result.path))}"
-    )
-    console.print(
-        f"corpus: {result.corpus_chars:,} chars, {result.corpus_bytes:,} bytes -> "
-        f"{result.corpus_tokens:,} tokens ({result.bytes_per_token:.2f} bytes/token)"
-    )
-    if result.type == "bpe":
-        t = result.training
-        console.print(
-            f"merges: {t['merges']} (stopped: {t['stop_reason']}; last merged pair seen "
-            f"{t['last_merge_count']} times), {t['distinct_words']:,} distinct words"
-        )
-    sample = result.training.get("sample")
-    if sample:
-        console.print(
-            f"learned from a sample: {sample['trained_on_chars']:,} of {result.corpus_chars:,} "
-            f"characters ({sample['method']}); the token count is estimated from it"
-        )
-    console.print(f"sha256 {result.sha256}  ({result.wall_seconds:.2f} s)")
-    return 0
+from picochat.configs import TokenizerInspectConfig
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -90,19 +63,10 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    group = commands.add_parser("tok", help="Tokenizer stage: train (char, byte, bpe) and inspect.")
-    sub = group.add_subparsers(dest="tok_command", metavar="SUBCOMMAND", required=True)
-    add_command(
-        sub,
-        "train",
-        config=TokenizerTrainConfig,
-        handler=_train,
-        help="Learn a tokenizer from a corpus and write tokenizer.json.",
-    )
-    add_command(
-        sub,
+    inspect = CommandSpec(
         "inspect",
-        config=TokenizerInspectConfig,
-        handler=_inspect,
-        help="Vocab, special tokens, token-by-token mapping, unknown rate, bytes per token.",
+        TokenizerInspectConfig,
+        _inspect,
+        "Vocab, special tokens, token-by-token mapping, unknown rate, bytes per token.",
     )
+    add_group(commands, "tok", "Tokenizer stage: train (char, byte, bpe) and inspect.", [inspect])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from picochat.configs.fields import option
+from picochat.configs.fields import option, path_option
 
 CORPUS_SUFFIXES = (".txt", ".md", ".jsonl", ".csv", ".py")
 
@@ -14,22 +14,18 @@ CORPUS_SUFFIXES = (".txt", ".md", ".jsonl", ".csv", ".py")
 class CorpusConfig:
     """Where the corpus comes from and how it is filtered (`data preview` / `data build`)."""
 
-    input: Path | None = option(
-        None, "A text file, or a folder read recursively (.txt .md .jsonl .csv .py).", path=True
+    input: Path | None = path_option(
+        "A text file, or a folder read recursively (.txt .md .jsonl .csv .py)."
     )
-    dataset_pack: Path | None = option(
-        None, "A dataset pack JSON binding corpus, chat, eval (and preference) files.", path=True
+    dataset_pack: Path | None = path_option(
+        "A dataset pack JSON binding corpus, chat, eval (and preference) files."
     )
-    recipe: Path | None = option(
-        None,
-        "A corpus recipe JSON: several sources with labels and include/exclude globs.",
-        path=True,
+    recipe: Path | None = path_option(
+        "A corpus recipe JSON: several sources with labels and include/exclude globs."
     )
-    out: Path | None = option(
-        None,
+    out: Path | None = path_option(
         "Where to write corpus.txt (a folder, or a path without a suffix, means "
-        "FOLDER/corpus.txt); corpus_manifest.json and corpus_report.md go beside it.",
-        path=True,
+        "FOLDER/corpus.txt); corpus_manifest.json and corpus_report.md go beside it."
     )
     min_score: float = option(
         0.0, "Leave out files whose source quality score (0-100) is below this."
@@ -56,10 +52,8 @@ class CorpusConfig:
 class EvalStarterConfig:
     """`data eval-starter`: scaffold eval items from a corpus (marked needs_review)."""
 
-    input: Path | None = option(
-        None, "The corpus.txt to draw items from.", path=True, required=True
-    )
-    out: Path | None = option(None, "Where to write the eval JSONL.", path=True, required=True)
+    input: Path | None = path_option("The corpus.txt to draw items from.", required=True)
+    out: Path | None = path_option("Where to write the eval JSONL.", required=True)
     max_items: int = option(40, "At most this many items.")
     seed: int = option(0, "Seed for which sentences and entities are picked.")
 
@@ -68,10 +62,8 @@ class EvalStarterConfig:
 class PreferenceStarterConfig:
     """`data preference-starter`: chosen/rejected pairs with synthetic rejected answers."""
 
-    input: Path | None = option(None, "A chat JSONL file (SFT rows).", path=True, required=True)
-    out: Path | None = option(
-        None, "Where to write the preference JSONL.", path=True, required=True
-    )
+    input: Path | None = path_option("A chat JSONL file (SFT rows).", required=True)
+    out: Path | None = path_option("Where to write the preference JSONL.", required=True)
     seed: int = option(0, "Seed for strategy choice and off-topic row picks.")
 
 
@@ -92,23 +84,21 @@ class HFImportConfig:
     )
     min_chars: int = option(0, "Skip rows whose text is shorter than this.")
     streaming: bool = option(True, "Stream rows instead of downloading the whole split.")
-    out: Path | None = option(None, "Where to write corpus.txt.", path=True, required=True)
+    out: Path | None = path_option("Where to write corpus.txt.", required=True)
 
 
 @dataclass
 class TokenizeConfig:
     """`data tokenize`: a corpus tokenized once into memory-mapped token shards."""
 
-    corpus: Path | None = option(None, "The corpus.txt to tokenize.", path=True, required=True)
-    tokenizer: Path | None = option(None, "The tokenizer.json to use.", path=True, required=True)
-    corpus_manifest: Path | None = option(
-        None, "corpus_manifest.json: document spans (each document starts with <|bos|>).", path=True
+    corpus: Path | None = path_option("The corpus.txt to tokenize.", required=True)
+    tokenizer: Path | None = path_option("The tokenizer.json to use.", required=True)
+    corpus_manifest: Path | None = path_option(
+        "corpus_manifest.json: document spans (each document starts with <|bos|>)."
     )
-    cache_dir: Path | None = option(
-        None,
+    cache_dir: Path | None = path_option(
         "Where the shard folders go (default: token_shards/ beside the corpus, where "
-        "`train base` looks for them).",
-        path=True,
+        "`train base` looks for them)."
     )
     workers: int = option(0, "Tokenizing processes (0 = one per available CPU core).")
     rebuild: bool = option(False, "Tokenize again even if shards of these inputs exist.")

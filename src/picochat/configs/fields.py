@@ -42,3 +42,8 @@ def option(
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def path_option(help: str, *, required: bool = False) -> Any:
+    """A file or folder flag (`run tiny` wires these from its run folder); None until given."""
+    return option(None, help, path=True, required=required)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from picochat.configs.fields import option
+from picochat.configs.fields import option, path_option
 
 
 @dataclass
@@ -26,13 +26,9 @@ class SamplingConfig:
 class ModelSourceConfig:
     """Which model to load: a native checkpoint with its tokenizer, or a Hugging Face folder."""
 
-    checkpoint: Path | None = option(None, "A Picochat checkpoint folder.", path=True)
-    tokenizer: Path | None = option(
-        None, "The tokenizer.json the checkpoint was trained with.", path=True
-    )
-    hf_model: Path | None = option(
-        None, "A Hugging Face model folder instead of a checkpoint.", path=True
-    )
+    checkpoint: Path | None = path_option("A Picochat checkpoint folder.")
+    tokenizer: Path | None = path_option("The tokenizer.json the checkpoint was trained with.")
+    hf_model: Path | None = path_option("A Hugging Face model folder instead of a checkpoint.")
     device: str = option("auto", "Where to run.", choices=("auto", "cpu", "cuda", "mps"))
     compile: bool = option(
         False,
@@ -60,18 +56,14 @@ class ChatConfig(SamplingConfig, ModelSourceConfig):
 class EvalConfig(ModelSourceConfig):
     """`eval chat`: generate replies to eval items and score them with rules."""
 
-    input: Path | None = option(None, "Eval JSONL items.", path=True, required=True)
-    out_dir: Path | None = option(
-        None, "Folder for eval_report.json and report.md.", path=True, required=True
+    input: Path | None = path_option("Eval JSONL items.", required=True)
+    out_dir: Path | None = path_option("Folder for eval_report.json and report.md.", required=True)
+    support_corpus: Path | None = path_option(
+        "Corpus that replies must be supported by (require_corpus_support items)."
     )
-    support_corpus: Path | None = option(
-        None, "Corpus that replies must be supported by (require_corpus_support items).", path=True
-    )
-    replies: Path | None = option(
-        None,
+    replies: Path | None = path_option(
         'Score these replies instead of generating: JSONL with one {"reply": ...} row per '
-        "eval item, in the same order (no checkpoint needed).",
-        path=True,
+        "eval item, in the same order (no checkpoint needed)."
     )
     max_new_tokens: int = option(96, "Longest reply generated per item (greedy decoding).")
     batch_size: int = option(16, "Items generated together.")
@@ -90,18 +82,12 @@ class EvalConfig(ModelSourceConfig):
 class ExportHFConfig:
     """`export hf`: a native checkpoint as a Hugging Face LlamaForCausalLM folder."""
 
-    checkpoint: Path | None = option(
-        None, "The Picochat checkpoint folder.", path=True, required=True
-    )
-    tokenizer: Path | None = option(None, "Its tokenizer.json.", path=True, required=True)
-    out_dir: Path | None = option(
-        None, "Where to write the Hugging Face folder.", path=True, required=True
-    )
-    adapter: Path | None = option(
-        None,
+    checkpoint: Path | None = path_option("The Picochat checkpoint folder.", required=True)
+    tokenizer: Path | None = path_option("Its tokenizer.json.", required=True)
+    out_dir: Path | None = path_option("Where to write the Hugging Face folder.", required=True)
+    adapter: Path | None = path_option(
         "A LoRA run folder (`train sft/dpo --peft lora` wrote adapter_config.json there) "
-        "trained on --checkpoint: also written as a PEFT adapter in OUT_DIR/adapter.",
-        path=True,
+        "trained on --checkpoint: also written as a PEFT adapter in OUT_DIR/adapter."
     )
     force: bool = option(
         False, "Replace --out-dir even when it holds files an earlier export did not write."

@@ -2,9 +2,9 @@
 
 `run tiny` reuses every stage's own flags with a stage prefix (`--base-max-steps`,
 `--sft-learning-rate`, `--dpo-beta`, `--tokenizer-type`...): those come from the
-stage configs themselves (see `picochat.cli.run`). Only what belongs to the run as a
-whole is declared here, plus the run's own defaults for the stage flags, chosen so
-the bundled example pack finishes in about three minutes on two CPU cores.
+stage configs themselves (see `picochat.cli.run`), and the run's own defaults for
+them from the stage declarations (`picochat.stages`). Only what belongs to the run as
+a whole is declared here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from picochat.configs.fields import option
+from picochat.configs.fields import option, path_option
 from picochat.configs.training import DEVICES
 
 GATE_PRESETS = ("research", "release")
@@ -46,18 +46,16 @@ class RunConfig:
     out_dir: Path = option(
         Path("runs/tiny"), "Run folder; each stage writes a sub-folder.", path=True
     )
-    dataset_pack: Path | None = option(
-        None, "Dataset pack JSON (default: the bundled example pack).", path=True
+    dataset_pack: Path | None = path_option(
+        "Dataset pack JSON (default: the bundled example pack)."
     )
-    corpus_input: Path | None = option(
-        None,
-        "Corpus file or folder (instead of a pack; with --chat-input and --eval-input).",
-        path=True,
+    corpus_input: Path | None = path_option(
+        "Corpus file or folder (instead of a pack; with --chat-input and --eval-input)."
     )
-    chat_input: Path | None = option(None, "Chat JSONL for SFT (instead of a pack).", path=True)
-    eval_input: Path | None = option(None, "Held-out eval JSONL (instead of a pack).", path=True)
-    dpo_input: Path | None = option(
-        None, "Preference JSONL: enables the DPO stage (default: the pack's, if any).", path=True
+    chat_input: Path | None = path_option("Chat JSONL for SFT (instead of a pack).")
+    eval_input: Path | None = path_option("Held-out eval JSONL (instead of a pack).")
+    dpo_input: Path | None = path_option(
+        "Preference JSONL: enables the DPO stage (default: the pack's, if any)."
     )
     dpo_steps: int | None = option(None, "Shorthand for --dpo-max-steps.")
     external_eval: list[str] = option(
@@ -78,47 +76,3 @@ class RunConfig:
         "Where every stage runs (a stage flag such as --base-device overrides).",
         choices=DEVICES,
     )
-
-
-# `run tiny`'s own defaults for the stage flags (`--base-max-steps` etc. override them),
-# sized so the bundled example pack runs end to end in about three minutes on two CPU
-# cores. Stage commands run alone keep their configs' defaults. A seed of None means
-# "the run's --seed", a device of None "the run's --device".
-RUN_TINY_DEFAULTS: dict[str, dict[str, object]] = {
-    "corpus": {},
-    "tokenizer": {"type": "char"},
-    # ~0.86M parameters on ~30K training characters: validation loss bottoms out after
-    # ~200-300 steps (measured), so early stopping ends the stage and SFT starts from
-    # best_checkpoint; 1200 steps drove validation loss from 1.88 back up to 4.2.
-    "base": {
-        "preset": "tiny",
-        "context_size": 256,
-        "max_steps": 600,
-        "batch_size": 16,
-        "learning_rate": 3e-3,
-        "eval_every": 50,
-        "eval_batches": 10,
-        "early_stop_patience": 3,
-        "seed": None,
-        "device": None,
-    },
-    # 300 steps at 5e-3 memorise the 92 example rows (greedy replies reproduce 100% of
-    # training answers, 0% of validation answers): the report shows exactly that.
-    "sft": {
-        "max_steps": 300,
-        "batch_size": 8,
-        "learning_rate": 5e-3,
-        "eval_every": 50,
-        "seed": None,
-        "device": None,
-    },
-    "dpo": {
-        "max_steps": 40,
-        "batch_size": 8,
-        "learning_rate": 5e-5,
-        "eval_every": 10,
-        "seed": None,
-        "device": None,
-    },
-    "eval": {"max_new_tokens": 64, "batch_size": 32, "seed": None, "device": None},
-}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from picochat.configs.fields import option
+from picochat.configs.fields import option, path_option
 from picochat.configs.inference import ModelSourceConfig
 
 
@@ -26,8 +26,8 @@ class ListenConfig:
 class ServeConfig(ListenConfig, ModelSourceConfig):
     """`serve`: an OpenAI-compatible server for one model."""
 
-    run: Path | None = option(
-        None, "A run folder: serve its final model (the one its gates scored).", path=True
+    run: Path | None = path_option(
+        "A run folder: serve its final model (the one its gates scored)."
     )
     model_name: str | None = option(
         None, "The model id clients send (default: the run or checkpoint folder's name)."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from picochat.configs.fields import option
+from picochat.configs.fields import option, path_option
 
 TOKENIZER_TYPES = ("char", "byte", "bpe")
 
@@ -14,8 +14,8 @@ TOKENIZER_TYPES = ("char", "byte", "bpe")
 class TokenizerTrainConfig:
     """`tok train`: learn a tokenizer from a corpus."""
 
-    input: Path | None = option(None, "The corpus.txt to learn from.", path=True, required=True)
-    out: Path | None = option(None, "Where to write tokenizer.json.", path=True, required=True)
+    input: Path | None = path_option("The corpus.txt to learn from.", required=True)
+    out: Path | None = path_option("Where to write tokenizer.json.", required=True)
     type: str = option(
         "char",
         "char: one id per character seen (easiest to read); byte: 256 byte ids; "
@@ -42,12 +42,8 @@ class TokenizerTrainConfig:
 class TokenizerInspectConfig:
     """`tok inspect`: what a tokenizer does to text."""
 
-    tokenizer: Path | None = option(
-        None, "The tokenizer.json to inspect.", path=True, required=True
-    )
+    tokenizer: Path | None = path_option("The tokenizer.json to inspect.", required=True)
     text: str | None = option(None, "Show how this string maps to tokens, one by one.")
-    input: Path | None = option(
-        None,
-        "A corpus to measure: unknown-character rate, missing characters, bytes per token.",
-        path=True,
+    input: Path | None = path_option(
+        "A corpus to measure: unknown-character rate, missing characters, bytes per token."
     )

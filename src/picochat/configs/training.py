@@ -1,15 +1,19 @@
 """Settings of the training stages: the shared loop, base pretraining, SFT, DPO.
 
 `LoopConfig` holds what every training stage shares (schedule, budget, evaluation
-cadence, device); each stage config extends it and sets its own defaults.
+cadence, device). The five settings whose default differs per stage (steps, batch,
+learning rate, warmup, evaluation cadence) have no default there: each stage config
+gives its own, so every setting has exactly one default per stage, and one help text
+(`LOOP_HELP`). `run tiny`'s own defaults live in the stage declarations.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from picochat.configs.fields import option
+from picochat.configs.fields import option, path_option
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -20,26 +24,37 @@ OPTIMIZERS = ("adamw", "muon")
 PARALLEL_MODES = ("ddp", "fsdp")
 
 
-@dataclass
+LOOP_HELP = {
+    "max_steps": "Stop after this many optimizer steps.",
+    "learning_rate": "Peak learning rate (AdamW).",
+    "warmup_steps": "Linear warmup steps before cosine decay.",
+    "eval_every": "Evaluate on validation data every this many steps.",
+}
+
+
+def loop_option(name: str, default: Any, help: str | None = None) -> Any:
+    """A stage's default for one of the loop settings `LoopConfig` leaves to the stage."""
+    return option(default, help or LOOP_HELP[name])
+
+
+@dataclass(kw_only=True)
 class LoopConfig:
     """What every training stage shares: budget, schedule, evaluation, device."""
 
-    out_dir: Path | None = option(
-        None, "Folder for this stage's artifacts.", path=True, required=True
-    )
-    max_steps: int = option(300, "Stop after this many optimizer steps.")
+    out_dir: Path | None = path_option("Folder for this stage's artifacts.", required=True)
+    max_steps: int  # no default here: each stage config sets it (loop_option)
     max_minutes: float | None = option(None, "Stop (with a checkpoint) after this many minutes.")
     early_stop_patience: int | None = option(
         None, "Stop when validation loss has not improved for this many evaluations (0 = off)."
     )
-    batch_size: int = option(16, "Sequences per micro-batch (per process under torchrun).")
+    batch_size: int  # per stage
     grad_accum_steps: int = option(1, "Micro-batches accumulated per optimizer step.")
-    learning_rate: float = option(3e-3, "Peak learning rate (AdamW).")
+    learning_rate: float  # per stage
     min_lr_ratio: float = option(0.1, "Cosine decay ends at learning_rate times this.")
-    warmup_steps: int = option(20, "Linear warmup steps before cosine decay.")
+    warmup_steps: int  # per stage
     weight_decay: float = option(0.1, "AdamW weight decay, applied to weight matrices only.")
     grad_clip: float = option(1.0, "Clip the global gradient norm to this (0 = off).")
-    eval_every: int = option(50, "Evaluate on validation data every this many steps.")
+    eval_every: int  # per stage
     eval_batches: int = option(20, "Validation micro-batches per evaluation (0 = all).")
     seed: int = option(1337, "Seeds Python, numpy and torch; same seed, same numbers on CPU.")
     device: str = option("auto", "Where to train.", choices=DEVICES)
@@ -103,12 +118,10 @@ class ModelShapeConfig:
 class BaseTrainConfig(ModelShapeConfig, LoopConfig):
     """`train base`: next-token pretraining on a corpus."""
 
-    corpus: Path | None = option(None, "The corpus.txt to train on.", path=True, required=True)
-    tokenizer: Path | None = option(
-        None, "The tokenizer.json to encode it with.", path=True, required=True
-    )
-    corpus_manifest: Path | None = option(
-        None, "corpus_manifest.json (document spans for whole-document holdout).", path=True
+    corpus: Path | None = path_option("The corpus.txt to train on.", required=True)
+    tokenizer: Path | None = path_option("The tokenizer.json to encode it with.", required=True)
+    corpus_manifest: Path | None = path_option(
+        "corpus_manifest.json (document spans for whole-document holdout)."
     )
     split_mode: str = option(
         "auto",
@@ -125,11 +138,16 @@ class BaseTrainConfig(ModelShapeConfig, LoopConfig):
         "auto: shards for a corpus file of 5 MB or more.",
         choices=("auto", "on", "off"),
     )
-    learning_rate: float | None = option(
+    max_steps: int = loop_option("max_steps", 300)
+    batch_size: int = option(16, "Sequences per micro-batch (per process under torchrun).")
+    learning_rate: float | None = loop_option(
+        "learning_rate",
         None,
         "Peak learning rate (AdamW). Default 3e-3; with --depth N (or --preset dN) "
         "3e-3*128/width, the 1/width rule (table below).",
     )
+    warmup_steps: int = loop_option("warmup_steps", 20)
+    eval_every: int = loop_option("eval_every", 50)
     parallel: str = option(
         "ddp",
         "Under torchrun: ddp (a full model copy per process) or fsdp (parameters, gradients "
@@ -162,18 +180,20 @@ class PeftConfig:
 class SFTConfig(PeftConfig, LoopConfig):
     """`train sft`: supervised chat fine-tuning of a base checkpoint."""
 
-    input: Path | None = option(None, "Chat JSONL rows.", path=True, required=True)
-    tokenizer: Path | None = option(None, "The tokenizer.json.", path=True, required=True)
-    checkpoint: Path | None = option(
-        None, "The base checkpoint folder to start from.", path=True, required=True
+    input: Path | None = path_option("Chat JSONL rows.", required=True)
+    tokenizer: Path | None = path_option("The tokenizer.json.", required=True)
+    checkpoint: Path | None = path_option(
+        "The base checkpoint folder to start from.", required=True
     )
     strict: bool = option(False, "Stop with an error on the first bad row instead of skipping it.")
     val_fraction: float = option(
         0.1, "Share of chat rows (grouped by prompt) held out for validation."
     )
-    learning_rate: float = option(1e-3, "Peak learning rate (AdamW).")
+    max_steps: int = loop_option("max_steps", 300)
+    learning_rate: float = loop_option("learning_rate", 1e-3)
     batch_size: int = option(8, "Conversations per micro-batch.")
-    warmup_steps: int = option(10, "Linear warmup steps before cosine decay.")
+    warmup_steps: int = loop_option("warmup_steps", 10)
+    eval_every: int = loop_option("eval_every", 50)
     probe_rows: int = option(
         32,
         "Training and validation prompts answered greedily for the memorisation check "
@@ -185,23 +205,25 @@ class SFTConfig(PeftConfig, LoopConfig):
 class DPOConfig(PeftConfig, LoopConfig):
     """`train dpo`: direct preference optimisation after SFT."""
 
-    input: Path | None = option(
-        None, "Preference JSONL rows (prompt, chosen, rejected).", path=True, required=True
+    input: Path | None = path_option(
+        "Preference JSONL rows (prompt, chosen, rejected).", required=True
     )
-    tokenizer: Path | None = option(None, "The tokenizer.json.", path=True, required=True)
-    checkpoint: Path | None = option(
-        None, "The policy checkpoint to start from (usually SFT).", path=True, required=True
+    tokenizer: Path | None = path_option("The tokenizer.json.", required=True)
+    checkpoint: Path | None = path_option(
+        "The policy checkpoint to start from (usually SFT).", required=True
     )
-    reference_checkpoint: Path | None = option(
-        None, "Frozen reference model (default: the policy's starting weights).", path=True
+    reference_checkpoint: Path | None = path_option(
+        "Frozen reference model (default: the policy's starting weights)."
     )
     beta: float = option(0.1, "DPO beta: how far the policy may move from the reference.")
     val_fraction: float = option(0.2, "Share of pairs (grouped) held out for validation.")
-    max_steps: int = option(200, "Stop after this many optimizer steps.")
-    learning_rate: float = option(5e-6, "Peak learning rate (AdamW).")
+    max_steps: int = loop_option("max_steps", 200)
+    learning_rate: float = loop_option("learning_rate", 5e-6)
     batch_size: int = option(8, "Preference pairs per micro-batch.")
-    warmup_steps: int = option(10, "Linear warmup steps before cosine decay.")
-    eval_every: int = option(20, "Evaluate on validation pairs every this many steps.")
+    warmup_steps: int = loop_option("warmup_steps", 10)
+    eval_every: int = loop_option(
+        "eval_every", 20, "Evaluate on validation pairs every this many steps."
+    )
     eval_batches: int = option(
         0, "DPO scores every validation pair at each evaluation; only 0 (= all) is accepted."
     )
@@ -212,12 +234,10 @@ class HFSFTConfig(PeftConfig, LoopConfig):
     """`train hf-sft`: fine-tune an existing Hugging Face causal LM on chat rows."""
 
     model: str | None = option(None, "A hub model id or a local model folder.", required=True)
-    input: Path | None = option(None, "Chat JSONL rows.", path=True, required=True)
-    out_dir: Path | None = option(
-        None, "Folder for the model folders and reports.", path=True, required=True
-    )
-    max_steps: int = option(50, "Stop after this many optimizer steps.")
-    learning_rate: float = option(2e-5, "Peak learning rate (AdamW).")
+    input: Path | None = path_option("Chat JSONL rows.", required=True)
+    out_dir: Path | None = path_option("Folder for the model folders and reports.", required=True)
+    max_steps: int = loop_option("max_steps", 50)
+    learning_rate: float = loop_option("learning_rate", 2e-5)
     batch_size: int = option(4, "Conversations per micro-batch (per process under torchrun).")
     max_length: int = option(512, "Tokens per conversation; earlier turns are cut from the left.")
     lora_targets: str = option(
@@ -225,10 +245,12 @@ class HFSFTConfig(PeftConfig, LoopConfig):
         "Comma-separated modules to adapt, by the model's own names (e.g. q_proj,v_proj), "
         "or all-linear.",
     )
-    eval_every: int = option(10, "Evaluate on validation rows every this many steps.")
+    eval_every: int = loop_option(
+        "eval_every", 10, "Evaluate on validation rows every this many steps."
+    )
     eval_batches: int = option(0, "Validation micro-batches per evaluation (0 = all).")
     val_fraction: float = option(0.1, "Share of rows (grouped by prompt) held out for validation.")
-    warmup_steps: int = option(5, "Linear warmup steps before cosine decay.")
+    warmup_steps: int = loop_option("warmup_steps", 5)
     weight_decay: float = option(0.0, "AdamW weight decay, applied to weight matrices only.")
     probe_rows: int = option(
         16, "Train and validation prompts answered greedily for the memorisation check."

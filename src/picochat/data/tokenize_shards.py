@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from picochat import layout
 from picochat.artifacts import atomic_dir, atomic_write_json
 from picochat.byte_progress import ByteProgress
 from picochat.configs.data import TokenizeConfig
@@ -61,7 +62,7 @@ class TokenizeResult:
 
 def default_cache_root(corpus: Path) -> Path:
     """Shards live beside the corpus, so every run and stage on it shares them."""
-    return Path(corpus).parent / "token_shards"
+    return Path(corpus).parent / layout.TOKEN_SHARDS
 
 
 def default_workers() -> int:

@@ -1,6 +1,7 @@
-"""`run tiny`: the stages in order, each skipped when its fingerprint is unchanged.
+"""`run tiny`: walks the stage registry in order, each stage skipped when unchanged.
 
-Not for: the work of any stage (that lives in data/, tokenizer/, training/,
-evaluation/); this package only wires stage outputs to stage inputs, records what ran,
-and gathers the summary.
+Not for: the work of any stage (data/, tokenizer/, training/, evaluation/) nor what a
+stage is (its declaration in `picochat.stages`); this package resolves the run's
+inputs, runs the declared stages into one folder, records what ran, checks
+contamination, plans (preflight) and gathers the summary.
 """

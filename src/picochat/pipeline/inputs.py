@@ -8,12 +8,12 @@ there is one, so a pack's recipe (labels, globs) applies exactly as in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from picochat.configs.run import RunConfig
 from picochat.data.pack import load_dataset_pack
 from picochat.errors import ConfigError, InputError
+from picochat.stages.declaration import RunInputs
 
 _PACK_NAME = "tiny_dataset_pack.json"
 # picochat/examples is the repo's examples/ (a link in the source tree, real files in a
@@ -29,26 +29,6 @@ BUNDLED_PACK = next(
     ),
     Path(__file__).parents[1] / "examples" / _PACK_NAME,
 )
-
-
-@dataclass
-class RunInputs:
-    pack: Path | None
-    corpus_input: Path | None
-    chat: Path
-    eval: Path
-    preferences: Path | None
-    external_evals: dict[str, Path]
-
-    def files(self) -> dict[str, Path | None]:
-        """Every input file by role (folders excluded: the corpus stage hashes those)."""
-        files = {
-            "pack": self.pack,
-            "chat": self.chat,
-            "eval": self.eval,
-            "preferences": self.preferences,
-        }
-        return files | {f"external:{n}": p for n, p in self.external_evals.items()}
 
 
 def _external(specs: list[str]) -> dict[str, Path]:

@@ -1,40 +1,31 @@
-"""`run tiny`: dataset -> tokenizer -> base -> SFT -> (DPO) -> evals -> gates -> summary.
+"""`run tiny`: every stage of the registry in order, into one run folder.
 
-Each stage gets its paths from the run folder and its settings from `StageSettings`;
-`stages.json` records what ran (see `records.py`), so rerunning the same command
-skips finished stages and resumes an interrupted one. The contamination check and
-the preflight plan come before any training.
+The flow: resolve the inputs, wire every stage's config to the run folder, check
+every stage's inputs (nothing trains before all of them pass), then run the stages
+in registry order (`picochat.stages.registry.PIPELINE`), with the contamination check
+and the preflight plan before the first stage that trains, and the summary last.
+`stages.json` records what ran (`records.py`, `jobs.py`), so rerunning the same
+command skips finished stages and resumes an interrupted one.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from picochat import layout
-from picochat.artifacts import atomic_write_json, recover_dir, report_header
 from picochat.configs.run import GateConfig, RunConfig
-from picochat.errors import ConfigError, PicochatError
+from picochat.errors import ConfigError
 from picochat.locks import folder_lock
-from picochat.pipeline.inputs import RunInputs, resolve_inputs
-from picochat.pipeline.records import (
-    COMPLETE,
-    FAILED,
-    INTERRUPTED,
-    StageRecords,
-    fingerprint,
-)
-from picochat.pipeline.settings import StageSettings
+from picochat.pipeline.inputs import resolve_inputs
+from picochat.pipeline.jobs import JobRunner, RunInterrupted
+from picochat.pipeline.records import StageRecords
+from picochat.stages.declaration import Job, RunSpec, Stage
+from picochat.stages.registry import PIPELINE
 
-
-class RunInterrupted(PicochatError):
-    """Ctrl-C or SIGTERM stopped a stage; its checkpoint is saved and a rerun resumes."""
-
-    exit_code = 130
+__all__ = ["RunInterrupted", "RunResult", "run_tiny", "stage_settings"]
 
 
 @dataclass
@@ -46,99 +37,57 @@ class RunResult:
     preflight: dict[str, Any]
 
 
-@dataclass
-class RunContext:
-    root: Path
-    run: RunConfig
-    settings: StageSettings
-    inputs: RunInputs
-    records: StageRecords
-    say: Callable[[str], None]
-    show_progress: bool
-    fingerprints: dict[str, str] = dataclasses.field(default_factory=dict)
-    ran: list[str] = dataclasses.field(default_factory=list)
-    skipped: list[str] = dataclasses.field(default_factory=list)
-
-    def seeded(self, config: Any) -> Any:
-        """The run's seed unless the stage's own seed flag was given."""
-        if getattr(config, "seed", 0) is None:
-            return replace(config, seed=self.run.seed)
-        return config
-
-    def stage(
-        self,
-        name: str,
-        config: Any,
-        work: Callable[[Any], Path | None],
-        *,
-        files: dict[str, Path | None] | None = None,
-        upstream: tuple[str, ...] = (),
-        resumable: bool = False,
-    ) -> None:
-        """Run `work(config)` unless the stage is done with the same fingerprint."""
-        fp = fingerprint(
-            name, config, self.root, files, {u: self.fingerprints[u] for u in upstream}
-        )
-        self.fingerprints[name] = fp
-        if not self.run.force and self.records.is_done(name, fp):
-            self.skipped.append(name)
-            self.say(f"[{name}] unchanged since the last run: skipped")
-            return
-        resume = resumable and not self.run.force and self.records.can_resume(name, fp)
-        if resume and has_resume_state(config.out_dir):
-            config = replace(config, resume=True)
-            self.say(f"[{name}] resuming from its checkpoint")
-        else:
-            if resume:  # e.g. killed before its first periodic checkpoint
-                self.say(f"[{name}] restarting: its interrupted attempt left no checkpoint")
-            else:
-                self.say(f"[{name}] running")
-            resume = False
-            if hasattr(config, "force"):  # the run owns its stage folders: restart them clean
-                config = replace(config, force=True)
-        self.records.start(name, fp, resume=resume)
-        started = time.perf_counter()
-        try:
-            report = work(config)
-        except KeyboardInterrupt:
-            self.records.finish(name, INTERRUPTED, time.perf_counter() - started, None)
-            raise RunInterrupted(
-                f"`{name}` was interrupted.", fix="Rerun the same command to resume."
-            ) from None
-        except BaseException:
-            self.records.finish(name, FAILED, time.perf_counter() - started, None)
-            raise
-        self.records.finish(name, COMPLETE, time.perf_counter() - started, report)
-        self.ran.append(name)
+def stage_settings(
+    given: Mapping[str, Any] | None = None, *, device: str = "auto"
+) -> dict[str, Any]:
+    """Every pipeline stage's config: those given, `run tiny`'s defaults for the rest;
+    `device` (the run's --device) wherever a stage's own --STAGE-device was not given."""
+    given = given or {}
+    configs = {s.name: given.get(s.name) or s.run_config() for s in PIPELINE}
+    return {
+        name: replace(c, device=device) if getattr(c, "device", "") is None else c
+        for name, c in configs.items()
+    }
 
 
-def has_resume_state(out_dir: Path | None) -> bool:
-    """Whether a training stage's folder holds a checkpoint it can resume from."""
-    from picochat.model.checkpoint import TRAINING_STATE_FILE  # imports torch
-    from picochat.training.loop import CHECKPOINT_DIR
+def _work(stage: Stage, run: RunSpec, show_progress: bool) -> Callable[[Any], Path | None]:
+    def work(config: Any) -> Path | None:
+        result = stage.run(config, show_progress)
+        # Training stages return (not raise) when Ctrl-C stopped them; the run stops too.
+        if getattr(result, "stop_reason", None) == "interrupted":
+            raise KeyboardInterrupt(stage.name)
+        return stage.recorded(result, config, run)
 
-    if out_dir is None:
-        return False
-    folder = Path(out_dir) / CHECKPOINT_DIR
-    recover_dir(folder)  # a crash between a save's two renames
-    return (folder / TRAINING_STATE_FILE).is_file()
+    return work
 
 
-def stop_if_interrupted(stage: str, result: Any) -> None:
-    """Training stages return (not raise) when Ctrl-C stopped them; the run stops too."""
-    if getattr(result, "stop_reason", None) == "interrupted":
-        raise KeyboardInterrupt(stage)
+def _plan_jobs(
+    run: RunSpec, settings: Mapping[str, Any]
+) -> tuple[RunSpec, list[Stage], dict[str, list[Job]]]:
+    """The stages this run has, the final model, and every job wired and checked."""
+    active = [s for s in PIPELINE if s.enabled is None or s.enabled(run)]
+    run = replace(run, final=[s.name for s in active if s.chat_model][-1])
+    jobs = {s.name: s.jobs(settings[s.name], run) for s in active}
+    for stage in active:  # every input checked before anything trains
+        for job in jobs[stage.name]:
+            if stage.validate is not None:
+                stage.validate(job.config, run)
+    return run, active, jobs
 
 
 def run_tiny(
     run: RunConfig,
     gates: GateConfig | None = None,
-    settings: StageSettings | None = None,
+    settings: Mapping[str, Any] | None = None,
     *,
     say: Callable[[str], None] = print,
     show_progress: bool = True,
 ) -> RunResult:
-    """Run every stage into `run.out_dir` (locked meanwhile); returns what ran and the summary."""
+    """Run every stage into `run.out_dir` (locked meanwhile); returns what ran and the summary.
+
+    `settings` maps a stage name to its config (path fields are wired here); a stage
+    not named gets `run tiny`'s defaults (`stage_settings`).
+    """
     root = Path(run.out_dir).resolve()
     if root.exists() and not root.is_dir():
         raise ConfigError(
@@ -147,50 +96,39 @@ def run_tiny(
             fix="Pass a folder path to --out-dir (it is created if missing).",
         )
     with folder_lock(root):
-        return _run_locked(root, run, gates, settings, say, show_progress)
+        return _run_locked(root, run, gates or GateConfig(), settings, say, show_progress)
 
 
-def _run_locked(root, run, gates, settings, say, show_progress) -> RunResult:
-    from picochat.pipeline import stages  # imports torch; keep `--help` fast
-    from picochat.pipeline.validate import check_before_training
+def _run_locked(
+    root: Path,
+    run: RunConfig,
+    gates: GateConfig,
+    given: Mapping[str, Any] | None,
+    say: Callable[[str], None],
+    show_progress: bool,
+) -> RunResult:
+    from picochat.pipeline import checks, finish  # import torch; keep `--help` fast
 
-    ctx = RunContext(
-        root=root,
-        run=run,
-        settings=(settings or StageSettings()).on_device(run.device),
-        inputs=resolve_inputs(
-            run, allow_outside=(settings or StageSettings()).corpus.allow_outside_pack
-        ),
-        records=StageRecords.load(root),
-        say=say,
-        show_progress=show_progress,
+    settings = stage_settings(given, device=run.device)
+    inputs = resolve_inputs(run, allow_outside=settings["corpus"].allow_outside_pack)
+    spec = RunSpec(root=root, inputs=inputs, seed=run.seed, dpo_steps=run.dpo_steps)
+    spec, active, jobs = _plan_jobs(spec, settings)
+    runner = JobRunner(root, StageRecords.load(root), say, force=run.force)
+    for stage in PIPELINE:
+        if stage not in active:
+            runner.records.drop(stage.name)
+    plan: dict[str, Any] | None = None
+    for stage in active:
+        if stage.trains and plan is None:
+            leaks = checks.contamination(spec, allow_leaky_eval=run.allow_leaky_eval, say=say)
+            plan = checks.preflight(runner, spec, active, jobs, leaks, show_progress=show_progress)
+            if run.preflight_only:
+                say(f"preflight only: plan written to {root / layout.PREFLIGHT}")
+                return RunResult(root, None, runner.ran, runner.skipped, plan)
+        for job in jobs[stage.name]:
+            runner.run(job, _work(stage, spec, show_progress), resumable=stage.resumable)
+    summary = finish.summarize(
+        spec, active, settings, run, gates, runner.records.records, leaks, plan
     )
-    gates = gates or GateConfig()
-    stages.corpus(ctx)
-    stages.tokenizer(ctx)
-    check_before_training(ctx)  # every later stage's inputs and flags, before base trains
-    contamination = stages.contamination(ctx)
-    preflight = stages.preflight(ctx, contamination)
-    if run.preflight_only:
-        say(f"preflight only: plan written to {root / layout.PREFLIGHT}")
-        return RunResult(root, None, ctx.ran, ctx.skipped, preflight)
-    stages.base(ctx)
-    stages.sft(ctx)
-    final = stages.dpo(ctx) or "sft"
-    evals = stages.evals(ctx, final)
-    summary = stages.summarize(ctx, gates, contamination, preflight, evals, final)
-    return RunResult(root, summary, ctx.ran, ctx.skipped, preflight)
-
-
-def write_stage_report(
-    path: Path,
-    config: Any,
-    body: dict[str, Any],
-    *,
-    inputs: dict[str, str],
-    seed: int | None,
-    wall_seconds: float,
-) -> Path:
-    """A small stage report for stages whose own command writes none (tokenizer, preflight)."""
-    header = report_header(config, inputs=inputs, seed=seed, wall_seconds=wall_seconds)
-    return atomic_write_json(path, {**header, **body})
+    say(f"gates: {summary['gates']['status']}; summary: {root / layout.SUMMARY_MD}")
+    return RunResult(root, summary, runner.ran, runner.skipped, plan or {})

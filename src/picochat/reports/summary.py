@@ -8,24 +8,16 @@ memorisation -> SFT -> (DPO) -> eval -> ladder -> samples, then gates and stages
 
 from __future__ import annotations
 
-import json
-from dataclasses import fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from picochat import layout
-from picochat.artifacts import json_text, to_jsonable, write_text_if_changed
+from picochat.artifacts import json_text, write_text_if_changed
+from picochat.configs.run import GateConfig
 from picochat.reports.gates import GateEvidence, evaluate_gates
 from picochat.reports.html import markdown_to_html
 from picochat.reports.summary_markdown import render_summary
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _pick(report: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any] | None:
-    return None if report is None else {k: report.get(k) for k in keys}
 
 
 def _gate_evidence(evals: dict[str, dict], leaks: list[dict], allow: bool) -> GateEvidence:
@@ -57,125 +49,56 @@ def _gate_evidence(evals: dict[str, dict], leaks: list[dict], allow: bool) -> Ga
     return GateEvidence(values=values, sources=sources, leaked_items=leaks, allow_leaky_eval=allow)
 
 
-def _tokenizer_example(root: Path, text: str) -> dict[str, Any]:
-    from picochat.tokenizer import load_tokenizer
+@dataclass(frozen=True)
+class RunSummary:
+    """What the summary is made of, gathered by the pipeline from the stage declarations.
 
-    tok = load_tokenizer(root / layout.TOKENIZER)
-    ids = tok.encode(text)
-    return {"text": text, "ids": ids, "tokens": [tok.decode([i]) for i in ids]}
+    `data_sections` and `model_sections` map a stage name to what its declaration
+    takes from its report (None: not run); the preflight plan and the contamination
+    check sit between them, where the run does them.
+    """
+
+    root: Path
+    inputs: dict[str, str | None]
+    final_model: str
+    settings: dict[str, Any]
+    records: dict[str, dict[str, Any]]
+    data_sections: dict[str, Any]
+    model_sections: dict[str, Any]
+    plan: dict[str, Any]
+    leaked_items: list[dict[str, Any]]
+    contamination_method: str
+    allow_leaky_eval: bool
+    eval_reports: dict[str, dict[str, Any]]
+    gates: GateConfig
 
 
-def _first_sentence(corpus: Path, limit: int = 60) -> str:
-    with open(corpus, encoding="utf-8") as handle:
-        for line in handle:
-            line = line.strip().lstrip("#").strip()
-            if len(line) > 20:
-                return line[:limit]
-    return "Hello"
-
-
-def write_summary(
-    ctx: Any,
-    gates_config: Any,
-    leaks: Any,
-    plan: dict[str, Any],
-    eval_paths: dict[str, Path],
-    final: str,
-) -> dict[str, Any]:
-    """Gather every stage report of the run in `ctx` into the summary files."""
-    root: Path = ctx.root
-    manifest = _read(root / layout.CORPUS_MANIFEST) or {}
-    tok_report = _read(root / layout.TOKENIZER_REPORT) or {}
-    base = _read(root / layout.BASE_DIR / layout.BASE_REPORT)
-    sft = _read(root / layout.SFT_DIR / layout.SFT_REPORT)
-    dpo = _read(root / layout.DPO_DIR / layout.DPO_REPORT) if final == "dpo" else None
-    evals = {name: _read(path) for name, path in eval_paths.items()}
-    evals = {k: v for k, v in evals.items() if v is not None}
-    gates = evaluate_gates(
-        gates_config, _gate_evidence(evals, leaks.leaked_items, ctx.run.allow_leaky_eval)
-    )
-    records = ctx.records.records
+def write_summary(run: RunSummary) -> dict[str, Any]:
+    """Write summary.json, summary.md and report.html of `run`; returns summary.json's data."""
+    evidence = _gate_evidence(run.eval_reports, run.leaked_items, run.allow_leaky_eval)
+    records = run.records
     summary = {
-        "run": {
-            "out_dir": str(root),
-            "inputs": {k: str(v) if v else None for k, v in ctx.inputs.files().items()},
-            "final_model": f"{final}/{layout.CHECKPOINT}",
-        },
+        "run": {"out_dir": str(run.root), "inputs": run.inputs, "final_model": run.final_model},
         # Settings only (compare diffs them); where the inputs live is under "run" above.
-        "settings": {
-            "run": {
-                f.name: to_jsonable(getattr(ctx.run, f.name))
-                for f in fields(ctx.run)
-                if not f.metadata.get("path")
-            },
-            "gates": to_jsonable(gates_config),
-            **{name: to_jsonable(cfg) for name, cfg in ctx.settings.as_dict().items()},
-        },
+        "settings": run.settings,
         "stages": {
             name: {k: rec.get(k) for k in ("status", "wall_seconds", "report", "fingerprint")}
             for name, rec in records.items()
         },
         "wall_seconds": round(sum(r.get("wall_seconds") or 0.0 for r in records.values()), 3),
-        "corpus": {**manifest.get("stats", {}), "corpus_sha256": manifest.get("corpus_sha256")},
-        "tokenizer": {
-            **{
-                k: tok_report.get(k)
-                for k in ("type", "vocab_size", "bytes_per_token", "corpus_tokens")
-            },
-            "example": _tokenizer_example(root, _first_sentence(root / layout.CORPUS)),
-        },
-        "preflight": plan,
-        "contamination": {"leaked_items": leaks.leaked_items, "method": leaks.method},
-        "base": _pick(
-            base,
-            (
-                "model",
-                "dataset",
-                "final",
-                "best",
-                "recommended_checkpoint",
-                "stop_reason",
-                "tokens_seen",
-                "dataset_passes",
-                "memorization",
-                "sample",
-                "throughput",
-            ),
-        ),
-        "sft": _pick(
-            sft,
-            (
-                "dataset",
-                "final",
-                "best",
-                "stop_reason",
-                "diverged",
-                "memorization_risk",
-                "peft",
-                "sample",
-            ),
-        ),
-        "dpo": _pick(dpo, ("dataset", "best", "stop_reason", "beta", "reference", "final")),
-        "eval": {
-            name: {
-                "summary": r["summary"],
-                "ladder": r.get("ladder"),
-                "report": layout.eval_report(name),
-            }
-            for name, r in evals.items()
-        },
-        "gates": gates,
-        "artifacts": _artifacts(root),
+        **run.data_sections,
+        "preflight": run.plan,
+        "contamination": {"leaked_items": run.leaked_items, "method": run.contamination_method},
+        **run.model_sections,
+        "gates": evaluate_gates(run.gates, evidence),
+        "artifacts": _artifacts(run.root),
     }
-    if dpo is not None and dpo.get("history"):
-        summary["dpo"]["last"] = dpo["history"][-1]
+    root = run.root
     write_text_if_changed(root / layout.SUMMARY_JSON, json_text(summary))
-    markdown = render_summary(summary, evals, root)
+    markdown = render_summary(summary, run.eval_reports, root)
     write_text_if_changed(root / layout.SUMMARY_MD, markdown)
-    write_text_if_changed(
-        root / layout.REPORT_HTML,
-        markdown_to_html(markdown, base=root, title="Picochat run summary"),
-    )
+    html = markdown_to_html(markdown, base=root, title="Picochat run summary")
+    write_text_if_changed(root / layout.REPORT_HTML, html)
     return summary
 
 

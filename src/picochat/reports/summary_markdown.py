@@ -340,6 +340,24 @@ def _stages(s: dict) -> list[Block]:
     ]
 
 
+# Stages this module renders by hand; any other stage's section gets a plain table.
+_RENDERED = ("corpus", "tokenizer", "base", "sft", "dpo", "eval")
+
+
+def _other_stages(s: dict) -> list[Block]:
+    """A stage added to the registry shows its summary figures without an edit here."""
+    blocks: list[Block] = []
+    for name in s.get("settings", {}):
+        section = s.get(name)
+        if name in (*_RENDERED, "run", "gates") or not isinstance(section, dict):
+            continue
+        rows = [
+            [key, value] for key, value in section.items() if not isinstance(value, (dict, list))
+        ]
+        blocks += [Heading(f"Stage `{name}`"), Table(["figure", "value"], rows)]
+    return blocks
+
+
 def render_summary(summary: dict[str, Any], evals: dict[str, dict], root: Path) -> str:
     """The whole `summary.md`."""
     blocks: list[Block] = [
@@ -354,6 +372,7 @@ def render_summary(summary: dict[str, Any], evals: dict[str, dict], root: Path) 
         *_base(summary, root),
         *_sft(summary, root),
         *_dpo(summary, root),
+        *_other_stages(summary),
         *_evals(summary, evals),
         *_samples(summary, evals),
         *_gates(summary),

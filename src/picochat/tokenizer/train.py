@@ -96,7 +96,7 @@ def _is_file(path: Path | None) -> bool:
     return path is not None and Path(path).is_file()
 
 
-def _check_config(config: TokenizerTrainConfig) -> None:
+def check_config(config: TokenizerTrainConfig) -> None:
     if config.type not in TOKENIZER_TYPES:
         raise ConfigError(
             f"unknown tokenizer type {config.type!r}.",
@@ -125,7 +125,7 @@ def _check_config(config: TokenizerTrainConfig) -> None:
 
 def train_tokenizer(config: TokenizerTrainConfig) -> TokenizerTrainResult:
     """Learn the tokenizer `config` describes and write it to `config.out`."""
-    _check_config(config)
+    check_config(config)
     started = time.perf_counter()
     if config.max_train_chars < 1:
         raise ConfigError(f"--max-train-chars must be >= 1, got {config.max_train_chars}.")

@@ -88,7 +88,7 @@ class DPOData:
         return self.train + self.val  # index order: reference table rows
 
 
-def _check_config(config: DPOConfig) -> None:
+def check_config(config: DPOConfig) -> None:
     check_loop_config(config, required=("input", "tokenizer", "checkpoint", "out_dir"))
     if not config.beta > 0:
         raise ConfigError("--beta must be > 0.", fix="TRL's default is 0.1.")
@@ -235,7 +235,7 @@ def _load_reference(
 
 def train_dpo(config: DPOConfig, *, show_progress: bool = True, on_step: Any = None) -> DPOResult:
     """Preference-tune `config.checkpoint`; see the module docstring for what is written."""
-    _check_config(config)
+    check_config(config)
     with guarded_stage(config, report=layout.DPO_REPORT, stage="train dpo"):
         return run_stage(config, _train, show_progress=show_progress, on_step=on_step)
 

@@ -64,7 +64,7 @@ class BaseTrainResult(TrainResult):
     REPORT_FILE = layout.BASE_REPORT
 
 
-def _check_config(config: BaseTrainConfig) -> None:
+def check_config(config: BaseTrainConfig) -> None:
     check_loop_config(config, required=("corpus", "tokenizer", "out_dir"))
     if config.canary_count < 0:
         raise ConfigError("--canary-count must be >= 0.")
@@ -134,7 +134,7 @@ def train_base(
     config: BaseTrainConfig, *, show_progress: bool = True, on_step: Any = None
 ) -> BaseTrainResult:
     """Pretrain on `config.corpus`; see the module docstring for what is written."""
-    _check_config(config)
+    check_config(config)
     config = _with_learning_rate(config)
     with guarded_stage(config, report=layout.BASE_REPORT, stage="train base"):
         return run_stage(

@@ -65,7 +65,7 @@ class SFTResult(TrainResult):
     adapter_dir: Path | None = None
 
 
-def _check_config(config: SFTConfig) -> None:
+def check_config(config: SFTConfig) -> None:
     check_loop_config(config, required=("input", "tokenizer", "checkpoint", "out_dir"))
     if not 0.0 <= config.val_fraction < 1.0:
         raise ConfigError("--val-fraction must be in [0, 1).", fix="Try 0.1.")
@@ -75,7 +75,7 @@ def _check_config(config: SFTConfig) -> None:
 
 def train_sft(config: SFTConfig, *, show_progress: bool = True, on_step: Any = None) -> SFTResult:
     """Fine-tune `config.checkpoint` on the chat rows; see the module docstring."""
-    _check_config(config)
+    check_config(config)
     with guarded_stage(config, report=layout.SFT_REPORT, stage="train sft"):
         return run_stage(config, _train, show_progress=show_progress, on_step=on_step)
 
