@@ -46,6 +46,19 @@ def test_run_defaults_are_fields_and_each_differs_from_the_stage_default():
         assert bool(stage.run_defaults) == bool(stage.run_defaults_reason), stage.name
 
 
+def test_every_stage_config_has_a_default_for_every_setting():
+    """LoopConfig leaves steps, batch, learning rate, warmup and eval cadence to each stage
+    config: a training stage config that forgets one cannot be built without it."""
+    for stage in STAGES:
+        missing = [
+            f.name
+            for f in dataclasses.fields(stage.config)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        assert missing == [], (stage.name, missing)
+        stage.config()
+
+
 def _help(*argv: str, capsys) -> str:
     with pytest.raises(SystemExit):
         main([*argv, "--help"])
