@@ -15,6 +15,7 @@ from typing import Any
 from picochat import layout
 from picochat.artifacts import write_text_if_changed
 from picochat.configs import EvalConfig
+from picochat.markdown import pct
 from picochat.stages.declaration import (
     Command,
     Job,
@@ -30,18 +31,14 @@ MIN_EVAL_ITEMS = 30  # below this a pass rate's 95% interval is wider than about
 SFT_FIT = "sft_fit"
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
-
-
 def _describe(result: Any) -> list[str]:
     lines = [f"warning: {warning}" for warning in result.warnings]
     s = result.summary
     ci = s["pass_rate_ci"]
-    ci_text = f" (95% CI {ci[0]:.1%}-{ci[1]:.1%})" if ci else ""
-    lines.append(f"passed {s['passed']}/{s['items']} = {_pct(s['pass_rate'])}{ci_text}")
+    ci_text = f" (95% CI {pct(ci[0], 1)}-{pct(ci[1], 1)})" if ci else ""
+    lines.append(f"passed {s['passed']}/{s['items']} = {pct(s['pass_rate'], 1)}{ci_text}")
     for key in ("unsupported_claim_rate", "prompt_echo_rate", "corpus_support_failure_rate"):
-        lines.append(f"{key}: {_pct(s[key])}")
+        lines.append(f"{key}: {pct(s[key], 1)}")
     lines.append(f"wrote {result.report_path} and {result.markdown_path}")
     return lines
 
