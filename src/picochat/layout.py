@@ -5,10 +5,11 @@ command writes into its own `--out`/`--out-dir`):
 
     D/corpus.txt  corpus_manifest.json  corpus_report.md      the corpus stage
     D/token_shards/                                           token shards of a large corpus
+    D/hf_rows/  hf_import_report.json                         `data hf-import` beside its corpus
     D/tokenizer.json  tokenizer_report.json                   the tokenizer stage
     D/contamination.json  preflight.json  stages.json         the run's own records
     D/base/  checkpoint/ best_checkpoint/ train_report.json report.md sample.txt
-             loss_curve.png canary_probe.txt token_cache/
+             loss_curve.png canary_probe.txt token_cache/ (dry_run.json)
     D/sft/   checkpoint/ sft_report.json report.md sample.txt loss_curve.png
     D/dpo/   checkpoint/ best_checkpoint/ dpo_report.json report.md dpo_curve.png
     D/eval/NAME/  eval_report.json report.md   (NAME: sft_fit, heldout, external evals)
@@ -29,6 +30,9 @@ CORPUS = "corpus.txt"
 CORPUS_MANIFEST = "corpus_manifest.json"
 CORPUS_REPORT = "corpus_report.md"
 TOKEN_SHARDS = "token_shards"  # beside the corpus, when base trains through token shards
+# `data hf-import --out D/corpus.txt` also writes, beside the corpus:
+HF_ROWS = "hf_rows"  # the imported rows, in resumable parts
+HF_IMPORT_REPORT = "hf_import_report.json"
 
 # The tokenizer stage.
 TOKENIZER = "tokenizer.json"
@@ -61,6 +65,7 @@ SAMPLE = "sample.txt"
 LOSS_CURVE = "loss_curve.png"
 DPO_CURVE = "dpo_curve.png"
 CANARY_PROBE = "canary_probe.txt"
+DRY_RUN_REPORT = "dry_run.json"  # `train base --dry-run N`: instead of the stage's report
 TOKEN_CACHE = "token_cache"
 
 # Inside the eval folder: one sub-folder per eval set.

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from picochat import layout
 from picochat.artifacts import atomic_write_json, hash_inputs, report_header
 from picochat.configs import CorpusConfig, HFImportConfig
 from picochat.data.corpus import CorpusResult, build_corpus
@@ -228,7 +229,7 @@ def import_hf_dataset(config: HFImportConfig, *, quiet: bool = False) -> HFImpor
     except Exception as error:  # noqa: BLE001 - the first block of rows failed to parse
         raise _read_failure(config, error, 0) from error
     corpus_path = output_paths(Path(config.out))[0]
-    rows_path = corpus_path.with_name("hf_rows")
+    rows_path = corpus_path.with_name(layout.HF_ROWS)
     state = _write_row_parts(config, rows, rows_path, quiet=quiet)
     skipped, kept = state.skipped, state.rows_kept
     if not kept:
@@ -238,7 +239,7 @@ def import_hf_dataset(config: HFImportConfig, *, quiet: bool = False) -> HFImpor
             fix="Check --text-column and --min-chars.",
         )
     corpus = build_corpus(CorpusConfig(input=rows_path, out=corpus_path), write=True)
-    report_path = corpus_path.with_name("hf_import_report.json")
+    report_path = corpus_path.with_name(layout.HF_IMPORT_REPORT)
     inputs = hash_inputs([config.dataset]) if Path(config.dataset).exists() else {}
     report = report_header(config, inputs=inputs, wall_seconds=time.perf_counter() - start)
     report.update(

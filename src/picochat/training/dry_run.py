@@ -26,10 +26,11 @@ from typing import Any
 
 import torch
 
+from picochat import layout
 from picochat.errors import ConfigError
 
 SCRATCH = "dry_run"
-REPORT = "dry_run.json"  # the preflight and these figures, beside the run's other files
+REPORT = layout.DRY_RUN_REPORT  # the preflight and these figures, beside the run's other files
 
 
 def _rss_bytes() -> int:
@@ -43,10 +44,11 @@ def dry_run(
     device: torch.device,
     world_size: int,
     is_main: bool,
+    context: int,
     train: Callable[[Any, Path, Callable[[int], None]], Any],
 ) -> dict[str, Any]:
-    """Run `train(short_config, scratch_dir, on_step)` for `config.dry_run` steps and
-    measure it; returns the figures (also for the non-main ranks, which print nothing)."""
+    """Run `train(short_config, scratch_dir, on_step)` for `config.dry_run` steps of
+    `context` tokens per row and measure it; returns the figures (also for the non-main ranks, which print nothing)."""
     steps = config.dry_run
     if steps < 2:
         raise ConfigError(
@@ -83,8 +85,7 @@ def dry_run(
         peak_source = "peak RSS minus RSS before the run"
     gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
     seconds_per_step = statistics.median(gaps)
-    tokens_per_step = config.batch_size * config.grad_accum_steps * world_size
-    tokens_per_step *= short_context(config)
+    tokens_per_step = config.batch_size * config.grad_accum_steps * world_size * context
     eta = seconds_per_step * config.max_steps
     if config.max_minutes is not None:
         eta = min(eta, config.max_minutes * 60)
@@ -102,13 +103,6 @@ def dry_run(
         "eta_note": "training steps only (median step time x --max-steps, capped by "
         "--max-minutes); evaluations and the report come on top",
     }
-
-
-def short_context(config: Any) -> int:
-    """The context length the run trains at (what the model resolves to)."""
-    from picochat.model.config import resolve_model_config
-
-    return resolve_model_config(config, vocab_size=1).context_size
 
 
 def render(figures: dict[str, Any]) -> str:
