@@ -22,13 +22,31 @@ Handler = Callable[[argparse.Namespace], int | None]
 
 @dataclass(frozen=True)
 class CommandSpec:
-    """A command that is not a stage: name, flags (a config class), handler, help."""
+    """A command that is not a stage: name, flags (a config class), handler, help.
+
+    Instead of a handler, `run` (config -> result) and `describe` (result -> console
+    lines or report blocks), as a stage declares them: the handler is then made here.
+    """
 
     name: str
     config: type | None
-    handler: Handler
+    handler: Handler | None
     help: str
     skip: tuple[str, ...] = ()
+    run: Callable[[Any], Any] | None = None
+    describe: Callable[[Any], list[Any]] | None = None
+
+    def make_handler(self) -> Handler:
+        if self.handler is not None:
+            return self.handler
+        assert self.config is not None and self.run is not None and self.describe is not None
+        config, run, describe = self.config, self.run, self.describe
+
+        def handle(args: argparse.Namespace) -> int:
+            show(describe(run(config_from_args(config, args))))
+            return 0
+
+        return handle
 
 
 def add_command(
@@ -105,6 +123,11 @@ def add_group(
                 parser.epilog = stage.command.epilog()
     for spec in specs:
         add_command(
-            sub, spec.name, config=spec.config, handler=spec.handler, help=spec.help, skip=spec.skip
+            sub,
+            spec.name,
+            config=spec.config,
+            handler=spec.make_handler(),
+            help=spec.help,
+            skip=spec.skip,
         )
     return sub

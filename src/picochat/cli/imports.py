@@ -3,43 +3,33 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from picochat.cli.commands import add_command
-from picochat.cli.console import console
-from picochat.cli.options import config_from_args
+from picochat.cli.commands import CommandSpec, add_group
 from picochat.configs import ImportHFConfig
+from picochat.stages.declaration import runner
+
+
+def _imported(result: Any) -> list[str]:
+    lines = [
+        f"Imported {result.num_parameters:,} parameters (vocab {result.vocab_size}) to "
+        f"{result.checkpoint} with {result.tokenizer}"
+    ]
+    if result.new_rows:
+        lines.append(f"New token rows (mean-initialised, untrained): {', '.join(result.new_rows)}")
+    if result.dropped_tokens:
+        lines.append(f"Dropped tokens with no Picochat role: {', '.join(result.dropped_tokens)}")
+    return lines
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    group = commands.add_parser("import", help="Bring a model from another ecosystem in.")
-    sub = group.add_subparsers(dest="import_command", metavar="SUBCOMMAND", required=True)
-    add_command(
-        sub,
+    hf = CommandSpec(
         "hf",
-        config=ImportHFConfig,
-        handler=_import_hf,
-        help="Convert a Llama-architecture Hugging Face folder (safetensors + byte-level BPE "
+        ImportHFConfig,
+        None,
+        "Convert a Llama-architecture Hugging Face folder (safetensors + byte-level BPE "
         "tokenizer.json) into a Picochat checkpoint and tokenizer.",
+        run=runner("picochat.hf.llama_import", "import_hf"),
+        describe=_imported,
     )
-
-
-def _import_hf(args: argparse.Namespace) -> int:
-    from picochat.hf.llama_import import import_hf
-
-    result = import_hf(config_from_args(ImportHFConfig, args))
-    console.print(
-        f"Imported {result.num_parameters:,} parameters (vocab {result.vocab_size}) to "
-        f"{result.checkpoint} with {result.tokenizer}",
-        markup=False,
-    )
-    if result.new_rows:
-        console.print(
-            f"New token rows (mean-initialised, untrained): {', '.join(result.new_rows)}",
-            markup=False,
-        )
-    if result.dropped_tokens:
-        console.print(
-            f"Dropped tokens with no Picochat role: {', '.join(result.dropped_tokens)}",
-            markup=False,
-        )
-    return 0
+    add_group(commands, "import", "Bring a model from another ecosystem in.", [hf])
