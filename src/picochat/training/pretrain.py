@@ -25,7 +25,7 @@ from picochat.configs.training import BaseTrainConfig
 from picochat.errors import CheckpointError, ConfigError
 from picochat.model.checkpoint import load_checkpoint, save_checkpoint, unwrap_model
 from picochat.model.compile import compile_blocks
-from picochat.model.config import resolve_model_config
+from picochat.model.config import ModelConfig, resolve_model_config
 from picochat.model.depth import resolve_learning_rate
 from picochat.model.sharded import is_sharded
 from picochat.model.size_check import check_fits
@@ -70,8 +70,10 @@ def check_config(config: BaseTrainConfig) -> None:
         raise ConfigError("--canary-count must be >= 0.")
 
 
-def _build_model(config: BaseTrainConfig, tokenizer: Any, device: torch.device) -> nn.Module:
-    model_config = resolve_model_config(config, tokenizer.vocab_size)
+def _build_model(
+    config: BaseTrainConfig, model_config: ModelConfig, tokenizer: Any, device: torch.device
+) -> nn.Module:
+    """A fresh model of the stage's (once resolved) shape, or the checkpoint to resume."""
     check_fits(model_config, device=str(device), training=True)  # before allocating it
     if not config.resume:
         return Transformer(model_config)
@@ -135,49 +137,54 @@ def train_base(
 ) -> BaseTrainResult:
     """Pretrain on `config.corpus`; see the module docstring for what is written."""
     check_config(config)
-    config = _with_learning_rate(config)
+    # The model's shape (preset, --depth, explicit flags), resolved once, before any data
+    # is read: the learning rate, preflight, training windows and the model all read it.
+    shape = resolve_model_config(config, load_tokenizer(config.tokenizer).vocab_size)
+    config = _with_learning_rate(config, shape)
     with guarded_stage(config, report=layout.BASE_REPORT, stage="train base"):
         return run_stage(
-            config, _preflight_then_train, show_progress=show_progress, on_step=on_step
+            config,
+            lambda run: _preflight_then_train(run, shape),
+            show_progress=show_progress,
+            on_step=on_step,
         )
 
 
-def _with_learning_rate(config: BaseTrainConfig) -> BaseTrainConfig:
-    """`config` with its peak learning rate resolved (`depth.resolve_learning_rate`);
-    the shape is validated here too, before any data is read."""
-    width = resolve_model_config(config, vocab_size=1).n_embd
+def _with_learning_rate(config: BaseTrainConfig, shape: ModelConfig) -> BaseTrainConfig:
+    """`config` with its peak learning rate resolved (`depth.resolve_learning_rate`)."""
     rate = resolve_learning_rate(
-        config.learning_rate, depth=config.depth, preset=config.preset, n_embd=width
+        config.learning_rate, depth=config.depth, preset=config.preset, n_embd=shape.n_embd
     )
     return dataclasses.replace(config, learning_rate=rate)
 
 
-def _preflight_then_train(run: StageRun) -> BaseTrainResult:
+def _preflight_then_train(run: StageRun, model_config: ModelConfig) -> BaseTrainResult:
     """Memory, time and token budget before anything is read (a run that cannot fit is
     refused: `capacity.WillNotFitError`, exit 2); then the run, or its --dry-run."""
     config, info = run.config, run.info
-    model_config = resolve_model_config(config, load_tokenizer(config.tokenizer).vocab_size)
     plan = capacity.preflight_base(config, model_config, run.device, run.precision, info.world_size)
     if run.show_progress and info.is_main:
         print(capacity.render(plan), flush=True)
     if config.dry_run:
-        return _dry_run(run, plan)
-    result = _train(run)
+        return _dry_run(run, plan, model_config)
+    result = _train(run, model_config)
     if info.is_main:
         result.report["preflight"] = plan
         atomic_write_json(result.report_path, result.report)
     return result
 
 
-def _dry_run(run: StageRun, plan: dict[str, Any]) -> BaseTrainResult:
+def _dry_run(run: StageRun, plan: dict[str, Any], model_config: ModelConfig) -> BaseTrainResult:
     """--dry-run N: N real steps of this run in a scratch folder, measured (dry_run.py)."""
     figures = dry_run.dry_run(
         run.config,
         device=run.device,
         world_size=run.info.world_size,
         is_main=run.info.is_main,
+        context=model_config.context_size,
         train=lambda short, scratch, step: _train(
-            dataclasses.replace(run, config=short, show_progress=False, on_step=step)
+            dataclasses.replace(run, config=short, show_progress=False, on_step=step),
+            model_config,
         ),
     )
     report: dict[str, Any] = {}
@@ -196,13 +203,13 @@ def _dry_run(run: StageRun, plan: dict[str, Any]) -> BaseTrainResult:
     )
 
 
-def _train(run: StageRun) -> BaseTrainResult:
+def _train(run: StageRun, model_config: ModelConfig) -> BaseTrainResult:
     config, out_dir, info = run.config, run.out_dir, run.info
     tokenizer = load_tokenizer(config.tokenizer)
-    context = resolve_model_config(config, tokenizer.vocab_size).context_size
+    context = model_config.context_size
     data, canaries = _token_data(config, tokenizer, context, info, run.show_progress)
     seed_everything(config.seed)  # same init on every rank (DDP also broadcasts rank 0)
-    model = _build_model(config, tokenizer, run.device).to(run.device)
+    model = _build_model(config, model_config, tokenizer, run.device).to(run.device)
     model.train()
     loop = run.loop(_task(run, model, tokenizer, data, context), label="train base")
     report: dict[str, Any] = {}
