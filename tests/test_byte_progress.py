@@ -18,3 +18,10 @@ def test_without_a_terminal_plain_lines_say_mb_per_s_and_eta(capsys, monkeypatch
     quiet.advance(5)
     quiet.close()
     assert capsys.readouterr().err == ""
+
+
+def test_a_short_step_prints_no_closing_line(capsys):
+    progress = ByteProgress("data build", 30_000)  # 30 KB: done long before a log line is due
+    progress.advance(30_000)
+    progress.close()
+    assert capsys.readouterr().err == ""

@@ -77,5 +77,5 @@ class ByteProgress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
-        elif not self.quiet:
-            self._plain()
+        elif not self.quiet and time.perf_counter() - self.started >= PLAIN_EVERY_S:
+            self._plain()  # a closing line for a log only when the step was long enough to wait on
