@@ -145,6 +145,11 @@ def test_every_artifact_is_written_and_summary_equals_stage_reports(finished):
     assert all(s["status"] == "complete" for s in summary["stages"].values())
     html = (run / "report.html").read_text()
     assert "data:image/png;base64," in html and "Release gates" in html
+    # summary.md carries the settings and artifact paths, not only summary.json.
+    markdown = (run / "summary.md").read_text()
+    assert f"**base**: max_steps={summary['settings']['base']['max_steps']}" in markdown
+    assert "`base/train_report.json`" in markdown and "`sft/checkpoint`" in markdown
+    assert not any(".picochat.lock" in path for path in summary["artifacts"])
 
 
 def test_leaked_eval_item_is_detected_and_blocks(finished):

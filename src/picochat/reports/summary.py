@@ -110,7 +110,8 @@ def _artifacts(root: Path) -> dict[str, str]:
         folder = root / stage
         if folder.is_dir():
             for path in sorted(folder.rglob("*")):
-                if path.is_file() and path.parent.name not in layout.CHECKPOINT_DIRS:
+                hidden = path.name.startswith(".")  # the folder lock: not an artifact
+                if path.is_file() and not hidden and path.parent.name not in layout.CHECKPOINT_DIRS:
                     found[str(path.relative_to(root))] = str(path.relative_to(root))
             for ck in layout.CHECKPOINT_DIRS:
                 if (folder / ck).is_dir():

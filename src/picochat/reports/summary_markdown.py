@@ -340,6 +340,24 @@ def _stages(s: dict) -> list[Block]:
     ]
 
 
+def _settings_and_artifacts(s: dict) -> list[Block]:
+    """What the run was told (every setting given or defaulted) and what it wrote."""
+    settings = [
+        f"**{stage}**: "
+        + ", ".join(f"{key}={value}" for key, value in values.items() if value is not None)
+        for stage, values in s.get("settings", {}).items()
+    ]
+    artifacts = [f"`{path}`" for path in s.get("artifacts", {}).values()]
+    return [
+        Heading("12. Settings"),
+        Paragraph("Per stage, as resolved (unset options left out); `summary.json` has them too."),
+        Bullets(settings or ["none recorded"]),
+        Heading("13. Artifacts"),
+        Paragraph("Relative to the run folder."),
+        Bullets(artifacts or ["none"]),
+    ]
+
+
 # Stages this module renders by hand; any other stage's section gets a plain table.
 _RENDERED = ("corpus", "tokenizer", "base", "sft", "dpo", "eval")
 
@@ -377,5 +395,6 @@ def render_summary(summary: dict[str, Any], evals: dict[str, dict], root: Path) 
         *_samples(summary, evals),
         *_gates(summary),
         *_stages(summary),
+        *_settings_and_artifacts(summary),
     ]
     return render(blocks)
