@@ -126,7 +126,7 @@ def _run_locked(
                 say(f"preflight only: plan written to {root / layout.PREFLIGHT}")
                 return RunResult(root, None, runner.ran, runner.skipped, plan)
         for job in jobs[stage.name]:
-            runner.run(job, _work(stage, spec, show_progress), resumable=stage.resumable)
+            runner.run(job, _work(stage, spec, show_progress), resumable=stage.trains)
     summary = finish.summarize(
         spec, active, settings, run, gates, runner.records.records, leaks, plan
     )

@@ -160,7 +160,6 @@ def _presets_table() -> str:
 STAGE = Stage(
     name="base",
     config=BaseTrainConfig,
-    prefix="base-",
     command=Command(
         "train",
         "base",
@@ -191,7 +190,6 @@ STAGE = Stage(
     ),
     needs=("tokenizer",),
     trains=True,
-    resumable=True,
     wire=_wire,
     validate=_validate,
     estimate=_estimate,

@@ -158,20 +158,21 @@ class Stage:
 
     name: str
     config: type
-    prefix: str  # `run tiny`'s flag prefix: --base-max-steps
     command: Command
     run: Callable[[Any, bool], Any]  # (config, show_progress) -> the stage's result
     # the result for the console: lines, or report blocks (`picochat.markdown`)
     describe: Callable[[Any], list[Any]]
+    prefix: str = ""  # `run tiny`'s flag prefix (--base-max-steps); default: the name and "-"
     folder: str | None = None  # sub-folder of a run (None: the run folder itself)
     report: str | None = None  # the report file in `folder`
     # `run tiny`'s defaults where they differ from the config's on purpose, and why.
     run_defaults: Mapping[str, Any] = field(default_factory=dict)
     run_defaults_reason: str = ""
     needs: tuple[str, ...] = ()
-    trains: bool = False  # preflight runs before the first stage that trains
+    # preflight runs before the first stage that trains; an interrupted one resumes from
+    # its checkpoint when the run is started again
+    trains: bool = False
     chat_model: bool = False  # its checkpoint can be the final (evaluated) model
-    resumable: bool = False
     in_run: bool = True  # part of `run tiny`
     # (config, run) -> config with every path filled in from the run folder
     wire: Callable[[Any, RunSpec], Any] | None = None
@@ -193,6 +194,10 @@ class Stage:
     summarize: Callable[[Any, RunSpec], Any] | None = None  # (report, run) -> its part
     # (config, run) -> several jobs instead of one (the eval stage: one per eval set)
     fan_out: Callable[[Any, RunSpec], list[Job]] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.prefix:
+            object.__setattr__(self, "prefix", f"{self.name}-")  # frozen: set once, here
 
     def run_config(self, **given: Any) -> Any:
         """The stage config of `run tiny`: its run defaults, then the flags given."""

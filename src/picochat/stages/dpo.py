@@ -89,7 +89,6 @@ def _summarize(report: dict[str, Any], run: RunSpec) -> dict[str, Any]:
 STAGE = Stage(
     name="dpo",
     config=DPOConfig,
-    prefix="dpo-",
     command=Command("train", "dpo", "Preference-tune a chat checkpoint on chosen/rejected pairs."),
     run=runner("picochat.training.dpo", "train_dpo", progress=True),
     describe=_describe,
@@ -109,7 +108,6 @@ STAGE = Stage(
     needs=("sft",),
     trains=True,
     chat_model=True,
-    resumable=True,
     wire=_wire,
     files=lambda config, run: {"preferences": run.inputs.preferences},
     enabled=lambda run: run.inputs.preferences is not None,

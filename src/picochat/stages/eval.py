@@ -139,7 +139,6 @@ def _summarize(reports: dict[str, dict[str, Any]], run: RunSpec) -> dict[str, An
 STAGE = Stage(
     name="eval",
     config=EvalConfig,
-    prefix="eval-",
     command=Command(
         "eval",
         "chat",

@@ -31,7 +31,6 @@ def _describe(result: Any) -> list[Any]:
 STAGE = Stage(
     name="hf-import",
     config=HFImportConfig,
-    prefix="hf-import-",
     command=Command(
         "data",
         "hf-import",

@@ -26,7 +26,6 @@ def _describe(result: Any) -> list[str]:
 STAGE = Stage(
     name="hf-sft",
     config=HFSFTConfig,
-    prefix="hf-sft-",
     command=Command(
         "train", "hf-sft", "Fine-tune an existing Hugging Face causal LM on chat rows."
     ),

@@ -101,7 +101,6 @@ def _estimate(config: SFTConfig, plan: Plan) -> None:
 STAGE = Stage(
     name="sft",
     config=SFTConfig,
-    prefix="sft-",
     command=Command("train", "sft", "Teach a base checkpoint a chat format (full or LoRA)."),
     run=runner("picochat.training.sft", "train_sft", progress=True),
     describe=_describe,
@@ -117,7 +116,6 @@ STAGE = Stage(
     needs=("base",),
     trains=True,
     chat_model=True,
-    resumable=True,
     wire=_wire,
     files=lambda config, run: {"chat": run.inputs.chat},
     validate=_validate,

@@ -90,7 +90,6 @@ def _summarize(report: dict[str, Any], run: RunSpec) -> dict[str, Any]:
 STAGE = Stage(
     name="tokenizer",
     config=TokenizerTrainConfig,
-    prefix="tokenizer-",
     command=Command("tok", "train", "Learn a tokenizer from a corpus and write tokenizer.json."),
     run=runner("picochat.tokenizer.train", "train_tokenizer"),
     describe=_describe,
