@@ -23,7 +23,10 @@ from picochat.stages.registry import PIPELINE
 def _own_defaults_notes(stage: Stage) -> dict[str, str]:
     """Each differing flag's help names the stage command's own default."""
     command = f"`picochat {stage.command.group} {stage.command.name}` alone"
-    return {name: f"{command}: {own}" for name, (own, _) in stage.differing_defaults().items()}
+    return {
+        name: f"{command}: {'unset, see its --help' if own is None else own}"
+        for name, (own, _) in stage.differing_defaults().items()
+    }
 
 
 def _run_default(name: str, value: object) -> object:

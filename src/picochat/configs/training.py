@@ -101,7 +101,7 @@ class ModelShapeConfig:
     depth: int | None = option(
         None,
         "One dial for the model size: derives width (64*depth), heads, kv-heads, context and "
-        "the learning rate (table below).",
+        "the learning rate (the presets table of `picochat train base --help`).",
     )
     n_layer: int | None = option(None, "Transformer blocks.")
     n_head: int | None = option(None, "Attention heads.")
@@ -144,7 +144,7 @@ class BaseTrainConfig(ModelShapeConfig, LoopConfig):
         "learning_rate",
         None,
         "Peak learning rate (AdamW). Default 3e-3; with --depth N (or --preset dN) "
-        "3e-3*128/width, the 1/width rule (table below).",
+        "3e-3*128/width, the 1/width rule (the presets table of `picochat train base --help`).",
     )
     warmup_steps: int = loop_option("warmup_steps", 20)
     eval_every: int = loop_option("eval_every", 50)
