@@ -91,6 +91,38 @@ def test_batched_rows_equal_picochat_chat_and_generate(served):
     assert final.prompt_tokens == len(jobs[5][0])
 
 
+def test_prompts_admitted_together_share_one_prefill_and_equal_each_alone(served):
+    """Requests queued before the engine starts are admitted in one turn: their prompts
+    (all of different lengths) are prefilled in one left-padded forward, and each reply
+    still equals picochat.chat alone; a bad prompt in the same turn fails alone, and a
+    request cancelled before its turn is dropped."""
+    tok = served.info["tokenizer"]
+    sampled = dict(temperature=0.9, top_k=12, repetition_penalty=1.3, seed=3, max_new_tokens=20)
+    jobs = [(m, dict(temperature=0.0, max_new_tokens=25)) for m in CHATS] + [(CHATS[2], sampled)]
+    engine = Engine(served, max_batch=8, max_queue=8)  # not started: every request waits
+    got = Collector()
+    for key, (messages, sampling) in enumerate(jobs):
+        engine.submit(
+            Request(served.chat_ids(messages), sampling_config(**sampling), got.sink(key))
+        )
+    too_long = [served.text_ids("a" * served.context_size)[: served.context_size]]
+    engine.submit(Request(too_long[0], sampling_config(max_new_tokens=2), got.sink(len(jobs))))
+    gone = Request(served.text_ids("gone"), sampling_config(max_new_tokens=5), got.sink(99))
+    engine.submit(gone)
+    engine.cancel(gone)
+    engine.start()
+    try:
+        got.wait(len(jobs) + 1)
+    finally:
+        engine.close()
+    assert len({len(served.chat_ids(m)) for m, _ in jobs}) == len(CHATS)  # lengths differ
+    assert engine.stats["prefills"] == 1 and engine.stats["cancelled"] == 1
+    for key, (messages, sampling) in enumerate(jobs):
+        assert got.text(key) == picochat.chat(served.model, tok, messages, **sampling)
+    assert "context" in got.events[len(jobs)][-1].error
+    assert got.events[99] == []
+
+
 def test_max_tokens_and_context_end_a_row_with_length(served):
     engine = Engine(served, max_batch=2).start()
     got = Collector()

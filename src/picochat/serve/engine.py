@@ -1,8 +1,9 @@
 """Continuous batching: one decode loop serving every request of a model at once.
 
 A background thread owns the model. Each turn of its loop:
-1. admits waiting requests into free slots (up to `max_batch` rows): each prompt is
-   prefilled alone into its slot ([1, T] forward) and its first token sampled;
+1. admits waiting requests into free slots (up to `max_batch` rows): the prompts
+   admitted together are prefilled in one forward ([B, T], left-padded: `slots`; a
+   lone prompt [1, T]) and each row's first token sampled;
 2. runs ONE batched forward for all active rows ([n, 1], each row at its own position:
    `picochat.serve.slots`), samples a token per row and hands each row its new text;
 3. retires rows that finished (stop token, stop string, max tokens, full context) or
@@ -46,6 +47,14 @@ log = logging.getLogger("picochat.serve")
 # imported 8K-context model: ~6 GB at 16 slots) gets a shorter per-request window
 # instead of that much memory. A Picochat model's context fits many times over.
 CACHE_BYTES = 2 << 30
+
+# Prompts admitted in one turn are prefilled together, left-padded to the longest, up to
+# this many padded positions per forward (its activations stay a few MB at n_embd 384) ...
+PREFILL_TOKENS = 4096
+# ... and this many attention scores (rows x heads x T x T): the size under which the
+# transformer's CPU attention uses batched matmuls (`model.transformer`); a longer prompt
+# is prefilled alone with plain causal attention.
+PREFILL_SCORES = 1 << 25
 
 
 class QueueFull(Exception):
@@ -121,6 +130,7 @@ class Engine:
         self.active: list[_Row] = []
         self.stats = {
             "steps": 0,
+            "prefills": 0,  # prefill forwards (the prompts admitted together share one)
             "rows_stepped": 0,
             "max_rows": 0,
             "requests": 0,
@@ -178,8 +188,11 @@ class Engine:
                     admitted = []
                     while self.pending and len(self.active) + len(admitted) < self.max_batch:
                         admitted.append(self.pending.popleft())
+                rows: list[_Row] = []
                 for request in admitted:
-                    self._guarded(self._admit, [request], request)
+                    self._guarded(self._new_row, [request], request, rows)
+                for group in self._prefill_groups(rows):
+                    self._guarded(self._prefill, [row.request for row in group], group)
                 self._retire()
                 if self.active:
                     self._guarded(self._step, [row.request for row in self.active])
@@ -202,7 +215,8 @@ class Engine:
                 if row.request in requests:
                     row.done = True
 
-    def _admit(self, request: Request) -> None:
+    def _new_row(self, request: Request, rows: list[_Row]) -> None:
+        """Check an admitted request and add its row (not yet prefilled) to `rows`."""
         if request.cancelled:
             self.stats["cancelled"] += 1
             return
@@ -218,21 +232,51 @@ class Engine:
         if config.repetition_penalty != 1.0:
             seen = torch.zeros(self.model.config.vocab_size, dtype=torch.bool, device=self.device)
             seen[prompt] = True
-        row = _Row(
-            request=request,
-            text=ReplyText(self.served.decode, request.stops),
-            limit=min(config.max_new_tokens, context - len(prompt)),
-            generator=generator,
-            seen=seen,
+        rows.append(
+            _Row(
+                request=request,
+                text=ReplyText(self.served.decode, request.stops),
+                limit=min(config.max_new_tokens, context - len(prompt)),
+                generator=generator,
+                seen=seen,
+            )
         )
-        slot = len(self.active)
-        ids = torch.tensor([prompt], dtype=torch.long, device=self.device)
-        logits, _ = self.model(ids, cache=self.cache.prefill_view(slot), last_logits_only=True)
-        if request.cancelled:  # the client left during the prefill
-            self.stats["cancelled"] += 1
-            return
-        self.active.append(row)
-        self._emit(row, self._sample([row], logits[:, -1])[0])
+
+    def _prefill_groups(self, rows: list[_Row]) -> list[list[_Row]]:
+        """Rows by prompt length (less padding), cut into groups that each fit one
+        prefill forward: `PREFILL_TOKENS` padded positions, `PREFILL_SCORES` scores."""
+        heads = self.model.config.n_head
+        groups: list[list[_Row]] = []
+        for row in sorted(rows, key=lambda row: len(row.request.prompt_ids)):
+            width = len(row.request.prompt_ids)  # the group's longest: rows are sorted
+            count = len(groups[-1]) + 1 if groups else 1
+            fits = count * width <= PREFILL_TOKENS and count * heads * width**2 <= PREFILL_SCORES
+            if groups and fits:
+                groups[-1].append(row)
+            else:
+                groups.append([row])
+        return groups
+
+    def _prefill(self, rows: list[_Row]) -> None:
+        """Read the rows' prompts into the next free slots (one forward) and emit each
+        row's first token."""
+        prompts = [row.request.prompt_ids for row in rows]
+        first = len(self.active)
+        if len(rows) == 1:
+            ids = torch.tensor(prompts, dtype=torch.long, device=self.device)
+            view: Any = self.cache.prefill_view(first)
+        else:
+            width = max(len(prompt) for prompt in prompts)
+            padded = [[self.served.pad_id] * (width - len(p)) + list(p) for p in prompts]
+            ids = torch.tensor(padded, dtype=torch.long, device=self.device)
+            slots = list(range(first, first + len(rows)))
+            view = self.cache.batch_prefill_view(slots, [len(p) for p in prompts])
+        logits, _ = self.model(ids, cache=view, last_logits_only=True)
+        self.stats["prefills"] += 1
+        self.active.extend(rows)  # a row whose client left meanwhile: `_retire` drops it
+        for row, token in zip(rows, self._sample(rows, logits[:, -1]), strict=True):
+            if not row.request.cancelled:
+                self._emit(row, token)
 
     def _step(self) -> None:
         rows = self.active

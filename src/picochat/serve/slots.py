@@ -7,7 +7,10 @@ own length. Here every row (a "slot") owns `max_len` positions starting at 0 and
 a length of its own, so a row computes exactly what it would alone:
 
 - prefill: one new request's prompt goes into a free slot alone ([1, T] forward, plain
-  causal attention, rotary positions 0..T-1);
+  causal attention, rotary positions 0..T-1); or the prompts admitted together go into
+  their slots in one [B, T] forward, left-padded to the longest, with the positions and
+  mask of `picochat.model.transformer.KVCache`'s `pad_lengths` (as `picochat.generate`
+  batches), each slot keeping only its real keys from position 0;
 - decode step: the `n` active slots (always rows 0..n-1, kept dense by `move`) feed one
   token each ([n, 1] forward); row b writes its key/value at its own position
   `lengths[b]` and attends to keys 0..lengths[b] (a boolean mask hides the rest).
@@ -50,6 +53,12 @@ class SlotCache:
         """The cache as the model sees it while `slot` (emptied) reads its prompt."""
         self.lengths[slot] = 0
         return PrefillView(self, slot)
+
+    def batch_prefill_view(self, slots: list[int], lengths: list[int]) -> BatchPrefillView:
+        """The cache while `slots` (emptied) read prompts of `lengths` tokens, left-padded."""
+        for slot in slots:
+            self.lengths[slot] = 0
+        return BatchPrefillView(self, slots, lengths)
 
     def decode_view(self, n: int) -> DecodeView:
         """The cache as the model sees it for one token in each of slots 0..n-1."""
@@ -95,6 +104,49 @@ class PrefillView:
         self.cache.keys[layer][row, :, self.length : end] = k
         self.cache.values[layer][row, :, self.length : end] = v
         return self.cache.keys[layer][row, :, :end], self.cache.values[layer][row, :, :end]
+
+
+class BatchPrefillView:
+    """Empty slots reading their prompts in one [B, T] forward, T the longest prompt: row b
+    has T - lengths[b] padding columns first. A padding column gets rotary position 0
+    and is seen by no real query (a padding query sees itself only: no empty softmax);
+    only the real keys are stored, at positions 0..lengths[b]-1 of the row's slot."""
+
+    def __init__(self, cache: SlotCache, slots: list[int], lengths: list[int]) -> None:
+        self.cache, self.slots, self.lengths = cache, slots, lengths
+        self.width = max(lengths)
+        if self.width > cache.context_size:
+            raise ValueError(f"prompt of {self.width} tokens > context {cache.context_size}")
+        self.pads = [self.width - n for n in lengths]
+        self._pad = torch.tensor(self.pads, dtype=torch.long, device=cache.device)
+
+    @property
+    def length(self) -> int:
+        return 0  # the slots start empty
+
+    @length.setter
+    def length(self, value: int) -> None:  # after the forward: each slot holds its prompt
+        for slot, n in zip(self.slots, self.lengths, strict=True):
+            self.cache.lengths[slot] = n
+
+    def positions(self, n_new: int) -> torch.Tensor:
+        columns = torch.arange(n_new, device=self.cache.device)
+        return (columns[None, :] - self._pad[:, None]).clamp(min=0)
+
+    def attention_mask(self, n_new: int) -> torch.Tensor | None:
+        if not any(self.pads):
+            return None  # equal lengths: plain causal attention, as a prefill alone
+        column = torch.arange(n_new, device=self.cache.device)
+        query, key = column[:, None], column[None, :]
+        real_key = key[None] >= self._pad[:, None, None]  # [B, 1, T]
+        return ((key <= query)[None] & (real_key | (key == query)[None]))[:, None]
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        keys, values = self.cache.keys[layer], self.cache.values[layer]
+        for row, (slot, pad) in enumerate(zip(self.slots, self.pads, strict=True)):
+            keys[slot, :, : self.width - pad] = k[row, :, pad:]
+            values[slot, :, : self.width - pad] = v[row, :, pad:]
+        return k, v  # this forward's keys are all there is
 
 
 class DecodeView:
