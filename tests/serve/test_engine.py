@@ -9,6 +9,7 @@ import pytest
 
 import picochat
 from picochat.generation import sampling_config
+from picochat.serve import engine as engine_module
 from picochat.serve.engine import Engine, QueueFull, Request
 from picochat.serve.text import ReplyText
 
@@ -91,7 +92,7 @@ def test_batched_rows_equal_picochat_chat_and_generate(served):
     assert final.prompt_tokens == len(jobs[5][0])
 
 
-def test_prompts_admitted_together_share_one_prefill_and_equal_each_alone(served):
+def test_prompts_admitted_together_share_one_prefill_and_equal_each_alone(served, monkeypatch):
     """Requests queued before the engine starts are admitted in one turn: their prompts
     (all of different lengths) are prefilled in one left-padded forward, and each reply
     still equals picochat.chat alone; a bad prompt in the same turn fails alone, and a
@@ -99,6 +100,7 @@ def test_prompts_admitted_together_share_one_prefill_and_equal_each_alone(served
     tok = served.info["tokenizer"]
     sampled = dict(temperature=0.9, top_k=12, repetition_penalty=1.3, seed=3, max_new_tokens=20)
     jobs = [(m, dict(temperature=0.0, max_new_tokens=25)) for m in CHATS] + [(CHATS[2], sampled)]
+    monkeypatch.setattr(engine_module, "PREFILL_PADDING", 10.0)  # any lengths share a group
     engine = Engine(served, max_batch=8, max_queue=8)  # not started: every request waits
     got = Collector()
     for key, (messages, sampling) in enumerate(jobs):
@@ -121,6 +123,19 @@ def test_prompts_admitted_together_share_one_prefill_and_equal_each_alone(served
         assert got.text(key) == picochat.chat(served.model, tok, messages, **sampling)
     assert "context" in got.events[len(jobs)][-1].error
     assert got.events[99] == []
+
+
+def test_prefill_groups_hold_prompts_of_similar_lengths(served):
+    engine = Engine(served, max_batch=8)
+    rows: list = []
+    for length in (100, 40, 41, 8, 42, 9):
+        engine._new_row(Request([1] * length, sampling_config(), lambda e: None), rows)
+    groups = engine._prefill_groups(rows)
+    assert [[len(r.request.prompt_ids) for r in g] for g in groups] == [
+        [8, 9],
+        [40, 41, 42],
+        [100],
+    ]
 
 
 def test_max_tokens_and_context_end_a_row_with_length(served):

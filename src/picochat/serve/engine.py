@@ -48,12 +48,16 @@ log = logging.getLogger("picochat.serve")
 # instead of that much memory. A Picochat model's context fits many times over.
 CACHE_BYTES = 2 << 30
 
-# Prompts admitted in one turn are prefilled together, left-padded to the longest, up to
-# this many padded positions per forward (its activations stay a few MB at n_embd 384) ...
+# Prompts admitted in one turn are prefilled together, left-padded to the longest of
+# their group. A group holds prompts of similar lengths: at most PREFILL_PADDING times
+# their real tokens in padded positions (16 bench prompts of 41-121 tokens, 2-core CPU:
+# 4 groups at 1.1 cost 14% less CPU than 16 prefills alone; one group at 1.5x padding,
+# 45% more: the padding and the masked attention cost more than the batching saves),
+PREFILL_PADDING = 1.1
+# at most this many padded positions per forward (activations stay a few MB at n_embd 384),
 PREFILL_TOKENS = 4096
-# ... and this many attention scores (rows x heads x T x T): the size under which the
-# transformer's CPU attention uses batched matmuls (`model.transformer`); a longer prompt
-# is prefilled alone with plain causal attention.
+# and at most this many attention scores (rows x heads x T x T): the size under which the
+# transformer's CPU attention uses batched matmuls (`model.transformer`).
 PREFILL_SCORES = 1 << 25
 
 
@@ -243,14 +247,17 @@ class Engine:
         )
 
     def _prefill_groups(self, rows: list[_Row]) -> list[list[_Row]]:
-        """Rows by prompt length (less padding), cut into groups that each fit one
-        prefill forward: `PREFILL_TOKENS` padded positions, `PREFILL_SCORES` scores."""
+        """Rows by prompt length, cut into groups that each fit one prefill forward
+        (`PREFILL_PADDING`, `PREFILL_TOKENS`, `PREFILL_SCORES`)."""
         heads = self.model.config.n_head
         groups: list[list[_Row]] = []
         for row in sorted(rows, key=lambda row: len(row.request.prompt_ids)):
             width = len(row.request.prompt_ids)  # the group's longest: rows are sorted
-            count = len(groups[-1]) + 1 if groups else 1
-            fits = count * width <= PREFILL_TOKENS and count * heads * width**2 <= PREFILL_SCORES
+            group = groups[-1] if groups else []
+            count, real = len(group) + 1, width + sum(len(r.request.prompt_ids) for r in group)
+            padded = count * width
+            fits = padded <= min(PREFILL_TOKENS, PREFILL_PADDING * real)
+            fits = fits and count * heads * width**2 <= PREFILL_SCORES
             if groups and fits:
                 groups[-1].append(row)
             else:
