@@ -9,7 +9,10 @@ saved as a checkpoint and exported with `picochat export hf`. Then, over loopbac
    requests each level (/v1/completions, 128 new tokens,
    `ignore_eos` so every reply has the same length, greedy): aggregate decode tokens/s
    (completion tokens from `usage` / wall time of the level) and time to first token
-   p50/p95. Sequential serving would give the same tokens/s at every level.
+   p50/p95; and the server's CPU seconds per level (tokens per server CPU second: the
+   machine is shared, and how much of it the server got moves wall-clock tokens/s by
+   +-50% between runs, not this). Sequential serving would give the same tokens/s at
+   every level.
 2. The same load against `transformers serve` on the exported folder (same weights,
    prompts and lengths: its copy has no end-of-sequence ids, as it refuses `ignore_eos`),
    plain and with `--continuous-batching`, when it starts here offline; otherwise the
@@ -252,8 +255,9 @@ def table(ours: list[dict], theirs: dict) -> str:
         for side in sides
     ]
     rows = ["| clients | picochat serve tok/s | TTFT p50 / p95 (s) | vs 1 client "
-            "| transformers serve tok/s (TTFT p50) | transformers serve --continuous-batching |",
-            "|---|---|---|---|---|---|"]  # fmt: skip
+            "| tok per server CPU-s | transformers serve tok/s (TTFT p50) "
+            "| transformers serve --continuous-batching |",
+            "|---|---|---|---|---|---|---|"]  # fmt: skip
     for level in ours:
         cells = []
         for ref in refs:
@@ -262,7 +266,8 @@ def table(ours: list[dict], theirs: dict) -> str:
         ratio = level["tokens_per_second"] / ours[0]["tokens_per_second"]
         low, high = level.get("tokens_per_second_range", [None, None])
         rows.append(f"| {level['clients']} | {level['tokens_per_second']} ({low}-{high}) | {level['ttft_p50']} / "
-                    f"{level['ttft_p95']} | {ratio:.2f}x | {cells[0]} | {cells[1]} |")  # fmt: skip
+                    f"{level['ttft_p95']} | {ratio:.2f}x | {level.get('tokens_per_server_cpu_second')} "
+                    f"| {cells[0]} | {cells[1]} |")  # fmt: skip
     return "\n".join(rows)
 
 
@@ -276,6 +281,7 @@ def main() -> None:
     parser.add_argument(
         "--reference-budget", type=float, default=600, help="seconds per transformers side"
     )
+    parser.add_argument("--out", default="bench_serve.json", help="file name in bench/results")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench_serve_"))
     result: dict = {"machine_before": machine()}
@@ -294,7 +300,7 @@ def main() -> None:
     server = start(command, port, folder / "picochat_serve.log")
     try:
         result["picochat"] = load_levels(
-            port, "bench", prompts, NEW_TOKENS, args.repeats, ignore_eos=True
+            port, "bench", prompts, NEW_TOKENS, args.repeats, server.pid, ignore_eos=True
         )
         soak_count = 50 if args.quick else args.soak
         result["soak"] = soak(port, "bench", server, soak_count, args.soak_seconds)
@@ -310,10 +316,13 @@ def main() -> None:
     result["speedup_16_over_1"] = round(
         levels[-1]["tokens_per_second"] / levels[0]["tokens_per_second"], 2
     )
+    per_cpu = [level["tokens_per_server_cpu_second"] for level in levels]
+    if all(per_cpu):  # the same ratio per server CPU second: what the load does not move
+        result["cpu_speedup_16_over_1"] = round(per_cpu[-1] / per_cpu[0], 2)
     print(table(levels, result.get("reference", {})))
     print(json.dumps({k: v for k, v in result["soak"].items() if k != "failures"}, indent=1))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "bench_serve.json").write_text(json.dumps(result, indent=2))
+    (RESULTS_DIR / args.out).write_text(json.dumps(result, indent=2))
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -78,10 +78,26 @@ def stream_request(port: int, body: dict, hang_up: bool = False) -> dict:
     return out
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system, every thread) a process has used so far; 0 without a pid."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_level(
-    port: int, model: str, prompts: list[str], clients: int, new_tokens: int, **extra
+    port: int,
+    model: str,
+    prompts: list[str],
+    clients: int,
+    new_tokens: int,
+    pid: int | None = None,
+    **extra,
 ) -> dict:
-    """`len(prompts)` requests from `clients` threads; aggregate tokens/s and TTFT."""
+    """`len(prompts)` requests from `clients` threads; aggregate tokens/s and TTFT, and
+    with the server's `pid` its CPU seconds: tokens per server CPU second does not
+    depend on how much of the shared machine the server got, wall-clock tokens/s does."""
     todo = list(enumerate(prompts))
     results: list[dict] = []
     lock = threading.Lock()
@@ -98,13 +114,15 @@ def run_level(
             with lock:
                 results.append(result)
 
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), cpu_seconds(pid)
+    own_before = time.process_time()
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    server_cpu = cpu_seconds(pid) - cpu_before
     tokens = sum(r["tokens"] or r["chunks"] for r in results)
     ttfts = sorted(r["ttft"] for r in results if r["ttft"] is not None)
     failed = [r for r in results if r["status"] != 200 or not r["finished"]]
@@ -119,18 +137,30 @@ def run_level(
         "tokens_per_second": round(tokens / wall, 1),
         "ttft_p50": round(statistics.median(ttfts), 3) if ttfts else None,
         "ttft_p95": round(ttfts[min(len(ttfts) - 1, int(0.95 * len(ttfts)))], 3) if ttfts else None,
+        "server_cpu_seconds": round(server_cpu, 2) if pid else None,
+        "tokens_per_server_cpu_second": round(tokens / server_cpu, 1)
+        if pid and server_cpu
+        else None,
+        "client_cpu_seconds": round(time.process_time() - own_before, 2),
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
 
 
 def load_levels(
-    port: int, model: str, prompts: list[str], new_tokens: int, repeats: int = 1, **extra
+    port: int,
+    model: str,
+    prompts: list[str],
+    new_tokens: int,
+    repeats: int = 1,
+    pid: int | None = None,
+    **extra,
 ) -> list[dict]:
     """Each level `repeats` times, the levels alternating (1, 4, 16, 1, 4, 16, ...) so a
     change in the machine's load hits every level alike; per level the median tokens/s
     with its min-max, the median TTFT p50/p95, and every round's figures."""
     run_level(port, model, prompts[:2], 2, new_tokens, **extra)  # warm-up
     rounds = [
-        [run_level(port, model, prompts, clients, new_tokens, **extra) for clients in LEVELS]
+        [run_level(port, model, prompts, clients, new_tokens, pid, **extra) for clients in LEVELS]
         for _ in range(repeats)
     ]
     levels = []
@@ -146,10 +176,16 @@ def load_levels(
                 "tokens_per_second_range": [min(rates), max(rates)],
                 "ttft_p50": statistics.median(run["ttft_p50"] for run in runs),
                 "ttft_p95": statistics.median(run["ttft_p95"] for run in runs),
+                "tokens_per_server_cpu_second": _median(runs, "tokens_per_server_cpu_second"),
                 "rounds": runs,
             }
         )
     return levels
+
+
+def _median(runs: list[dict], key: str) -> float | None:
+    values = [run[key] for run in runs if run.get(key) is not None]
+    return statistics.median(values) if values else None
 
 
 def budgeted_levels(
