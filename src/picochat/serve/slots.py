@@ -16,7 +16,7 @@ a length of its own, so a row computes exactly what it would alone:
   `lengths[b]` and attends to keys 0..lengths[b] (a boolean mask hides the rest).
 
 The transformer talks to a cache through `positions(T)`, `attention_mask(T)`,
-`update(layer, k, v)` and `length` (read, then `+= T` after the forward); the two
+`update(layer, k, v)` and `length` (read, then `+= T` after the forward); the three
 views below implement exactly that, so the model needs no change.
 
 Not here: scheduling (`engine.py`) or sampling (`picochat.generation`).
