@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,12 +39,21 @@ def is_main_rank() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+HOLDER_WAIT_S = 1.0  # the holder writes its PID just after taking the lock: wait that long
+
+
 def _holder(lock_path: Path) -> str:
-    with contextlib.suppress(OSError):
-        text = lock_path.read_text(encoding="utf-8").strip()
-        if text:
-            return text.splitlines()[0]
-    return "unknown PID"
+    """The holder's "PID n: command" line; a second writer that lost a race by
+    microseconds may read the file before the winner has written it, so poll briefly."""
+    deadline = time.monotonic() + HOLDER_WAIT_S
+    while True:
+        with contextlib.suppress(OSError):
+            text = lock_path.read_text(encoding="utf-8").strip()
+            if text:
+                return text.splitlines()[0]
+        if time.monotonic() >= deadline:
+            return "unknown PID"
+        time.sleep(0.02)
 
 
 @contextlib.contextmanager

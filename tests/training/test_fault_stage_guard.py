@@ -108,3 +108,17 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_holder_is_taken
     assert f"PID {holder.pid}" in (out / LOCK_FILE).read_text()
     assert run_cli(*_flags(paths, out))[0] == 0
     assert (out / "train_report.json").is_file()
+
+
+def test_a_writer_that_loses_by_microseconds_still_names_the_holder(tmp_path):
+    """The winner writes its PID just after taking the lock; the loser may look first."""
+    import threading
+
+    from picochat.locks import _holder
+
+    lock = tmp_path / LOCK_FILE
+    lock.write_text("")  # taken, not yet written
+    writer = threading.Timer(0.2, lambda: lock.write_text("PID 4242: picochat run tiny\n"))
+    writer.start()
+    assert _holder(lock) == "PID 4242: picochat run tiny"
+    writer.join()
