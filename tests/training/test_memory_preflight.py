@@ -4,6 +4,7 @@ the dry run, through the real CLI."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import torch
@@ -118,3 +119,19 @@ def test_the_report_keeps_the_preflight(make_inputs, doc_text, tmp_path, run_cli
     preflight = json.loads((out / "train_report.json").read_text())["preflight"]
     assert preflight["planned_tokens"] == 2 * 4 * 32
     assert preflight["memory"]["bytes"]["peak"] > 0 and preflight["memory_limit_bytes"] > 0
+
+
+def test_dry_run_peak_memory_counts_its_own_steps_not_the_process_history():
+    from picochat.training.dry_run import _PeakRss, _rss_bytes
+
+    earlier = bytearray(256 * 2**20)  # an earlier job in the same process peaked high...
+    del earlier  # ...and returned its memory (a block this large is its own mapping)
+    before = _rss_bytes()
+    with _PeakRss() as idle:
+        pass
+    assert idle.peak - before < 64 * 2**20  # the old ru_maxrss reading said >= 256 MiB
+    with _PeakRss() as busy:
+        during = b"\x01" * (96 * 2**20)  # every page written: resident
+        time.sleep(10 * _PeakRss.EVERY_S)  # held for a whole step, as a step's tensors are
+        del during
+    assert busy.peak - before >= 80 * 2**20

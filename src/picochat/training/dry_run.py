@@ -10,7 +10,7 @@ artifacts go to a scratch folder `out_dir/dry_run/` that is removed afterwards; 
 figures and the preflight estimate go to `out_dir/dry_run.json`. The
 first step is left out of the timing (it allocates optimizer state and, with
 --compile, compiles). Peak memory: CUDA's `max_memory_allocated`, or on a CPU the
-process's peak RSS minus its RSS before the run.
+peak RSS sampled during the steps minus its RSS before them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import dataclasses
 import resource
 import shutil
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,34 @@ REPORT = layout.DRY_RUN_REPORT  # the preflight and these figures, beside the ru
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * resource.getpagesize()
+
+
+class _PeakRss:
+    """The largest RSS seen while the block runs, sampled every `EVERY_S`.
+
+    Not the process's lifetime peak (`ru_maxrss`): that includes whatever ran earlier in
+    the same process (a notebook, a test session) and says nothing about these steps.
+    A spike shorter than the interval can be missed; optimizer state and activations
+    live for a whole step, far longer.
+    """
+
+    EVERY_S = 0.02
+
+    def __enter__(self) -> _PeakRss:
+        self.peak = _rss_bytes()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="peak-rss", daemon=True)
+        self._thread.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self._done.wait(self.EVERY_S):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
 
 
 def dry_run(
@@ -74,15 +103,16 @@ def dry_run(
     rss_before = _rss_bytes() if device.type == "cpu" else 0
     started = time.perf_counter()
     try:
-        train(short, scratch, lambda step: stamps.append(time.perf_counter()))
+        with _PeakRss() as rss:
+            train(short, scratch, lambda step: stamps.append(time.perf_counter()))
     finally:
         if is_main:
             shutil.rmtree(scratch, ignore_errors=True)
     if device.type == "cuda":
         peak, peak_source = torch.cuda.max_memory_allocated(device), "cuda max_memory_allocated"
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before
-        peak_source = "peak RSS minus RSS before the run"
+        peak = rss.peak - rss_before
+        peak_source = "peak RSS during the steps (sampled every 20 ms) minus RSS before them"
     gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
     seconds_per_step = statistics.median(gaps)
     tokens_per_step = config.batch_size * config.grad_accum_steps * world_size * context
