@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -105,6 +106,9 @@ def open_split(config: HFImportConfig) -> tuple[Any, str | None]:
     builder: str | None = None
     if local.exists():
         datasets.disable_progress_bars()  # local files load in moments; bars are noise
+        # Its JSON reader logs a malformed line itself, with a row number that is not the
+        # file's line (it counts within a block); Picochat names the real line instead.
+        logging.getLogger("datasets.packaged_modules.json.json").setLevel(logging.CRITICAL)
         builder = _local_builder(local)
         options = _TEXT_BUILDER_OPTIONS if builder == "text" else {}
         if local.is_file():
