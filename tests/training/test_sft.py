@@ -313,3 +313,33 @@ def test_a_tokenizer_from_another_run_is_refused(base_run, tmp_path, run_cli):
     args[args.index("--tokenizer") + 1] = str(other)
     code, _, err = run_cli(*args)
     assert code == 2 and "tokenizer" in err and "Traceback" not in err
+
+
+def test_final_and_best_validation_losses_cover_every_validation_row(base_run, tmp_path, run_cli):
+    """Periodic evaluations score --eval-batches x --batch-size rows (here 4 of ~9);
+    the final and best figures score them all (issue 15)."""
+    from picochat.data.chat import split_chat_examples
+    from picochat.training.lm_metrics import window_loss_sums
+
+    out = tmp_path / "sft"
+    code, stdout, _ = run_cli(*sft_args(base_run, out, "--eval-batches", "1"))
+    assert code == 0, stdout
+    report = json.loads((out / "sft_report.json").read_text())
+    tok = load_tokenizer(base_run / "tok.json")
+    model = load_checkpoint(out / "checkpoint")
+    dataset = read_chat_jsonl(TINY_CHAT)
+    rendered = render_examples(dataset.examples, tok, model.config.context_size)
+    by_line = {s.line: s for s in rendered.sequences}
+    usable = [e for e in dataset.examples if e.line in by_line]
+    _, val = split_chat_examples(usable, val_fraction=0.1, seed=1337)
+    assert len(val) == report["dataset"]["val_rows"] > 4
+    x, y = collate([by_line[e.line] for e in val], tok.pad_id)
+    sums = window_loss_sums(
+        model, x, y, torch.from_numpy(tok.token_byte_lengths()), device=torch.device("cpu")
+    )
+    final = report["final"]
+    assert final["val_loss"] == pytest.approx(sums.mean_loss, rel=1e-5)
+    assert final["val_tokens"] == sums.targets and final["val_scope"] == "whole"
+    assert final["periodic_val_loss"] != pytest.approx(final["val_loss"], rel=1e-6)
+    assert report["validation_scope"]["periodic_val_rows"] == 4
+    assert "periodic evaluations score 4 of" in (out / "report.md").read_text()

@@ -48,6 +48,7 @@ from picochat.training.token_data import (
     build_token_data,
     read_corpus,
 )
+from picochat.training.whole_validation import final_and_best, stream_scorer
 from picochat.training.windows import RandomWindows, spread_rows, spread_windows
 
 # Train-loss estimate at each evaluation: up to this many full training windows.
@@ -212,6 +213,21 @@ def _train(run: StageRun, model_config: ModelConfig) -> BaseTrainResult:
     model = _build_model(config, model_config, tokenizer, run.device).to(run.device)
     model.train()
     loop = run.loop(_task(run, model, tokenizer, data, context), label="train base")
+    # Every rank scores its share of the whole validation side (final and best weights).
+    whole = final_and_best(
+        model,
+        loop,
+        stream_scorer(
+            data.val,
+            context,
+            torch.from_numpy(tokenizer.token_byte_lengths()),
+            device=run.device,
+            info=info,
+        ),
+        device=run.device,
+        precision=run.precision,
+        tokenizer=tokenizer,
+    )
     report: dict[str, Any] = {}
     if info.is_main:
         diagnosed = _weights_to_diagnose(model, loop, run.device)
@@ -225,6 +241,7 @@ def _train(run: StageRun, model_config: ModelConfig) -> BaseTrainResult:
             data=data,
             loop=loop,
             diagnostics=diagnostics,
+            whole=whole,
         )
         write_report_files(out_dir, report, diagnostics)
     return BaseTrainResult.from_loop(out_dir, report, loop)

@@ -16,6 +16,7 @@ from picochat.markdown import Block, Bullets, Code, Heading, Paragraph, Table, f
 from picochat.plots import plot_history
 from picochat.training.loop import LoopResult
 from picochat.training.token_data import TokenData
+from picochat.training.whole_validation import apply_to_report, describe
 
 
 def _final(loop: LoopResult) -> dict[str, Any]:
@@ -56,7 +57,7 @@ def _recommended(loop: LoopResult) -> dict[str, Any]:
         why = "the last evaluation is also the best: validation loss was still improving"
     else:
         why = (
-            f"lowest validation loss ({best['val_loss']:.4f}); later steps fit the training "
+            f"lowest periodic validation loss ({best['val_loss']:.4f}); later steps fit the training "
             "windows more without carrying over to held-out text"
         )
     return {"step": best["step"], "folder": layout.BEST_CHECKPOINT, "reason": why}
@@ -119,7 +120,10 @@ def build_report(
     data: TokenData,
     loop: LoopResult,
     diagnostics: dict[str, Any],
+    whole: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None),
 ) -> dict[str, Any]:
+    """train_report.json; `whole` holds the (final, best) whole-validation figures
+    (`whole_validation.final_and_best`), which replace the periodic ones in `final`/`best`."""
     report = report_header(
         config, inputs=inputs, seed=config.seed, wall_seconds=wall_seconds, device=device
     )
@@ -128,7 +132,7 @@ def build_report(
             "model": {"num_parameters": num_parameters},
             "dataset": _dataset(data),
             "history": loop.history,
-            "best": loop.best,
+            "best": dict(loop.best) if loop.best else None,
             "final": _final(loop),
             "recommended_checkpoint": _recommended(loop),
             "stop_reason": loop.stop_reason,
@@ -144,9 +148,22 @@ def build_report(
             },
         }
     )
+    apply_to_report(report["final"], report["best"], whole)
+    report["validation_scope"] = _scope(loop, whole[0])
     if report["best"] is None:
         report["best_reason"] = "no evaluation ran before the run stopped"
     return report
+
+
+def _scope(loop: LoopResult, final: dict[str, Any] | None) -> dict[str, Any]:
+    """How many validation tokens the periodic evaluations and the final/best figures scored."""
+    periodic = loop.history[-1].get("val_targets") if loop.history else None
+    return {
+        "periodic_val_tokens": periodic,
+        "final_and_best": describe(final),
+        "final_and_best_val_tokens": final["val_tokens"] if final else None,
+        "val_tokens_total": final["val_tokens_total"] if final else None,
+    }
 
 
 HOW_TO_READ = (
@@ -172,6 +189,14 @@ def _outcome(report: dict[str, Any]) -> list[Block]:
             f"Best validation: step {best['step']}, loss {fixed(best['val_loss'])}, "
             f"BPB {fixed(best['val_bpb'])}."
         )
+    scope = report.get("validation_scope")
+    if scope:
+        periodic = scope["periodic_val_tokens"]
+        items.append(
+            f"Final and best validation figures score {scope['final_and_best']}; the "
+            "learning curve's periodic evaluations score "
+            + (f"{periodic:,} tokens each (--eval-batches)." if periodic else "a sample.")
+        )
     items += [
         f"Model: {report['model']['num_parameters']:,} parameters; device {report['device']}.",
         f"Tokens seen: {report['tokens_seen']:,} = {report['dataset_passes']:.2f} passes "
@@ -187,7 +212,7 @@ def _data_split(ds: dict[str, Any]) -> list[Block]:
         f"Train tokens {ds['train_tokens']:,}; validation tokens {ds['val_tokens']:,}"
         + (f" from {ds['val_documents']} held-out documents." if ds["val_documents"] else "."),
         "Train and validation are cut apart as text before tokenizing: no token is shared.",
-        "BPB = validation loss in bits per UTF-8 byte of the validation text (comparable "
+        "BPB = validation loss in bits per UTF-8 byte of the scored validation text (comparable "
         "across tokenizers); special tokens count 0 bytes and are left out of BPB.",
         "Train loss in the history is measured at each evaluation on fixed training windows "
         "(as many as validation windows, at most 64, spread over the training text) with the same "

@@ -52,6 +52,7 @@ from picochat.training.sft_diagnostics import is_exact, verdict
 from picochat.training.sft_report import build_report, write_report_files
 from picochat.training.stage_guard import guarded_stage
 from picochat.training.stage_run import StageRun, TrainResult, check_loop_config, run_stage
+from picochat.training.whole_validation import final_and_best, sequence_scorer
 from picochat.training.windows import spread_rows
 
 # Greedy replies are generated in batches of this many prompts.
@@ -171,6 +172,18 @@ def _train(run: StageRun) -> SFTResult:
     data = _split_rows(config, dataset, tokenizer, model.config.context_size)
     model.train()
     loop = run.loop(_task(run, model, tokenizer, data), label="train sft")
+    whole = (None, None)
+    if data.val_seq:  # every rank scores its share of all validation rows
+        scorer = sequence_scorer(
+            data.val_seq,
+            lambda rows: collate(rows, tokenizer.pad_id),
+            torch.from_numpy(tokenizer.token_byte_lengths()),
+            device=run.device,
+            info=run.info,
+        )
+        whole = final_and_best(
+            model, loop, scorer, device=run.device, precision=run.precision, tokenizer=tokenizer
+        )
     report: dict[str, Any] = {}
     adapter_dir = None
     if run.info.is_main:
@@ -191,6 +204,7 @@ def _train(run: StageRun) -> SFTResult:
             loop=loop,
             probes=probes,
             peft=peft_summary(config),
+            whole=whole,
         )
         write_report_files(out_dir, report, probes)
     return SFTResult.from_loop(out_dir, report, loop, adapter_dir=adapter_dir)

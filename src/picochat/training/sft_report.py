@@ -16,6 +16,7 @@ from picochat.markdown import Block, Bullets, Heading, Paragraph, Table, fixed, 
 from picochat.plots import plot_history
 from picochat.training.loop import LoopResult
 from picochat.training.sft_diagnostics import DIVERGENCE_TOLERANCE, divergence
+from picochat.training.whole_validation import apply_to_report, describe
 
 
 def _final(loop: LoopResult) -> dict[str, Any]:
@@ -98,7 +99,10 @@ def build_report(
     loop: LoopResult,
     probes: dict[str, Any],
     peft: dict[str, Any] | None,
+    whole: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None),
 ) -> dict[str, Any]:
+    """sft_report.json; `whole` holds the (final, best) whole-validation figures
+    (`whole_validation.final_and_best`), which replace the periodic ones in `final`/`best`."""
     ds = _dataset(dataset, rendered, train, val)
     report = report_header(
         config, inputs=inputs, seed=config.seed, wall_seconds=wall_seconds, device=device
@@ -115,7 +119,7 @@ def build_report(
             },
             "dataset": ds,
             "history": loop.history,
-            "best": loop.best,
+            "best": dict(loop.best) if loop.best else None,
             "final": _final(loop),
             "stop_reason": loop.stop_reason,
             "stop_message": loop.stop_message,
@@ -138,6 +142,12 @@ def build_report(
         }
     )
     report.update(_sample(probes))
+    apply_to_report(report["final"], report["best"], whole)
+    report["validation_scope"] = {
+        "final_and_best": describe(whole[0]) + " (supervised answer tokens)",
+        "periodic_val_rows": min(len(val), config.eval_batches * config.batch_size) or len(val),
+        "val_rows": len(val),
+    }
     if loop.best is None:
         report["best_reason"] = "no validation loss was measured (no validation rows)"
     return report
@@ -172,6 +182,13 @@ def _outcome(report: dict[str, Any]) -> list[Block]:
     ]
     if best:
         items.append(f"Best validation: step {best['step']}, loss {fixed(best['val_loss'])}.")
+    scope = report.get("validation_scope")
+    if scope:
+        items.append(
+            f"Final and best validation figures score {scope['final_and_best']}; the learning "
+            f"curve's periodic evaluations score {scope['periodic_val_rows']} of "
+            f"{scope['val_rows']} validation rows (--eval-batches)."
+        )
     items += [
         f"Validation loss diverged while train loss fell: **{report['diverged']}** "
         f"(rule: {report['diverged_rule']}).",

@@ -1,0 +1,106 @@
+"""Final and best validation figures cover the whole validation set (issue 15), while the
+periodic evaluations may score a sample (--eval-batches); a huge set is capped, and says so."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from picochat.configs import BaseTrainConfig
+from picochat.model.checkpoint import load_checkpoint
+from picochat.tokenizer import load_tokenizer
+from picochat.training.pretrain import train_base
+from picochat.training.whole_validation import stream_scorer
+
+
+def hand_figures(model, ids: list[int], context: int, n_bytes: int) -> tuple[float, float]:
+    """(loss per token, BPB) over every target of `ids`, window by window."""
+    nats = 0.0
+    with torch.no_grad():
+        for start in range(0, len(ids) - 1, context):
+            window = ids[start : start + context + 1]
+            logits, _ = model(torch.tensor([window[:-1]]))
+            logp = torch.log_softmax(logits[0].double(), dim=-1)
+            nats -= sum(logp[i, window[i + 1]].item() for i in range(len(window) - 1))
+    return nats / (len(ids) - 1), nats / (math.log(2) * n_bytes)
+
+
+def test_final_and_best_figures_score_every_validation_token_although_periodic_ones_sample(
+    make_inputs, doc_text, tmp_path
+):
+    text = "".join(doc_text(i) for i in range(12))
+    paths = make_inputs(text)
+    context = 16
+    config = BaseTrainConfig(
+        corpus=paths["corpus"],
+        tokenizer=paths["tokenizer"],
+        out_dir=tmp_path / "run",
+        preset="smoke",
+        context_size=context,
+        max_steps=6,
+        eval_every=3,
+        eval_batches=1,  # periodic evaluations: 2 of the validation windows only
+        batch_size=2,
+        split_mode="window",
+        val_fraction=0.3,
+        device="cpu",
+        precision="fp32",
+    )
+    report = train_base(config, show_progress=False).report
+    final, best = report["final"], report["best"]
+
+    tok = load_tokenizer(paths["tokenizer"])
+    val_text = text[int(len(text) * 0.7) :]
+    ids = [tok.bos_id, *tok.encode(val_text)]
+    model = load_checkpoint(tmp_path / "run" / "checkpoint")
+    loss, bpb = hand_figures(model, ids, context, len(val_text.encode("utf-8")))
+    assert final["val_loss"] == pytest.approx(loss, rel=1e-5)
+    assert final["val_bpb"] == pytest.approx(bpb, rel=1e-5)
+    assert final["val_tokens"] == final["val_tokens_total"] == len(ids) - 1
+    assert final["val_scope"] == "whole"
+    # The periodic figure scored 2 windows (the first and the partial last) only.
+    periodic = report["history"][-1]["val_targets"]
+    assert periodic <= 2 * context < final["val_tokens"]
+    assert final["periodic_val_loss"] != pytest.approx(final["val_loss"], rel=1e-6)
+    assert final["gap"] == pytest.approx(final["val_loss"] - final["train_loss"])
+    best_model = load_checkpoint(tmp_path / "run" / "best_checkpoint")
+    best_loss, _ = hand_figures(best_model, ids, context, len(val_text.encode("utf-8")))
+    assert best["val_loss"] == pytest.approx(best_loss, rel=1e-5)
+    assert best["val_tokens"] == len(ids) - 1
+    markdown = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    assert f"all {len(ids) - 1:,} validation tokens" in markdown
+    assert f"{periodic:,} tokens each" in markdown
+    assert report["validation_scope"]["final_and_best_val_tokens"] == len(ids) - 1
+
+
+def test_a_huge_validation_side_is_capped_and_says_how_many_tokens_it_scored(make_inputs, doc_text):
+    paths = make_inputs("".join(doc_text(i) for i in range(6)))
+    tok = load_tokenizer(paths["tokenizer"])
+    tokens = np.array([tok.bos_id, *tok.encode(paths["corpus"].read_text())], dtype=np.int64)
+    model = load_checkpoint_free_model(tok.vocab_size)
+    lengths = torch.from_numpy(tok.token_byte_lengths())
+    device = torch.device("cpu")
+    from picochat.training.distributed import DistInfo
+
+    whole = stream_scorer(tokens, 16, lengths, device=device, info=DistInfo())(model)
+    capped = stream_scorer(tokens, 16, lengths, device=device, info=DistInfo(), max_tokens=64)(
+        model
+    )
+    assert whole["val_scope"] == "whole" and whole["val_tokens"] == len(tokens) - 1
+    assert capped["val_scope"] == "capped"
+    assert 32 < capped["val_tokens"] <= 64 and capped["val_tokens_total"] == len(tokens) - 1
+
+
+def load_checkpoint_free_model(vocab_size: int):
+    from picochat.model.config import ModelConfig
+    from picochat.model.transformer import Transformer
+
+    torch.manual_seed(0)
+    return Transformer(
+        ModelConfig(
+            vocab_size=vocab_size, n_layer=1, n_head=2, n_kv_head=2, n_embd=16, context_size=16
+        )
+    ).eval()
