@@ -184,3 +184,19 @@ def test_wilson_interval_stays_open_when_every_item_passes():
     low, high = wilson_ci([True] * 10)
     assert high == pytest.approx(1.0) and 0.6 < low < 0.8  # 0.7225 for 10/10
     assert wilson_ci([True, False]) == pytest.approx([0.0945, 0.9055], abs=1e-3)
+
+
+def test_headline_and_ladder_intervals_are_wilson_and_stay_open_at_zero_of_n(eval_file):
+    """0/6 passing: the headline, ladder and category intervals are Wilson's (named in
+    the report), never the bootstrap's collapsed [0%, 0%] (issue 15)."""
+    report = score_items(read_eval_items(eval_file), ["Lyon."] * 6, CORPUS, seed=0)
+    s = report["summary"]
+    assert s["passed"] == 0
+    assert s["pass_rate_ci_method"] == "wilson"
+    assert s["pass_rate_ci"][0] == 0.0 and s["pass_rate_ci"][1] == pytest.approx(0.390, abs=1e-3)
+    assert s["pass_rate_bootstrap_ci"] == [0.0, 0.0]  # kept beside it, for reference
+    assert all(e["pass_rate_ci"][1] > 0 for e in report["ladder"].values() if e["items"])
+    assert all(e["pass_rate_ci"][1] > 0 for e in report["categories"].values())
+    markdown = render_markdown(report)
+    assert "95% CI [0.0%, 39.0%] (pass_rate_ci: 95% Wilson score interval" in markdown
+    assert "95% Wilson CI" in markdown and "[0%, 0%]" not in markdown

@@ -187,7 +187,7 @@ def _eval_set(report: Report) -> list[Advice]:
     if ci and s["items"] < SMALL_EVAL_ITEMS:
         out += _advice(
             "The eval is small; its pass rate is uncertain.",
-            f"{s['items']} items; 95% CI of the pass rate [{ci[0]:.0%}, {ci[1]:.0%}]",
+            f"{s['items']} items; 95% Wilson interval of the pass rate [{ci[0]:.0%}, {ci[1]:.0%}]",
             "Do not read differences smaller than the interval between runs; add items.",
         )
     if s["items"] and s["passed"] == s["items"]:

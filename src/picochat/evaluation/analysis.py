@@ -1,10 +1,13 @@
 """From item results to the figures of an eval report: rates, ladder, clusters, advice.
 
 Every rate names its denominator; a rate whose denominator is zero is `None` with a
-sibling `<key>_reason`. The pass-rate interval is a seeded percentile bootstrap over
-items: resampling n pass/fail outcomes with replacement gives a pass count distributed
-exactly Binomial(n, p̂), so `BOOTSTRAP_RESAMPLES` binomial draws are the bootstrap,
-without materialising n × resamples indices. Not a renderer: see `report.py`.
+sibling `<key>_reason`. Every pass-rate interval (`pass_rate_ci`: headline, ladder,
+categories) is the 95% Wilson score interval: at 0/n and n/n it stays open (0/16 reads
+[0%, 19.4%]), where a bootstrap collapses to a point. The seeded percentile bootstrap
+is kept beside it (`pass_rate_bootstrap_ci`): resampling n pass/fail outcomes with
+replacement gives a pass count distributed exactly Binomial(n, p̂), so
+`BOOTSTRAP_RESAMPLES` binomial draws are the bootstrap, without materialising
+n × resamples indices. Not a renderer: see `report.py`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from picochat.evaluation.items import LEVELS
 from picochat.evaluation.rules import RULE_CLUSTERS, ItemResult
 
 BOOTSTRAP_RESAMPLES = 10_000
+INTERVAL_METHOD = "wilson"
 CONFIDENCE = 0.95
 # A level or category is weak below this pass rate, or this far below the overall one.
 WEAK_PASS_RATE = 0.5
@@ -65,7 +69,9 @@ def wilson_ci(passed: Sequence[bool], z: float = 1.959964) -> list[float] | None
     p = sum(passed) / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return [max(0.0, centre - half), min(1.0, centre + half)]
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    # Exact ends at 0/n and n/n (the formula leaves ~1e-17 of rounding there).
+    return [0.0 if p == 0 else low, 1.0 if p == 1 else high]
 
 
 def _rate(out: dict[str, Any], key: str, hits: int, total: int, empty_reason: str) -> None:
@@ -122,10 +128,12 @@ def summarize(
     passed = [r.passed for r in results]
     out: dict[str, Any] = {"items": n, "passed": sum(passed)}
     _rate(out, "pass_rate", sum(passed), n, "no items")
-    out["pass_rate_ci"] = bootstrap_ci(passed, seed=seed)
-    # With every item passing (or failing) every resample is identical and the
-    # bootstrap interval collapses to a point; the Wilson interval says how wide it is.
-    out["pass_rate_wilson_ci"] = wilson_ci(passed)
+    # Wilson: with every item passing (or failing) every bootstrap resample is identical
+    # and that interval collapses to a point; Wilson's says how wide the doubt still is.
+    out["pass_rate_ci"] = wilson_ci(passed)
+    out["pass_rate_ci_method"] = INTERVAL_METHOD
+    out["pass_rate_wilson_ci"] = out["pass_rate_ci"]
+    out["pass_rate_bootstrap_ci"] = bootstrap_ci(passed, seed=seed)
     pairs = list(zip(results, items, strict=True))
 
     def rate(key: str, applies: Callable, hit: Callable, reason: str) -> None:
@@ -149,7 +157,7 @@ def summarize(
 
 
 def breakdown(results: Sequence[ItemResult], key: Callable[[ItemResult], str], seed: int) -> dict:
-    """{group: {items, passed, pass_rate, pass_rate_ci, failed_rules}} for each group."""
+    """{group: {items, passed, pass_rate, pass_rate_ci (Wilson), failed_rules}} per group."""
     groups: dict[str, list[ItemResult]] = {}
     for r in results:
         groups.setdefault(key(r), []).append(r)
@@ -160,7 +168,9 @@ def breakdown(results: Sequence[ItemResult], key: Callable[[ItemResult], str], s
             "items": len(members),
             "passed": sum(passed),
             "pass_rate": sum(passed) / len(members),
-            "pass_rate_ci": bootstrap_ci(passed, seed=seed),
+            "pass_rate_ci": wilson_ci(passed),
+            "pass_rate_ci_method": INTERVAL_METHOD,
+            "pass_rate_bootstrap_ci": bootstrap_ci(passed, seed=seed),
             "failed_rules": dict(Counter(rule for r in members for rule in r.failed_rules)),
         }
     return out

@@ -24,14 +24,15 @@ def _rate_row(summary: dict, key: str, label: str, digits: int | None = None) ->
 
 def _summary(report: dict) -> list[Block]:
     s = report["summary"]
-    ci, wilson = s.get("pass_rate_ci"), s.get("pass_rate_wilson_ci")
+    ci, boot = s.get("pass_rate_ci"), s.get("pass_rate_bootstrap_ci")
     ci_text = f"[{ci[0]:.1%}, {ci[1]:.1%}]" if ci else "n/a"
-    if wilson:
-        ci_text += f"; Wilson 95% [{wilson[0]:.1%}, {wilson[1]:.1%}]"
+    ci_text += f" ({report['rules'].get('interval', 'Wilson score interval')})"
+    if boot:
+        ci_text += f"; {report['rules']['bootstrap']}: [{boot[0]:.1%}, {boot[1]:.1%}]"
     rows = [
         ["items", s["items"], ""],
         ["passed", s["passed"], ""],
-        ["pass rate", pct(s["pass_rate"], 1), f"95% CI {ci_text} ({report['rules']['bootstrap']})"],
+        ["pass rate", pct(s["pass_rate"], 1), f"95% CI {ci_text}"],
         _rate_row(s, "unsupported_claim_rate", "unsupported claim rate (of unanswerable)"),
         _rate_row(s, "refusal_rate", "refusal rate (of unanswerable)"),
         _rate_row(s, "over_refusal_rate", "over-refusal rate (of answerable)"),
@@ -66,7 +67,15 @@ def _ladder(report: dict) -> list[Block]:
                 e["meaning_of_failures"],
             ]
         )
-    headers = ["level", "items", "passed", "pass rate", "95% CI", "inferred", "failures mean"]
+    headers = [
+        "level",
+        "items",
+        "passed",
+        "pass rate",
+        "95% Wilson CI",
+        "inferred",
+        "failures mean",
+    ]
     return [
         Heading("Eval ladder"),
         Paragraph("Read from the top: a failure low on the ladder makes the levels above it moot."),

@@ -46,7 +46,8 @@ def _rules_block(rules: ScoringRules) -> dict[str, Any]:
         "no articles a/an/the)",
         "rouge_l": "rouge-score RougeScorer(['rougeL'], use_stemmer=False) F-measure",
         "level_inference": LEVEL_INFERENCE_RULE,
-        "bootstrap": f"percentile bootstrap, {analysis.BOOTSTRAP_RESAMPLES} resamples, "
+        "interval": "pass_rate_ci: 95% Wilson score interval (stays open at 0/n and n/n)",
+        "bootstrap": f"pass_rate_bootstrap_ci: percentile bootstrap, {analysis.BOOTSTRAP_RESAMPLES} resamples, "
         f"{analysis.CONFIDENCE:.0%}, seeded",
         "weak": f"pass rate < {analysis.WEAK_PASS_RATE:.0%} or {analysis.WEAK_GAP:.0%}+ "
         "below the overall pass rate",

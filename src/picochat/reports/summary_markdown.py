@@ -249,7 +249,7 @@ def _evals(s: dict, evals: dict[str, dict]) -> list[Block]:
                 "eval",
                 "items",
                 "pass rate",
-                "95% CI",
+                "95% Wilson CI",
                 "unsupported claims",
                 "prompt echo",
                 "token F1",

@@ -35,7 +35,7 @@ def _describe(result: Any) -> list[str]:
     lines = [f"warning: {warning}" for warning in result.warnings]
     s = result.summary
     ci = s["pass_rate_ci"]
-    ci_text = f" (95% CI {pct(ci[0], 1)}-{pct(ci[1], 1)})" if ci else ""
+    ci_text = f" (95% Wilson CI {pct(ci[0], 1)}-{pct(ci[1], 1)})" if ci else ""
     lines.append(f"passed {s['passed']}/{s['items']} = {pct(s['pass_rate'], 1)}{ci_text}")
     for key in ("unsupported_claim_rate", "prompt_echo_rate", "corpus_support_failure_rate"):
         lines.append(f"{key}: {pct(s[key], 1)}")
