@@ -27,7 +27,7 @@ from picochat.model.chunked_loss import IGNORE_INDEX
 from picochat.tokenizer import load_tokenizer, train_tokenizer
 from picochat.training.dpo import REFERENCE_FILE, train_dpo
 from picochat.training.dpo_data import answer_logps, collate, encode_pairs, sequence_logps
-from picochat.training.dpo_loss import dpo_terms
+from picochat.training.dpo_loss import TIE_RTOL, dpo_terms
 from picochat.training.pretrain import train_base
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -238,6 +238,22 @@ def test_policy_equal_to_reference_gives_ln2(setup):
     metrics = dpo_terms(chosen, rejected, reference[:, 0], reference[:, 1], 0.1).metrics()
     assert metrics["loss"] == pytest.approx(math.log(2), abs=1e-5)
     assert metrics["rewards/margins"] == pytest.approx(0.0, abs=1e-5)
+    # Other padding, other rounding: without a tie tolerance some pairs "win" on noise.
+    assert metrics["rewards/accuracies"] > 0 and metrics["rewards/margins"] != 0.0
+    tied = dpo_terms(
+        chosen, rejected, reference[:, 0], reference[:, 1], 0.1, tie_rtol=TIE_RTOL["fp32"]
+    ).metrics()
+    for name in ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"):
+        assert tied[name] == 0.0, name  # exactly: the policy is the reference (issue 15)
+
+
+def test_a_margin_beyond_float_noise_still_wins():
+    pi_c, pi_r = torch.tensor([-10.0, -10.0]), torch.tensor([-10.0, -10.0])
+    ref_c, ref_r = torch.tensor([-10.001, -10.00001]), torch.tensor([-10.0, -10.0])
+    metrics = dpo_terms(pi_c, pi_r, ref_c, ref_r, 1.0, tie_rtol=TIE_RTOL["fp32"]).metrics()
+    # Pair 0: margin 1e-3 (5e-5 of the sums) wins; pair 1: 1e-5 (5e-7) is float noise.
+    assert metrics["rewards/accuracies"] == 0.5
+    assert metrics["rewards/margins"] == pytest.approx(1e-3 / 2, rel=1e-3)
 
 
 def test_training_on_starter_pairs_raises_validation_reward_accuracy(trained):

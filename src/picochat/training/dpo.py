@@ -52,7 +52,7 @@ from picochat.training.dpo_data import (
     encode_pairs,
     sequence_logps,
 )
-from picochat.training.dpo_loss import dpo_terms
+from picochat.training.dpo_loss import TIE_RTOL, dpo_terms
 from picochat.training.dpo_report import build_report, write_report_files
 from picochat.training.finetune import (
     finetune_saver,
@@ -305,11 +305,12 @@ def _task(
 ) -> TrainTask:
     """The DPO loss against the stored reference log-probs; merged checkpoints "dpo"."""
     config, pad_id = run.config, tokenizer.pad_id
+    tie_rtol = TIE_RTOL.get(run.precision, TIE_RTOL["bf16"])
 
     def loss_fn(model: nn.Module, batch: PairBatch):
         chosen, rejected = sequence_logps(model, batch)
         ref = reference[batch.indices].to(chosen.device)
-        terms = dpo_terms(chosen, rejected, ref[:, 0], ref[:, 1], config.beta)
+        terms = dpo_terms(chosen, rejected, ref[:, 0], ref[:, 1], config.beta, tie_rtol=tie_rtol)
         return terms.losses.mean(), terms.metrics()
 
     val_reference = reference[len(data.train) :]
@@ -322,8 +323,9 @@ def _task(
             precision=run.precision,
         )  # fmt: skip
         terms = dpo_terms(
-            logps[:, 0], logps[:, 1], val_reference[:, 0], val_reference[:, 1], config.beta
-        )
+            logps[:, 0], logps[:, 1], val_reference[:, 0], val_reference[:, 1], config.beta,
+            tie_rtol=tie_rtol,
+        )  # fmt: skip
         return {f"val_{name}": value for name, value in terms.metrics().items()}
 
     metadata = {

@@ -22,6 +22,17 @@ chosen_logratios.detach()`, `reward_accuracies = (chosen_rewards >
 rejected_rewards).float()`, `margins = chosen_rewards - rejected_rewards`, each logged
 as the batch mean). With the policy equal to the reference every pair scores 0, so the
 loss is ln 2 and the accuracy 0 (a tie is not a win).
+
+Ties within float noise. The same weights give log-prob sums that differ in their last
+bits when the sequences are batched with other padding (the reference is scored once,
+training batches are shuffled): ~1e-6 relative in fp32, ~1e-3 in bf16. Such a difference
+is not evidence, so a log-ratio `pi - ref` with |pi - ref| <= TIE_RTOL * (|pi| + |ref|)
+counts as exactly 0 in rewards/chosen and rewards/rejected, and a pair whose margin is
+within TIE_RTOL of the four sums' magnitudes is a tie: margin 0, not a win. TIE_RTOL is
+1e-5 in fp32 (~80 float32 epsilons) and 1e-2 under bf16 autocast (~1 bfloat16 epsilon).
+Without this the first interval of a run read `rewards/accuracies` 0.5 on margins of
+3e-7. The loss keeps the exact values (its gradient needs them; at a tie it is ln 2 to
+~1e-8).
 """
 
 from __future__ import annotations
@@ -30,6 +41,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+# Relative tie tolerance per precision (module docstring): fp32 ~80 epsilons, bf16 ~1.
+TIE_RTOL = {"fp32": 1e-5, "bf16": 1e-2}
 
 METRIC_NAMES = (
     "loss",
@@ -51,15 +65,20 @@ class DPOTerms:
     rejected_rewards: torch.Tensor
     policy_chosen: torch.Tensor
     policy_rejected: torch.Tensor
+    # Per pair: the margin is within float noise of 0 (module docstring): not a win.
+    ties: torch.Tensor | None = None
 
     def metric_sums(self) -> dict[str, float]:
         """Sums over the pairs (divide by the pair count for TRL's batch means)."""
+        margins = self.chosen_rewards - self.rejected_rewards
+        if self.ties is not None:
+            margins = torch.where(self.ties, torch.zeros_like(margins), margins)
         return {
             "loss": float(self.losses.detach().sum()),
             "rewards/chosen": float(self.chosen_rewards.sum()),
             "rewards/rejected": float(self.rejected_rewards.sum()),
-            "rewards/margins": float((self.chosen_rewards - self.rejected_rewards).sum()),
-            "rewards/accuracies": float((self.chosen_rewards > self.rejected_rewards).sum()),
+            "rewards/margins": float(margins.sum()),
+            "rewards/accuracies": float((margins > 0).sum()),
             "logps/chosen": float(self.policy_chosen.detach().sum()),
             "logps/rejected": float(self.policy_rejected.detach().sum()),
         }
@@ -76,16 +95,31 @@ def dpo_terms(
     reference_chosen: torch.Tensor,
     reference_rejected: torch.Tensor,
     beta: float,
+    *,
+    tie_rtol: float = 0.0,
 ) -> DPOTerms:
-    """Sigmoid DPO loss per pair and the rewards, from [P] log-prob sums (see module doc)."""
+    """Sigmoid DPO loss per pair and the rewards, from [P] log-prob sums (see module doc).
+
+    `tie_rtol` (`TIE_RTOL[precision]`): log-ratios and margins within it of 0, relative
+    to the log-prob sums' magnitudes, count as exactly 0 in the metrics (not the loss)."""
     # fp32: log-prob sums of long answers lose precision in bf16.
-    chosen_logratios = policy_chosen.float() - reference_chosen.float()
-    rejected_logratios = policy_rejected.float() - reference_rejected.float()
+    pi_c, pi_r = policy_chosen.float(), policy_rejected.float()
+    ref_c, ref_r = reference_chosen.float(), reference_rejected.float()
+    chosen_logratios = pi_c - ref_c
+    rejected_logratios = pi_r - ref_r
     losses = -F.logsigmoid(beta * (chosen_logratios - rejected_logratios))
+    chosen, rejected = chosen_logratios.detach(), rejected_logratios.detach()
+    scale_c = (pi_c.abs() + ref_c.abs()).detach()
+    scale_r = (pi_r.abs() + ref_r.abs()).detach()
+    zero = torch.zeros_like(chosen)
+    chosen = torch.where(chosen.abs() <= tie_rtol * scale_c, zero, chosen)
+    rejected = torch.where(rejected.abs() <= tie_rtol * scale_r, zero, rejected)
+    ties = (chosen - rejected).abs() <= tie_rtol * (scale_c + scale_r)
     return DPOTerms(
         losses=losses,
-        chosen_rewards=beta * chosen_logratios.detach(),
-        rejected_rewards=beta * rejected_logratios.detach(),
+        chosen_rewards=beta * chosen,
+        rejected_rewards=beta * rejected,
         policy_chosen=policy_chosen.detach().float(),
         policy_rejected=policy_rejected.detach().float(),
+        ties=ties,
     )
