@@ -31,8 +31,10 @@ from torch import nn
 
 from picochat.errors import ConfigError
 from picochat.generation import generate_ids
+from picochat.training.memorization_verdict import risk_verdict as risk_verdict
 
 NGRAM_WORDS = 8
+SHORT_NGRAM_WORDS = 3  # the shorter view (memorization_verdict.short_ngram_excess)
 EXPOSURE_CANDIDATES = 1023  # + the canary itself = 1,024 -> at most 10 bits
 CANARY_PREFIX_CHARS = 8
 CANARY_SECRET_CHARS = 10
@@ -256,25 +258,3 @@ def copy_diagnostics(
         "ngram_words": n,
         "generated_ngrams": len(generated),
     }
-
-
-def risk_verdict(copy: dict[str, Any], canaries: list[dict[str, Any]]) -> tuple[str, str]:
-    """(`high`|`medium`|`low`, why) from the copy rate and canary results."""
-    hits = sum(c["hit"] for c in canaries)
-    rate = copy.get("train_copy_rate")
-    if hits:
-        return "high", f"{hits} of {len(canaries)} canaries are reproduced verbatim"
-    if rate is not None and rate >= 0.5:
-        return "high", f"{rate:.0%} of generated {NGRAM_WORDS}-word spans are copied from training"
-    if rate is not None and rate >= 0.1:
-        return (
-            "medium",
-            f"{rate:.0%} of generated {NGRAM_WORDS}-word spans are copied from training",
-        )
-    if canaries and max(c["exposure_bits"] for c in canaries) >= 0.5 * math.log2(
-        canaries[0]["candidates"]
-    ):
-        return "medium", "a canary is much likelier than random secrets (high exposure)"
-    if rate is None and not canaries:
-        return "unknown", "no n-gram could be checked and no canaries were inserted"
-    return "low", "few generated spans are copied and no canary is reproduced"

@@ -27,16 +27,15 @@ from picochat.model.checkpoint import load_checkpoint, save_checkpoint, unwrap_m
 from picochat.model.compile import compile_blocks
 from picochat.model.config import ModelConfig, resolve_model_config
 from picochat.model.depth import resolve_learning_rate
-from picochat.model.sharded import is_sharded
 from picochat.model.size_check import check_fits
 from picochat.model.transformer import Transformer
 from picochat.runtime import seed_everything
 from picochat.tokenizer import load_tokenizer
 from picochat.training import capacity, distributed, dry_run, memorization
-from picochat.training.copy_scale import copy_diagnostics_shards
 from picochat.training.dry_run import render as render_dry_run
 from picochat.training.lm_metrics import window_loss_sums
 from picochat.training.loop import CHECKPOINT_DIR, LoopResult, TrainTask
+from picochat.training.pretrain_diagnostics import diagnose, diagnosed_gap, weights_to_diagnose
 from picochat.training.pretrain_report import build_report, write_report_files
 from picochat.training.pretrain_shards import corpus_sample, shard_token_data, wants_shards
 from picochat.training.shard_windows import ShardTokenData, fixed_window_count, fixed_window_rows
@@ -53,12 +52,6 @@ from picochat.training.windows import RandomWindows, spread_rows, spread_windows
 
 # Train-loss estimate at each evaluation: up to this many full training windows.
 TRAIN_EVAL_WINDOWS = 64
-SAMPLE_COUNT = 4
-SAMPLE_TOKENS = 200
-# Copy rate: greedy continuations of prompts cut from the training stream.
-COPY_PROMPTS = 8
-COPY_PROMPT_TOKENS = 32
-COPY_NEW_TOKENS = 192
 
 
 class BaseTrainResult(TrainResult):
@@ -230,8 +223,9 @@ def _train(run: StageRun, model_config: ModelConfig) -> BaseTrainResult:
     )
     report: dict[str, Any] = {}
     if info.is_main:
-        diagnosed = _weights_to_diagnose(model, loop, run.device)
-        diagnostics = _diagnose(diagnosed, tokenizer, data, canaries, config.seed)
+        diagnosed = weights_to_diagnose(model, loop, run.device)
+        gap = diagnosed_gap(loop, whole, diagnosed[1])
+        diagnostics = diagnose(diagnosed, tokenizer, data, canaries, config.seed, gap)
         report = build_report(
             config=config,
             inputs=hash_inputs([config.corpus, config.tokenizer, config.corpus_manifest]),
@@ -319,77 +313,6 @@ def _token_data(
         cache_dir = out_dir / layout.TOKEN_CACHE if info.is_main else None
         data = build_token_data(split, tokenizer, cache_dir=cache_dir)
     return data, canaries
-
-
-def _weights_to_diagnose(
-    model: nn.Module, loop: LoopResult, device: torch.device
-) -> tuple[nn.Module | None, str]:
-    """(model, which weights) for the diagnostics: the final weights, or after a
-    divergence (whose last weights give NaN logits) the best checkpoint."""
-    if loop.stop_reason != "diverged" and is_sharded(model):  # FSDP: rank 0 reads it whole
-        weights = load_checkpoint(loop.checkpoint_dir, device=device)
-        return weights, f"final weights (step {loop.steps})"
-    if loop.stop_reason != "diverged":
-        return model, f"final weights (step {loop.steps})"
-    if loop.best_checkpoint_dir is None:
-        return None, "training diverged before any validation, so no usable weights exist"
-    best = load_checkpoint(loop.best_checkpoint_dir, device=device)
-    return best, f"best checkpoint weights (step {loop.best['step']}): training diverged"
-
-
-def _diagnose(
-    diagnosed: tuple[nn.Module | None, str],
-    tokenizer: Any,
-    data: TokenData | ShardTokenData,
-    canaries: list[memorization.Canary],
-    seed: int,
-) -> dict[str, Any]:
-    """Samples, copy rate and canary probe (fp32, eval mode) of the chosen weights."""
-    model, measured_on = diagnosed
-    if model is None:
-        copy = memorization.copy_diagnostics([], "", "")
-        for key in ("train_copy_rate", "heldout_overlap"):
-            copy[f"{key}_reason"] = measured_on
-        return {
-            "samples": [],
-            "continuations": [],
-            "copy": copy,
-            "canaries": [],
-            "risk": "unknown",
-            "risk_reason": measured_on,
-            "measured_on": measured_on,
-        }
-    model.eval()
-    samples = memorization.sample_texts(
-        model, tokenizer, count=SAMPLE_COUNT, max_new_tokens=SAMPLE_TOKENS, seed=seed
-    )
-    context = model.config.context_size
-    prompt = min(COPY_PROMPT_TOKENS, context // 4)
-    continuations = memorization.training_continuations(
-        model,
-        tokenizer,
-        data.train,
-        count=COPY_PROMPTS,
-        prompt_tokens=prompt,
-        max_new_tokens=min(COPY_NEW_TOKENS, context - prompt),
-        seed=seed,
-    )
-    if isinstance(data, ShardTokenData):  # hashed n-grams over the shards, bounded memory
-        copy = copy_diagnostics_shards(continuations, data.train, data.val, tokenizer)
-    else:
-        copy = memorization.copy_diagnostics(continuations, data.train_text, data.val_text)
-    device = next(model.parameters()).device
-    probes = memorization.probe_canaries(model, tokenizer, canaries, device=device, seed=seed)
-    risk, risk_reason = memorization.risk_verdict(copy, probes)
-    return {
-        "samples": samples,
-        "continuations": continuations,
-        "copy": copy,
-        "canaries": probes,
-        "risk": risk,
-        "risk_reason": risk_reason,
-        "measured_on": measured_on,
-    }
 
 
 __all__ = ["BaseTrainResult", "LoopResult", "train_base"]

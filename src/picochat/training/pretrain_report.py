@@ -80,6 +80,8 @@ def _memorization(config: Any, diagnostics: dict[str, Any]) -> dict[str, Any]:
         "measured_on": f"{diagnostics['measured_on']}; greedy continuations of prompts cut "
         "from the training text",
     }
+    memorization["loss_gap"] = diagnostics.get("loss_gap")
+    memorization["short_ngrams"] = diagnostics.get("short_ngrams")
     if "scan" in copy:  # sharded corpora: what the n-gram lookup read (all, or a sample)
         memorization["copy_scan"] = copy["scan"]
     for key in ("train_copy_rate", "heldout_overlap"):
@@ -243,6 +245,7 @@ def _memorisation(mem: dict[str, Any]) -> list[Block]:
         f"Held-out overlap: {fixed(mem['heldout_overlap'], 3)}: the same against validation "
         "text. Copying far more from training than from held-out text means memorising.",
     ]
+    items += _more_signals(mem)
     items += [f'Copied span ({s["words"]} words): "{s["text"]}"' for s in mem["copied_spans"]]
     items += [
         f"Canary `{c['text']}`: {'HIT' if c['hit'] else 'miss'}, exposure "
@@ -262,6 +265,28 @@ def _memorisation(mem: dict[str, Any]) -> list[Block]:
             "corpus it mostly memorises. See `canary_probe.txt` and `sample.txt`."
         ),
     ]
+
+
+def _more_signals(mem: dict[str, Any]) -> list[str]:
+    """The loss-gap and 3-gram lines of the memorisation section (when measured)."""
+    items = []
+    gap, short = mem.get("loss_gap") or {}, mem.get("short_ngrams") or {}
+    if gap:
+        items.append(
+            f"Loss gap: {fixed(gap.get('gap'))} nats/token (validation "
+            f"{fixed(gap.get('val_loss'))} - train {fixed(gap.get('train_loss'))}, same weights, "
+            f"step {gap.get('step')}): how much likelier training tokens are than held-out ones."
+            + (f" {gap['gap_reason']}." if gap.get("gap_reason") else "")
+        )
+    if short:
+        items.append(
+            f"Short spans: {fixed(short.get('train_copy_rate'), 3)} of generated "
+            f"{short.get('ngram_words')}-word spans are in the training text, "
+            f"{fixed(short.get('heldout_overlap'), 3)} in held-out text; training text is "
+            f"{fixed(short.get('size_ratio'), 1)}x larger, so size alone explains up to "
+            f"{fixed(short.get('size_bound'), 3)}; excess: {short.get('excess')}."
+        )
+    return items
 
 
 def render_markdown(report: dict[str, Any]) -> str:
