@@ -28,7 +28,7 @@ def contamination(
     from picochat.evaluation.items import read_eval_items
 
     items = [
-        (item.user, item.line, item.level)
+        (item.user, item.line, item.level, item.reference_answer)
         for path in run.inputs.eval_sets().values()
         for item in read_eval_items(path).items
     ]
@@ -42,9 +42,16 @@ def contamination(
         "exempt_items": report.exempt_items,
         "method": report.method,
         "leaked_items": report.leaked_items,
+        "checked_answers": report.checked_answers,
+        "leaked_answers": report.leaked_answers,
         "allowed": allow_leaky_eval,
     }
     write_text_if_changed(run.root / layout.CONTAMINATION, json_text(body))
+    if report.leaked_answers:
+        say(
+            f"[contamination] {len(report.leaked_answers)} eval item(s) have their reference "
+            "answer in the corpus: they measure recall of that text (contamination.json)"
+        )
     if report.leaked_items:
         verdict = "allowed by --allow-leaky-eval" if allow_leaky_eval else "the gates will block"
         say(
