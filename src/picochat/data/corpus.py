@@ -10,7 +10,9 @@ signature, LSH buckets, manifest entry: a few KB) and 8 bytes per line for the e
 duplicate-line rate. bench/bench_data.py measures both.
 
 `corpus.txt[char_start:char_end]` (Python str offsets) is exactly each document, so
-base pretraining can hold out whole documents. Exact duplicates are dropped unless
+base pretraining can hold out whole documents. After writing, corpus.txt is read back
+one document at a time to find documents inside another (`containment.py`): each such
+document names its container (`contained_in`), and the split keeps them together. Exact duplicates are dropped unless
 `keep_duplicates`; near duplicates are kept and flagged. A file scoring below
 `min_score` contributes nothing (and is not used as a duplicate reference).
 
@@ -35,7 +37,14 @@ from typing import Any
 from picochat.artifacts import atomic_open, atomic_write_json, atomic_write_text, report_header
 from picochat.byte_progress import ByteProgress
 from picochat.configs.data import CorpusConfig
-from picochat.data.corpus_builder import MINHASH_SEED, SEPARATOR, CorpusBuilder, file_entry
+from picochat.data import containment
+from picochat.data.corpus_builder import (
+    MAX_LISTED,
+    MINHASH_SEED,
+    SEPARATOR,
+    CorpusBuilder,
+    file_entry,
+)
 from picochat.data.corpus_report import corpus_report
 from picochat.data.dedup import NUM_PERM, SHINGLE_WORDS
 from picochat.data.pack import pack_summary
@@ -166,7 +175,18 @@ def build_corpus(config: CorpusConfig, write: bool = True) -> CorpusResult:
         builder = CorpusBuilder(config, handle)
         _add_files(builder, sources.files)
         stats = builder.finish()
+        if write:  # read back what was written, one document at a time
+            handle.flush()
+            found = containment.find_contained(
+                builder.anchors, containment.read_back(handle.name, builder.documents)
+            )
+            contained = containment.apply(found, builder.documents, stats, MAX_LISTED)
+        else:
+            contained = containment.not_measured(
+                stats, "data preview writes no corpus.txt to read back; data build measures it"
+            )
         manifest = _manifest(config, sources, builder, stats, started)
+        manifest["containment"] = contained
         report = corpus_report(manifest)
         if write and not builder.documents:
             raise InputError(

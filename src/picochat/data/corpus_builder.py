@@ -21,6 +21,7 @@ from typing import IO, Any
 import numpy as np
 
 from picochat.configs.data import CorpusConfig
+from picochat.data.containment import AnchorTable
 from picochat.data.dedup import (
     NUM_PERM,
     SHINGLE_WORDS,
@@ -74,6 +75,7 @@ class _Doc:
     hashes: np.ndarray
     key: bytes
     shingles: np.ndarray
+    words: int = 0
 
 
 class CorpusBuilder:
@@ -95,6 +97,7 @@ class CorpusBuilder:
         self.counts = Counter()
         self.stats = TextStats()
         self.repeated_lines = RepeatedLines()
+        self.anchors = AnchorTable()  # for containment (containment.py), after the build
 
     def skip(self, source: SourceFile, reason: str) -> None:
         self.files.append(file_entry(source, False, reason))
@@ -120,9 +123,11 @@ class CorpusBuilder:
         hashes, shingles = [], []
         key = hashlib.blake2b(digest_size=16)  # = dedup.exact_key of all word hashes
         carry = np.empty(0, dtype=np.uint64)  # last words of the previous slice
+        n_words = 0
         for piece, lines in _slices(text):
             encoded = piece.encode("utf-8")
             words, word_bytes = word_hashes(encoded)
+            n_words += len(words)
             stats.add(text_stats(piece, encoded, word_bytes, lines))
             hashes.append(line_hashes(lines))
             key.update(words.tobytes())
@@ -136,6 +141,7 @@ class CorpusBuilder:
             hashes=np.concatenate(hashes),
             key=key.digest(),
             shingles=np.concatenate(shingles) if shingles else np.empty(0, dtype=np.uint32),
+            words=n_words,
         )
 
     def _classify(self, docs: list[_Doc]) -> tuple[list[tuple[str, Any]], dict[bytes, int]]:
@@ -250,6 +256,7 @@ class CorpusBuilder:
             "char_end": self.chars,
         }
         self.documents.append(record)
+        self.anchors.add(record["id"], doc.shingles, doc.words)
         self.stats.add(doc.stats)
         self.repeated_lines.add(doc.hashes)
         self.counts[f"label:{source.label}:documents"] += 1

@@ -2,7 +2,8 @@
 
 `corpus_blocks(manifest)` lists what a reader needs to judge the corpus before any
 training: size, duplicate and quality rates, every file with its reason and score,
-what `--min-score` removed, near-duplicate pairs, the pack's other files, and the
+what `--min-score` removed, near-duplicate pairs, documents inside other documents,
+the document spans (`char_start`/`char_end` of corpus.txt), the pack's other files, and the
 reminder that a small model learns only what the corpus contains. `corpus_report`
 renders them as Markdown (corpus_report.md); `data preview` prints the same blocks.
 """
@@ -62,6 +63,11 @@ def _findings(manifest: dict[str, Any]) -> list[str]:
         found.append(f"{pct(rate)} of documents are near-duplicates (over 5%): if copies land "
                      "on both sides of a train/validation split, validation loss overstates "
                      "generalisation.")  # fmt: skip
+    contained = stats.get("contained_documents")
+    if contained:
+        found.append(f"{contained:,} document(s) ({pct(stats['contained_document_rate'])}) are "
+                     "wholly inside another document: a split keeps each with its container, "
+                     "so validation never holds text that training holds; see Containment.")  # fmt: skip
     rate = stats["duplicate_line_rate"] or 0.0
     if rate > 0.2:
         found.append(f"{pct(rate)} of non-empty lines repeat an earlier line (over 20%): "
@@ -73,6 +79,13 @@ def _findings(manifest: dict[str, Any]) -> list[str]:
         found.append(f"{stats['files_skipped']} file(s) were skipped or filtered; each reason "
                      "is listed under Skipped.")  # fmt: skip
     return found or ["No warnings from the duplicate and quality checks."]
+
+
+def _contained(stats: dict[str, Any]) -> str:
+    if stats.get("contained_documents") is None:
+        return "not measured" + (f" ({stats['contained_documents_reason']})"
+                                 if stats.get("contained_documents_reason") else "")  # fmt: skip
+    return f"{stats['contained_documents']:,} ({pct(stats['contained_document_rate'])})"
 
 
 def _summary(manifest: dict[str, Any]) -> list[Block]:
@@ -87,6 +100,11 @@ def _summary(manifest: dict[str, Any]) -> list[Block]:
         ["document length, chars (min / median / max)", _lengths(manifest)],
         ["duplicate document rate (exact)", pct(stats["duplicate_document_rate"])],
         ["near-duplicate document rate", pct(stats["near_duplicate_document_rate"])],
+        ["documents inside another (containment)", _contained(stats)],
+        [
+            "duplicate or contained document rate",
+            pct(stats.get("duplicate_or_contained_document_rate")),
+        ],
         ["duplicate line rate", pct(stats["duplicate_line_rate"])],
         ["empty line rate", pct(stats["empty_line_rate"])],
         ["non-ASCII character rate", pct(stats["non_ascii_rate"])],
@@ -180,6 +198,50 @@ def _near_duplicates(manifest: dict[str, Any]) -> list[Block]:
     return [Heading("Near duplicates"), Table(headers, rows, note=note, align_right=(2,))]
 
 
+def _containment(manifest: dict[str, Any]) -> list[Block]:
+    section = manifest.get("containment") or {}
+    if not section.get("pairs"):
+        return []
+    rows, note = _capped(
+        [[p["document"], p["source"], p["inside"], p["inside_source"]] for p in section["pairs"]],
+        section["pairs_total"],
+    )
+    headers = ["document", "from", "is inside document", "from"]
+    return [
+        Heading("Containment"),
+        Paragraph(f"Method: {section['method']}."),
+        Table(headers, rows, note=note, align_right=(0, 2)),
+    ]
+
+
+def _spans(manifest: dict[str, Any]) -> list[Block]:
+    """Where each document lies in corpus.txt (what document holdout splits on)."""
+    rows, note = _capped(
+        [[d["id"], d["source"], d.get("row") if d.get("row") is not None else "-",
+          d["char_start"], d["char_end"],
+          _flag(d)] for d in manifest["documents"]]
+    )  # fmt: skip
+    headers = ["id", "source", "row", "char_start", "char_end", "flag"]
+    return [
+        Heading("Documents"),
+        Paragraph(
+            "`corpus.txt[char_start:char_end]` is exactly each document; base "
+            "pretraining holds out whole documents by these spans."
+        ),  # fmt: skip
+        Table(headers, rows, note=note, align_right=(0, 3, 4)),
+    ]
+
+
+def _flag(document: dict[str, Any]) -> str:
+    if document.get("contained_in") is not None:
+        return f"inside {document['contained_in']}"
+    if document.get("duplicate_of") is not None:
+        return f"duplicate of {document['duplicate_of']}"
+    if document.get("near_duplicate_of") is not None:
+        return f"near-duplicate of {document['near_duplicate_of']}"
+    return "-"
+
+
 def corpus_blocks(manifest: dict[str, Any]) -> list[Block]:
     """The whole report as blocks: what a reader needs to judge the corpus."""
     return [
@@ -191,6 +253,8 @@ def corpus_blocks(manifest: dict[str, Any]) -> list[Block]:
         *_sources(manifest),
         *_files(manifest),
         *_near_duplicates(manifest),
+        *_containment(manifest),
+        *_spans(manifest),
         Heading("Quality score"),
         Paragraph(
             "Each file starts at 100 and loses the points shown per flag: "

@@ -109,6 +109,10 @@ def _dataset(data: TokenData) -> dict[str, Any]:
     }
     if data.val_documents is None:
         dataset["val_documents_reason"] = "window split: validation is the corpus tail"
+    names = getattr(data, "val_document_names", None)
+    if names is not None:  # which documents: at most MAX_NAMED_DOCUMENTS, all counted above
+        dataset["val_document_names"] = names
+        dataset["val_document_names_listed"] = f"{len(names)} of {data.val_documents}"
     return dataset
 
 
@@ -213,6 +217,7 @@ def _data_split(ds: dict[str, Any]) -> list[Block]:
         f"Mode: **{ds['split_mode']}** ({ds['split_reason']}).",
         f"Train tokens {ds['train_tokens']:,}; validation tokens {ds['val_tokens']:,}"
         + (f" from {ds['val_documents']} held-out documents." if ds["val_documents"] else "."),
+        *_held_out(ds),
         "Train and validation are cut apart as text before tokenizing: no token is shared.",
         "BPB = validation loss in bits per UTF-8 byte of the scored validation text (comparable "
         "across tokenizers); special tokens count 0 bytes and are left out of BPB.",
@@ -221,6 +226,19 @@ def _data_split(ds: dict[str, Any]) -> list[Block]:
         "weights, so the gap compares like with like.",
     ]
     return [Heading("Data split"), Bullets(items + [f"Warning: {w}" for w in ds["warnings"]])]
+
+
+def _held_out(ds: dict[str, Any]) -> list[str]:
+    """The held-out documents by source (the first 10; train_report.json lists more)."""
+    names = ds.get("val_document_names")
+    if not names:
+        return []
+    shown = ", ".join(f"`{n['source'] or 'document'}` (id {n['id']})" for n in names[:10])
+    more = ds["val_documents"] - min(10, len(names))
+    return [
+        f"Held-out documents: {shown}"
+        + (f" and {more:,} more (train_report.json names up to 100)." if more > 0 else ".")
+    ]
 
 
 def _curve(history: list[dict[str, Any]]) -> list[Block]:

@@ -20,16 +20,23 @@ Not here: the split rule and the windows (`shard_windows.py`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from picochat.data.token_shards import CHAR_END, CHAR_START, DOC_ID
 from picochat.data.tokenize_shards import default_cache_root, ensure_token_shards
 from picochat.errors import ConfigError
 from picochat.training.shard_windows import ShardTokenData, split_shards
-from picochat.training.token_data import CorpusSplit, check_streams, resolve_split_mode
+from picochat.training.token_data import (
+    CorpusSplit,
+    check_streams,
+    named_documents,
+    resolve_split_mode,
+)
 
 # The size from which the in-memory path already cached its token streams (5 M chars).
 SHARD_MIN_BYTES = 5_000_000
@@ -56,6 +63,35 @@ def corpus_sample(corpus: Path, chars: int = CANARY_SAMPLE_CHARS) -> str:
 
 def _check(data: ShardTokenData, corpus: Path, context_size: int) -> None:
     data.warnings += check_streams(corpus, data.train, data.val, data.unknown_rate, context_size)
+
+
+def manifest_documents(manifest: Path) -> list[Any]:
+    """The manifest's document entries (ids are positions, as the shards' document ids)."""
+    data = json.loads(Path(manifest).read_text(encoding="utf-8"))
+    documents = data.get("documents") if isinstance(data, dict) else None
+    return documents if isinstance(documents, list) else []
+
+
+def contained_in(documents: list[Any]) -> dict[int, int]:
+    """{document id: id of the document holding its text} (data build's containment)."""
+    return {
+        i: int(d["contained_in"])
+        for i, d in enumerate(documents)
+        if isinstance(d, dict) and isinstance(d.get("contained_in"), int)
+    }
+
+
+def _held_names(documents: list[Any], shards: Any, held: np.ndarray) -> list[dict[str, Any]]:
+    rows = shards.documents[held]
+    return named_documents(
+        (int(r[DOC_ID]), _source(documents, int(r[DOC_ID])), int(r[CHAR_END] - r[CHAR_START]))
+        for r in rows
+    )
+
+
+def _source(documents: list[Any], index: int) -> str | None:
+    entry = documents[index] if index < len(documents) else None
+    return entry.get("source") if isinstance(entry, dict) else None
 
 
 def shard_token_data(
@@ -86,7 +122,10 @@ def shard_token_data(
     extra = None
     if split.canaries:
         extra = np.concatenate([tokenizer.encode_array("\n" + c + "\n") for c in split.canaries])
-    train, val, held = split_shards(shards, mode, val_fraction, split.seed, extra_train=extra)
+    listed = manifest_documents(manifest) if mode == "document" and manifest else []
+    train, val, held = split_shards(
+        shards, mode, val_fraction, split.seed, extra_train=extra, contained_in=contained_in(listed)
+    )
     held_count = int(held.sum())
     data = ShardTokenData(
         train=train,
@@ -100,6 +139,7 @@ def shard_token_data(
         unknown_rate=shards.index["unknown_tokens"] / max(1, len(shards)),
         val_doc_mask=held,
         shards=shards,
+        val_document_names=_held_names(listed, shards, held) if mode == "document" else None,
     )
     _check(data, corpus, split.context_size)
     return data

@@ -105,6 +105,8 @@ class ShardTokenData:
     val_doc_mask: np.ndarray  # per row of shards.documents: held out?
     shards: fmt.TokenShards
     warnings: list[str] = field(default_factory=list)
+    # The held-out documents by name (at most token_data.MAX_NAMED_DOCUMENTS).
+    val_document_names: list[dict[str, Any]] | None = None
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -120,8 +122,12 @@ def split_shards(
     val_fraction: float,
     seed: int,
     extra_train: np.ndarray | None = None,
+    contained_in: dict[int, int] | None = None,
 ) -> tuple[SplitTokens, SplitTokens, np.ndarray]:
-    """(train, validation, per-document held-out mask) for `mode` (document | window)."""
+    """(train, validation, per-document held-out mask) for `mode` (document | window).
+
+    `contained_in` ({document id: id of the document holding its text}, from the
+    manifest): such a document takes its container's side, whatever its own score."""
     docs = shards.documents
     if mode == "window":
         cut = int(len(shards) * (1 - val_fraction))
@@ -129,6 +135,11 @@ def split_shards(
         val = SplitTokens(shards, np.array([cut]), np.array([len(shards) - cut]))
         return train, val, np.zeros(len(docs), dtype=bool)
     held = holdout_mask(docs[:, fmt.DOC_ID], val_fraction, seed)
+    if contained_in:
+        row_of = {int(d): row for row, d in enumerate(docs[:, fmt.DOC_ID])}
+        for doc, outer in contained_in.items():
+            if doc in row_of and outer in row_of:
+                held[row_of[doc]] = held[row_of[outer]]
     sides = []
     for mask in (~held, held):
         first, count = _runs(mask)

@@ -37,12 +37,16 @@ MIN_VAL_TOKENS = 64
 MAX_UNKNOWN_RATE = 0.01
 # Corpora above this many characters get their token streams cached and memory-mapped.
 CACHE_MIN_CHARS = 5_000_000
+# Held-out documents named in train_report.json (all are counted).
+MAX_NAMED_DOCUMENTS = 100
 
 
 @dataclass
 class Document:
     text: str
     source: str | None = None
+    index: int | None = None  # the manifest's document id
+    contained_in: int | None = None  # id of the document whose text holds this one
 
 
 @dataclass
@@ -75,6 +79,8 @@ class TokenData:
     val_documents: int | None
     unknown_rate: float
     warnings: list[str] = field(default_factory=list)
+    # The held-out documents by name (at most MAX_NAMED_DOCUMENTS; document split only).
+    val_document_names: list[dict[str, Any]] | None = None
 
     @property
     def train_text(self) -> str:
@@ -154,7 +160,9 @@ def read_documents(text: str, manifest: Path | None) -> list[Document]:
                 fix="Pass the corpus_manifest.json written together with this corpus.txt.",
             )
         if end > start:
-            documents.append(Document(text[start:end], span.get("source")))
+            inside = span.get("contained_in")
+            inside = inside if isinstance(inside, int) and not isinstance(inside, bool) else None
+            documents.append(Document(text[start:end], span.get("source"), index, inside))
     if not documents:
         raise InputError("The manifest lists no non-empty document.", file=manifest)
     return documents
@@ -195,18 +203,45 @@ def split_texts(
         text = "\n".join(d.text for d in documents)
         cut = int(len(text) * (1 - val_fraction))
         return [text[:cut]], [text[cut:]]
+    held, roots = held_documents(documents, val_fraction, seed)
+    train = [d.text for i, d in enumerate(documents) if roots[i] not in held]
+    val = [d.text for i, d in enumerate(documents) if roots[i] in held]
+    return train, val
+
+
+def held_documents(
+    documents: list[Document], val_fraction: float, seed: int
+) -> tuple[set[int], list[int]]:
+    """(held-out group roots, each document's root position) for the document split.
+
+    A document inside another (`contained_in`, from data build's containment check)
+    goes wherever its container goes, so validation never holds text that training
+    holds. Groups are taken in a seeded shuffle until `val_fraction` of the characters
+    is held out; a group of several documents larger than twice that share is passed
+    over (it would make most of the corpus validation), unless nothing else is left.
+    """
+    position = {d.index: i for i, d in enumerate(documents) if d.index is not None}
+    roots = [position.get(d.contained_in, i) for i, d in enumerate(documents)]
+    chars = np.zeros(len(documents), dtype=np.int64)
+    members = np.zeros(len(documents), dtype=np.int64)
+    for i, d in enumerate(documents):
+        chars[roots[i]] += len(d.text)
+        members[roots[i]] += 1
     order = np.random.default_rng(seed).permutation(len(documents))
-    target = val_fraction * sum(len(d.text) for d in documents)
+    candidates = [int(i) for i in order if roots[i] == i]
+    target = val_fraction * int(chars.sum())
     held: set[int] = set()
     held_chars = 0
-    for index in order[:-1]:  # at least one document stays for training
+    for index in candidates[:-1]:  # at least one group stays for training
         if held and held_chars >= target:
             break
-        held.add(int(index))
-        held_chars += len(documents[index].text)
-    train = [d.text for i, d in enumerate(documents) if i not in held]
-    val = [d.text for i, d in enumerate(documents) if i in held]
-    return train, val
+        if members[index] > 1 and chars[index] > 2 * target:
+            continue
+        held.add(index)
+        held_chars += int(chars[index])
+    if not held and len(candidates) > 1:
+        held.add(min(candidates, key=lambda i: int(chars[i])))
+    return held, roots
 
 
 def _dtype_for(vocab_size: int) -> type:
@@ -301,6 +336,12 @@ def build_token_data(
     documents = read_documents(text, manifest)
     mode, reason = resolve_split_mode(split.split_mode, documents, manifest is not None)
     train_texts, val_texts = split_texts(documents, mode, val_fraction, seed)
+    names = None
+    if mode == "document":
+        held, roots = held_documents(documents, val_fraction, seed)
+        names = named_documents(
+            (d.index, d.source, len(d.text)) for i, d in enumerate(documents) if roots[i] in held
+        )
     if canaries:
         train_texts = insert_lines(train_texts, canaries, seed)
 
@@ -326,7 +367,18 @@ def build_token_data(
         val_documents=len(val_texts) if mode == "document" else None,
         unknown_rate=rate,
         warnings=warnings,
+        val_document_names=names,
     )
+
+
+def named_documents(documents: Any) -> list[dict[str, Any]]:
+    """[{id, source, chars}] of (id, source, chars) rows, the first MAX_NAMED_DOCUMENTS."""
+    named = []
+    for index, source, chars in documents:
+        if len(named) == MAX_NAMED_DOCUMENTS:
+            break
+        named.append({"id": index, "source": source, "chars": chars})
+    return named
 
 
 def insert_lines(texts: list[str], lines: list[str], seed: int) -> list[str]:

@@ -1,0 +1,150 @@
+"""Containment: kept documents whose text lies inside another, longer kept document.
+
+Exact and near duplicates (`dedup.py`) compare whole documents: a short file copied
+into a long one has a tiny Jaccard similarity and escapes both, and then document
+holdout could validate on text the model trained on. This finds such pairs in bounded
+memory, without holding any text:
+
+1. While the corpus is built, each kept document leaves its `ANCHORS` lowest distinct
+   word 5-gram shingle hashes (a bottom-k sample; `AnchorTable`, ~40 bytes/document).
+2. After corpus.txt is written, it is read back one document at a time; each
+   document's shingles are looked up among all anchors (`np.isin`), and a document A
+   is inside B when every anchor of A occurs in B and B is longer (more shingles; the
+   lower id on a tie, so the relation has no cycles).
+
+A document wholly inside another is always found (its anchors are among the other's
+shingles). One that shares a share c of its shingles with another is flagged with
+probability about c^8 (0.9 -> 43%, 0.5 -> 0.4%). Documents of fewer than 5 words have
+no 5-gram and are never flagged. Each contained document names its outermost container
+(`contained_in`), so the training split keeps both on one side.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable
+
+import numpy as np
+
+from picochat.data.dedup import SHINGLE_WORDS, shingle_hashes, word_hashes
+
+ANCHORS = 8
+_SLICE_CHARS = 1 << 20  # text hashed at a time: bounded temporaries for a huge document
+
+METHOD = (
+    f"a document is inside another when all of its {ANCHORS} lowest-hash word "
+    f"{SHINGLE_WORDS}-gram shingles occur in one longer kept document (read back from "
+    "corpus.txt one document at a time); wholly contained documents are always found"
+)
+
+
+def document_shingles(text: str) -> np.ndarray:
+    """The word 5-gram shingle hashes of `text`, hashed slice by slice (as data build)."""
+    parts, carry, lo = [], np.empty(0, dtype=np.uint64), 0
+    while lo < len(text):
+        hi = min(len(text), lo + _SLICE_CHARS)
+        if hi < len(text):  # cut at whitespace so that no word is split
+            cut = max(text.rfind(" ", lo, hi), text.rfind("\n", lo, hi))
+            hi = cut + 1 if cut > lo else hi
+        words, _ = word_hashes(text[lo:hi].encode("utf-8"))
+        if len(words):
+            joined = np.concatenate([carry, words])
+            if len(joined) >= SHINGLE_WORDS:
+                parts.append(shingle_hashes(joined))
+            carry = joined[-(SHINGLE_WORDS - 1) :]
+        lo = hi
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.uint32)
+
+
+class AnchorTable:
+    """The anchors of every kept document, in compact arrays (no per-document objects)."""
+
+    def __init__(self) -> None:
+        self.hashes = array("I")
+        self.docs = array("q")
+        self.sizes = array("q")  # distinct shingles per document id
+
+    def add(self, doc_id: int, shingles: np.ndarray, words: int) -> None:
+        """Record document `doc_id` (ids are added in order, 0, 1, 2...)."""
+        assert doc_id == len(self.sizes)
+        distinct = np.unique(shingles) if words >= SHINGLE_WORDS else np.empty(0, np.uint32)
+        self.sizes.append(len(distinct))
+        chosen = distinct[:ANCHORS]  # np.unique sorts: the lowest hashes
+        self.hashes.extend(int(h) for h in chosen)
+        self.docs.extend([doc_id] * len(chosen))
+
+
+def find_contained(table: AnchorTable, documents: Iterable[tuple[int, str]]) -> dict[int, int]:
+    """{contained id: outermost container id} over `documents` ((id, text) in any order)."""
+    hashes = np.frombuffer(table.hashes, dtype=np.uint32)
+    owners = np.frombuffer(table.docs, dtype=np.int64)
+    sizes = np.frombuffer(table.sizes, dtype=np.int64)
+    if not len(hashes):
+        return {}
+    order = np.argsort(hashes, kind="stable")
+    hashes, owners = hashes[order], owners[order]
+    needed = np.bincount(owners, minlength=len(sizes))
+    container: dict[int, int] = {}
+    for doc_id, text in documents:
+        found = np.unique(document_shingles(text))
+        found = found[np.isin(found, hashes)]
+        if not len(found):
+            continue
+        lo = np.searchsorted(hashes, found, side="left")
+        hi = np.searchsorted(hashes, found, side="right")
+        holders = np.concatenate([owners[a:b] for a, b in zip(lo, hi, strict=True)])
+        candidates, counts = np.unique(holders, return_counts=True)
+        inside = candidates[counts == needed[candidates]]
+        for other in inside.tolist():
+            if other == doc_id or (sizes[other], -other) >= (sizes[doc_id], -doc_id):
+                continue  # only a longer document (lower id on a tie) contains another
+            best = container.get(other)
+            if best is None or sizes[doc_id] > sizes[best]:
+                container[other] = doc_id
+    return {doc: _outermost(doc, container) for doc in container}
+
+
+def _outermost(doc: int, container: dict[int, int]) -> int:
+    """Follow containers outwards (sizes strictly grow, so this ends)."""
+    while doc in container:
+        doc = container[doc]
+    return doc
+
+
+def read_back(path: str, documents: list[dict]) -> Iterable[tuple[int, str]]:
+    """(id, text) of each manifest document, read in order from the written corpus file."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        position = 0
+        for record in documents:
+            handle.read(record["char_start"] - position)  # the separator before it
+            yield record["id"], handle.read(record["char_end"] - record["char_start"])
+            position = record["char_end"]
+
+
+def apply(found: dict[int, int], documents: list[dict], stats: dict, listed: int) -> dict:
+    """Mark `contained_in` on the manifest documents, add the rates to `stats`, and
+    return the manifest's `containment` section (at most `listed` pairs quoted)."""
+    for doc, outer in sorted(found.items()):
+        documents[doc]["contained_in"] = outer
+    kept, considered = len(documents), stats.get("documents_considered") or 0
+    stats["contained_documents"] = len(found)
+    stats["contained_document_rate"] = round(len(found) / kept, 6) if kept else None
+    flagged = (stats.get("duplicate_documents") or 0) + len(found)
+    stats["duplicate_or_contained_document_rate"] = (
+        round(flagged / considered, 6) if considered else None
+    )
+    pairs = [
+        {"document": doc, "source": documents[doc]["source"], "inside": outer,
+         "inside_source": documents[outer]["source"]}
+        for doc, outer in sorted(found.items())[:listed]
+    ]  # fmt: skip
+    return {"method": METHOD, "measured": True, "pairs_total": len(found), "pairs": pairs}
+
+
+def not_measured(stats: dict, reason: str) -> dict:
+    """The section and stats when containment could not be measured (a preview)."""
+    for key in ("contained_documents", "contained_document_rate"):
+        stats[key] = None
+    stats["duplicate_or_contained_document_rate"] = None
+    stats["contained_documents_reason"] = reason
+    return {"method": METHOD, "measured": False, "reason": reason, "pairs_total": None, "pairs": []}
