@@ -104,3 +104,18 @@ def load_checkpoint_free_model(vocab_size: int):
             vocab_size=vocab_size, n_layer=1, n_head=2, n_kv_head=2, n_embd=16, context_size=16
         )
     ).eval()
+
+
+def test_figures_of_other_weights_do_not_overwrite_a_section():
+    """Interrupted between evaluations: the final weights (step 7) are not those of the
+    last evaluation (step 5), so the whole figures sit beside it, not in its place."""
+    from picochat.training.whole_validation import apply_to_report
+
+    figures = {"val_loss": 2.0, "val_bpb": 3.0, "val_tokens": 10, "val_bytes": 10,
+               "val_tokens_total": 10, "val_scope": "whole", "weights_step": 7}  # fmt: skip
+    final = {"step": 5, "train_loss": 1.0, "val_loss": 2.5, "val_bpb": 3.5, "gap": 1.5}
+    best = {"step": 7, "val_loss": 2.4, "val_bpb": 3.4}
+    apply_to_report(final, best, (figures, figures))
+    assert final["val_loss"] == 2.5 and final["gap"] == 1.5
+    assert final["whole_validation"]["weights_step"] == 7
+    assert best["val_loss"] == 2.0 and best["periodic_val_loss"] == 2.4

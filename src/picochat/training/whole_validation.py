@@ -160,7 +160,7 @@ def final_and_best(
     was_training = model.training
     model.eval()
     with torch.no_grad(), autocast(device, precision):
-        final = score(model)
+        final = {**score(model), "weights_step": loop.steps}
         best = None
         if loop.best is not None and loop.best["step"] == loop.steps:
             best = final
@@ -168,7 +168,7 @@ def final_and_best(
             best_model = load_checkpoint(
                 loop.best_checkpoint_dir, device=device, tokenizer=tokenizer
             )
-            best = score(best_model)
+            best = {**score(best_model), "weights_step": loop.best["step"]}
             del best_model
     model.train(was_training)
     return final, best
@@ -180,9 +180,14 @@ def apply_to_report(
     whole: tuple[dict[str, Any] | None, dict[str, Any] | None],
 ) -> None:
     """Put the whole-validation figures into a report's `final` and `best` sections; the
-    periodic (possibly sampled) figures stay beside them as `periodic_val_loss`/`_bpb`."""
+    periodic (possibly sampled) figures stay beside them as `periodic_val_loss`/`_bpb`.
+    Where the section's step is not the scored weights' (a run interrupted between two
+    evaluations), the figures go under `whole_validation` and the section stays as it was."""
     for section, figures in ((final_section, whole[0]), (best_section, whole[1])):
         if section is None or figures is None:
+            continue
+        if section.get("step") != figures["weights_step"]:
+            section["whole_validation"] = figures
             continue
         section["periodic_val_loss"] = section.get("val_loss")
         section["periodic_val_bpb"] = section.get("val_bpb")
