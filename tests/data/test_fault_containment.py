@@ -121,3 +121,23 @@ def test_train_report_names_the_held_out_documents(examples_corpus, tmp_path):
         assert entry["chars"] == by_id[entry["id"]]["char_end"] - by_id[entry["id"]]["char_start"]
     markdown = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
     assert f"`{names[0]['source']}` (id {names[0]['id']})" in markdown
+
+
+def test_anchors_shared_by_many_documents_are_ignored(monkeypatch):
+    """201 copies of one text (kept with --keep-duplicates): every anchor is shared by
+    more than MAX_SHARED documents, so none is checked (the bound on the work per
+    document); with a laxer bound each copy is inside the first."""
+    import picochat.data.containment as containment
+
+    header = "copyright notice of the project all rights reserved by the authors here"
+    texts = [header] * 201
+
+    def flagged() -> dict[int, int]:
+        table = AnchorTable()
+        for i, text in enumerate(texts):
+            table.add(i, document_shingles(text), len(text.split()))
+        return find_contained(table, enumerate(texts))
+
+    assert flagged() == {}
+    monkeypatch.setattr(containment, "MAX_SHARED", 10_000)
+    assert flagged() == {i: 0 for i in range(1, 201)}

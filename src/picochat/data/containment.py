@@ -15,7 +15,9 @@ memory, without holding any text:
 A document wholly inside another is always found (its anchors are among the other's
 shingles). One that shares a share c of its shingles with another is flagged with
 probability about c^8 (0.9 -> 43%, 0.5 -> 0.4%). Documents of fewer than 5 words have
-no 5-gram and are never flagged. Each contained document names its outermost container
+no 5-gram and are never flagged. An anchor that more than `MAX_SHARED` documents share
+(boilerplate) is ignored, which bounds the work per document; a document whose anchors
+are all boilerplate is not checked. Each contained document names its outermost container
 (`contained_in`), so the training split keeps both on one side.
 """
 
@@ -29,6 +31,7 @@ import numpy as np
 from picochat.data.dedup import SHINGLE_WORDS, shingle_hashes, word_hashes
 
 ANCHORS = 8
+MAX_SHARED = 64  # an anchor of more documents than this is boilerplate and is ignored
 _SLICE_CHARS = 1 << 20  # text hashed at a time: bounded temporaries for a huge document
 
 METHOD = (
@@ -83,14 +86,23 @@ def find_contained(table: AnchorTable, documents: Iterable[tuple[int, str]]) -> 
         return {}
     order = np.argsort(hashes, kind="stable")
     hashes, owners = hashes[order], owners[order]
+    # An anchor shared by many documents is boilerplate: weak evidence, and it would make
+    # every document holding it walk that many owners. Such anchors are left out.
+    _, counts = np.unique(hashes, return_counts=True)
+    common = np.repeat(counts > MAX_SHARED, counts)
+    hashes, owners = hashes[~common], owners[~common]
     needed = np.bincount(owners, minlength=len(sizes))
     container: dict[int, int] = {}
     for doc_id, text in documents:
         found = np.unique(document_shingles(text))
-        found = found[np.isin(found, hashes)]
-        if not len(found):
-            continue
+        # Binary search in the sorted anchors: O(shingles x log anchors) per document
+        # (np.isin would sort all anchors again for every document).
         lo = np.searchsorted(hashes, found, side="left")
+        hit = lo < len(hashes)
+        hit[hit] = hashes[lo[hit]] == found[hit]
+        if not hit.any():
+            continue
+        found, lo = found[hit], lo[hit]
         hi = np.searchsorted(hashes, found, side="right")
         holders = np.concatenate([owners[a:b] for a, b in zip(lo, hi, strict=True)])
         candidates, counts = np.unique(holders, return_counts=True)
