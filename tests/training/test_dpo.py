@@ -27,7 +27,8 @@ from picochat.model.chunked_loss import IGNORE_INDEX
 from picochat.tokenizer import load_tokenizer, train_tokenizer
 from picochat.training.dpo import REFERENCE_FILE, train_dpo
 from picochat.training.dpo_data import answer_logps, collate, encode_pairs, sequence_logps
-from picochat.training.dpo_loss import TIE_RTOL, dpo_terms
+from picochat.training.dpo_loss import dpo_terms
+from picochat.training.dpo_ties import TIE_RTOL_FLOOR, measure_tie_rtol
 from picochat.training.pretrain import train_base
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -240,8 +241,13 @@ def test_policy_equal_to_reference_gives_ln2(setup):
     assert metrics["rewards/margins"] == pytest.approx(0.0, abs=1e-5)
     # Other padding, other rounding: without a tie tolerance some pairs "win" on noise.
     assert metrics["rewards/accuracies"] > 0 and metrics["rewards/margins"] != 0.0
+    ties = measure_tie_rtol(
+        model, encoded, reference, batch_size=3, pad_id=tokenizer.pad_id,
+        device=torch.device("cpu"), precision="fp32",
+    )  # fmt: skip
+    assert ties["pairs_measured"] == 8 and ties["measured_relative_noise"] < 1e-6
     tied = dpo_terms(
-        chosen, rejected, reference[:, 0], reference[:, 1], 0.1, tie_rtol=TIE_RTOL["fp32"]
+        chosen, rejected, reference[:, 0], reference[:, 1], 0.1, tie_rtol=ties["rtol"]
     ).metrics()
     for name in ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"):
         assert tied[name] == 0.0, name  # exactly: the policy is the reference (issue 15)
@@ -250,8 +256,8 @@ def test_policy_equal_to_reference_gives_ln2(setup):
 def test_a_margin_beyond_float_noise_still_wins():
     pi_c, pi_r = torch.tensor([-10.0, -10.0]), torch.tensor([-10.0, -10.0])
     ref_c, ref_r = torch.tensor([-10.001, -10.00001]), torch.tensor([-10.0, -10.0])
-    metrics = dpo_terms(pi_c, pi_r, ref_c, ref_r, 1.0, tie_rtol=TIE_RTOL["fp32"]).metrics()
-    # Pair 0: margin 1e-3 (5e-5 of the sums) wins; pair 1: 1e-5 (5e-7) is float noise.
+    metrics = dpo_terms(pi_c, pi_r, ref_c, ref_r, 1.0, tie_rtol=TIE_RTOL_FLOOR).metrics()
+    # Pair 0: margin 1e-3 (2.5e-5 of the sums) wins; pair 1: 1e-5 (2.5e-7) is float noise.
     assert metrics["rewards/accuracies"] == 0.5
     assert metrics["rewards/margins"] == pytest.approx(1e-3 / 2, rel=1e-3)
 
@@ -283,6 +289,11 @@ def test_report_has_the_spec_keys_and_says_pairs_are_synthetic(trained):
     assert dataset["pairs"] == dataset["train_pairs"] + dataset["val_pairs"] == 92
     assert isinstance(dataset["skipped"], int) and isinstance(dataset["skipped_rows"], list)
     assert dataset["all_synthetic"] is True
+    # The tie tolerance was measured on this device and saved with the reference (issue 15).
+    ties = report["reference"]["tie_tolerance"]
+    assert ties["rtol"] >= TIE_RTOL_FLOOR and ties["pairs_measured"] > 0
+    saved = load_file(str(result.out_dir / REFERENCE_FILE))["tie_rtol"]
+    assert float(saved[0]) == ties["rtol"]
     # history[0] is the loop's step-0 baseline (validation only); the first trained step follows.
     assert report["history"][0]["step"] == 0
     entry = next(e for e in report["history"] if e["step"] > 0)

@@ -52,8 +52,9 @@ from picochat.training.dpo_data import (
     encode_pairs,
     sequence_logps,
 )
-from picochat.training.dpo_loss import TIE_RTOL, dpo_terms
+from picochat.training.dpo_loss import dpo_terms
 from picochat.training.dpo_report import build_report, write_report_files
+from picochat.training.dpo_ties import TIE_RTOL_FLOOR, measure_tie_rtol
 from picochat.training.finetune import (
     finetune_saver,
     load_chat_tokenizer,
@@ -140,12 +141,16 @@ def reference_logps(
     if config.resume:
         # The policy in memory is the trained one now: the reference can only be read back.
         about["computed"] = "read back from the first run of this folder (--resume)"
-        return _read_reference(config, out_file, lines), about
+        logps, rtol = _read_reference(config, out_file, lines)
+        about["tie_tolerance"] = {"rtol": rtol, "method": "read back with the reference"}
+        return logps, about
     if config.reference_checkpoint is None:
         logps = _score(run, policy, data, tokenizer)
+        about["tie_tolerance"] = _ties(run, policy, data, tokenizer, logps)
     else:
         reference = _load_reference(config, policy, tokenizer, run.device)
         logps = _score(run, reference, data, tokenizer)
+        about["tie_tolerance"] = _ties(run, reference, data, tokenizer, logps)
         del reference  # freed before training: one model in memory from here on
         gc.collect()
         if run.device.type == "cuda":
@@ -160,8 +165,20 @@ def reference_logps(
         f"validation pairs; {kept}"
     )
     if run.info.is_main:
-        atomic_write_bytes(out_file, save_tensors({"logps": logps, "lines": lines}))
+        rtol = torch.tensor([about["tie_tolerance"]["rtol"]], dtype=torch.float64)
+        tensors = {"logps": logps, "lines": lines, "tie_rtol": rtol}
+        atomic_write_bytes(out_file, save_tensors(tensors))
     return logps, about
+
+
+def _ties(
+    run: StageRun, model: nn.Module, data: DPOData, tokenizer: Any, logps: torch.Tensor
+) -> dict[str, Any]:
+    """The tie tolerance of the metrics, measured on the weights that scored `logps`."""
+    return measure_tie_rtol(
+        model, data.train, logps[: len(data.train)], batch_size=run.config.batch_size,
+        pad_id=tokenizer.pad_id, device=run.device, precision=run.precision,
+    )  # fmt: skip
 
 
 def _reference_about(config: DPOConfig, pairs: int) -> dict[str, Any]:
@@ -178,8 +195,11 @@ def _reference_about(config: DPOConfig, pairs: int) -> dict[str, Any]:
     }
 
 
-def _read_reference(config: DPOConfig, out_file: Path, lines: torch.Tensor) -> torch.Tensor:
-    """--resume: the log-probs the first run saved, for exactly these pairs."""
+def _read_reference(
+    config: DPOConfig, out_file: Path, lines: torch.Tensor
+) -> tuple[torch.Tensor, float]:
+    """--resume: the log-probs the first run saved, for exactly these pairs, and its tie
+    tolerance (the floor for a file saved before the tolerance was)."""
     if not out_file.is_file():
         raise CheckpointError(
             f"{REFERENCE_FILE} is missing, so the reference log-probs cannot be restored.",
@@ -193,7 +213,8 @@ def _read_reference(config: DPOConfig, out_file: Path, lines: torch.Tensor) -> t
             file=out_file,
             fix="Resume with the same --input, --val-fraction and --seed, or start anew.",
         )
-    return saved["logps"]
+    rtol = saved.get("tie_rtol")
+    return saved["logps"], float(rtol[0]) if rtol is not None else TIE_RTOL_FLOOR
 
 
 def _score(run: StageRun, model: nn.Module, data: DPOData, tokenizer: Any) -> torch.Tensor:
@@ -305,7 +326,7 @@ def _task(
 ) -> TrainTask:
     """The DPO loss against the stored reference log-probs; merged checkpoints "dpo"."""
     config, pad_id = run.config, tokenizer.pad_id
-    tie_rtol = TIE_RTOL.get(run.precision, TIE_RTOL["bf16"])
+    tie_rtol = reference_info["tie_tolerance"]["rtol"]
 
     def loss_fn(model: nn.Module, batch: PairBatch):
         chosen, rejected = sequence_logps(model, batch)

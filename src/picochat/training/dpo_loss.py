@@ -24,15 +24,14 @@ as the batch mean). With the policy equal to the reference every pair scores 0, 
 loss is ln 2 and the accuracy 0 (a tie is not a win).
 
 Ties within float noise. The same weights give log-prob sums that differ in their last
-bits when the sequences are batched with other padding (the reference is scored once,
-training batches are shuffled): ~1e-6 relative in fp32, ~1e-3 in bf16. Such a difference
-is not evidence, so a log-ratio `pi - ref` with |pi - ref| <= TIE_RTOL * (|pi| + |ref|)
-counts as exactly 0 in rewards/chosen and rewards/rejected, and a pair whose margin is
-within TIE_RTOL of the four sums' magnitudes is a tie: margin 0, not a win. TIE_RTOL is
-1e-5 in fp32 (~80 float32 epsilons) and 1e-2 under bf16 autocast (~1 bfloat16 epsilon).
-Without this the first interval of a run read `rewards/accuracies` 0.5 on margins of
-3e-7. The loss keeps the exact values (its gradient needs them; at a tie it is ln 2 to
-~1e-8).
+bits between the reference pass and a training step (eval vs train mode, other batch
+shapes): 7e-8 relative on a CPU. Such a difference is not evidence, so a log-ratio
+`pi - ref` with |pi - ref| <= rtol * (|pi| + |ref|) counts as exactly 0 in
+rewards/chosen and rewards/rejected, and a pair whose margin is within rtol of the four
+sums' magnitudes is a tie: margin 0, not a win. `rtol` is measured on the device at the
+start of each run (`dpo_ties.py`: 10x the noise seen, at least 1e-6). Without this the
+first interval of a run read `rewards/accuracies` 0.5 on margins of 3e-7. The loss
+keeps the exact values (its gradient needs them; at a tie it is ln 2 to ~1e-8).
 """
 
 from __future__ import annotations
@@ -41,9 +40,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-
-# Relative tie tolerance per precision (module docstring): fp32 ~80 epsilons, bf16 ~1.
-TIE_RTOL = {"fp32": 1e-5, "bf16": 1e-2}
 
 METRIC_NAMES = (
     "loss",
@@ -100,7 +96,7 @@ def dpo_terms(
 ) -> DPOTerms:
     """Sigmoid DPO loss per pair and the rewards, from [P] log-prob sums (see module doc).
 
-    `tie_rtol` (`TIE_RTOL[precision]`): log-ratios and margins within it of 0, relative
+    `tie_rtol` (measured: `dpo_ties.measure_tie_rtol`): log-ratios and margins within it of 0, relative
     to the log-prob sums' magnitudes, count as exactly 0 in the metrics (not the loss)."""
     # fp32: log-prob sums of long answers lose precision in bf16.
     pi_c, pi_r = policy_chosen.float(), policy_rejected.float()

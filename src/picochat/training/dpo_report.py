@@ -197,8 +197,21 @@ def _reference(ref: dict[str, Any]) -> list[Block]:
                 f"{ref['source']}: `{ref['checkpoint']}` (model.safetensors sha256 "
                 f"{ref['sha256'][:16]}...).",
                 f"Log-probabilities computed {ref['computed']}; kept in `{ref['file']}`.",
+                *_ties(ref.get("tie_tolerance")),
             ]
         ),
+    ]
+
+
+def _ties(ties: dict[str, Any] | None) -> list[str]:
+    """How a tie is decided in the reward metrics (a margin within float noise is no win)."""
+    if not ties:
+        return []
+    return [
+        f"Ties: a log-ratio or margin within {ties['rtol']:.1e} of the log-prob sums' size "
+        "counts as exactly 0 (not a win): float noise, not preference ("
+        + ties.get("method", "")
+        + ")."
     ]
 
 
