@@ -13,7 +13,7 @@ from picochat.configs import CorpusConfig, TokenizerTrainConfig
 from picochat.data.containment import AnchorTable, document_shingles, find_contained
 from picochat.data.corpus import build_corpus
 from picochat.tokenizer import load_tokenizer, train_tokenizer
-from picochat.training.token_data import build_token_data
+from picochat.training.token_data import CorpusSplit, build_token_data
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -68,8 +68,11 @@ def test_document_holdout_never_validates_on_text_inside_a_training_document(
 
     def leaks(manifest_path: Path, seed: int) -> int:
         split = build_token_data(
-            corpus=out, tokenizer=tok, manifest=manifest_path, split_mode="document",
-            val_fraction=0.1, seed=seed, context_size=64,
+            CorpusSplit(
+                corpus=out, manifest=manifest_path, split_mode="document", val_fraction=0.1,
+                seed=seed, context_size=64,
+            ),
+            tok,
         )  # fmt: skip
         train = [flat(t) for t in split.train_texts]
         return sum(any(flat(v) in t for t in train) for v in split.val_texts)
