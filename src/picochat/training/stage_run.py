@@ -101,7 +101,12 @@ def run_stage(
     info = distributed.setup(device)
     try:
         precision = resolve_precision(config.precision, device)
-        return body(StageRun(config, device, precision, info, started, show_progress, on_step))
+        result = body(StageRun(config, device, precision, info, started, show_progress, on_step))
+        # Ranks leave together: rank 0 works on after the loop (whole validation, then the
+        # diagnostics and reports alone), and a rank that destroyed its gloo group while
+        # another still ran aborted the job ("terminate called without an active exception").
+        distributed.barrier(info)
+        return result
     finally:
         distributed.teardown(info)
 
