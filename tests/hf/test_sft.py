@@ -272,3 +272,21 @@ def test_torchrun_two_processes_train_one_model_and_rank0_writes(
         "metrics.jsonl",
         "report.md",
     ]
+
+
+def test_final_validation_loss_covers_every_row_when_periodic_evaluations_sample(
+    run_cli, tiny_hf_model, chat_file, tmp_path
+):
+    """--eval-batches 1 x --batch-size 2 scores 2 of the 3 validation rows periodically;
+    the final figure is still over all 3: it equals the final figure of a run that
+    scores every row (same seed, same weights)."""
+    common = ("--batch-size", "2", "--max-steps", "2", "--eval-every", "2")
+    sampled, whole = tmp_path / "sampled", tmp_path / "whole"
+    assert _run(run_cli, tiny_hf_model, chat_file, sampled, *common, "--eval-batches", "1")[0] == 0
+    assert _run(run_cli, tiny_hf_model, chat_file, whole, *common, "--eval-batches", "0")[0] == 0
+    a = json.loads((sampled / "hf_sft_report.json").read_text())
+    b = json.loads((whole / "hf_sft_report.json").read_text())
+    assert a["dataset"]["val_rows"] == 3 and a["final"]["val_rows"] == 3
+    assert a["final"]["val_loss"] == pytest.approx(b["final"]["val_loss"], rel=1e-6)
+    assert a["final"]["periodic_val_loss"] != pytest.approx(a["final"]["val_loss"], rel=1e-6)
+    assert a["best"]["val_scope"] == "periodic, 2 of 3 rows" and b["best"]["val_scope"] == "whole"

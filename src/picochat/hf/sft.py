@@ -51,7 +51,7 @@ from picochat.hf.sft_model import (
 )
 from picochat.hf.sft_report import build_report, memorization_risk, render_markdown
 from picochat.hf.support import require
-from picochat.runtime import seed_everything
+from picochat.runtime import autocast, seed_everything
 from picochat.training import distributed
 from picochat.training.loop import LoopResult, TrainTask
 from picochat.training.stage_run import StageRun, check_loop_config, run_stage
@@ -148,6 +148,7 @@ def _train(run: StageRun) -> HFSFTResult:
     rows = _load_rows(config, tokenizer, max_length)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     loop = run.loop(_task(run, model, tokenizer, rows), label="train hf-sft")
+    whole = _whole_validation(run, model, rows.val_set.examples, tokenizer.pad_token_id, loop)
     report_path = None
     if run.info.is_main:
         has_best = loop.best is not None
@@ -157,6 +158,7 @@ def _train(run: StageRun) -> HFSFTResult:
             "trainable_parameters": trainable,
             "artifacts": artifacts,
             "max_length": max_length,
+            "validation": whole,
         }
         report = _report(run, chat_model, template, rows, loop, extra)
         report_path = atomic_write_json(run.out_dir / REPORT_FILE, report)
@@ -239,14 +241,41 @@ def _task(run: StageRun, model: Any, tokenizer: Any, rows: _Rows) -> TrainTask:
     )
 
 
-def _make_evaluate(run: StageRun, examples: list[EncodedExample], pad_id: int):
+def _scored_rows(config: HFSFTConfig, total: int) -> int:
+    """Validation rows a periodic evaluation scores (`--eval-batches`; 0 = all)."""
+    return len(spread_rows(total, config.eval_batches * config.batch_size))
+
+
+def _whole_validation(
+    run: StageRun, model: Any, examples: list[EncodedExample], pad_id: int, loop: LoopResult
+) -> dict[str, Any]:
+    """The final weights' loss over EVERY validation row, and what the periodic figures
+    covered. Scored again only where the last periodic figure is not that already (a
+    sampled --eval-batches, or a stop between evaluations); every rank takes part."""
+    torch = require("torch")
+    scored = _scored_rows(run.config, len(examples))
+    last = loop.history[-1] if loop.history else {}
+    scope = {"val_rows": len(examples), "periodic_val_rows": scored}
+    if scored == len(examples) and last.get("step") == loop.steps:
+        return {**scope, "step": loop.steps, "val_loss": last.get("val_loss")}
+    evaluate = _make_evaluate(run, examples, pad_id, every_row=True)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), autocast(run.device, run.precision):  # as the loop evaluates
+        figures = evaluate(model)
+    model.train(was_training)
+    return {**scope, "step": loop.steps, "val_loss": figures["val_loss"]}
+
+
+def _make_evaluate(
+    run: StageRun, examples: list[EncodedExample], pad_id: int, *, every_row: bool = False
+):
     """Validation loss over every supervised token of the chosen rows (`--eval-batches`;
     0 = all); under torchrun each rank scores its share and the sums are all-reduced."""
     torch = require("torch")
     config, info = run.config, run.info
-    chosen = [
-        examples[i] for i in spread_rows(len(examples), config.eval_batches * config.batch_size)
-    ]
+    count = len(examples) if every_row else _scored_rows(config, len(examples))
+    chosen = [examples[i] for i in spread_rows(len(examples), count)]
     mine = chosen[info.rank :: info.world_size]
 
     def evaluate(model: Any) -> dict[str, float | None]:

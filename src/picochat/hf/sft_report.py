@@ -61,11 +61,16 @@ def build_report(
     trainable_parameters: int,
     artifacts: dict[str, Any],
     max_length: int,
+    validation: dict[str, Any],
 ) -> dict[str, Any]:
-    """The stage keys of hf_sft_report.json (SPEC §11 sft keys, plus model and artifacts)."""
+    """The stage keys of hf_sft_report.json (SPEC §11 sft keys, plus model and artifacts).
+
+    `final.val_loss` is the final weights over every validation row (`validation`); the
+    periodic figures (history, best) cover `periodic_val_rows` of them."""
     history = loop.history
     final_train = history[-1]["train_loss"] if history else None
-    final_val = history[-1]["val_loss"] if history else None
+    final_val = validation["val_loss"]
+    sampled = validation["periodic_val_rows"] < validation["val_rows"]
     data, train_set, val_set = rows.data, rows.train_set, rows.val_set
     encode_skipped = train_set.skipped + val_set.skipped
     best = loop.best or {"step": None, "val_loss": None}
@@ -85,11 +90,22 @@ def build_report(
             "val_rows": len(val_set.examples),
         },
         "history": history,
-        "best": {"step": best["step"], "val_loss": best["val_loss"]},
+        "best": {
+            "step": best["step"],
+            "val_loss": best["val_loss"],
+            # Picked by the periodic figures: a sample of the rows under --eval-batches.
+            "val_scope": f"periodic, {validation['periodic_val_rows']} of "
+            f"{validation['val_rows']} rows"
+            if sampled
+            else "whole",
+        },
         "final": {
             "step": loop.steps,
             "train_loss": final_train,
             "val_loss": final_val,
+            "periodic_val_loss": history[-1]["val_loss"] if history else None,
+            "val_scope": "whole",
+            "val_rows": validation["val_rows"],
             "gap": None if final_val is None or final_train is None else final_val - final_train,
         },
         "stop_reason": loop.stop_reason,
@@ -135,8 +151,10 @@ def _loss(report: dict[str, Any]) -> list[Block]:
         Table(["step", "train loss", "val loss", "lr"], rows, align_right=(0, 1, 2, 3)),
         Paragraph(
             f"Stop reason: **{report['stop_reason']}** after {final['step']} steps. "
-            f"Best validation loss {fixed(best['val_loss'])} at step {best['step']}; "
-            f"final gap (val - train) {fixed(final['gap'])}; diverged: {report['diverged']}."
+            f"Best validation loss {fixed(best['val_loss'])} at step {best['step']} "
+            f"({best.get('val_scope', 'whole')}); final validation loss "
+            f"{fixed(final['val_loss'])} over all {final.get('val_rows')} validation rows, "
+            f"gap (val - train) {fixed(final['gap'])}; diverged: {report['diverged']}."
         ),
     ]
 
