@@ -33,13 +33,13 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from picochat import layout
 from picochat.artifacts import atomic_dir, atomic_write_json
 from picochat.byte_progress import ByteProgress
 from picochat.configs.data import TokenizeConfig
 from picochat.data import token_shards as fmt
 from picochat.data.corpus_stream import iter_pieces, read_spans
 from picochat.errors import ConfigError, InputError
+from picochat.layout import TOKEN_SHARDS
 from picochat.tokenizer import load_tokenizer
 
 BATCH_CHARS = 4 << 20  # text per worker job: ~1.6 s of encoding at 2.5 MB/s
@@ -62,7 +62,7 @@ class TokenizeResult:
 
 def default_cache_root(corpus: Path) -> Path:
     """Shards live beside the corpus, so every run and stage on it shares them."""
-    return Path(corpus).parent / layout.TOKEN_SHARDS
+    return Path(corpus).parent / TOKEN_SHARDS
 
 
 def default_workers() -> int:
