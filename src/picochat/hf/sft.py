@@ -21,7 +21,6 @@ Not for: native checkpoints (`picochat train sft`), nor DPO.
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +50,7 @@ from picochat.hf.sft_model import (
 )
 from picochat.hf.sft_report import build_report, memorization_risk, render_markdown
 from picochat.hf.support import require
+from picochat.locks import is_main_rank
 from picochat.runtime import autocast, seed_everything
 from picochat.training import distributed
 from picochat.training.loop import LoopResult, TrainTask
@@ -114,7 +114,7 @@ def fitted_max_length(config: HFSFTConfig, model: Any) -> int:
     context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
     if not isinstance(context, int) or config.max_length <= context:
         return config.max_length
-    if int(os.environ.get("RANK", "0")) == 0:
+    if is_main_rank():
         print(
             f"note: --max-length {config.max_length} is longer than the model's "
             f"{context}-token context; conversations are cut to {context} tokens.",
