@@ -18,11 +18,41 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from picochat.errors import InputError
 from picochat.tokenizer.bpe import text_pieces
+
+MANIFEST_FIX = "Point --corpus-manifest at the corpus_manifest.json written by `data build`."
+REBUILD_FIX = "Rebuild the corpus with `picochat data build`."
+
+
+def read_manifest(manifest: Path) -> dict[str, Any]:
+    """The corpus manifest parsed; an InputError naming the file when it cannot be read
+    or holds no `documents` list (every reader of a manifest starts here)."""
+    try:
+        data = json.loads(Path(manifest).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InputError(
+            f"Cannot read the corpus manifest ({error}).", file=manifest, fix=MANIFEST_FIX
+        ) from error
+    if not isinstance(data, dict) or not isinstance(data.get("documents"), list):
+        raise InputError(
+            "The manifest has no `documents` list of spans.", file=manifest, fix=REBUILD_FIX
+        )
+    return data
+
+
+def document_span(document: Any, index: int, manifest: Path) -> tuple[int, int]:
+    """(char_start, char_end) of the manifest's document `index`."""
+    try:
+        return int(document["char_start"]), int(document["char_end"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise InputError(
+            f"Document {index} has no valid char_start/char_end.", file=manifest, fix=REBUILD_FIX
+        ) from error
 
 
 def read_spans(manifest: Path | None) -> tuple[np.ndarray, str | None]:
@@ -30,23 +60,14 @@ def read_spans(manifest: Path | None) -> tuple[np.ndarray, str | None]:
     the manifest names); one open-ended document without a manifest."""
     if manifest is None:
         return np.array([[0, 0, -1]], dtype=np.int64), None
-    try:
-        data = json.loads(Path(manifest).read_text(encoding="utf-8"))
-        spans = [
-            (i, int(d["char_start"]), int(d["char_end"])) for i, d in enumerate(data["documents"])
-        ]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise InputError(
-            f"Cannot read the document spans of the corpus manifest ({error}).",
-            file=manifest,
-            fix="Point --corpus-manifest at the corpus_manifest.json written by `data build`.",
-        ) from error
+    data = read_manifest(manifest)
+    spans = [(i, *document_span(d, i, manifest)) for i, d in enumerate(data["documents"])]
     rows = np.array([s for s in spans if s[2] > s[1]], dtype=np.int64).reshape(-1, 3)
     if len(rows) == 0:
         raise InputError("The manifest lists no non-empty document.", file=manifest)
     if np.any(np.diff(rows[:, 1]) < 0) or np.any(rows[1:, 1] < rows[:-1, 2]):
         raise InputError("The manifest's document spans overlap or are out of order.",
-                         file=manifest, fix="Rebuild the corpus with `picochat data build`.")  # fmt: skip
+                         file=manifest, fix=REBUILD_FIX)  # fmt: skip
     return rows, data.get("corpus_sha256")
 
 

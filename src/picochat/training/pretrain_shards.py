@@ -20,13 +20,13 @@ Not here: the split rule and the windows (`shard_windows.py`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from picochat.data.corpus_stream import read_manifest
 from picochat.data.token_shards import CHAR_END, CHAR_START, DOC_ID
 from picochat.data.tokenize_shards import default_cache_root, ensure_token_shards
 from picochat.errors import ConfigError
@@ -67,9 +67,7 @@ def _check(data: ShardTokenData, corpus: Path, context_size: int) -> None:
 
 def manifest_documents(manifest: Path) -> list[Any]:
     """The manifest's document entries (ids are positions, as the shards' document ids)."""
-    data = json.loads(Path(manifest).read_text(encoding="utf-8"))
-    documents = data.get("documents") if isinstance(data, dict) else None
-    return documents if isinstance(documents, list) else []
+    return read_manifest(manifest)["documents"]
 
 
 def contained_in(documents: list[Any]) -> dict[int, int]:

@@ -20,7 +20,6 @@ the output folder and memory-mapped.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sized
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from picochat.artifacts import atomic_open, atomic_write_json, sha256_file
+from picochat.data.corpus_stream import document_span, read_manifest
 from picochat.errors import ConfigError, InputError
 
 # Below this many validation tokens a validation loss is mostly noise.
@@ -119,21 +119,7 @@ def read_documents(text: str, manifest: Path | None) -> list[Document]:
     """The corpus documents from the manifest spans, or the whole text as one document."""
     if manifest is None:
         return [Document(text)]
-    try:
-        data = json.loads(Path(manifest).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise InputError(
-            f"Cannot read the corpus manifest: {error}",
-            file=manifest,
-            fix="Point --corpus-manifest at the corpus_manifest.json written by `data build`.",
-        ) from error
-    spans = data.get("documents") if isinstance(data, dict) else None
-    if not isinstance(spans, list):
-        raise InputError(
-            "The manifest has no `documents` list of spans.",
-            file=manifest,
-            fix="Rebuild the corpus with `picochat data build`.",
-        )
+    data = read_manifest(manifest)
     recorded = data.get("corpus_sha256")
     if isinstance(recorded, str) and recorded != hashlib.sha256(text.encode("utf-8")).hexdigest():
         raise InputError(
@@ -143,15 +129,8 @@ def read_documents(text: str, manifest: Path | None) -> list[Document]:
             fix="Pass the corpus_manifest.json written together with this corpus.txt.",
         )
     documents = []
-    for index, span in enumerate(spans):
-        try:
-            start, end = int(span["char_start"]), int(span["char_end"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise InputError(
-                f"Document {index} has no valid char_start/char_end.",
-                file=manifest,
-                fix="Rebuild the corpus with `picochat data build`.",
-            ) from error
+    for index, span in enumerate(data["documents"]):
+        start, end = document_span(span, index, manifest)
         if not 0 <= start <= end <= len(text):
             raise InputError(
                 f"Document {index} spans characters {start}..{end} but the corpus has "
