@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from picochat.artifacts import atomic_dir, atomic_write_json, recover_dir, sha256_file
 from picochat.errors import CheckpointError, PicochatError
@@ -201,15 +201,11 @@ def load_checkpoint(
         raise CheckpointError(
             f"{WEIGHTS_FILE} is missing.", file=folder, fix="The checkpoint is incomplete; retrain."
         )
-    try:
-        # A sharded (FSDP) folder is consolidated: every reader gets the whole model.
-        state = sharded.consolidate(folder, index) if index else load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"{WEIGHTS_FILE} cannot be read ({exc}).",
-            file=weights_path,
-            fix="The file is corrupted or truncated; use another checkpoint or retrain.",
-        ) from exc
+    # A sharded (FSDP) folder is consolidated: every reader gets the whole model.
+    if index:
+        state = sharded.consolidate(folder, index)
+    else:
+        state = sharded.read_checkpoint_tensors(weights_path)
 
     model = Transformer(config)
     _check_state(model, state, weights_path)

@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
@@ -37,6 +35,7 @@ from picochat.artifacts import atomic_write_bytes, atomic_write_json, sha256_fil
 from picochat.configs.training import LORA_TARGETS
 from picochat.errors import CheckpointError, ConfigError
 from picochat.model.checkpoint import WEIGHTS_FILE, unwrap_model
+from picochat.model.sharded import read_checkpoint_tensors
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -251,12 +250,7 @@ def load_adapter(
                 file=folder / ADAPTER_CONFIG,
                 fix=f"Load it onto {config.get('base_model_name_or_path')}.",
             )
-    try:
-        state = load_file(str(folder / ADAPTER_WEIGHTS))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"{ADAPTER_WEIGHTS} cannot be read ({exc}).", file=folder / ADAPTER_WEIGHTS
-        ) from exc
+    state = read_checkpoint_tensors(folder / ADAPTER_WEIGHTS)
     apply_lora(
         model,
         config["target_modules"],

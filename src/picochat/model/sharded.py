@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from picochat.artifacts import atomic_dir, atomic_write_json
@@ -126,6 +127,19 @@ def read_checkpoint_json(path: Path) -> Any:
         ) from exc
 
 
+def read_checkpoint_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A checkpoint's safetensors file (weights, a rank's shard, a LoRA adapter) loaded
+    on the CPU; a CheckpointError naming the file when it is corrupted or truncated."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path.name} cannot be read ({exc}).",
+            file=path,
+            fix="The file is corrupted or truncated; use another checkpoint or retrain.",
+        ) from exc
+
+
 def read_index(folder: Path) -> dict[str, Any] | None:
     """The folder's shard index, or None for an unsharded checkpoint."""
     index_path = folder / INDEX_FILE
@@ -150,7 +164,7 @@ def consolidate(folder: Path, index: dict[str, Any]) -> dict[str, torch.Tensor]:
                 file=folder,
                 fix="Copy the whole checkpoint folder, or retrain.",
             )
-        parts.append(load_file(str(shard)))
+        parts.append(read_checkpoint_tensors(shard))
     state = {}
     for name, entry in index["tensors"].items():
         pieces = [part[name] for part in parts]
