@@ -26,6 +26,11 @@ from safetensors.torch import save_file
 from picochat.artifacts import atomic_dir, atomic_write_json, recover_dir, sha256_file
 from picochat.errors import CheckpointError, PicochatError
 from picochat.model import sharded
+from picochat.model.checkpoint_files import (
+    read_checkpoint_json,
+    read_checkpoint_tensors,
+    require_file,
+)
 from picochat.model.config import ModelConfig
 from picochat.model.size_check import check_fits
 from picochat.model.transformer import Transformer
@@ -107,14 +112,12 @@ def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
             file=folder,
             fix="Pass the folder written by training (it holds model.safetensors and config.json).",
         )
-    config_path = folder / CONFIG_FILE
-    if not config_path.is_file():
-        raise CheckpointError(
-            f"{CONFIG_FILE} is missing: this is not a complete Picochat checkpoint.",
-            file=folder,
-            fix="Point at a checkpoint folder written by `picochat train ...`.",
-        )
-    info = sharded.read_checkpoint_json(config_path)
+    config_path = require_file(
+        folder / CONFIG_FILE,
+        f"{CONFIG_FILE} is missing: this is not a complete Picochat checkpoint.",
+        fix="Point at a checkpoint folder written by `picochat train ...`.",
+    )
+    info = read_checkpoint_json(config_path)
     if not isinstance(info, dict) or info.get("format") != FORMAT or "model" not in info:
         raise CheckpointError(
             f"{CONFIG_FILE} is not a Picochat checkpoint config (no format/model keys).",
@@ -197,15 +200,15 @@ def load_checkpoint(
     check_fits(config, device="cpu", file=folder / CONFIG_FILE)
     weights_path = folder / WEIGHTS_FILE
     index = sharded.read_index(folder)
-    if index is None and not weights_path.is_file():
-        raise CheckpointError(
-            f"{WEIGHTS_FILE} is missing.", file=folder, fix="The checkpoint is incomplete; retrain."
-        )
-    # A sharded (FSDP) folder is consolidated: every reader gets the whole model.
-    if index:
+    if index:  # a sharded (FSDP) folder is consolidated: every reader gets the whole model
         state = sharded.consolidate(folder, index)
     else:
-        state = sharded.read_checkpoint_tensors(weights_path)
+        require_file(
+            weights_path,
+            f"{WEIGHTS_FILE} is missing.",
+            fix="The checkpoint is incomplete; retrain.",
+        )
+        state = read_checkpoint_tensors(weights_path)
 
     model = Transformer(config)
     _check_state(model, state, weights_path)
@@ -220,14 +223,12 @@ def load_training_state(path: str | Path, rank: int = 0, world_size: int = 1) ->
     """The training_state.pt of a checkpoint folder (weights_only: no code can run); of a
     sharded folder, this rank's own file."""
     state_path = sharded.training_state_path(Path(path), rank, world_size)
-    state_path = state_path or Path(path) / TRAINING_STATE_FILE
-    if not state_path.is_file():
-        raise CheckpointError(
-            f"{TRAINING_STATE_FILE} is missing, so training cannot resume from here.",
-            file=Path(path),
-            fix="Resume from the `checkpoint/` folder of the run (best_checkpoint has no "
-            "optimizer state), or start without --resume.",
-        )
+    state_path = require_file(
+        state_path or Path(path) / TRAINING_STATE_FILE,
+        f"{TRAINING_STATE_FILE} is missing, so training cannot resume from here.",
+        fix="Resume from the `checkpoint/` folder of the run (best_checkpoint has no "
+        "optimizer state), or start without --resume.",
+    )
     try:
         return torch.load(state_path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file; all mean "unusable"

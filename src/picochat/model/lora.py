@@ -21,7 +21,6 @@ Not here: training (`picochat.training.sft`), full checkpoints (`checkpoint.py`)
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,7 +34,11 @@ from picochat.artifacts import atomic_write_bytes, atomic_write_json, sha256_fil
 from picochat.configs.training import LORA_TARGETS
 from picochat.errors import CheckpointError, ConfigError
 from picochat.model.checkpoint import WEIGHTS_FILE, unwrap_model
-from picochat.model.sharded import read_checkpoint_tensors
+from picochat.model.checkpoint_files import (
+    read_checkpoint_json,
+    read_checkpoint_tensors,
+    require_file,
+)
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -215,17 +218,12 @@ def save_adapter(
 
 
 def read_adapter_config(folder: str | Path) -> dict[str, Any]:
-    path = Path(folder) / ADAPTER_CONFIG
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise CheckpointError(
-            f"{ADAPTER_CONFIG} is missing.",
-            file=folder,
-            fix="Pass the folder written by `picochat train sft --peft lora`.",
-        ) from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{ADAPTER_CONFIG} is not valid JSON ({exc}).", file=path) from exc
+    path = require_file(
+        Path(folder) / ADAPTER_CONFIG,
+        f"{ADAPTER_CONFIG} is missing.",
+        fix="Pass the folder written by `picochat train sft --peft lora`.",
+    )
+    config = read_checkpoint_json(path)
     if not isinstance(config, dict) or config.get("peft_type") != "LORA":
         raise CheckpointError(f"{ADAPTER_CONFIG} is not a LoRA adapter config.", file=path)
     return config

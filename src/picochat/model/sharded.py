@@ -23,17 +23,20 @@ Not for: the unsharded format (`checkpoint.py`), or when and how FSDP wraps the 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from picochat.artifacts import atomic_dir, atomic_write_json
 from picochat.errors import CheckpointError
+from picochat.model.checkpoint_files import (
+    read_checkpoint_json,
+    read_checkpoint_tensors,
+    require_file,
+)
 
 INDEX_FILE = "model.index.json"
 INDEX_FORMAT = "picochat-sharded"
@@ -114,32 +117,6 @@ def save_sharded(
     dist.barrier()  # the folder is in place before anyone reads it
 
 
-def read_checkpoint_json(path: Path) -> Any:
-    """A checkpoint folder's JSON file (config.json, the shard index) parsed; a
-    CheckpointError naming the file when it is not JSON (a corrupted checkpoint)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(
-            f"{path.name} is not valid JSON ({exc}).",
-            file=path,
-            fix="The checkpoint is corrupted; use another one or retrain.",
-        ) from exc
-
-
-def read_checkpoint_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """A checkpoint's safetensors file (weights, a rank's shard, a LoRA adapter) loaded
-    on the CPU; a CheckpointError naming the file when it is corrupted or truncated."""
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"{path.name} cannot be read ({exc}).",
-            file=path,
-            fix="The file is corrupted or truncated; use another checkpoint or retrain.",
-        ) from exc
-
-
 def read_index(folder: Path) -> dict[str, Any] | None:
     """The folder's shard index, or None for an unsharded checkpoint."""
     index_path = folder / INDEX_FILE
@@ -157,13 +134,11 @@ def consolidate(folder: Path, index: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The whole state dict from every rank's file (rows concatenated in rank order)."""
     parts = []
     for name in index["files"]:
-        shard = folder / name
-        if not shard.is_file():
-            raise CheckpointError(
-                f"{name} is missing: a sharded checkpoint needs every rank's file.",
-                file=folder,
-                fix="Copy the whole checkpoint folder, or retrain.",
-            )
+        shard = require_file(
+            folder / name,
+            f"{name} is missing: a sharded checkpoint needs every rank's file.",
+            fix="Copy the whole checkpoint folder, or retrain.",
+        )
         parts.append(read_checkpoint_tensors(shard))
     state = {}
     for name, entry in index["tensors"].items():

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 from safetensors.torch import save as save_tensors
 from torch import nn
 
@@ -39,6 +38,7 @@ from picochat.model.checkpoint import (
     load_checkpoint,
     read_checkpoint_info,
 )
+from picochat.model.checkpoint_files import read_checkpoint_tensors, require_file
 from picochat.model.lora import (
     parse_targets,
     save_adapter,
@@ -141,7 +141,7 @@ def reference_logps(
     if config.resume:
         # The policy in memory is the trained one now: the reference can only be read back.
         about["computed"] = "read back from the first run of this folder (--resume)"
-        logps, rtol = _read_reference(config, out_file, lines)
+        logps, rtol = _read_reference(out_file, lines)
         about["tie_tolerance"] = {"rtol": rtol, "method": "read back with the reference"}
         return logps, about
     if config.reference_checkpoint is None:
@@ -195,18 +195,15 @@ def _reference_about(config: DPOConfig, pairs: int) -> dict[str, Any]:
     }
 
 
-def _read_reference(
-    config: DPOConfig, out_file: Path, lines: torch.Tensor
-) -> tuple[torch.Tensor, float]:
+def _read_reference(out_file: Path, lines: torch.Tensor) -> tuple[torch.Tensor, float]:
     """--resume: the log-probs the first run saved, for exactly these pairs, and its tie
     tolerance (the floor for a file saved before the tolerance was)."""
-    if not out_file.is_file():
-        raise CheckpointError(
-            f"{REFERENCE_FILE} is missing, so the reference log-probs cannot be restored.",
-            file=Path(config.out_dir),
-            fix="Start the run anew without --resume.",
-        )
-    saved = load_file(str(out_file))
+    require_file(
+        out_file,
+        f"{REFERENCE_FILE} is missing, so the reference log-probs cannot be restored.",
+        fix="Start the run anew without --resume.",
+    )
+    saved = read_checkpoint_tensors(out_file)
     if "logps" not in saved or not torch.equal(saved.get("lines", torch.empty(0)), lines):
         raise CheckpointError(
             "the saved reference log-probs do not match this preference file's pairs.",
