@@ -18,7 +18,7 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
@@ -96,6 +96,8 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [to_jsonable(v) for v in value]
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [to_jsonable(v) for v in value]  # e.g. a DocumentTable
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -109,34 +111,48 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
-def json_text(data: Any, *, one_item_per_line: Collection[str] = ()) -> str:
-    """`data` as the indented JSON every artifact uses (NaN/inf become null: JSON has none).
+def json_chunks(data: Any, *, one_item_per_line: Collection[str] = ()) -> Iterator[str]:
+    """`data` as the indented JSON every artifact uses, in pieces (NaN/inf become null).
 
     Top-level lists named in `one_item_per_line` (e.g. a manifest's 10,000 document
     spans) are written one compact item per line: still diff- and grep-friendly, and
-    encoded by json's fast C encoder instead of the indenting Python one.
+    encoded by json's fast C encoder instead of the indenting Python one. Such a list may
+    be any sequence (a `DocumentTable` of a million documents): it is converted and
+    written an item at a time, never built whole.
     """
-    data = to_jsonable(data)
-    if not isinstance(data, dict) or not one_item_per_line:
-        return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    parts = []
-    for key, value in data.items():
-        if key in one_item_per_line and isinstance(value, list) and value:
-            items = (json.dumps(v, ensure_ascii=False, allow_nan=False) for v in value)
-            text = "[\n    " + ",\n    ".join(items) + "\n  ]"
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        data = to_jsonable(data)
+    if not isinstance(data, Mapping) or not one_item_per_line:
+        yield json.dumps(to_jsonable(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        return
+    yield "{"
+    for number, (key, value) in enumerate(data.items()):
+        yield ("," if number else "") + "\n  " + json.dumps(str(key)) + ": "
+        long = isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+        if key in one_item_per_line and long and len(value):
+            for position, item in enumerate(value):
+                text = json.dumps(to_jsonable(item), ensure_ascii=False, allow_nan=False)
+                yield ("[\n    " if position == 0 else ",\n    ") + text
+            yield "\n  ]"
         else:
-            text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False).replace(
-                "\n", "\n  "
-            )
-        parts.append("\n  " + json.dumps(key) + ": " + text)
-    return "{" + ",".join(parts) + "\n}\n"
+            text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=False, allow_nan=False)
+            yield text.replace("\n", "\n  ")
+    yield "\n}\n"
+
+
+def json_text(data: Any, *, one_item_per_line: Collection[str] = ()) -> str:
+    """`data` as the indented JSON every artifact uses (see `json_chunks`)."""
+    return "".join(json_chunks(data, one_item_per_line=one_item_per_line))
 
 
 def atomic_write_json(
     path: str | Path, data: Any, *, one_item_per_line: Collection[str] = ()
 ) -> Path:
-    """Write `data` as JSON (see `json_text`) atomically."""
-    return atomic_write_text(path, json_text(data, one_item_per_line=one_item_per_line))
+    """Write `data` as JSON (see `json_chunks`) atomically, streamed piece by piece."""
+    with atomic_open(path, "w") as handle:
+        for chunk in json_chunks(data, one_item_per_line=one_item_per_line):
+            handle.write(chunk)
+    return Path(path)
 
 
 def _fsync_tree(folder: Path) -> None:

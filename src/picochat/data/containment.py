@@ -29,6 +29,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from picochat.data.dedup import SHINGLE_WORDS, shingle_hashes, word_hashes
+from picochat.data.document_table import DocumentTable
 
 ANCHORS = 8
 MAX_SHARED = 64  # an anchor of more documents than this is boilerplate and is ignored
@@ -123,21 +124,21 @@ def _outermost(doc: int, container: dict[int, int]) -> int:
     return doc
 
 
-def read_back(path: str, documents: list[dict]) -> Iterable[tuple[int, str]]:
+def read_back(path: str, documents: DocumentTable) -> Iterable[tuple[int, str]]:
     """(id, text) of each manifest document, read in order from the written corpus file."""
     with open(path, encoding="utf-8", newline="") as handle:
         position = 0
-        for record in documents:
-            handle.read(record["char_start"] - position)  # the separator before it
-            yield record["id"], handle.read(record["char_end"] - record["char_start"])
-            position = record["char_end"]
+        for doc_id, start, end in documents.spans():
+            handle.read(start - position)  # the separator before it
+            yield doc_id, handle.read(end - start)
+            position = end
 
 
-def apply(found: dict[int, int], documents: list[dict], stats: dict, listed: int) -> dict:
+def apply(found: dict[int, int], documents: DocumentTable, stats: dict, listed: int) -> dict:
     """Mark `contained_in` on the manifest documents, add the rates to `stats`, and
     return the manifest's `containment` section (at most `listed` pairs quoted)."""
     for doc, outer in sorted(found.items()):
-        documents[doc]["contained_in"] = outer
+        documents.mark(doc, contained_in=outer)
     kept, considered = len(documents), stats.get("documents_considered") or 0
     stats["contained_documents"] = len(found)
     stats["contained_document_rate"] = round(len(found) / kept, 6) if kept else None
@@ -146,8 +147,8 @@ def apply(found: dict[int, int], documents: list[dict], stats: dict, listed: int
         round(flagged / considered, 6) if considered else None
     )
     pairs = [
-        {"document": doc, "source": documents[doc]["source"], "inside": outer,
-         "inside_source": documents[outer]["source"]}
+        {"document": doc, "source": documents.source(doc), "inside": outer,
+         "inside_source": documents.source(outer)}
         for doc, outer in sorted(found.items())[:listed]
     ]  # fmt: skip
     return {"method": METHOD, "measured": True, "pairs_total": len(found), "pairs": pairs}

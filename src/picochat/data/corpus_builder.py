@@ -30,7 +30,9 @@ from picochat.data.dedup import (
     shingle_hashes,
     word_hashes,
 )
+from picochat.data.document_table import DocumentTable
 from picochat.data.documents import read_documents
+from picochat.data.key_index import KeyIndex
 from picochat.data.quality import (
     SHINGLE_SAMPLE,
     RepeatedLines,
@@ -88,10 +90,10 @@ class CorpusBuilder:
         self.chars = self.bytes = 0
         self.minhash = MinHasher(NUM_PERM, seed=MINHASH_SEED)
         self.index = NearDuplicateIndex(config.near_duplicate_threshold, NUM_PERM)
-        self.seen: dict[bytes, int] = {}  # exact key -> id of the kept document
+        self.seen = KeyIndex()  # exact key (first 8 digest bytes) -> id of the kept document
         self.inputs: dict[str, str] = {}
         self.files: list[dict[str, Any]] = []
-        self.documents: list[dict[str, Any]] = []
+        self.documents = DocumentTable()
         self.dropped: list[dict[str, Any]] = []
         self.pairs: list[dict[str, Any]] = []
         self.counts = Counter()
@@ -152,13 +154,14 @@ class CorpusBuilder:
         is then filtered out). Returns the statuses and the file's new exact keys.
         """
         signatures = self.minhash.signatures([d.shingles for d in docs])
-        keys = self.index.band_keys(signatures).tolist()
+        keys = self.index.band_keys(signatures)
         self.index.begin()
         next_id = len(self.documents)  # ids the kept documents will get, in order
         staged: dict[bytes, int] = {}
         status: list[tuple[str, Any]] = []
         for i, doc in enumerate(docs):
-            first = self.seen.get(doc.key, staged.get(doc.key))
+            earlier = self.seen.find(np.array([_seen_key(doc.key)], dtype=np.uint64))
+            first = earlier[0] if earlier else staged.get(doc.key)
             if first is not None:
                 status.append(("duplicate", first))
                 if not self.config.keep_duplicates:
@@ -199,22 +202,28 @@ class CorpusBuilder:
             return
         self.counts["documents_considered"] += len(docs)
         self.counts["duplicates"] += duplicates
-        self.seen.update(staged)
+        for key, doc_id in staged.items():
+            self.seen.add(_seen_key(key), doc_id)
+        self.seen.commit()
         kept = 0
         for doc, (kind, detail) in zip(docs, status, strict=True):
             if kind == "duplicate" and not self.config.keep_duplicates:
                 self._drop(source, doc, detail)
                 continue
-            record = self._write(source, doc)
+            doc_id = self._write(source, doc)
             kept += 1
             if kind == "duplicate":
-                record["duplicate_of"] = detail
+                self.documents.mark(doc_id, duplicate_of=detail)
             elif detail is not None:
-                record["near_duplicate_of"] = detail.other
-                record["similarity"] = round(detail.similarity, 4)
+                similarity = round(detail.similarity, 4)
+                self.documents.mark(doc_id, near_duplicate_of=detail.other, similarity=similarity)
                 self.counts["near_duplicates"] += 1
                 if len(self.pairs) < MAX_LISTED:
-                    self.pairs.append(self._pair(record, detail))
+                    self.pairs.append(
+                        {"document": doc_id, "near_duplicate_of": detail.other,
+                         "source": source.name, "other_source": self.documents.source(detail.other),
+                         "similarity": similarity}
+                    )  # fmt: skip
         notes = [n for n in (note,) if n]
         if duplicates:
             verb = "kept" if self.config.keep_duplicates else "dropped"
@@ -226,42 +235,25 @@ class CorpusBuilder:
             entry["reason"] = "included" + (f" ({'; '.join(notes)})" if notes else "")
         entry["documents_kept"] = kept
 
-    def _pair(self, record: dict[str, Any], match: Any) -> dict[str, Any]:
-        return {
-            "document": record["id"],
-            "near_duplicate_of": match.other,
-            "source": record["source"],
-            "other_source": self.documents[match.other]["source"],
-            "similarity": round(match.similarity, 4),
-        }
-
     def _drop(self, source: SourceFile, doc: _Doc, first: int) -> None:
         if len(self.dropped) < MAX_LISTED:
             self.dropped.append(
                 {"source": source.name, "row": doc.row, "duplicate_of": first,
-                 "duplicate_of_source": self.documents[first]["source"]}
+                 "duplicate_of_source": self.documents.source(first)}
             )  # fmt: skip
 
-    def _write(self, source: SourceFile, doc: _Doc) -> dict[str, Any]:
+    def _write(self, source: SourceFile, doc: _Doc) -> int:
         if self.documents:
             self._emit(SEPARATOR, SEPARATOR.encode())
         start = self.chars
         self._emit(doc.text, doc.text.encode("utf-8"))
-        record = {
-            "id": len(self.documents),
-            "source": source.name,
-            "label": source.label,
-            "row": doc.row,
-            "char_start": start,
-            "char_end": self.chars,
-        }
-        self.documents.append(record)
-        self.anchors.add(record["id"], doc.shingles, doc.words)
+        doc_id = self.documents.append(source.name, source.label, doc.row, start, self.chars)
+        self.anchors.add(doc_id, doc.shingles, doc.words)
         self.stats.add(doc.stats)
         self.repeated_lines.add(doc.hashes)
         self.counts[f"label:{source.label}:documents"] += 1
         self.counts[f"label:{source.label}:chars"] += doc.stats.chars
-        return record
+        return doc_id
 
     def _emit(self, text: str, encoded: bytes) -> None:
         self.sink.write(encoded)
@@ -294,6 +286,12 @@ class CorpusBuilder:
             "empty_line_rate": _rate(s.empty_lines, s.lines),
             "non_ascii_rate": _rate(s.non_ascii, s.chars),
         }
+
+
+def _seen_key(digest: bytes) -> int:
+    """The exact-duplicate index key: 8 of the 16 digest bytes (a chance collision
+    among 10 M documents: ~3e-6)."""
+    return int.from_bytes(digest[:8], "little")
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -216,10 +216,12 @@ def _containment(manifest: dict[str, Any]) -> list[Block]:
 
 def _spans(manifest: dict[str, Any]) -> list[Block]:
     """Where each document lies in corpus.txt (what document holdout splits on)."""
+    documents = manifest["documents"]
     rows, note = _capped(
         [[d["id"], d["source"], d.get("row") if d.get("row") is not None else "-",
           d["char_start"], d["char_end"],
-          _flag(d)] for d in manifest["documents"]]
+          _flag(d)] for d in documents[: MAX_ROWS + 1]],
+        len(documents),
     )  # fmt: skip
     headers = ["id", "source", "row", "char_start", "char_end", "flag"]
     return [

@@ -15,8 +15,9 @@ pseudo-random 32-bit shingle hash, so P(minima agree) is the Jaccard similarity.
 Accuracy is checked against exact set Jaccard in tests/data/test_dedup.py (no MinHash
 library is a dependency of Picochat).
 
-Memory per indexed document: its signature (128 x 4 bytes) plus one LSH bucket entry
-per band. Nothing keeps document text.
+Memory per indexed document: one 12-byte entry per LSH band (32 at the default
+threshold) and its id; the signature (128 x 4 bytes) is kept in a temporary file.
+Nothing keeps document text.
 
 Not here: deciding what to drop or how to score files (see corpus.py, quality.py).
 """
@@ -25,10 +26,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
+import tempfile
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from picochat.data.key_index import KeyIndex
 
 SHINGLE_WORDS = 5
 NUM_PERM = 128
@@ -181,87 +187,109 @@ class NearMatch:
     similarity: float
 
 
+class SignatureFile:
+    """MinHash signatures in an anonymous temporary file, read back by slot.
+
+    512 bytes a document is too much to hold for millions of documents, and only the
+    few LSH candidates of a document are ever read back (one `pread` each).
+    """
+
+    def __init__(self, num_perm: int, folder: str | None = None) -> None:
+        self.row_bytes = num_perm * 4
+        self.num_perm = num_perm
+        # Closed by close() or at exit; an anonymous file leaves nothing behind on a crash.
+        self._file = tempfile.TemporaryFile(prefix="picochat-minhash-", dir=folder)  # noqa: SIM115
+        self._rows = 0
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def append(self, signature: np.ndarray) -> int:
+        """Store a signature; returns its slot."""
+        self._file.write(np.ascontiguousarray(signature, dtype=np.uint32).tobytes())
+        self._rows += 1
+        return self._rows - 1
+
+    def rows(self, slots: Sequence[int]) -> np.ndarray:
+        """(len(slots), num_perm) signatures."""
+        self._file.flush()
+        fd = self._file.fileno()
+        data = b"".join(os.pread(fd, self.row_bytes, slot * self.row_bytes) for slot in slots)
+        return np.frombuffer(data, dtype=np.uint32).reshape(len(slots), self.num_perm)
+
+    def truncate(self, rows: int) -> None:
+        """Forget every slot from `rows` on."""
+        self._file.flush()
+        self._file.truncate(rows * self.row_bytes)
+        self._file.seek(rows * self.row_bytes)
+        self._rows = rows
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class NearDuplicateIndex:
     """LSH index over MinHash signatures; the insertions of one file can be undone.
 
     Documents are inserted in corpus order; `best_match` looks only at documents
-    already inserted, so each pair is reported once, on its later document. A bucket
-    holds a bare slot number until a second document lands in it (most buckets
-    never do), which keeps the index near 1 KB per document.
+    already inserted, so each pair is reported once, on its later document. Memory per
+    document: one 12-byte `KeyIndex` entry per band (the band number is folded into
+    the key, so one index serves every band) and 8 bytes for its id; the signature
+    itself waits on disk (`SignatureFile`) for the rare candidate check.
     """
 
-    def __init__(self, threshold: float, num_perm: int = NUM_PERM) -> None:
+    def __init__(
+        self, threshold: float, num_perm: int = NUM_PERM, folder: str | None = None
+    ) -> None:
         self.threshold = threshold
         self.num_perm = num_perm
         self.bands, self.rows = lsh_shape(num_perm, threshold)
-        self._buckets: list[dict[int, int | list[int]]] = [{} for _ in range(self.bands)]
-        self._sigs = np.empty((1024, num_perm), dtype=np.uint32)
-        self._ids = np.empty(1024, dtype=np.int64)  # slot -> caller's document id
-        self._size = 0
-        self._journal: list[list[int]] = []  # band keys inserted since begin()
+        self._keys = KeyIndex()
+        self._sigs = SignatureFile(num_perm, folder)
+        self._ids = array("q")  # slot -> caller's document id
+        self._committed = 0  # slots before `begin`
         self._row_weights = splitmix64(np.arange(1, self.rows + 1, dtype=np.uint64))
+        self._band_salts = splitmix64(np.arange(self.bands, dtype=np.uint64) + _GOLDEN)
 
     def __len__(self) -> int:
-        return self._size
+        return len(self._ids)
 
     def band_keys(self, signatures: np.ndarray) -> np.ndarray:
-        """(n, bands) uint64 bucket keys (each folds `rows` signature values)."""
+        """(n, bands) uint64 bucket keys (each folds `rows` signature values and its band)."""
         grouped = signatures.reshape(len(signatures), self.bands, self.rows).astype(np.uint64)
-        return splitmix64((grouped * self._row_weights).sum(axis=2, dtype=np.uint64))
+        return splitmix64(
+            (grouped * self._row_weights).sum(axis=2, dtype=np.uint64) ^ self._band_salts
+        )
 
-    def best_match(self, signature: np.ndarray, keys: Sequence[int]) -> NearMatch | None:
+    def best_match(self, signature: np.ndarray, keys: np.ndarray) -> NearMatch | None:
         """The most similar inserted document at or above the threshold, if any."""
-        candidates: set[int] = set()
-        for bucket, key in zip(self._buckets, keys, strict=True):
-            found = bucket.get(key)
-            if found is None:
-                continue
-            if isinstance(found, int):
-                candidates.add(found)
-            else:
-                candidates.update(found)
+        candidates = self._keys.find(np.asarray(keys, dtype=np.uint64))
         if not candidates:
             return None
-        slots = np.array(sorted(candidates), dtype=np.int64)  # sorted: ties go to the earliest
-        similarity = (self._sigs[slots] == signature).mean(axis=1)
+        slots = sorted(set(candidates))  # sorted: ties go to the earliest
+        similarity = (self._sigs.rows(slots) == signature).mean(axis=1)
         best = int(np.argmax(similarity))
         if similarity[best] < self.threshold:
             return None
-        return NearMatch(other=int(self._ids[slots[best]]), similarity=float(similarity[best]))
+        return NearMatch(other=self._ids[slots[best]], similarity=float(similarity[best]))
 
-    def insert(self, doc_id: int, signature: np.ndarray, keys: Sequence[int]) -> None:
-        slot = self._size
-        if slot == len(self._sigs):
-            self._sigs = np.concatenate([self._sigs, np.empty_like(self._sigs)])
-            self._ids = np.concatenate([self._ids, np.empty_like(self._ids)])
-        self._sigs[slot] = signature
-        self._ids[slot] = doc_id
-        self._size += 1
-        self._journal.append(list(keys))
-        for bucket, key in zip(self._buckets, keys, strict=True):
-            found = bucket.get(key)
-            if found is None:
-                bucket[key] = slot
-            elif isinstance(found, int):
-                bucket[key] = [found, slot]
-            else:
-                found.append(slot)
+    def insert(self, doc_id: int, signature: np.ndarray, keys: np.ndarray) -> None:
+        slot = self._sigs.append(signature)
+        self._ids.append(doc_id)
+        for key in np.asarray(keys, dtype=np.uint64).tolist():
+            self._keys.add(key, slot)
 
     def begin(self) -> None:
-        """Start a group of insertions that `rollback` can undo (one source file)."""
-        self._journal.clear()
+        """Keep the insertions so far; start a group that `rollback` can undo (one file)."""
+        self._keys.commit()
+        self._committed = len(self._ids)
 
     def rollback(self) -> None:
         """Undo the insertions since `begin` (a file that was left out)."""
-        while self._journal:
-            self._size -= 1
-            slot = self._size
-            for bucket, key in zip(self._buckets, self._journal.pop(), strict=True):
-                found = bucket[key]
-                if isinstance(found, int):  # slots are added in order: this one is the last
-                    del bucket[key]
-                else:
-                    found.pop()
-                    if len(found) == 1:
-                        bucket[key] = found[0]
-            assert slot == self._size
+        self._keys.rollback()
+        self._sigs.truncate(self._committed)
+        del self._ids[self._committed :]
+
+    def close(self) -> None:
+        """Remove the signature file (it is also removed when the process ends)."""
+        self._sigs.close()
