@@ -5,7 +5,8 @@ For each size, a folder of JSONL files (16 MB each) is made from
 random paragraphs (so documents are distinct, not exact copies), repeated to size.
 Then each stage runs as its own command in a child process, and the parent samples
 the RSS of the child and all its descendants (summed: tokenizer workers count) every
-0.1 s; `peak_rss_mb` is the largest sum seen.
+0.1 s; `peak_rss_mb` is the largest sum seen, `peak_anon_rss_mb` the same for anonymous
+memory only (RSS counts the memory-mapped token shards' pages too, which the kernel can drop).
 
     data build     picochat data build --input SRC --out W/corpus.txt
     tok train      picochat tok train --type bpe --vocab-size 4096 (default --max-train-chars)
@@ -22,7 +23,8 @@ the RSS of the child and all its descendants (summed: tokenizer workers count) e
 
 Prints a table and writes bench/results/bench_data_scale.json (with the load average:
 the machine is shared, and timings taken under load are slower than they would be).
-10 GB is stated as a linear projection from the largest size measured.
+10 GB is stated as a projection: each figure extended along the line through the two
+largest sizes measured (`project`), so fixed costs and memory growth both carry over.
 """
 
 from __future__ import annotations
@@ -116,14 +118,15 @@ def measure(command: list[str]) -> dict:
     started = time.perf_counter()
     child = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, cwd=ROOT)  # fmt: skip
-    peak = [0]
+    peak, peak_anon = [0], [0]
 
     def sample() -> None:
         proc = psutil.Process(child.pid)
         while child.poll() is None:
             try:
-                tree = [proc, *proc.children(recursive=True)]
-                peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree if p.is_running()))
+                tree = [p for p in [proc, *proc.children(recursive=True)] if p.is_running()]
+                peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree))
+                peak_anon[0] = max(peak_anon[0], sum(_anon_rss(p.pid) for p in tree))
             except psutil.Error:
                 pass
             time.sleep(0.1)
@@ -134,7 +137,21 @@ def measure(command: list[str]) -> dict:
     watcher.join()
     if child.returncode != 0:
         raise SystemExit(f"failed ({child.returncode}): {' '.join(command)}\n{err[-3000:]}")
-    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak[0] / 1e6, "stdout": out}
+    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak[0] / 1e6,
+            "peak_anon_rss_mb": peak_anon[0] / 1e6, "stdout": out}  # fmt: skip
+
+
+def _anon_rss(pid: int) -> int:
+    """Anonymous resident bytes (RSS less file-backed pages: the memory-mapped token
+    shards and the page cache they use count in RSS but are the kernel's to drop)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def picochat(*args: object) -> list[str]:
@@ -195,7 +212,8 @@ def print_table(rows: list[dict]) -> None:
         "train_base",
         "diagnostics",
     ]
-    print(f"{'MB':>6} " + " ".join(f"{n:>24}" for n in names))
+    print("each cell: wall s, MB/s, peak RSS/anonymous RSS MB")
+    print(f"{'MB':>6} " + " ".join(f"{n:>28}" for n in names))
     for row in rows:
         cells = []
         for name in names:
@@ -204,8 +222,9 @@ def print_table(rows: list[dict]) -> None:
                 "-"
                 if s is None
                 else f"{s['seconds']:7.1f}s {s['mb_per_s']:6.1f}MB/s {s['peak_rss_mb']:5.0f}MB"
+                f"/{s.get('peak_anon_rss_mb', 0):.0f}"
             )
-        print(f"{row['corpus_mb']:6.0f} " + " ".join(f"{c:>24}" for c in cells))
+        print(f"{row['corpus_mb']:6.0f} " + " ".join(f"{c:>28}" for c in cells))
     for row in rows:
         t = row["stages"]["train_base"]
         line = f"{row['corpus_mb']:6.0f} MB: first step {t['first_step_s']:.1f} s, step {t['step_s']:.3f} s"
@@ -213,6 +232,34 @@ def print_table(rows: list[dict]) -> None:
             one, two = row["stages"]["tokenize_1proc"], row["stages"]["tokenize_2proc"]
             line += f", tokenize 2 processes {one['seconds'] / two['seconds']:.2f}x one"
         print(line)
+
+
+def project(rows: list[dict], megabytes: float) -> tuple[dict, str]:
+    """Each stage's wall time and peak memory at `megabytes`, extended along the line
+    through the two largest rows (slope clamped at 0; one row: time through the origin,
+    memory flat). Fixed costs (imports, a fixed number of training steps) and growth
+    both carry over, instead of assuming time proportional and memory flat."""
+    rows = sorted(rows, key=lambda r: r["corpus_mb"])
+    last = rows[-1]
+    prev = rows[-2] if len(rows) > 1 else None
+    projected = {}
+    for name, stage in last["stages"].items():
+        values = {}
+        for key in ("seconds", "peak_rss_mb", "peak_anon_rss_mb"):
+            if key not in stage:
+                continue
+            other = prev["stages"].get(name, {}).get(key) if prev else None
+            if other is None:
+                slope = stage[key] / last["corpus_mb"] if key == "seconds" else 0.0
+            else:
+                slope = max(0.0, (stage[key] - other) / (last["corpus_mb"] - prev["corpus_mb"]))
+            values[key] = round(stage[key] + slope * (megabytes - last["corpus_mb"]), 1)
+        projected[name] = values
+    basis = (
+        f"the {prev['corpus_mb']:.0f} and {last['corpus_mb']:.0f} MB rows" if prev
+        else f"the {last['corpus_mb']:.0f} MB row alone (time proportional, memory flat)"
+    )  # fmt: skip
+    return projected, f"each figure extended linearly from {basis}; slopes clamped at 0"
 
 
 def main() -> None:
@@ -261,16 +308,7 @@ def main() -> None:
         result["rows"].append(row)
         args.results.write_text(json.dumps(result, indent=2) + "\n")
         print_table(result["rows"])
-    last = result["rows"][-1]
-    scale = 10_000 / last["corpus_mb"]
-    result["projection_10gb"] = {
-        name: {"seconds": s["seconds"] * scale, "peak_rss_mb": s["peak_rss_mb"]}
-        for name, s in last["stages"].items()
-    }
-    result["projection_10gb_note"] = (
-        f"wall times scaled linearly from the {last['corpus_mb']:.0f} MB row; memory assumed "
-        "flat (as the rows show or not); train_base first step does not scale with size"
-    )
+    result["projection_10gb"], result["projection_10gb_note"] = project(result["rows"], 10_000)
     result["machine"]["load_average_at_end"] = os.getloadavg()
     args.results.write_text(json.dumps(result, indent=2) + "\n")
     if not args.keep:

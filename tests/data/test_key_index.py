@@ -22,7 +22,7 @@ def test_matches_a_dict_through_merges_and_rollbacks():
         staged: dict[int, list[int]] = {}
         for _ in range(rng.randint(0, 6)):
             key = rng.choice(pool)
-            index.add(key, next_id)
+            index.add([key], next_id)
             staged.setdefault(key, []).append(next_id)
             # the open group is visible at once, after the committed ids
             assert (
@@ -45,7 +45,7 @@ def test_matches_a_dict_through_merges_and_rollbacks():
 
 def test_refuses_ids_it_cannot_store():
     with pytest.raises(ValueError, match="ids must be within"):
-        KeyIndex().add(1, 2**31)
+        KeyIndex().add([1], 2**31)
 
 
 def test_document_table_reads_like_the_list_of_dicts():

@@ -4,10 +4,13 @@
 scores it, marks exact and near duplicates against the documents already kept, and
 streams the kept documents straight into `corpus.txt` (documents joined by
 `SEPARATOR`, a final newline). Memory never holds the corpus: one file's documents
-at a time (about 6x the largest file while it is read; a long document is measured
-in 1 M-character slices), plus small records per kept document (digest, MinHash
-signature, LSH buckets, manifest entry: a few KB) and 8 bytes per line for the exact
-duplicate-line rate. bench/bench_data.py measures both.
+at a time (about 6x the file while it is read; a JSONL file over 16 MB is read in
+segments of whole lines, a long document measured in 1 M-character slices), plus about
+half a KB per kept document (its LSH and exact-duplicate index entries, `KeyIndex`;
+span columns, `DocumentTable`; containment anchors; the MinHash signature waits in a
+temporary file) and at most 32 MB of line hashes for the exact duplicate-line rate
+(`line_counts.py` spills the rest to disk). bench/bench_data.py and
+bench/bench_data_scale.py measure it.
 
 `corpus.txt[char_start:char_end]` (Python str offsets) is exactly each document, so
 base pretraining can hold out whole documents. After writing, corpus.txt is read back
@@ -44,6 +47,7 @@ from picochat.data.corpus_builder import (
     SEPARATOR,
     CorpusBuilder,
     file_entry,
+    per_file,
 )
 from picochat.data.corpus_report import corpus_report
 from picochat.data.dedup import NUM_PERM, SHINGLE_WORDS
@@ -90,11 +94,11 @@ def _check(config: CorpusConfig, write: bool) -> None:
 
 def _labels(builder: CorpusBuilder, files: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     labels: dict[str, dict[str, int]] = {}
-    for entry in files:
+    for label, included in per_file(files):
         counts = labels.setdefault(
-            entry["label"], {"files_included": 0, "files_skipped": 0, "documents": 0, "chars": 0}
+            label, {"files_included": 0, "files_skipped": 0, "documents": 0, "chars": 0}
         )
-        counts["files_included" if entry["included"] else "files_skipped"] += 1
+        counts["files_included" if included else "files_skipped"] += 1
     for label, counts in labels.items():
         counts["documents"] = builder.counts[f"label:{label}:documents"]
         counts["chars"] = builder.counts[f"label:{label}:chars"]

@@ -31,7 +31,7 @@ from picochat.data.dedup import (
     word_hashes,
 )
 from picochat.data.document_table import DocumentTable
-from picochat.data.documents import read_documents
+from picochat.data.documents import SEGMENT_BYTES, jsonl_segments, read_documents
 from picochat.data.key_index import KeyIndex
 from picochat.data.quality import (
     SHINGLE_SAMPLE,
@@ -101,23 +101,43 @@ class CorpusBuilder:
         self.repeated_lines = RepeatedLines()
         self.anchors = AnchorTable()  # for containment (containment.py), after the build
 
-    def skip(self, source: SourceFile, reason: str) -> None:
-        self.files.append(file_entry(source, False, reason))
+    def skip(self, source: SourceFile, reason: str, segment: str | None = None) -> None:
+        self.files.append(file_entry(source, False, reason, segment=segment))
 
     def add_file(self, source: SourceFile) -> None:
         try:
+            if (
+                source.path.suffix.lower() == ".jsonl"
+                and source.path.stat().st_size > SEGMENT_BYTES
+            ):
+                self._add_segments(source)
+                return
             data = source.path.read_bytes()
         except OSError as error:
             self.skip(source, f"unreadable ({error.strerror})")
             return
         self.inputs[source.name] = hashlib.sha256(data).hexdigest()
-        found = read_documents(source.path, data, self.config.text_column)
+        self._add_data(source, data, first_line=1, segment=None)
+
+    def _add_segments(self, source: SourceFile) -> None:
+        """A large JSONL file, segment by segment: each is scored and placed as a file."""
+        digest = hashlib.sha256()
+        for data, first_line in jsonl_segments(source.path, SEGMENT_BYTES):
+            digest.update(data)
+            last_line = first_line + data.count(b"\n") - (1 if data.endswith(b"\n") else 0)
+            self._add_data(source, data, first_line, f"lines {first_line}-{last_line}")
+        self.inputs[source.name] = digest.hexdigest()
+
+    def _add_data(
+        self, source: SourceFile, data: bytes, first_line: int, segment: str | None
+    ) -> None:
+        found = read_documents(source.path, data, self.config.text_column, first_line)
         del data
         if found.skip_reason:
-            self.skip(source, found.skip_reason)
+            self.skip(source, found.skip_reason, segment)
             return
         docs = [self._prepare(d.text, d.row) for d in found.documents]
-        self._place(source, docs, found.note)
+        self._place(source, docs, found.note, segment)
 
     def _prepare(self, text: str, row: int | None) -> _Doc:
         """Features of one document, computed slice by slice (bounded temporaries)."""
@@ -176,7 +196,9 @@ class CorpusBuilder:
             next_id += 1
         return status, staged
 
-    def _place(self, source: SourceFile, docs: list[_Doc], note: str | None) -> None:
+    def _place(
+        self, source: SourceFile, docs: list[_Doc], note: str | None, segment: str | None
+    ) -> None:
         """Score the file, then write its kept documents (unless --min-score drops it)."""
         status, staged = self._classify(docs)
         stats = TextStats()
@@ -192,7 +214,7 @@ class CorpusBuilder:
             duplicates,
             near,
         )
-        entry = file_entry(source, True, "included", quality, len(docs))
+        entry = file_entry(source, True, "included", quality, len(docs), segment)
         self.files.append(entry)
         if quality.score < self.config.min_score:
             self.index.rollback()
@@ -203,7 +225,7 @@ class CorpusBuilder:
         self.counts["documents_considered"] += len(docs)
         self.counts["duplicates"] += duplicates
         for key, doc_id in staged.items():
-            self.seen.add(_seen_key(key), doc_id)
+            self.seen.add([_seen_key(key)], doc_id)
         self.seen.commit()
         kept = 0
         for doc, (kind, detail) in zip(docs, status, strict=True):
@@ -267,9 +289,10 @@ class CorpusBuilder:
         considered = self.counts["documents_considered"]
         kept = len(self.documents)
         s = self.stats
+        files = per_file(self.files)
         return {
-            "files_included": sum(f["included"] for f in self.files),
-            "files_skipped": sum(not f["included"] for f in self.files),
+            "files_included": sum(included for _label, included in files),
+            "files_skipped": sum(not included for _label, included in files),
             "files_filtered_by_min_score": self.counts["files_filtered"],
             "documents": kept,
             "documents_considered": considered,
@@ -309,16 +332,32 @@ def _shingle_sample(docs: list[_Doc]) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def per_file(files: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """(label, included) once per file: a file read in segments counts once, as
+    included when any of its segments is."""
+    whole = [(f["label"], f["included"]) for f in files if "segment" not in f]
+    segmented: dict[tuple[str, str], bool] = {}
+    for f in files:
+        if "segment" in f:
+            key = (f["path"], f["label"])
+            segmented[key] = segmented.get(key, False) or f["included"]
+    return whole + [(label, included) for (_path, label), included in segmented.items()]
+
+
 def file_entry(
     source: SourceFile | SkippedFile,
     included: bool,
     reason: str,
     quality: Any = None,
     documents: int = 0,
+    segment: str | None = None,
 ) -> dict[str, Any]:
-    """A file's row of the manifest (`quality` None for a file never scored)."""
+    """A file's row of the manifest (`quality` None for a file never scored); a large
+    JSONL file has one row per segment (`segment`: its line range)."""
+    where = {} if segment is None else {"segment": segment}
     return {
         "path": source.name,
+        **where,
         "label": source.label,
         "included": included,
         "reason": reason,

@@ -161,7 +161,7 @@ def _files(manifest: dict[str, Any]) -> list[Block]:
     """Included and skipped files, and what --min-score filtered out."""
     files = manifest["files"]
     rows, note = _capped(
-        [[f["path"], f["label"], f["documents"], f["quality_score"],
+        [[_file_name(f), f["label"], f["documents"], f["quality_score"],
           ", ".join(f"{k} -{v}" for k, v in f["quality_penalties"].items()) or "-", f["reason"]]
          for f in files if f["included"]]
     )  # fmt: skip
@@ -173,7 +173,7 @@ def _files(manifest: dict[str, Any]) -> list[Block]:
     skipped = [f for f in files if not f["included"]]
     if skipped:
         rows, note = _capped(
-            [[f["path"], f["label"], f["quality_score"], f["reason"]] for f in skipped]
+            [[_file_name(f), f["label"], f["quality_score"], f["reason"]] for f in skipped]
         )
         blocks.append(Table(["file", "label", "score", "reason"], rows, title="Skipped", note=note))
     filtered = manifest["filtered_by_min_score"]
@@ -212,6 +212,11 @@ def _containment(manifest: dict[str, Any]) -> list[Block]:
         Paragraph(f"Method: {section['method']}."),
         Table(headers, rows, note=note, align_right=(0, 2)),
     ]
+
+
+def _file_name(entry: dict[str, Any]) -> str:
+    """A file's path, with the line range when a large file was read in segments."""
+    return f"{entry['path']} ({entry['segment']})" if "segment" in entry else entry["path"]
 
 
 def _spans(manifest: dict[str, Any]) -> list[Block]:

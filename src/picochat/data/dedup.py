@@ -276,8 +276,7 @@ class NearDuplicateIndex:
     def insert(self, doc_id: int, signature: np.ndarray, keys: np.ndarray) -> None:
         slot = self._sigs.append(signature)
         self._ids.append(doc_id)
-        for key in np.asarray(keys, dtype=np.uint64).tolist():
-            self._keys.add(key, slot)
+        self._keys.add(np.asarray(keys, dtype=np.uint64).tolist(), slot)
 
     def begin(self) -> None:
         """Keep the insertions so far; start a group that `rollback` can undo (one file)."""

@@ -8,6 +8,10 @@
   naming the file and line: a broken row is a broken file, not a quiet gap.
 - `.csv`: one document per row, column `text`, else the `--text-column` column.
 
+A `.jsonl` file over `SEGMENT_BYTES` is read in segments of whole lines
+(`jsonl_segments`), so memory holds one segment, not the file (`data build` scores and
+filters each segment as a file of its own).
+
 A whole file is skipped, with the reason, when it is empty, binary (NUL bytes) or
 not valid UTF-8. Text is normalised: a UTF-8 BOM is dropped, CRLF/CR become LF and
 leading/trailing whitespace is stripped, so a document is exactly what corpus.txt
@@ -21,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +33,8 @@ from picochat.errors import InputError
 
 _BINARY_SNIFF_BYTES = 8192
 _CSV_FIELD_LIMIT = 2**31 - 1  # the csv default (128 KiB) rejects long documents
+# A file is processed whole in memory at about 6x its size; above this, in segments.
+SEGMENT_BYTES = 16 << 20
 
 
 @dataclass
@@ -100,9 +107,26 @@ def row_text(row: dict) -> str | None:
     return render_chat(row)
 
 
-def _jsonl_documents(text: str, path: Path) -> FileDocuments:
+def jsonl_segments(path: Path, segment_bytes: int = SEGMENT_BYTES) -> Iterator[tuple[bytes, int]]:
+    """(about `segment_bytes` of whole lines, the 1-based number of its first line)."""
+    first_line, carry = 1, b""
+    with open(path, "rb") as handle:
+        while block := handle.read(segment_bytes):
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # one line longer than a segment: keep reading until it ends
+                carry = data
+                continue
+            segment, carry = data[:cut], data[cut:]
+            yield segment, first_line
+            first_line += segment.count(b"\n")
+    if carry:
+        yield carry, first_line
+
+
+def _jsonl_documents(text: str, path: Path, first_line: int = 1) -> FileDocuments:
     result = FileDocuments()
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(text.split("\n"), start=first_line):
         if not line.strip():
             continue
         try:
@@ -172,15 +196,18 @@ def _csv_documents(text: str, path: Path, text_column: str | None) -> FileDocume
     return result
 
 
-def read_documents(path: Path, data: bytes, text_column: str | None = None) -> FileDocuments:
-    """The documents of a file whose bytes are `data`; never raises SkipFile."""
+def read_documents(
+    path: Path, data: bytes, text_column: str | None = None, first_line: int = 1
+) -> FileDocuments:
+    """The documents of a file whose bytes are `data` (a JSONL segment: from line
+    `first_line`); never raises SkipFile."""
     try:
         text = decode(data)
     except SkipFile as skip:
         return FileDocuments(skip_reason=str(skip))
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        return _jsonl_documents(text, path)
+        return _jsonl_documents(text, path, first_line)
     if suffix == ".csv":
         return _csv_documents(text, path, text_column)
     content = normalise(text)

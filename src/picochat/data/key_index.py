@@ -86,17 +86,20 @@ class KeyIndex:
                 hi = np.searchsorted(run_keys, keys[hit], side="right")
                 for a, b in zip(lo[hit].tolist(), hi.tolist(), strict=True):
                     found.extend(run_ids[a:b].tolist())
+        as_ints = keys.tolist()
         for entries in (self._recent, self._open):
-            for key in keys.tolist():
-                found.extend(entries.get(key, ()))
+            if entries:
+                for key in as_ints:
+                    found.extend(entries.get(key, ()))
         return found
 
-    def add(self, key: int, value: int) -> None:
-        """Put an entry in the open group (seen by `find` at once)."""
+    def add(self, keys: list[int], value: int) -> None:
+        """Put `value` under each of `keys` in the open group (seen by `find` at once)."""
         if not 0 <= value <= _ID_LIMIT:
             raise ValueError(f"ids must be within 0..{_ID_LIMIT}, got {value}")
-        self._open.setdefault(key, []).append(value)
-        self._open_size += 1
+        for key in keys:
+            self._open.setdefault(key, []).append(value)
+        self._open_size += len(keys)
 
     def rollback(self) -> None:
         """Drop the open group."""
