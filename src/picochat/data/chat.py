@@ -140,34 +140,37 @@ def validate_messages(value: Any) -> list[dict[str, Any]]:
         raise RowProblem(
             "'messages' must be a non-empty list of {role, content} objects", fix=_FORM_FIX
         )
-    messages = []
-    for index, message in enumerate(value):
-        where = f"messages[{index}]"
-        if not isinstance(message, dict):
-            raise RowProblem(f"{where} is not an object")
-        role = message.get("role")
-        if role not in ROLES:
-            raise RowProblem(f"{where} has role {role!r}; expected one of {', '.join(ROLES)}")
-        if role == "system" and index != 0:
-            raise RowProblem(f"{where} is a system message; only the first message may be one")
-        message = dict(message)
-        tool_calls = message.get("tool_calls")
-        if tool_calls is not None:
-            if role != "assistant":
-                raise RowProblem(f"{where}: only assistant messages may carry 'tool_calls'")
-            _check_tool_calls(tool_calls, where)
-            if message.get("content") is None:  # OpenAI style: content null beside tool calls
-                message["content"] = ""
-        if "content" not in message:
-            raise RowProblem(f"{where} has no 'content'")
-        if tool_calls is None:
-            message["content"] = check_text(message["content"], f"{where}.content")
-        elif not isinstance(message["content"], str):
-            raise RowProblem(
-                f"{where}.content must be a string, got {type(message['content']).__name__}"
-            )
-        messages.append(message)
-    return messages
+    return [_checked_message(message, index) for index, message in enumerate(value)]
+
+
+def _checked_message(message: Any, index: int) -> dict[str, Any]:
+    """A shallow copy of `messages[index]` (null content beside tool calls becomes ""), or
+    RowProblem saying what is wrong with it."""
+    where = f"messages[{index}]"
+    if not isinstance(message, dict):
+        raise RowProblem(f"{where} is not an object")
+    role = message.get("role")
+    if role not in ROLES:
+        raise RowProblem(f"{where} has role {role!r}; expected one of {', '.join(ROLES)}")
+    if role == "system" and index != 0:
+        raise RowProblem(f"{where} is a system message; only the first message may be one")
+    message = dict(message)
+    tool_calls = message.get("tool_calls")
+    if tool_calls is not None:
+        if role != "assistant":
+            raise RowProblem(f"{where}: only assistant messages may carry 'tool_calls'")
+        _check_tool_calls(tool_calls, where)
+        if message.get("content") is None:  # OpenAI style: content null beside tool calls
+            message["content"] = ""
+    if "content" not in message:
+        raise RowProblem(f"{where} has no 'content'")
+    if tool_calls is None:
+        message["content"] = check_text(message["content"], f"{where}.content")
+    elif not isinstance(message["content"], str):
+        raise RowProblem(
+            f"{where}.content must be a string, got {type(message['content']).__name__}"
+        )
+    return message
 
 
 def check_text(value: Any, where: str) -> str:

@@ -88,6 +88,21 @@ def llama_state_dict(model: Any) -> dict[str, Any]:
     return {name: tensor.detach().float().contiguous().clone() for name, tensor in out.items()}
 
 
+# The model's shape under Llama's config names (Llama name: Picochat ModelConfig field).
+LLAMA_CONFIG_NAMES = {
+    "vocab_size": "vocab_size",
+    "hidden_size": "n_embd",
+    "intermediate_size": "mlp_hidden",
+    "num_hidden_layers": "n_layer",
+    "num_attention_heads": "n_head",
+    "num_key_value_heads": "n_kv_head",
+    "head_dim": "head_dim",
+    "max_position_embeddings": "context_size",
+    "rms_norm_eps": "norm_eps",
+    "tie_word_embeddings": "tie_embeddings",
+}
+
+
 def special_ids(tokenizer: Any) -> dict[str, int | None]:
     return {name: tokenizer.token_to_id(name) for name in SPECIAL_TOKENS}
 
@@ -103,17 +118,8 @@ def llama_config(model_config: Any, ids: dict[str, int | None]) -> Any:
         )
     transformers = require("transformers", purpose="`picochat export hf`")
     return transformers.LlamaConfig(
-        vocab_size=model_config.vocab_size,
-        hidden_size=model_config.n_embd,
-        intermediate_size=model_config.mlp_hidden,
-        num_hidden_layers=model_config.n_layer,
-        num_attention_heads=model_config.n_head,
-        num_key_value_heads=model_config.n_kv_head,
-        head_dim=model_config.head_dim,
-        max_position_embeddings=model_config.context_size,
-        rms_norm_eps=model_config.norm_eps,
+        **{llama: getattr(model_config, ours) for llama, ours in LLAMA_CONFIG_NAMES.items()},
         rope_parameters={"rope_type": "default", "rope_theta": model_config.rope_theta},
-        tie_word_embeddings=model_config.tie_embeddings,
         hidden_act="silu",
         attention_bias=False,
         mlp_bias=False,
