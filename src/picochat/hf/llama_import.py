@@ -180,8 +180,6 @@ def native_state(
 
 def load_llama(folder: str | Path) -> tuple[Any, ImportedTokenizer, dict[str, Any]]:
     """(Picochat Transformer in eval mode, its imported tokenizer, the HF config dict)."""
-    from picochat.model.transformer import Transformer
-
     folder = Path(folder)
     config_path = folder / "config.json"
     if not config_path.is_file():
@@ -192,9 +190,21 @@ def load_llama(folder: str | Path) -> tuple[Any, ImportedTokenizer, dict[str, An
             folder, "it is a Picochat checkpoint already", "Use it with --checkpoint directly."
         )
     imported = import_tokenizer(folder)
-    config = model_config(hf, imported.tokenizer.vocab_size, config_path)
+    model = native_model(hf, read_weights(folder), imported.hf_ids, folder)
+    return model, imported, hf
+
+
+def native_model(
+    hf: dict[str, Any], state: dict[str, torch.Tensor], hf_ids: list[int | None], folder: Path
+) -> Any:
+    """A Picochat Transformer (eval mode) from a Llama config dict and its fp32 weights,
+    row `i` taken from Hugging Face id `hf_ids[i]`; InputError for what does not fit.
+    `picochat import hf` and `serve --hf-model` both convert through here."""
+    from picochat.model.transformer import Transformer
+
+    config = model_config(hf, len(hf_ids), folder / "config.json")
     try:
-        state = native_state(read_weights(folder), config, imported.hf_ids)
+        state = native_state(state, config, hf_ids)
     except KeyError as error:
         raise _refuse(
             folder, f"tensor {error} is missing", f"Picochat imports {_SUPPORTED}."
@@ -206,7 +216,7 @@ def load_llama(folder: str | Path) -> tuple[Any, ImportedTokenizer, dict[str, An
         model.load_state_dict(state, strict=not config.tie_embeddings)
     except RuntimeError as error:  # shapes that contradict config.json
         raise _refuse(folder, f"weights do not fit config.json ({error})", "Re-save it.") from None
-    return model.eval(), imported, hf
+    return model.eval()
 
 
 def import_hf(config: Any) -> ImportResult:

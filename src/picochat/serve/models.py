@@ -8,10 +8,11 @@ Three sources, as on the command line:
   (`summary.json` names it: post-DPO when DPO ran), with the run's tokenizer.json.
 - `--hf-model DIR`: a Hugging Face `LlamaForCausalLM` folder (what `picochat export hf`
   writes, or any Llama-layout model). Its weights are loaded into a native Transformer
-  by the inverse of `picochat.hf.export.llama_state_dict` (fuse q/k/v and gate/up), so
-  it joins the same batched decoder; prompts go through the folder's own chat template
-  (`apply_chat_template`), like `picochat chat --hf-model`. Other architectures are
-  refused with a clear error: the batched decoder runs the Llama layout only.
+  by `picochat import hf`'s conversion (`picochat.hf.llama_import.native_model`: fuse
+  q/k/v and gate/up), so it joins the same batched decoder; prompts go through the
+  folder's own chat template (`apply_chat_template`), like `picochat chat --hf-model`.
+  Other architectures are refused with a clear error: the batched decoder runs the
+  Llama layout only.
 
 Not here: decoding (`engine.py`), HTTP (`api.py`).
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from picochat import layout
-from picochat.errors import CheckpointError, ConfigError, InputError
+from picochat.errors import CheckpointError, InputError
 
 
 @dataclass
@@ -126,77 +127,17 @@ def run_model(run_dir: str | Path, *, name: str | None = None, device="cpu") -> 
     return served
 
 
-def _llama_weights(hf_model: Any) -> tuple[Any, dict[str, Any]]:
-    """(ModelConfig, native state dict) of a LlamaForCausalLM: `hf.export`'s renaming inverted."""
-    import torch
-
-    from picochat.model.config import ModelConfig
-
-    c = hf_model.config
-    rope = getattr(c, "rope_parameters", None) or getattr(c, "rope_scaling", None) or {}
-    problems = [
-        reason
-        for bad, reason in (
-            (c.model_type != "llama", f"model_type {c.model_type!r}"),
-            (getattr(c, "hidden_act", "silu") != "silu", f"hidden_act {c.hidden_act!r}"),
-            (getattr(c, "attention_bias", False), "attention biases"),
-            (getattr(c, "mlp_bias", False), "MLP biases"),
-            (rope.get("rope_type", "default") != "default", f"rope {rope.get('rope_type')!r}"),
-        )
-        if bad
-    ]
-    if problems:
-        raise ConfigError(
-            f"`picochat serve --hf-model` runs the Llama layout only; this model has "
-            f"{', '.join(problems)}.",
-            fix="Serve a folder written by `picochat export hf` (or another plain Llama model).",
-        )
-    theta = rope.get("rope_theta", getattr(c, "rope_theta", 10000.0))
-    config = ModelConfig(
-        vocab_size=c.vocab_size,
-        n_layer=c.num_hidden_layers,
-        n_head=c.num_attention_heads,
-        n_kv_head=c.num_key_value_heads or c.num_attention_heads,
-        n_embd=c.hidden_size,
-        context_size=c.max_position_embeddings,
-        tie_embeddings=bool(c.tie_word_embeddings),
-        mlp_hidden=c.intermediate_size,
-        rope_theta=float(theta),
-        norm_eps=c.rms_norm_eps,
-    )
-    hf = {k: v.detach().float() for k, v in hf_model.state_dict().items()}
-    state = {
-        "wte.weight": hf["model.embed_tokens.weight"],
-        "norm_f.weight": hf["model.norm.weight"],
-    }
-    for i in range(config.n_layer):
-        p = f"model.layers.{i}."
-        attn, mlp = p + "self_attn.", p + "mlp."
-        state[f"blocks.{i}.attn_norm.weight"] = hf[p + "input_layernorm.weight"]
-        state[f"blocks.{i}.attn_qkv.weight"] = torch.cat(
-            [hf[attn + "q_proj.weight"], hf[attn + "k_proj.weight"], hf[attn + "v_proj.weight"]]
-        )
-        state[f"blocks.{i}.attn_proj.weight"] = hf[attn + "o_proj.weight"]
-        state[f"blocks.{i}.mlp_norm.weight"] = hf[p + "post_attention_layernorm.weight"]
-        state[f"blocks.{i}.mlp_fc.weight"] = torch.cat(
-            [hf[mlp + "gate_proj.weight"], hf[mlp + "up_proj.weight"]]
-        )
-        state[f"blocks.{i}.mlp_proj.weight"] = hf[mlp + "down_proj.weight"]
-    state["lm_head.weight"] = hf.get("lm_head.weight", hf["model.embed_tokens.weight"])
-    return config, state
-
-
 def hf_model(model_dir: str | Path, *, name: str | None = None, device="cpu") -> ServedModel:
     """A Llama-layout Hugging Face folder, decoded by the native batched engine."""
     from picochat.hf.adapter import ensure_chat_template, load_hf_model, stop_token_ids
-    from picochat.model.transformer import Transformer
+    from picochat.hf.llama_import import native_model
 
     loaded, tokenizer = load_hf_model(model_dir, device="cpu")
     ensure_chat_template(tokenizer)
-    config, state = _llama_weights(loaded)
-    model = Transformer(config)
-    model.load_state_dict(state, strict=True)
-    model.to(device).eval()
+    # `import hf`'s conversion with every id kept (the folder's own tokenizer encodes).
+    weights = {k: v.detach().float() for k, v in loaded.state_dict().items()}
+    ids = list(range(loaded.config.vocab_size))
+    model = native_model(loaded.config.to_dict(), weights, ids, Path(model_dir)).to(device)
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
 
     def chat_ids(messages: Sequence[dict[str, Any]]) -> list[int]:
