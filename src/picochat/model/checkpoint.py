@@ -219,12 +219,16 @@ def load_checkpoint(
     return model
 
 
+def training_state_file(path: str | Path, rank: int = 0, world_size: int = 1) -> Path:
+    """The training_state.pt of a checkpoint folder; of a sharded folder, this rank's own file."""
+    folder = Path(path)
+    return sharded.training_state_path(folder, rank, world_size) or folder / TRAINING_STATE_FILE
+
+
 def load_training_state(path: str | Path, rank: int = 0, world_size: int = 1) -> dict[str, Any]:
-    """The training_state.pt of a checkpoint folder (weights_only: no code can run); of a
-    sharded folder, this rank's own file."""
-    state_path = sharded.training_state_path(Path(path), rank, world_size)
+    """The `training_state_file` of a checkpoint folder loaded (weights_only: no code can run)."""
     state_path = require_file(
-        state_path or Path(path) / TRAINING_STATE_FILE,
+        training_state_file(path, rank, world_size),
         f"{TRAINING_STATE_FILE} is missing, so training cannot resume from here.",
         fix="Resume from the `checkpoint/` folder of the run (best_checkpoint has no "
         "optimizer state), or start without --resume.",

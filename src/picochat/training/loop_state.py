@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import torch
 
 from picochat.errors import CheckpointError
-from picochat.model.checkpoint import load_training_state
+from picochat.model.checkpoint import load_training_state, training_state_file
 from picochat.model.sharded import shard_optimizer_state
 from picochat.training.state import capture_rng, restore_rng
 
@@ -68,10 +68,10 @@ def restore_state(
     sharded FSDP folder: this rank's own state, its optimizer slices made DTensors)."""
     rank, world = (info.rank, info.world_size) if info is not None else (0, 1)
     saved = load_training_state(folder, rank, world)
-    state_file = Path(folder) / "training_state.pt"
+    state_file = training_state_file(folder, rank, world)
     if not isinstance(saved, dict) or saved.get("version") != STATE_VERSION:
         raise CheckpointError(
-            "training_state.pt is not a training state this version of Picochat wrote.",
+            f"{state_file.name} is not a training state this version of Picochat wrote.",
             file=state_file,
             fix="Start without --resume.",
         )
@@ -82,7 +82,7 @@ def restore_state(
         return LoopState(**saved["loop"])
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(
-            f"training_state.pt does not fit this run ({type(error).__name__}: {error}).",
+            f"{state_file.name} does not fit this run ({type(error).__name__}: {error}).",
             file=state_file,
             fix="Resume with the same model settings, or start without --resume.",
         ) from error
