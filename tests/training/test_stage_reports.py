@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from picochat.training.loop_types import LoopResult
+from picochat.training.stage_report import RunFacts
 
 GOLDEN = Path(__file__).parent / "stage_reports"
 # Different on every run or machine: kept out of the comparison.
@@ -43,7 +44,6 @@ class _Config:
     max_new_tokens: int = 16
     model: str = "tiny-hf"
     input: str = "chat.jsonl"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 HISTORY = [
@@ -76,13 +76,19 @@ def _loop(full: bool, history: list[dict[str, Any]] | None = None) -> LoopResult
 def _whole(full: bool) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     if not full:
         return None, None
-    final = {"val_loss": 3.7, "val_bpb": 1.69, "val_tokens": 900, "val_tokens_total": 900,
-             "val_scope": "whole", "weights_step": 20}
+    final = {
+        "val_loss": 3.7,
+        "val_bpb": 1.69,
+        "val_tokens": 900,
+        "val_tokens_total": 900,
+        "val_scope": "whole",
+        "weights_step": 20,
+    }
     best = {**final, "val_loss": 3.45, "val_bpb": 1.58, "weights_step": 10}
     return final, best  # fmt: skip
 
 
-def _pretrain(full: bool) -> dict[str, Any]:
+def _pretrain(full: bool) -> tuple[dict[str, Any], str]:
     from picochat.training import pretrain_report
 
     data = SimpleNamespace(
@@ -115,7 +121,7 @@ def _pretrain(full: bool) -> dict[str, Any]:
     return report, pretrain_report.render_markdown(report)
 
 
-def _sft(full: bool) -> dict[str, Any]:
+def _sft(full: bool) -> tuple[dict[str, Any], str]:
     from picochat.training import sft_report
 
     seq = SimpleNamespace
@@ -142,13 +148,13 @@ def _sft(full: bool) -> dict[str, Any]:
     }  # fmt: skip
     peft = {"type": "lora", "rank": 4, "alpha": 8, "targets": ["attn_qkv"]} if full else None
     report = _build(
-        sft_report, full, model=model, dataset=dataset, rendered=rendered, train=train,
-        val=val, probes=probes, peft=peft, whole=_whole(full),
+        sft_report, full, model=model, probes=probes, peft=peft, whole=_whole(full),
+        data=SimpleNamespace(dataset=dataset, rendered=rendered, train_seq=train, val_seq=val),
     )  # fmt: skip
     return report, sft_report.render_markdown(report)
 
 
-def _dpo(full: bool) -> dict[str, Any]:
+def _dpo(full: bool) -> tuple[dict[str, Any], str]:
     from picochat.training import dpo_report
     from picochat.training.dpo_loss import METRIC_NAMES
 
@@ -183,18 +189,16 @@ def _dpo(full: bool) -> dict[str, Any]:
     return report, dpo_report.render_markdown(report)
 
 
-def _hf_sft(full: bool) -> dict[str, Any]:
+def _hf_sft(full: bool) -> tuple[dict[str, Any], str]:
     from picochat.hf import sft_report
 
-    examples = SimpleNamespace
     rows = SimpleNamespace(
         data=SimpleNamespace(rows=6, skipped=[SimpleNamespace(line=5, reason="no answer")]),
         train_set=SimpleNamespace(examples=[1, 2, 3], skipped=[(2, "too long")], truncated=1,
                                   supervised_tokens=77),
         val_set=SimpleNamespace(examples=[4] if full else [], skipped=[], truncated=0),
     )  # fmt: skip
-    del examples
-    validation = {"val_rows": 1 if full else 0, "periodic_val_rows": 0 if full else 0,
+    validation = {"val_rows": 1 if full else 0, "periodic_val_rows": 0,
                   "step": 20, "val_loss": 3.6 if full else None}  # fmt: skip
     risk = {"train_exact_rate": 1.0, "val_exact_rate": 0.0 if full else None, "train_probes": 3,
             "val_probes": 1 if full else 0, "max_new_tokens": 16, "model": "final_model",
@@ -213,20 +217,17 @@ def _hf_sft(full: bool) -> dict[str, Any]:
 
 def _build(module: Any, full: bool, *, config: Any = None, loop: Any = None, **own: Any):
     """A stage's report from the shared run facts and its own inputs."""
-    config = config or _Config()
-    loop = loop or _loop(full)
-    if module.__name__ == "picochat.hf.sft_report":
-        from picochat.artifacts import report_header
-
-        report = report_header(config, inputs={"chat.jsonl": "sha256:0"}, seed=config.seed,
-                               device="cpu")  # fmt: skip
-        report.update(module.build_report(config=config, loop=loop, **own))
-        report["wall_seconds"] = 3.25
-        return report
-    return module.build_report(
-        config=config, inputs={"data": "sha256:0"}, wall_seconds=3.25, device="cpu", loop=loop,
-        **own,
+    hf = module.__name__ == "picochat.hf.sft_report"
+    facts = RunFacts(
+        config=config or _Config(),
+        inputs={"chat.jsonl" if hf else "data": "sha256:0"},
+        wall_seconds=3.25,
+        device="cpu",
+        loop=loop or _loop(full),
     )
+    if hf:
+        return module.build_report(facts, module.HFSFTFacts(**own))
+    return module.build_report(facts, **own)
 
 
 STAGES = {"base": _pretrain, "sft": _sft, "dpo": _dpo, "hf_sft": _hf_sft}

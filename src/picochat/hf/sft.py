@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from picochat import layout
-from picochat.artifacts import atomic_write_json, atomic_write_text, hash_inputs, report_header
 from picochat.configs import HFSFTConfig
 from picochat.data.chat import ChatDataset, ChatExample, read_chat_jsonl
 from picochat.errors import ConfigError, InputError
@@ -48,12 +46,20 @@ from picochat.hf.sft_model import (
     loop_folders,
     saver,
 )
-from picochat.hf.sft_report import build_report, memorization_risk, render_markdown
+from picochat.hf.sft_report import (
+    HFSFTFacts,
+    build_report,
+    describe_model,
+    memorization_risk,
+    render_markdown,
+    sample_reply,
+)
 from picochat.hf.support import require
 from picochat.locks import is_main_rank
 from picochat.runtime import autocast, seed_everything
 from picochat.training import distributed
 from picochat.training.loop import LoopResult, TrainTask
+from picochat.training.stage_report import RunFacts, write_stage_files
 from picochat.training.stage_run import StageRun, check_loop_config, run_stage
 from picochat.training.windows import spread_rows
 
@@ -154,53 +160,22 @@ def _train(run: StageRun) -> HFSFTResult:
         has_best = loop.best is not None
         model, artifacts = finish_folders(config, model, tokenizer, has_best, run.device)
         chat_model = HFChatModel(model, tokenizer, name=str(artifacts["final_model"]))
-        extra = {
-            "trainable_parameters": trainable,
-            "artifacts": artifacts,
-            "max_length": max_length,
-            "validation": whole,
-        }
-        report = _report(run, chat_model, template, rows, loop, extra)
-        report_path = atomic_write_json(run.out_dir / REPORT_FILE, report)
-        atomic_write_text(run.out_dir / layout.STAGE_MARKDOWN, render_markdown(report))
-    return _result(run.out_dir, report_path, loop)
-
-
-def _report(
-    run: StageRun,
-    chat_model: HFChatModel,
-    template: str,
-    rows: _Rows,
-    loop: LoopResult,
-    extra: dict[str, Any],
-) -> dict[str, Any]:
-    """hf_sft_report.json: the common header, then the stage's keys."""
-    config, model = run.config, chat_model.model
-    local_model = config.model if Path(config.model).exists() else None
-    report = report_header(
-        config, inputs=hash_inputs([config.input, local_model]), seed=config.seed,
-        device=run.describe(),
-    )  # fmt: skip
-    about_model = {
-        "source": str(config.model),
-        "architecture": type(model).__name__,
-        "num_parameters": sum(p.numel() for p in model.parameters()),
-        "chat_template": template,
-        "precision": run.precision,
-    }
-    report.update(
-        build_report(
-            config=config,
-            model=about_model,
+        own = HFSFTFacts(
+            model=describe_model(config, model, template, run.precision),
             rows=rows,
-            loop=loop,
+            max_length=max_length,
+            trainable_parameters=trainable,
+            validation=whole,
+            artifacts=artifacts,
             risk=memorization_risk(chat_model, rows.train_rows, rows.val_rows, config),
-            sample=_sample(chat_model, rows.val_rows or rows.train_rows, config),
-            **extra,
+            sample=sample_reply(
+                chat_model, rows.val_rows or rows.train_rows, config.max_new_tokens
+            ),
         )
-    )
-    report["wall_seconds"] = round(run.wall_seconds(), 3)
-    return report
+        local_model = config.model if Path(config.model).exists() else None
+        report = build_report(RunFacts.of(run, loop, [config.input, local_model]), own)
+        report_path = write_stage_files(run.out_dir, REPORT_FILE, report, render_markdown(report))
+    return _result(run.out_dir, report_path, loop)
 
 
 def _result(out_dir: Path, report_path: Path | None, loop: LoopResult) -> HFSFTResult:
@@ -292,11 +267,3 @@ def _make_evaluate(
         return {"val_loss": total / count if count else None}
 
     return evaluate
-
-
-def _sample(chat_model: HFChatModel, rows: list[ChatExample], config: HFSFTConfig) -> dict | None:
-    if not rows:
-        return None
-    row = rows[0]
-    reply = chat_model.replies([row.messages[:-1]], config.max_new_tokens)[0]
-    return {"prompt": row.prompt, "reply": reply, "reference": row.answer, "line": row.line}

@@ -1,4 +1,4 @@
-"""Diagnostics and Markdown of `train hf-sft`: divergence, memorisation risk, report.md.
+"""The report of `train hf-sft`: memorisation risk, a sample reply, hf_sft_report.json, report.md.
 
 The memorisation check asks the fine-tuned model for greedy replies to training and to
 validation prompts and counts replies that start with the reference answer word for
@@ -10,10 +10,13 @@ Not for: computing losses or training (`picochat.hf.sft`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from picochat.data.chat import ChatExample
 from picochat.markdown import Block, Bullets, Heading, Paragraph, Table, fixed, render
+from picochat.training import stage_report
+from picochat.training.finetune import peft_summary
 from picochat.training.sft_diagnostics import divergence, is_exact, verdict
 
 
@@ -50,84 +53,115 @@ def memorization_risk(
     return result
 
 
-def build_report(
-    *,
-    config: Any,
-    model: dict[str, Any],
-    rows: Any,
-    loop: Any,
-    risk: dict[str, Any],
-    sample: dict[str, Any] | None,
-    trainable_parameters: int,
-    artifacts: dict[str, Any],
-    max_length: int,
-    validation: dict[str, Any],
-) -> dict[str, Any]:
-    """The stage keys of hf_sft_report.json (SPEC §11 sft keys, plus model and artifacts).
+@dataclass(frozen=True)
+class HFSFTFacts:
+    """What hf_sft_report.json is built from beside the shared `stage_report.RunFacts`."""
 
-    `final.val_loss` is the final weights over every validation row (`validation`); the
-    periodic figures (history, best) cover `periodic_val_rows` of them."""
+    model: dict[str, Any]  # `describe_model`
+    rows: Any  # `picochat.hf.sft._Rows`: the chat file, split and encoded
+    max_length: int  # --max-length, cut to the model's context
+    trainable_parameters: int
+    validation: dict[str, Any]  # the final weights over every validation row
+    artifacts: dict[str, Any]  # model folder name -> path
+    risk: dict[str, Any]  # `memorization_risk`
+    sample: dict[str, Any] | None  # `sample_reply`
+
+
+def describe_model(config: Any, model: Any, template: str, precision: str) -> dict[str, Any]:
+    """The report's `model`: where it came from, its class, size, chat template, precision."""
+    return {
+        "source": str(config.model),
+        "architecture": type(model).__name__,
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "chat_template": template,
+        "precision": precision,
+    }
+
+
+def sample_reply(chat_model: Any, rows: list[ChatExample], max_new_tokens: int) -> dict | None:
+    """The first row's greedy reply beside its reference answer (None without rows)."""
+    if not rows:
+        return None
+    row = rows[0]
+    reply = chat_model.replies([row.messages[:-1]], max_new_tokens)[0]
+    return {"prompt": row.prompt, "reply": reply, "reference": row.answer, "line": row.line}
+
+
+def build_report(facts: stage_report.RunFacts, own: HFSFTFacts) -> dict[str, Any]:
+    """hf_sft_report.json: the common header, then SPEC §11 sft keys plus model and artifacts.
+
+    `final.val_loss` is the final weights over every validation row (`own.validation`);
+    the periodic figures (history, best) cover `periodic_val_rows` of them."""
+    config, loop, validation = facts.config, facts.loop, own.validation
     history = loop.history
     final_train = history[-1]["train_loss"] if history else None
     final_val = validation["val_loss"]
     sampled = validation["periodic_val_rows"] < validation["val_rows"]
+    best = loop.best or {"step": None, "val_loss": None}
+    report = facts.header()
+    report.update(
+        {
+            "model": own.model,
+            "dataset": _dataset(own.rows, config, own.max_length),
+            "history": history,
+            "best": {
+                "step": best["step"],
+                "val_loss": best["val_loss"],
+                # Picked by the periodic figures: a sample of the rows under --eval-batches.
+                "val_scope": f"periodic, {validation['periodic_val_rows']} of "
+                f"{validation['val_rows']} rows"
+                if sampled
+                else "whole",
+            },
+            "final": {
+                "step": loop.steps,
+                "train_loss": final_train,
+                "val_loss": final_val,
+                "periodic_val_loss": history[-1]["val_loss"] if history else None,
+                "val_scope": "whole",
+                "val_rows": validation["val_rows"],
+                "gap": None
+                if final_val is None or final_train is None
+                else final_val - final_train,
+            },
+            "stop_reason": loop.stop_reason,
+            "stop_message": loop.stop_message,
+            "diverged": loop.stop_reason == "diverged" or divergence(history),
+            "memorization_risk": own.risk,
+            "peft": _peft(config, own.trainable_parameters),
+            "sample": own.sample,
+            "artifacts": {name: str(path) for name, path in own.artifacts.items()},
+        }
+    )
+    return report
+
+
+def _dataset(rows: Any, config: Any, max_length: int) -> dict[str, Any]:
     data, train_set, val_set = rows.data, rows.train_set, rows.val_set
     encode_skipped = train_set.skipped + val_set.skipped
-    best = loop.best or {"step": None, "val_loss": None}
     return {
-        "model": model,
-        "dataset": {
-            "rows": data.rows,
-            "usable": len(train_set.examples) + len(val_set.examples),
-            "skipped": len(data.skipped) + len(encode_skipped),
-            "skipped_rows": [{"line": s.line, "reason": s.reason} for s in data.skipped]
-            + [{"line": line, "reason": why} for line, why in encode_skipped],
-            "truncated": train_set.truncated + val_set.truncated,
-            "max_length": max_length,  # --max-length, cut to the model's context
-            "max_length_requested": config.max_length,
-            "supervised_tokens": train_set.supervised_tokens,
-            "train_rows": len(train_set.examples),
-            "val_rows": len(val_set.examples),
-        },
-        "history": history,
-        "best": {
-            "step": best["step"],
-            "val_loss": best["val_loss"],
-            # Picked by the periodic figures: a sample of the rows under --eval-batches.
-            "val_scope": f"periodic, {validation['periodic_val_rows']} of "
-            f"{validation['val_rows']} rows"
-            if sampled
-            else "whole",
-        },
-        "final": {
-            "step": loop.steps,
-            "train_loss": final_train,
-            "val_loss": final_val,
-            "periodic_val_loss": history[-1]["val_loss"] if history else None,
-            "val_scope": "whole",
-            "val_rows": validation["val_rows"],
-            "gap": None if final_val is None or final_train is None else final_val - final_train,
-        },
-        "stop_reason": loop.stop_reason,
-        "stop_message": loop.stop_message,
-        "diverged": loop.stop_reason == "diverged" or divergence(history),
-        "memorization_risk": risk,
-        "peft": None
-        if config.peft != "lora"
-        else {
-            "type": "lora",
-            "rank": config.lora_rank,
-            "alpha": config.lora_alpha,
-            "targets": [t.strip() for t in config.lora_targets.split(",")],
-            "trainable_parameters": trainable_parameters,
-        },
-        "sample": sample,
-        "artifacts": {name: str(path) for name, path in artifacts.items()},
+        "rows": data.rows,
+        "usable": len(train_set.examples) + len(val_set.examples),
+        "skipped": len(data.skipped) + len(encode_skipped),
+        "skipped_rows": [{"line": s.line, "reason": s.reason} for s in data.skipped]
+        + [{"line": line, "reason": why} for line, why in encode_skipped],
+        "truncated": train_set.truncated + val_set.truncated,
+        "max_length": max_length,  # --max-length, cut to the model's context
+        "max_length_requested": config.max_length,
+        "supervised_tokens": train_set.supervised_tokens,
+        "train_rows": len(train_set.examples),
+        "val_rows": len(val_set.examples),
     }
 
 
+def _peft(config: Any, trainable_parameters: int) -> dict[str, Any] | None:
+    targets = [t.strip() for t in config.lora_targets.split(",")]  # the model's module names
+    peft = peft_summary(config, targets)
+    return peft and {**peft, "trainable_parameters": trainable_parameters}
+
+
 def _data(d: dict[str, Any]) -> list[Block]:
-    skipped = [f"  - line {s['line']}: {s['reason']}" for s in d["skipped_rows"][:20]]
+    skipped = stage_report.skipped_lines(d["skipped_rows"])
     cut = f"{d['max_length']} tokens"
     if d["max_length"] != d["max_length_requested"]:
         cut += f" (the model's context; --max-length asked for {d['max_length_requested']})"
@@ -141,14 +175,11 @@ def _data(d: dict[str, Any]) -> list[Block]:
 
 
 def _loss(report: dict[str, Any]) -> list[Block]:
-    rows = [
-        [str(h["step"]), fixed(h["train_loss"]), fixed(h["val_loss"]), f"{h['lr']:.2e}"]
-        for h in report["history"]
-    ]
+    rows = stage_report.loss_rows(report["history"], stage_report.lr_cell)
     final, best = report["final"], report["best"]
     return [
         Heading("Loss"),
-        Table(["step", "train loss", "val loss", "lr"], rows, align_right=(0, 1, 2, 3)),
+        Table([*stage_report.LOSS_HEADERS, "lr"], rows, align_right=(0, 1, 2, 3)),
         Paragraph(
             f"Stop reason: **{report['stop_reason']}** after {final['step']} steps. "
             f"Best validation loss {fixed(best['val_loss'])} at step {best['step']} "

@@ -29,7 +29,7 @@ from safetensors.torch import save as save_tensors
 from torch import nn
 
 from picochat import layout
-from picochat.artifacts import atomic_write_bytes, hash_inputs, sha256_file
+from picochat.artifacts import atomic_write_bytes, sha256_file
 from picochat.configs.training import DPOConfig
 from picochat.data.preferences import PreferenceDataset, read_preferences_jsonl
 from picochat.errors import CheckpointError, ConfigError, InputError
@@ -63,6 +63,7 @@ from picochat.training.finetune import (
 )
 from picochat.training.loop import CHECKPOINT_DIR, TrainTask
 from picochat.training.stage_guard import guarded_stage
+from picochat.training.stage_report import RunFacts
 from picochat.training.stage_run import StageRun, TrainResult, check_loop_config, run_stage
 
 REFERENCE_FILE = "reference_logps.safetensors"
@@ -293,10 +294,7 @@ def _train(run: StageRun) -> DPOResult:
             save_adapter(policy, out_dir, base_checkpoint=config.checkpoint)
         inputs = [config.input, config.tokenizer, config.checkpoint, config.reference_checkpoint]
         report = build_report(
-            config=config,
-            inputs=hash_inputs(inputs),
-            wall_seconds=run.wall_seconds(),
-            device=run.describe(),
+            RunFacts.of(run, loop, inputs),
             model_info={
                 "num_parameters": policy.num_parameters(),
                 "trainable_parameters": sum(
@@ -304,7 +302,6 @@ def _train(run: StageRun) -> DPOResult:
                 ),
             },
             data=data,
-            loop=loop,
             reference=reference_info,
             peft=peft_summary(config),
         )

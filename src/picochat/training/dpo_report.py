@@ -12,16 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from picochat import layout
-from picochat.artifacts import atomic_write_json, atomic_write_text, report_header
 from picochat.markdown import Block, Bullets, Heading, Paragraph, Table, fixed, render
-from picochat.plots import plot_history
+from picochat.training import stage_report
 from picochat.training.dpo_loss import METRIC_NAMES
 from picochat.training.loop import LoopResult
 
 VAL_KEYS = tuple(f"val_{name}" for name in METRIC_NAMES)
 # The loop's generic keys that mean nothing here: train_loss repeats `loss`, no BPB.
 _DROPPED = ("train_loss", "val_bpb")
-_SHOWN_SKIPS = 20
 
 
 def _history(loop: LoopResult, val_reason: str | None) -> list[dict[str, Any]]:
@@ -68,22 +66,19 @@ def _dataset(data: Any) -> dict[str, Any]:
 
 
 def build_report(
+    facts: stage_report.RunFacts,
     *,
-    config: Any,
-    inputs: dict[str, str],
-    wall_seconds: float,
-    device: str,
     model_info: dict[str, int],
     data: Any,
-    loop: LoopResult,
     reference: dict[str, Any],
     peft: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """dpo_report.json from the pair split (`data`), the reference log-probs' facts and
+    the loop's history (train metrics as running means, val ones on every pair)."""
+    config, loop = facts.config, facts.loop
     val_reason = None if data.val else "no validation pairs (one group only, or --val-fraction 0)"
     history = _history(loop, val_reason)
-    report = report_header(
-        config, inputs=inputs, seed=config.seed, wall_seconds=wall_seconds, device=device
-    )
+    report = facts.header()
     last = history[-1] if history else None
     report.update(
         {
@@ -94,9 +89,7 @@ def build_report(
             "final": None
             if last is None
             else {k: last.get(k) for k in ("step", *METRIC_NAMES, *VAL_KEYS)},
-            "stop_reason": loop.stop_reason,
-            "stop_message": loop.stop_message,
-            "steps": loop.steps,
+            **facts.stop_keys(),
             "beta": config.beta,
             "reference": reference,
             "peft": peft,
@@ -153,30 +146,19 @@ def _synthetic(ds: dict[str, Any]) -> list[Block]:
 
 def _outcome(report: dict[str, Any]) -> list[Block]:
     best = report["best"]
-    items = [
-        f"Stopped: **{report['stop_reason']}** ({report['stop_message']}) after "
-        f"{report['steps']} steps; beta {report['beta']}."
-    ]
+    kept = f"No best checkpoint: {report.get('best_reason')}."
     if best:
-        items.append(
+        kept = (
             f"Best validation loss {fixed(best['val_loss'])} at step {best['step']} "
             f"(reward accuracy {fixed(best['val_rewards/accuracies'], 3)}, margin "
             f"{fixed(best['val_rewards/margins'])}): `best_checkpoint/`."
         )
-    else:
-        items.append(f"No best checkpoint: {report.get('best_reason')}.")
-    items.append(
-        f"Model: {report['model']['num_parameters']:,} parameters; device {report['device']}."
-    )
-    return [Heading("Outcome"), Bullets(items)]
+    items = [kept, stage_report.model_line(report)]
+    return stage_report.outcome(report, items, f"; beta {report['beta']}")
 
 
 def _pairs(ds: dict[str, Any]) -> list[Block]:
-    skips = [
-        f"  - line {row['line']}: {row['reason']}" for row in ds["skipped_rows"][:_SHOWN_SKIPS]
-    ]
-    if ds["skipped"] > _SHOWN_SKIPS:
-        skips.append(f"  - ... {ds['skipped'] - _SHOWN_SKIPS} more in dpo_report.json")
+    skips = stage_report.skipped_lines(ds["skipped_rows"], more_in=layout.DPO_REPORT)
     items = [
         f"{ds['pairs']} usable pairs from {ds['rows']} rows: {ds['train_pairs']} train "
         f"({ds['train_groups']} groups), {ds['val_pairs']} validation ({ds['val_groups']} "
@@ -249,15 +231,14 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def write_report_files(out_dir: Path, report: dict[str, Any]) -> None:
-    atomic_write_json(out_dir / layout.DPO_REPORT, report)
-    atomic_write_text(out_dir / layout.STAGE_MARKDOWN, render_markdown(report))
-    best = report.get("best")
-    plot_history(
-        report["history"],
-        out_dir / layout.DPO_CURVE,
+    stage_report.write_stage_files(
+        out_dir,
+        layout.DPO_REPORT,
+        report,
+        render_markdown(report),
+        layout.DPO_CURVE,
         series=(("loss", "train DPO loss"), ("val_loss", "validation DPO loss")),
         secondary=("val_rewards/accuracies", "validation reward accuracy"),
         title="DPO",
         ylabel="DPO loss (nats per pair)",
-        mark_step=best["step"] if best else None,
     )

@@ -41,15 +41,16 @@ def load_chat_tokenizer(path: Path) -> Any:
     return tokenizer
 
 
-def peft_summary(config: PeftConfig) -> dict[str, Any] | None:
-    """The report's `peft` entry: null for full fine-tuning."""
+def peft_summary(config: PeftConfig, targets: list[str] | None = None) -> dict[str, Any] | None:
+    """The report's `peft` entry: null for full fine-tuning. `targets` overrides the
+    parsed Picochat layer names (`train hf-sft` names a Hugging Face model's modules)."""
     if config.peft != "lora":
         return None
     return {
         "type": "lora",
         "rank": config.lora_rank,
         "alpha": config.lora_alpha,
-        "targets": list(parse_targets(config.lora_targets)),
+        "targets": list(parse_targets(config.lora_targets)) if targets is None else targets,
     }
 
 

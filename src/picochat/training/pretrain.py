@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from picochat import layout
-from picochat.artifacts import atomic_write_json, hash_inputs
+from picochat.artifacts import atomic_write_json
 from picochat.configs.training import BaseTrainConfig
 from picochat.errors import CheckpointError, ConfigError
 from picochat.model.checkpoint import load_checkpoint, save_checkpoint, unwrap_model
@@ -40,6 +40,7 @@ from picochat.training.pretrain_report import build_report, write_report_files
 from picochat.training.pretrain_shards import corpus_sample, shard_token_data, wants_shards
 from picochat.training.shard_windows import ShardTokenData, fixed_window_count, fixed_window_rows
 from picochat.training.stage_guard import guarded_stage
+from picochat.training.stage_report import RunFacts
 from picochat.training.stage_run import StageRun, TrainResult, check_loop_config, run_stage
 from picochat.training.token_data import (
     CorpusSplit,
@@ -227,13 +228,9 @@ def _train(run: StageRun, model_config: ModelConfig) -> BaseTrainResult:
         gap = diagnosed_gap(loop, whole, diagnosed[1])
         diagnostics = diagnose(diagnosed, tokenizer, data, canaries, config.seed, gap)
         report = build_report(
-            config=config,
-            inputs=hash_inputs([config.corpus, config.tokenizer, config.corpus_manifest]),
-            wall_seconds=run.wall_seconds(),
-            device=run.describe(),
+            RunFacts.of(run, loop, [config.corpus, config.tokenizer, config.corpus_manifest]),
             num_parameters=model.num_parameters(),
             data=data,
-            loop=loop,
             diagnostics=diagnostics,
             whole=whole,
         )

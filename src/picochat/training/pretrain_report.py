@@ -11,36 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from picochat import layout
-from picochat.artifacts import atomic_write_json, atomic_write_text, report_header
-from picochat.markdown import Block, Bullets, Code, Heading, Paragraph, Table, fixed, render
-from picochat.plots import plot_history
+from picochat.artifacts import atomic_write_text
+from picochat.markdown import Block, Bullets, Code, Heading, Paragraph, fixed, render
+from picochat.training import stage_report
 from picochat.training.loop import LoopResult
 from picochat.training.token_data import TokenData
 from picochat.training.whole_validation import apply_to_report, describe
 
 
 def _final(loop: LoopResult) -> dict[str, Any]:
-    if not loop.history:
-        reason = (
-            f"no evaluation ran before the run stopped ({loop.stop_reason} at step {loop.steps})"
-        )
-        return {
-            "step": loop.steps,
-            **{k: None for k in ("train_loss", "val_loss", "val_bpb", "gap")},
-            **{f"{k}_reason": reason for k in ("train_loss", "val_loss", "val_bpb", "gap")},
-        }
-    last = loop.history[-1]
-    gap = None
-    if last.get("val_loss") is not None and last.get("train_loss") is not None:
-        gap = last["val_loss"] - last["train_loss"]
-    return {
-        "step": last["step"],
-        "train_loss": last.get("train_loss"),
-        "val_loss": last.get("val_loss"),
-        "val_bpb": last.get("val_bpb"),
-        "gap": gap,
-        "checkpoint_step": loop.steps,
-    }
+    why = f"no evaluation ran before the run stopped ({loop.stop_reason} at step {loop.steps})"
+    final = stage_report.final_figures(loop, why)
+    if loop.history:
+        final["checkpoint_step"] = loop.steps
+    return final
 
 
 def _recommended(loop: LoopResult) -> dict[str, Any]:
@@ -117,22 +101,17 @@ def _dataset(data: TokenData) -> dict[str, Any]:
 
 
 def build_report(
+    facts: stage_report.RunFacts,
     *,
-    config: Any,
-    inputs: dict[str, str],
-    wall_seconds: float,
-    device: str,
     num_parameters: int,
     data: TokenData,
-    loop: LoopResult,
     diagnostics: dict[str, Any],
     whole: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None),
 ) -> dict[str, Any]:
     """train_report.json; `whole` holds the (final, best) whole-validation figures
     (`whole_validation.final_and_best`), which replace the periodic ones in `final`/`best`."""
-    report = report_header(
-        config, inputs=inputs, seed=config.seed, wall_seconds=wall_seconds, device=device
-    )
+    loop = facts.loop
+    report = facts.header()
     report.update(
         {
             "model": {"num_parameters": num_parameters},
@@ -141,12 +120,10 @@ def build_report(
             "best": dict(loop.best) if loop.best else None,
             "final": _final(loop),
             "recommended_checkpoint": _recommended(loop),
-            "stop_reason": loop.stop_reason,
-            "stop_message": loop.stop_message,
-            "steps": loop.steps,
+            **facts.stop_keys(),
             "tokens_seen": loop.tokens_seen,
             "dataset_passes": loop.tokens_seen / max(1, len(data.train)),
-            "memorization": _memorization(config, diagnostics),
+            "memorization": _memorization(facts.config, diagnostics),
             "sample": diagnostics["samples"][0] if diagnostics["samples"] else None,
             "throughput": {
                 "tokens_per_sec": loop.tokens_per_sec,
@@ -181,35 +158,20 @@ HOW_TO_READ = (
 
 
 def _outcome(report: dict[str, Any]) -> list[Block]:
-    final, best, rec = report["final"], report["best"], report["recommended_checkpoint"]
+    rec, final = report["recommended_checkpoint"], report["final"]
+    periodic = (report.get("validation_scope") or {}).get("periodic_val_tokens")
+    each = f"{periodic:,} tokens each (--eval-batches)." if periodic else "a sample."
     items = [
-        f"Stopped: **{report['stop_reason']}** ({report['stop_message']}) after "
-        f"{report['steps']} steps.",
         f"Recommended checkpoint: step {rec['step']} in `{rec['folder']}/`: {rec['reason']}.",
-        f"Final (step {final['step']}): train loss {fixed(final['train_loss'])}, validation "
-        f"loss {fixed(final['val_loss'])}, validation BPB {fixed(final['val_bpb'])}, gap "
-        f"{fixed(final['gap'])} (validation - train).",
-    ]
-    if best:
-        items.append(
-            f"Best validation: step {best['step']}, loss {fixed(best['val_loss'])}, "
-            f"BPB {fixed(best['val_bpb'])}."
-        )
-    scope = report.get("validation_scope")
-    if scope:
-        periodic = scope["periodic_val_tokens"]
-        items.append(
-            f"Final and best validation figures score {scope['final_and_best']}; the "
-            "learning curve's periodic evaluations score "
-            + (f"{periodic:,} tokens each (--eval-batches)." if periodic else "a sample.")
-        )
-    items += [
-        f"Model: {report['model']['num_parameters']:,} parameters; device {report['device']}.",
+        *stage_report.figures_lines(
+            report, gap=f"gap {fixed(final['gap'])} (validation - train)", periodic=each, bpb=True
+        ),
+        stage_report.model_line(report),
         f"Tokens seen: {report['tokens_seen']:,} = {report['dataset_passes']:.2f} passes "
         f"over the training tokens; throughput {fixed(report['throughput']['tokens_per_sec'], 0)} "
         "tokens/s.",
     ]
-    return [Heading("Outcome"), Bullets(items)]
+    return stage_report.outcome(report, items)
 
 
 def _data_split(ds: dict[str, Any]) -> list[Block]:
@@ -242,17 +204,15 @@ def _held_out(ds: dict[str, Any]) -> list[str]:
 
 
 def _curve(history: list[dict[str, Any]]) -> list[Block]:
-    rows = [
-        [str(h["step"]), fixed(h.get("train_loss")), fixed(h.get("val_loss")),
-         fixed(h.get("val_bpb")), f"{h['lr']:.2e}", fixed(h.get("tokens_per_sec"), 0)]
-        for h in history
-    ]  # fmt: skip
-    headers = ["step", "train loss", "val loss", "val BPB", "lr", "tokens/s"]
-    return [
-        Heading("Learning curve"),
-        Paragraph(f"![loss curve]({layout.LOSS_CURVE})"),
-        Table(headers, rows),
-    ]
+    rows = stage_report.loss_rows(
+        history,
+        lambda h: fixed(h.get("val_bpb")),
+        stage_report.lr_cell,
+        lambda h: fixed(h.get("tokens_per_sec"), 0),
+    )
+    return stage_report.curve_section(
+        [*stage_report.LOSS_HEADERS, "val BPB", "lr", "tokens/s"], rows
+    )
 
 
 def _memorisation(mem: dict[str, Any]) -> list[Block]:
@@ -324,8 +284,6 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def write_report_files(out_dir: Path, report: dict[str, Any], diagnostics: dict[str, Any]) -> None:
-    atomic_write_json(out_dir / layout.BASE_REPORT, report)
-    atomic_write_text(out_dir / layout.STAGE_MARKDOWN, render_markdown(report))
     samples = [
         f"--- sample {i + 1} (from <|bos|> alone, temperature 1.0) ---\n{text}\n"
         for i, text in enumerate(diagnostics["samples"])
@@ -343,11 +301,12 @@ def write_report_files(out_dir: Path, report: dict[str, Any], diagnostics: dict[
             for c in diagnostics["canaries"]
         ]
         atomic_write_text(out_dir / layout.CANARY_PROBE, "\n".join(blocks))
-    best = report.get("best")
-    plot_history(
-        report["history"],
-        out_dir / layout.LOSS_CURVE,
+    stage_report.write_stage_files(
+        out_dir,
+        layout.BASE_REPORT,
+        report,
+        render_markdown(report),
+        layout.LOSS_CURVE,
         secondary=("val_bpb", "validation bits per byte"),
         title="Base pretraining",
-        mark_step=best["step"] if best else None,
     )

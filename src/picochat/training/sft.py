@@ -27,7 +27,6 @@ import torch
 from torch import nn
 
 from picochat import layout
-from picochat.artifacts import hash_inputs
 from picochat.chat_format import fit_to_context, render_prompt, render_training
 from picochat.configs.training import SFTConfig
 from picochat.data.chat import ChatExample, read_chat_jsonl, split_chat_examples
@@ -51,6 +50,7 @@ from picochat.training.sft_data import ChatBatches, SFTSequence, collate, render
 from picochat.training.sft_diagnostics import is_exact, verdict
 from picochat.training.sft_report import build_report, write_report_files
 from picochat.training.stage_guard import guarded_stage
+from picochat.training.stage_report import RunFacts
 from picochat.training.stage_run import StageRun, TrainResult, check_loop_config, run_stage
 from picochat.training.whole_validation import final_and_best, sequence_scorer
 from picochat.training.windows import spread_rows
@@ -192,16 +192,9 @@ def _train(run: StageRun) -> SFTResult:
             adapter_dir = out_dir
         probes = probe_memorization(model, tokenizer, data.train_ex, data.val_ex, config.probe_rows)
         report = build_report(
-            config=config,
-            inputs=hash_inputs([config.input, config.tokenizer, config.checkpoint]),
-            wall_seconds=run.wall_seconds(),
-            device=run.describe(),
+            RunFacts.of(run, loop, [config.input, config.tokenizer, config.checkpoint]),
             model=model,
-            dataset=data.dataset,
-            rendered=data.rendered,
-            train=data.train_seq,
-            val=data.val_seq,
-            loop=loop,
+            data=data,
             probes=probes,
             peft=peft_summary(config),
             whole=whole,

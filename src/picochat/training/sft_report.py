@@ -11,30 +11,25 @@ from pathlib import Path
 from typing import Any
 
 from picochat import layout
-from picochat.artifacts import atomic_write_json, atomic_write_text, report_header
-from picochat.markdown import Block, Bullets, Heading, Paragraph, Table, fixed, pct, render
-from picochat.plots import plot_history
+from picochat.artifacts import atomic_write_text
+from picochat.markdown import Block, Bullets, Heading, Paragraph, fixed, pct, render
+from picochat.training import stage_report
 from picochat.training.loop import LoopResult
 from picochat.training.sft_diagnostics import DIVERGENCE_TOLERANCE, divergence
 from picochat.training.whole_validation import apply_to_report, describe
 
 
 def _final(loop: LoopResult) -> dict[str, Any]:
-    keys = ("train_loss", "val_loss", "val_bpb", "gap")
-    if not loop.history:
-        reason = f"no evaluation ran before the run stopped ({loop.stop_reason})"
-        return {"step": loop.steps, **dict.fromkeys(keys), **{f"{k}_reason": reason for k in keys}}
-    last = loop.history[-1]
-    final = {k: last.get(k) for k in ("step", "train_loss", "val_loss", "val_bpb")}
-    final["gap"] = None
-    if final["val_loss"] is not None and final["train_loss"] is not None:
-        final["gap"] = final["val_loss"] - final["train_loss"]
-    else:
+    final = stage_report.final_figures(
+        loop, f"no evaluation ran before the run stopped ({loop.stop_reason})"
+    )
+    if loop.history and final["gap"] is None:
         final["gap_reason"] = final["val_loss_reason"] = "no validation rows"
     return final
 
 
-def _dataset(dataset: Any, rendered: Any, train: list, val: list) -> dict[str, Any]:
+def _dataset(data: Any) -> dict[str, Any]:
+    dataset, rendered, train, val = data.dataset, data.rendered, data.train_seq, data.val_seq
     skipped = [{"line": s.line, "reason": s.reason} for s in dataset.skipped] + rendered.skipped
     skipped.sort(key=lambda s: s["line"])
     return {
@@ -86,27 +81,21 @@ def _sample(probes: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_report(
+    facts: stage_report.RunFacts,
     *,
-    config: Any,
-    inputs: dict[str, str],
-    wall_seconds: float,
-    device: str,
     model: Any,
-    dataset: Any,
-    rendered: Any,
-    train: list,
-    val: list,
-    loop: LoopResult,
+    data: Any,
     probes: dict[str, Any],
     peft: dict[str, Any] | None,
     whole: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None),
 ) -> dict[str, Any]:
-    """sft_report.json; `whole` holds the (final, best) whole-validation figures
-    (`whole_validation.final_and_best`), which replace the periodic ones in `final`/`best`."""
-    ds = _dataset(dataset, rendered, train, val)
-    report = report_header(
-        config, inputs=inputs, seed=config.seed, wall_seconds=wall_seconds, device=device
-    )
+    """sft_report.json from the chat file's rows (`data`: dataset, rendered, train_seq,
+    val_seq), the greedy probes and the trained `model`. `whole` holds the (final, best)
+    whole-validation figures (`whole_validation.final_and_best`), which replace the
+    periodic ones in `final`/`best`."""
+    config, loop = facts.config, facts.loop
+    ds = _dataset(data)
+    report = facts.header()
     report.update(
         {
             "model": {
@@ -121,9 +110,7 @@ def build_report(
             "history": loop.history,
             "best": dict(loop.best) if loop.best else None,
             "final": _final(loop),
-            "stop_reason": loop.stop_reason,
-            "stop_message": loop.stop_message,
-            "steps": loop.steps,
+            **facts.stop_keys(),
             "diverged": loop.stop_reason == "diverged" or divergence(loop.history),
             "diverged_rule": (
                 "the last validation loss is more than "
@@ -143,10 +130,11 @@ def build_report(
     )
     report.update(_sample(probes))
     apply_to_report(report["final"], report["best"], whole)
+    val_rows = ds["val_rows"]
     report["validation_scope"] = {
         "final_and_best": describe(whole[0]) + " (supervised answer tokens)",
-        "periodic_val_rows": min(len(val), config.eval_batches * config.batch_size) or len(val),
-        "val_rows": len(val),
+        "periodic_val_rows": min(val_rows, config.eval_batches * config.batch_size) or val_rows,
+        "val_rows": val_rows,
     }
     if loop.best is None:
         report["best_reason"] = "no validation loss was measured (no validation rows)"
@@ -164,7 +152,9 @@ HOW_TO_READ = (
 
 
 def _outcome(report: dict[str, Any]) -> list[Block]:
-    final, best, peft = report["final"], report["best"], report["peft"]
+    peft, gap = report["peft"], fixed(report["final"]["gap"])
+    scope = report.get("validation_scope") or {}
+    rows = f"{scope.get('periodic_val_rows')} of {scope.get('val_rows')} validation rows"
     mode = "full fine-tuning (every weight trained)"
     if peft:
         mode = (
@@ -172,30 +162,19 @@ def _outcome(report: dict[str, Any]) -> list[Block]:
             f"{peft['alpha'] / peft['rank']:g}) on {', '.join(peft['targets'])}; base frozen"
         )
     items = [
-        f"Stopped: **{report['stop_reason']}** ({report['stop_message']}) after "
-        f"{report['steps']} steps.",
         f"Training: {mode}; {report['model']['trainable_parameters']:,} of "
         f"{report['model']['num_parameters']:,} parameters trained.",
-        f"Final (step {final['step']}): train loss {fixed(final['train_loss'])}, validation "
-        f"loss {fixed(final['val_loss'])}, gap **{fixed(final['gap'])}** (validation - train, "
-        "nats per answer token).",
-    ]
-    if best:
-        items.append(f"Best validation: step {best['step']}, loss {fixed(best['val_loss'])}.")
-    scope = report.get("validation_scope")
-    if scope:
-        items.append(
-            f"Final and best validation figures score {scope['final_and_best']}; the learning "
-            f"curve's periodic evaluations score {scope['periodic_val_rows']} of "
-            f"{scope['val_rows']} validation rows (--eval-batches)."
-        )
-    items += [
+        *stage_report.figures_lines(
+            report,
+            gap=f"gap **{gap}** (validation - train, nats per answer token)",
+            periodic=rows + " (--eval-batches).",
+        ),
         f"Validation loss diverged while train loss fell: **{report['diverged']}** "
         f"(rule: {report['diverged_rule']}).",
         f"Supervised answer tokens seen: {report['supervised_tokens_seen']:,} = "
         f"{report['answer_passes']:.1f} passes over the training answers.",
     ]
-    return [Heading("Outcome"), Bullets(items)]
+    return stage_report.outcome(report, items)
 
 
 def _data(ds: dict[str, Any]) -> list[Block]:
@@ -213,15 +192,9 @@ def _data(ds: dict[str, Any]) -> list[Block]:
 
 
 def _curve(history: list[dict[str, Any]]) -> list[Block]:
-    rows = [
-        [str(h["step"]), fixed(h.get("train_loss")), fixed(h.get("val_loss")), f"{h['lr']:.2e}"]
-        for h in history
-    ]
-    return [
-        Heading("Learning curve"),
-        Paragraph(f"![loss curve]({layout.LOSS_CURVE})"),
-        Table(["step", "train loss", "val loss", "lr"], rows),
-    ]
+    return stage_report.curve_section(
+        [*stage_report.LOSS_HEADERS, "lr"], stage_report.loss_rows(history, stage_report.lr_cell)
+    )
 
 
 def _memorisation(risk: dict[str, Any]) -> list[Block]:
@@ -258,8 +231,6 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def write_report_files(out_dir: Path, report: dict[str, Any], probes: dict[str, Any]) -> None:
-    atomic_write_json(out_dir / layout.SFT_REPORT, report)
-    atomic_write_text(out_dir / layout.STAGE_MARKDOWN, render_markdown(report))
     blocks = [
         f"--- {p['split']} line {p['line']} ({'EXACT' if p['exact'] else 'differs'}) ---\n"
         f"user:      {p['user']}\nreference: {p['reference']}\nreply:     {p['reply']}\n"
@@ -267,10 +238,11 @@ def write_report_files(out_dir: Path, report: dict[str, Any], probes: dict[str, 
     ]
     header = "Greedy replies of the final SFT weights (train and validation prompts).\n\n"
     atomic_write_text(out_dir / layout.SAMPLE, header + "\n".join(blocks))
-    best = report.get("best")
-    plot_history(
-        report["history"],
-        out_dir / layout.LOSS_CURVE,
+    stage_report.write_stage_files(
+        out_dir,
+        layout.SFT_REPORT,
+        report,
+        render_markdown(report),
+        layout.LOSS_CURVE,
         title="Chat SFT (loss per answer token)",
-        mark_step=best["step"] if best else None,
     )
