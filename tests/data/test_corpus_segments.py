@@ -68,3 +68,21 @@ def test_a_line_longer_than_a_segment_stays_whole(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_bytes(b"short\n" + b"x" * 50 + b"\nend")
     assert list(jsonl_segments(path, 16)) == [(b"short\n", 1), (b"x" * 50 + b"\n", 2), (b"end", 3)]
+
+
+def test_manifest_documents_stream_line_by_line(tmp_path):
+    from picochat.data.corpus_stream import read_manifest, stream_manifest_documents
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in/a.jsonl").write_text("\n".join(_rows(random.Random(5), 60)) + "\n")
+    corpus.build_corpus(CorpusConfig(input=tmp_path / "in", out=tmp_path / "o/corpus.txt"))
+    path = tmp_path / "o/corpus_manifest.json"
+    listed = list(stream_manifest_documents(path))
+    assert listed == read_manifest(path)["documents"] and len(listed) > 50
+    lines = path.read_text().split("\n")
+    broken = next(i for i, line in enumerate(lines) if '"char_start"' in line) + 3
+    lines[broken] = lines[broken][:-5]  # a cut entry
+    path.write_text("\n".join(lines))
+    with pytest.raises(InputError) as error:
+        list(stream_manifest_documents(path))
+    assert error.value.line == broken + 1

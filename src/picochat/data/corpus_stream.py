@@ -16,6 +16,7 @@ Not for building corpora (`corpus.py`) or tokenizing (`tokenize_shards.py`).
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,40 @@ def read_manifest(manifest: Path) -> dict[str, Any]:
     return data
 
 
+def stream_manifest_documents(manifest: Path) -> Iterator[Any]:
+    """The manifest's `documents` entries one at a time, without parsing the whole file.
+
+    `data build` writes that list one entry per line (`artifacts.json_chunks`), so the
+    manifest of a multi-GB corpus (hundreds of thousands of entries, ~0.5 KB each once
+    parsed) is read a line at a time. A manifest laid out otherwise (edited by hand) is
+    parsed whole by `read_manifest`, with its checks.
+    """
+    opening = '  "documents": ['
+    try:
+        with open(manifest, encoding="utf-8") as handle:
+            numbered = enumerate(handle, start=1)
+            line = next((line for _, line in numbered if line.startswith(opening)), "")
+            if line.rstrip("\n") != opening:  # absent, empty (`[]`) or laid out otherwise
+                yield from read_manifest(manifest)["documents"]
+                return
+            for number, line in numbered:
+                text = line.strip()
+                if text in ("]", "],"):
+                    return
+                try:
+                    yield json.loads(text[:-1] if text.endswith(",") else text)
+                except ValueError as error:
+                    raise InputError(
+                        f"A document entry is not valid JSON ({error}).",
+                        file=manifest, line=number, fix=REBUILD_FIX,
+                    ) from None  # fmt: skip
+    except OSError as error:
+        raise InputError(
+            f"Cannot read the corpus manifest ({error}).", file=manifest, fix=MANIFEST_FIX
+        ) from error
+    raise InputError("The manifest's `documents` list has no end.", file=manifest, fix=REBUILD_FIX)
+
+
 def document_span(document: Any, index: int, manifest: Path) -> tuple[int, int]:
     """(char_start, char_end) of the manifest's document `index`."""
     try:
@@ -60,15 +95,32 @@ def read_spans(manifest: Path | None) -> tuple[np.ndarray, str | None]:
     the manifest names); one open-ended document without a manifest."""
     if manifest is None:
         return np.array([[0, 0, -1]], dtype=np.int64), None
-    data = read_manifest(manifest)
-    spans = [(i, *document_span(d, i, manifest)) for i, d in enumerate(data["documents"])]
-    rows = np.array([s for s in spans if s[2] > s[1]], dtype=np.int64).reshape(-1, 3)
+    flat = array("q")
+    for i, document in enumerate(stream_manifest_documents(manifest)):
+        start, end = document_span(document, i, manifest)
+        if end > start:
+            flat.extend((i, start, end))
+    rows = np.frombuffer(flat, dtype=np.int64).reshape(-1, 3).copy()
     if len(rows) == 0:
         raise InputError("The manifest lists no non-empty document.", file=manifest)
     if np.any(np.diff(rows[:, 1]) < 0) or np.any(rows[1:, 1] < rows[:-1, 2]):
         raise InputError("The manifest's document spans overlap or are out of order.",
                          file=manifest, fix=REBUILD_FIX)  # fmt: skip
-    return rows, data.get("corpus_sha256")
+    return rows, _top_level_string(manifest, "corpus_sha256")
+
+
+def _top_level_string(manifest: Path, key: str) -> str | None:
+    """A top-level string field, found line by line in data build's layout (the file
+    is otherwise parsed whole)."""
+    prefix = f"  {json.dumps(key)}: "
+    with open(manifest, encoding="utf-8") as handle:
+        if handle.readline().rstrip("\n") == "{":
+            for line in handle:
+                if line.startswith(prefix):
+                    value = json.loads(line[len(prefix) :].rstrip().rstrip(","))
+                    return value if isinstance(value, str) else None
+    value = read_manifest(manifest).get(key)  # not found that way: read it whole
+    return value if isinstance(value, str) else None
 
 
 def iter_pieces(

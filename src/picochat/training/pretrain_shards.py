@@ -20,13 +20,14 @@ Not here: the split rule and the windows (`shard_windows.py`).
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from picochat.data.corpus_stream import read_manifest
+from picochat.data.corpus_stream import stream_manifest_documents
 from picochat.data.token_shards import CHAR_END, CHAR_START, DOC_ID
 from picochat.data.tokenize_shards import default_cache_root, ensure_token_shards
 from picochat.errors import ConfigError
@@ -65,31 +66,38 @@ def _check(data: ShardTokenData, corpus: Path, context_size: int) -> None:
     data.warnings += check_streams(corpus, data.train, data.val, data.unknown_rate, context_size)
 
 
-def manifest_documents(manifest: Path) -> list[Any]:
-    """The manifest's document entries (ids are positions, as the shards' document ids)."""
-    return read_manifest(manifest)["documents"]
+class ManifestDocuments:
+    """What document holdout needs from the manifest, compactly: each document's source
+    (an index into the distinct names) and the rare `contained_in` marks. Read a line at
+    a time (`stream_manifest_documents`): a million documents cost ~4 MB, not ~500 MB."""
+
+    def __init__(self, manifest: Path | None) -> None:
+        self.contained_in: dict[int, int] = {}  # document id -> the id holding its text
+        self._source = array("i")
+        self._names: list[str | None] = []
+        ids: dict[str | None, int] = {}
+        documents = stream_manifest_documents(manifest) if manifest is not None else ()
+        for i, entry in enumerate(documents):
+            entry = entry if isinstance(entry, dict) else {}
+            if isinstance(entry.get("contained_in"), int):
+                self.contained_in[i] = int(entry["contained_in"])
+            name = entry.get("source")
+            self._source.append(ids.setdefault(name, len(ids)))
+            if len(ids) > len(self._names):
+                self._names.append(name)
+
+    def source(self, index: int) -> str | None:
+        return self._names[self._source[index]] if index < len(self._source) else None
 
 
-def contained_in(documents: list[Any]) -> dict[int, int]:
-    """{document id: id of the document holding its text} (data build's containment)."""
-    return {
-        i: int(d["contained_in"])
-        for i, d in enumerate(documents)
-        if isinstance(d, dict) and isinstance(d.get("contained_in"), int)
-    }
-
-
-def _held_names(documents: list[Any], shards: Any, held: np.ndarray) -> list[dict[str, Any]]:
+def _held_names(
+    documents: ManifestDocuments, shards: Any, held: np.ndarray
+) -> list[dict[str, Any]]:
     rows = shards.documents[held]
     return named_documents(
-        (int(r[DOC_ID]), _source(documents, int(r[DOC_ID])), int(r[CHAR_END] - r[CHAR_START]))
+        (int(r[DOC_ID]), documents.source(int(r[DOC_ID])), int(r[CHAR_END] - r[CHAR_START]))
         for r in rows
     )
-
-
-def _source(documents: list[Any], index: int) -> str | None:
-    entry = documents[index] if index < len(documents) else None
-    return entry.get("source") if isinstance(entry, dict) else None
 
 
 def shard_token_data(
@@ -120,9 +128,9 @@ def shard_token_data(
     extra = None
     if split.canaries:
         extra = np.concatenate([tokenizer.encode_array("\n" + c + "\n") for c in split.canaries])
-    listed = manifest_documents(manifest) if mode == "document" and manifest else []
+    listed = ManifestDocuments(manifest if mode == "document" else None)
     train, val, held = split_shards(
-        shards, mode, val_fraction, split.seed, extra_train=extra, contained_in=contained_in(listed)
+        shards, mode, val_fraction, split.seed, extra_train=extra, contained_in=listed.contained_in
     )
     held_count = int(held.sum())
     data = ShardTokenData(
