@@ -237,3 +237,36 @@ def test_a_long_context_model_gets_a_window_that_fits_the_cache_budget(served):
     assert "55" in got.events[0][-1].error or "56" in got.events[0][-1].error
     final = got.events[1][-1]
     assert final.completion_tokens <= 50 - 41  # stopped by the 50-position window
+
+
+def test_reply_text_decodes_incrementally_to_the_whole_decode(tmp_path):
+    """Piece by piece equals one decode of all ids, for multi-byte characters that a
+    byte-level BPE splits over tokens and a stop string that arrives split; and no
+    decode call sees the whole long reply."""
+    from picochat.configs import TokenizerTrainConfig
+    from picochat.tokenizer import load_tokenizer, train_tokenizer
+
+    reply = "naïve café ∑ 東京 " * 40 + "the END marker and more"
+    (tmp_path / "corpus.txt").write_text("plain ascii words only\n" * 50, encoding="utf-8")
+    config = TokenizerTrainConfig(
+        input=tmp_path / "corpus.txt", out=tmp_path / "tok.json", type="bpe", vocab_size=300
+    )
+    train_tokenizer(config)
+    tokenizer = load_tokenizer(str(tmp_path / "tok.json"))
+    ids = tokenizer.encode(reply)
+    calls: list[int] = []
+
+    def decode(chunk):
+        calls.append(len(chunk))
+        return tokenizer.decode(list(chunk))
+
+    text = ReplyText(decode, stops=["END marker"])
+    sent = []
+    for token in ids:
+        piece, stopped = text.add(token)
+        sent.append(piece)
+        if stopped:
+            break
+    sent.append(text.flush())
+    assert "".join(sent) == reply[: reply.index("END marker")]
+    assert max(calls) < len(ids) // 4  # windows, not the reply so far
