@@ -184,7 +184,9 @@ def build_corpus(config: CorpusConfig, write: bool = True) -> CorpusResult:
             found = containment.find_contained(
                 builder.anchors, containment.read_back(handle.name, builder.documents)
             )
-            contained = containment.apply(found, builder.documents, stats, MAX_LISTED)
+            contained = containment.apply(
+                found, builder.documents, stats, MAX_LISTED, builder.anchors.unchecked
+            )
         else:
             contained = containment.not_measured(
                 stats, "data preview writes no corpus.txt to read back; data build measures it"

@@ -200,8 +200,14 @@ def _near_duplicates(manifest: dict[str, Any]) -> list[Block]:
 
 def _containment(manifest: dict[str, Any]) -> list[Block]:
     section = manifest.get("containment") or {}
+    unchecked = section.get("unchecked_documents") or 0
+    skipped = (
+        [Paragraph(f"{unchecked:,} document(s) were not checked: each has an anchor that "
+                   "many documents share (boilerplate), so its containment is unknown.")]
+        if unchecked else []
+    )  # fmt: skip
     if not section.get("pairs"):
-        return []
+        return [Heading("Containment"), *skipped] if skipped else []
     rows, note = _capped(
         [[p["document"], p["source"], p["inside"], p["inside_source"]] for p in section["pairs"]],
         section["pairs_total"],
@@ -210,6 +216,7 @@ def _containment(manifest: dict[str, Any]) -> list[Block]:
     return [
         Heading("Containment"),
         Paragraph(f"Method: {section['method']}."),
+        *skipped,
         Table(headers, rows, note=note, align_right=(0, 2)),
     ]
 
