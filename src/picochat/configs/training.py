@@ -19,15 +19,17 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
 SPLIT_MODES = ("auto", "document", "window")
 PEFT_METHODS = ("none", "lora")
+MLP_KINDS = ("swiglu", "relu2")  # see model/transformer.py Block.mlp
 LORA_TARGETS = ("attn_qkv", "attn_proj", "mlp_fc", "mlp_proj")
 OPTIMIZERS = ("adamw", "muon")
+LR_SCHEDULES = ("cosine", "wsd")  # see training/schedule.py learning_rate_at
 PARALLEL_MODES = ("ddp", "fsdp")
 
 
 LOOP_HELP = {
     "max_steps": "Stop after this many optimizer steps.",
     "learning_rate": "Peak learning rate (AdamW).",
-    "warmup_steps": "Linear warmup steps before cosine decay.",
+    "warmup_steps": "Linear warmup steps before the decay (--lr-schedule).",
     "eval_every": "Evaluate on validation data every this many steps.",
 }
 
@@ -50,7 +52,16 @@ class LoopConfig:
     batch_size: int  # per stage
     grad_accum_steps: int = option(1, "Micro-batches accumulated per optimizer step.")
     learning_rate: float  # per stage
-    min_lr_ratio: float = option(0.1, "Cosine decay ends at learning_rate times this.")
+    min_lr_ratio: float = option(0.1, "The decay ends at learning_rate times this.")
+    lr_schedule: str = option(
+        "cosine",
+        "After warmup: cosine decay to the floor; or wsd (warmup-stable-decay): the peak, "
+        "then a linear decay to the floor over the last --warmdown-fraction of the run.",
+        choices=LR_SCHEDULES,
+    )
+    warmdown_fraction: float = option(
+        0.4, "With --lr-schedule wsd: share of the run (steps or --max-minutes) spent decaying."
+    )
     warmup_steps: int  # per stage
     weight_decay: float = option(0.1, "AdamW weight decay, applied to weight matrices only.")
     grad_clip: float = option(1.0, "Clip the global gradient norm to this (0 = off).")
@@ -72,6 +83,11 @@ class LoopConfig:
     )
     muon_learning_rate: float = option(
         0.02, "Muon's peak learning rate (follows the same warmup and decay)."
+    )
+    embedding_learning_rate: float | None = option(
+        None,
+        "Peak learning rate (AdamW) of the token embedding table (and of a tied head, the "
+        "same table); default: --learning-rate. Follows the same warmup and decay.",
     )
     activation_checkpointing: bool = option(
         False, "Recompute each block's activations in the backward pass (less memory, ~1.3x time)."
@@ -111,6 +127,12 @@ class ModelShapeConfig:
     tie_embeddings: bool | None = option(None, "Share the input embedding and output head.")
     qk_norm: bool | None = option(
         None, "RMSNorm on each head's queries and keys (not exportable to Llama)."
+    )
+    mlp: str | None = option(
+        None,
+        "MLP kind: swiglu (Llama's, the default) or relu2 (relu(x)^2 with a 4x hidden "
+        "width, as the speedrun GPTs; not exportable to Llama).",
+        choices=MLP_KINDS,
     )
 
 

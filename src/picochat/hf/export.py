@@ -107,15 +107,22 @@ def special_ids(tokenizer: Any) -> dict[str, int | None]:
     return {name: tokenizer.token_to_id(name) for name in SPECIAL_TOKENS}
 
 
-def llama_config(model_config: Any, ids: dict[str, int | None]) -> Any:
-    """The `LlamaConfig` with Picochat's shape and special-token ids (`special_ids`)."""
-    if getattr(model_config, "qk_norm", False):
+def refuse_non_llama(model_config: Any) -> None:
+    """ConfigError when the checkpoint was trained with a switch Llama does not have."""
+    switches = model_config.non_llama_switches()
+    if switches:
         raise ConfigError(
-            "This checkpoint was trained with --qk-norm (RMSNorm on queries and keys); "
-            "Llama has no such norm, so a LlamaForCausalLM would compute different outputs.",
-            fix="Train without --qk-norm to export to Hugging Face; the native checkpoint "
+            f"This checkpoint was trained with {' and '.join(switches)}; Llama has no such "
+            "layer (QK-norm: RMSNorm on queries and keys; relu2: a relu(x)^2 MLP), so a "
+            "Llama model would compute different outputs.",
+            fix=f"Train without {' and '.join(switches)} to export; the native checkpoint "
             "works with every picochat command.",
         )
+
+
+def llama_config(model_config: Any, ids: dict[str, int | None]) -> Any:
+    """The `LlamaConfig` with Picochat's shape and special-token ids (`special_ids`)."""
+    refuse_non_llama(model_config)
     transformers = require("transformers", purpose="`picochat export hf`")
     return transformers.LlamaConfig(
         **{llama: getattr(model_config, ours) for llama, ours in LLAMA_CONFIG_NAMES.items()},

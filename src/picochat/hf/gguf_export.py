@@ -191,12 +191,14 @@ def write_gguf(model: Any, tokenizer: Any, path: Path, dtype: str, name: str) ->
 
 def export_gguf(config: Any) -> GGUFResult:
     """Write `config.out` (default: model-DTYPE.gguf beside the checkpoint)."""
+    from picochat.hf.export import refuse_non_llama
     from picochat.model.checkpoint import load_checkpoint
     from picochat.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(config.tokenizer)
     tokenizer_pre(tokenizer)  # refuse before loading the weights
     model = load_checkpoint(config.checkpoint, device="cpu", tokenizer=tokenizer)
+    refuse_non_llama(model.config)  # GGUF's `llama` architecture has no QK-norm or relu^2
     checkpoint = Path(config.checkpoint)
     path = Path(config.out or checkpoint.parent / f"model-{config.dtype}.gguf")
     name = f"picochat-{checkpoint.resolve().parent.name}"

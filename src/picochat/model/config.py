@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from picochat.configs.training import MLP_KINDS
 from picochat.errors import ConfigError
 from picochat.model.depth import MAX_DEPTH, MIN_DEPTH, depth_shape
 
@@ -43,10 +44,13 @@ class ModelConfig:
     # the speedrun GPTs): bounded attention logits, so a higher learning rate stays
     # stable. Not in Llama, so `export hf` refuses such a checkpoint.
     qk_norm: bool = False
+    # "relu2": relu(x)^2 MLP (two matrices, hidden 4 * n_embd), as the speedrun GPTs and
+    # nanochat; "swiglu" is Llama's. Not in Llama, so `export hf` refuses relu2.
+    mlp: str = "swiglu"
 
     def __post_init__(self) -> None:
         if self.mlp_hidden <= 0:
-            self.mlp_hidden = swiglu_hidden(self.n_embd)
+            self.mlp_hidden = 4 * self.n_embd if self.mlp == "relu2" else swiglu_hidden(self.n_embd)
         self.validate()
 
     @property
@@ -74,11 +78,24 @@ class ModelConfig:
                 "embeddings rotate pairs of channels).",
                 fix="Pick --n-embd and --n-head so that n_embd / n_head is even.",
             )
+        if self.mlp not in MLP_KINDS:
+            raise ConfigError(
+                f"mlp must be one of {', '.join(MLP_KINDS)}, got {self.mlp!r}.",
+                fix="Pass --mlp swiglu or --mlp relu2.",
+            )
         if self.n_head % self.n_kv_head:
             raise ConfigError(
                 f"n_head ({self.n_head}) must be divisible by n_kv_head ({self.n_kv_head}).",
                 fix="Use --n-kv-head equal to n_head (plain attention) or a divisor of it.",
             )
+
+    def non_llama_switches(self) -> list[str]:
+        """The flags this shape was built with that Llama has no counterpart for."""
+        return [
+            flag
+            for flag, on in (("--qk-norm", self.qk_norm), ("--mlp relu2", self.mlp == "relu2"))
+            if on
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -137,6 +154,7 @@ def resolve_model_config(
             "context_size",
             "tie_embeddings",
             "qk_norm",
+            "mlp",
         )
     }
     if overrides["n_head"] is not None and overrides["n_kv_head"] is None:

@@ -27,11 +27,12 @@ def count_parameters(shape: dict[str, Any], vocab_size: int) -> int:
     n_embd, n_head = shape["n_embd"], shape["n_head"]
     n_kv = shape.get("n_kv_head", n_head)
     head_dim = n_embd // n_head
-    hidden = shape.get("mlp_hidden") or swiglu_hidden(n_embd)
+    relu2 = shape.get("mlp") == "relu2"  # two matrices, hidden 4 * n_embd
+    hidden = shape.get("mlp_hidden") or (4 * n_embd if relu2 else swiglu_hidden(n_embd))
     per_layer = (
         n_embd * (n_head + 2 * n_kv) * head_dim  # attn_qkv
         + n_head * head_dim * n_embd  # attn_proj
-        + 3 * n_embd * hidden  # mlp_fc (gate, up) + mlp_proj
+        + (2 if relu2 else 3) * n_embd * hidden  # mlp_fc (gate, up) + mlp_proj
         + 2 * n_embd  # RMSNorm gains
         + (2 * head_dim if shape.get("qk_norm") else 0)
     )

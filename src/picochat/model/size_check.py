@@ -28,7 +28,8 @@ def parameter_count(config: ModelConfig) -> int:
     """Parameters of `Transformer(config)`, without building it."""
     d, head = config.n_embd, config.head_dim
     attn = d * (config.n_head + 2 * config.n_kv_head) * head + config.n_head * head * d
-    mlp = 3 * config.mlp_hidden * d  # fused gate+up (2 x hidden) and the down projection
+    # fused gate+up (2 x hidden; relu2: 1 x) and the down projection
+    mlp = (2 if config.mlp == "relu2" else 3) * config.mlp_hidden * d
     per_layer = attn + mlp + 2 * d  # two RMSNorm gains
     embeddings = config.vocab_size * d * (1 if config.tie_embeddings else 2)
     return embeddings + config.n_layer * per_layer + d  # + the final norm

@@ -219,7 +219,9 @@ class Block(nn.Module):
         self.q_norm = RMSNorm(config.head_dim, config.norm_eps) if config.qk_norm else None
         self.k_norm = RMSNorm(config.head_dim, config.norm_eps) if config.qk_norm else None
         self.mlp_norm = RMSNorm(config.n_embd, config.norm_eps)
-        self.mlp_fc = Linear(config.n_embd, 2 * config.mlp_hidden)  # [gate; up]
+        self.relu2 = config.mlp == "relu2"
+        fc_width = config.mlp_hidden * (1 if self.relu2 else 2)  # swiglu: [gate; up]
+        self.mlp_fc = Linear(config.n_embd, fc_width)
         self.mlp_proj = Linear(config.mlp_hidden, config.n_embd)
 
     def attention(self, x, cos, sin, cache, mask):
@@ -240,6 +242,8 @@ class Block(nn.Module):
         return self.attn_proj(y.transpose(1, 2).reshape(B, T, H * D))
 
     def mlp(self, x: torch.Tensor) -> torch.Tensor:
+        if self.relu2:
+            return self.mlp_proj(F.relu(self.mlp_fc(x)).square())
         gate, up = self.mlp_fc(x).chunk(2, dim=-1)
         return self.mlp_proj(F.silu(gate) * up)
 

@@ -130,6 +130,7 @@ class _Run:
             # HF SFT's config has neither switch: AdamW.
             optimizer=getattr(config, "optimizer", "adamw"),
             muon_learning_rate=getattr(config, "muon_learning_rate", 0.02),
+            embedding_learning_rate=getattr(config, "embedding_learning_rate", None),
         )
         self.state = LoopState()
         self.progress: TrainingProgress | None = None
@@ -234,6 +235,9 @@ class _Run:
             max_steps=config.max_steps,
             min_lr_ratio=config.min_lr_ratio,
             time_fraction=time_fraction,
+            # HF SFT's config has neither setting: cosine.
+            schedule=getattr(config, "lr_schedule", "cosine"),
+            warmdown_fraction=getattr(config, "warmdown_fraction", 0.4),
         )
 
     def diverged(self, step_loss: float) -> Stop:

@@ -65,7 +65,8 @@ def block_activation_bytes(c: Any, batch: int, precision: str, device_type: str)
         # of its input and output (measured with saved-tensor hooks: 4 vs 8 bytes each)
         + ((4 if fp32 else 8) * (H + KV) * D if getattr(c, "qk_norm", False) else 0)
         + _attention_bytes_per_token(c, batch, e, device_type, fp32)
-        + e * 4 * M  # gate/up, SiLU(gate), SiLU(gate) * up
+        # swiglu: gate/up, SiLU(gate), SiLU(gate) * up; relu2: fc output, its square
+        + e * (2 if getattr(c, "mlp", "swiglu") == "relu2" else 4) * M
     )
     return per_token * batch * c.context_size
 
