@@ -44,6 +44,10 @@ ROWS = {
     "muon+qk+wsd": [*MUON_QK, *WSD],
     "muon+qk+emb-lr": [*MUON_QK, "--embedding-learning-rate", "0.03"],
     "muon+qk+relu2": [*MUON_QK, "--mlp", "relu2"],
+    # The switches that paid in --steps mode together; the periodic evaluation of the whole
+    # validation text costs ~20 training steps each, so every 500 steps instead of 250 (the
+    # final evaluation, at the end of the warmdown, is made whatever the cadence).
+    "recommended": [*MUON_QK, *WSD, "--eval-every", "500"],
 }
 # Settings every row shares on top of the quality bench's (the 2.15 recipe); a row's
 # switches come after, so they win.
