@@ -72,7 +72,10 @@ def test_both_help_outputs_show_both_defaults(capsys):
     assert "(default: 0.005; `picochat train sft` alone: 0.001)" in run_help
     assert BY_NAME["sft"].run_defaults_reason in run_help
     # A setting run tiny does not change shows one default only.
-    assert "--sft-warmup-steps N Linear warmup steps before the decay (--lr-schedule). (default: 10)" in run_help
+    assert (
+        "--sft-warmup-steps N Linear warmup steps before the decay (--lr-schedule). (default: 10)"
+        in run_help
+    )
 
 
 def test_run_tiny_flag_not_given_takes_the_declared_default_once():
