@@ -119,3 +119,35 @@ def test_figures_of_other_weights_do_not_overwrite_a_section():
     assert final["val_loss"] == 2.5 and final["gap"] == 1.5
     assert final["whole_validation"]["weights_step"] == 7
     assert best["val_loss"] == 2.0 and best["periodic_val_loss"] == 2.4
+
+
+def test_scoring_a_large_validation_side_shows_progress(make_inputs, doc_text, capsys, monkeypatch):
+    """Minutes of scoring after training on a GB corpus: without a terminal, log lines
+    say how many rows are done, on rank 0 and only when progress is asked for."""
+    from picochat import byte_progress
+    from picochat.training.distributed import DistInfo
+    from picochat.training.shard_windows import fixed_window_count
+
+    monkeypatch.setattr(byte_progress, "PLAIN_EVERY_S", 0.0)  # a line per chunk
+    monkeypatch.setattr("picochat.training.whole_validation.CHUNK_TOKENS", 64)
+    paths = make_inputs("".join(doc_text(i) for i in range(6)))
+    tok = load_tokenizer(paths["tokenizer"])
+    tokens = np.array([tok.bos_id, *tok.encode(paths["corpus"].read_text())], dtype=np.int64)
+    model = load_checkpoint_free_model(tok.vocab_size)
+    lengths = torch.from_numpy(tok.token_byte_lengths())
+    score = stream_scorer(tokens, 16, lengths, device=torch.device("cpu"), info=DistInfo())
+    silent = score(model)
+    assert capsys.readouterr().err == ""
+    shown = score(model, "whole validation, final weights", True)
+    lines = capsys.readouterr().err.strip().splitlines()
+    rows = fixed_window_count(tokens, 16)
+    assert lines[0].startswith(f"whole validation, final weights: 4 of {rows:,} rows (")
+    assert lines[-1].startswith(
+        f"whole validation, final weights: {rows:,} of {rows:,} rows (100%)"
+    )
+    assert shown == silent
+    other_rank = stream_scorer(
+        tokens, 16, lengths, device=torch.device("cpu"), info=DistInfo(rank=1, world_size=1)
+    )
+    other_rank(model, "whole validation, final weights", True)
+    assert capsys.readouterr().err == ""

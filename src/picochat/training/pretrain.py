@@ -221,6 +221,7 @@ def _train(run: StageRun, model_config: ModelConfig) -> BaseTrainResult:
         device=run.device,
         precision=run.precision,
         tokenizer=tokenizer,
+        show_progress=run.show_progress,
     )
     report: dict[str, Any] = {}
     if info.is_main:

@@ -182,8 +182,9 @@ def _train(run: StageRun) -> SFTResult:
             info=run.info,
         )
         whole = final_and_best(
-            model, loop, scorer, device=run.device, precision=run.precision, tokenizer=tokenizer
-        )
+            model, loop, scorer, device=run.device, precision=run.precision,
+            tokenizer=tokenizer, show_progress=run.show_progress,
+        )  # fmt: skip
     report: dict[str, Any] = {}
     adapter_dir = None
     if run.info.is_main:

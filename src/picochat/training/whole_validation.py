@@ -15,6 +15,7 @@ so memory stays bounded whatever the validation size.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from picochat.byte_progress import ByteProgress
 from picochat.model.checkpoint import load_checkpoint
 from picochat.model.chunked_loss import IGNORE_INDEX
 from picochat.runtime import autocast
@@ -38,7 +40,7 @@ MAX_TOKENS = 1 << 24
 # Tokens of rows read per forward batch (window_loss_sums splits it further by logits).
 CHUNK_TOKENS = 1 << 16
 
-Scorer = Callable[[nn.Module], dict[str, Any]]
+Scorer = Callable[..., dict[str, Any]]  # (model, label=..., show_progress=...) -> figures
 
 
 def _figures(sums: LossSums, total: int, capped: bool) -> dict[str, Any]:
@@ -60,6 +62,7 @@ def _score_rows(
     byte_lengths: torch.Tensor,
     device: torch.device,
     info: distributed.DistInfo,
+    progress: ByteProgress,
 ) -> LossSums:
     """Sum the losses over `rows`, `rows_per_chunk` at a time (a multiple of the world
     size, the last chunk padded with unscored rows: every rank runs the same forwards)."""
@@ -79,7 +82,12 @@ def _score_rows(
             total.text_nats + part.text_nats,
             total.text_bytes + part.text_bytes,
         )
+        progress.advance(min(step, len(rows) - start))
     return total
+
+
+def _progress(label: str, rows: int, show: bool) -> contextlib.closing[ByteProgress]:
+    return contextlib.closing(ByteProgress(label, rows, quiet=not show, unit="rows"))
 
 
 def stream_scorer(
@@ -96,16 +104,18 @@ def stream_scorer(
     capped = count * context_size > max_tokens
     rows = spread_rows(count, max(1, max_tokens // context_size)) if capped else np.arange(count)
 
-    def score(model: nn.Module) -> dict[str, Any]:
-        sums = _score_rows(
-            model,
-            lambda chosen: fixed_window_rows(tokens, context_size, chosen),
-            rows,
-            max(1, CHUNK_TOKENS // context_size),
-            byte_lengths,
-            device,
-            info,
-        )
+    def score(model: nn.Module, label: str = "", show_progress: bool = False) -> dict[str, Any]:
+        with _progress(label, len(rows), show_progress and info.is_main) as progress:
+            sums = _score_rows(
+                model,
+                lambda chosen: fixed_window_rows(tokens, context_size, chosen),
+                rows,
+                max(1, CHUNK_TOKENS // context_size),
+                byte_lengths,
+                device,
+                info,
+                progress,
+            )
         return _figures(sums, max(0, len(tokens) - 1), capped)
 
     return score
@@ -128,16 +138,18 @@ def sequence_scorer(
     longest = max(lengths, default=1)
     supervised = sum(s.supervised_tokens for s in sequences)
 
-    def score(model: nn.Module) -> dict[str, Any]:
-        sums = _score_rows(
-            model,
-            lambda chosen: collate([sequences[i] for i in chosen]),
-            rows,
-            max(1, CHUNK_TOKENS // longest),
-            byte_lengths,
-            device,
-            info,
-        )
+    def score(model: nn.Module, label: str = "", show_progress: bool = False) -> dict[str, Any]:
+        with _progress(label, len(rows), show_progress and info.is_main) as progress:
+            sums = _score_rows(
+                model,
+                lambda chosen: collate([sequences[i] for i in chosen]),
+                rows,
+                max(1, CHUNK_TOKENS // longest),
+                byte_lengths,
+                device,
+                info,
+                progress,
+            )
         return _figures(sums, supervised, capped)
 
     return score
@@ -151,16 +163,21 @@ def final_and_best(
     device: torch.device,
     precision: str,
     tokenizer: Any = None,
+    show_progress: bool = False,
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(final, best) whole-validation figures; every rank calls it (rows are split over
     ranks). The best weights are the final ones when the best evaluation was the last
-    step; else they are read from the best checkpoint. None where no weights exist."""
+    step; else they are read from the best checkpoint. None where no weights exist.
+    `show_progress`: rank 0 shows how far scoring is (a bar, or a log line every 30 s)."""
     if not loop.history and loop.best is None:
         return None, None
     was_training = model.training
     model.eval()
     with torch.no_grad(), autocast(device, precision):
-        final = {**score(model), "weights_step": loop.steps}
+        final = {
+            **score(model, "whole validation, final weights", show_progress),
+            "weights_step": loop.steps,
+        }
         best = None
         if loop.best is not None and loop.best["step"] == loop.steps:
             best = final
@@ -168,7 +185,10 @@ def final_and_best(
             best_model = load_checkpoint(
                 loop.best_checkpoint_dir, device=device, tokenizer=tokenizer
             )
-            best = {**score(best_model), "weights_step": loop.best["step"]}
+            best = {
+                **score(best_model, "whole validation, best weights", show_progress),
+                "weights_step": loop.best["step"],
+            }
             del best_model
     model.train(was_training)
     return final, best
