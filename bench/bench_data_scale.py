@@ -15,7 +15,10 @@ memory only (RSS counts the memory-mapped token shards' pages too, which the ker
                    depend on size, and one process takes long at 2 GB)
     train base     preset tiny, context 256, batch 16, --max-steps STEPS, evaluation only at
                    the start and the end, on the cached shards; time to the first step
-                   (from the process start) and the step time of steps 2..STEPS
+                   (from the process start) and the step time of steps 2..STEPS; the
+                   scoring after training capped at --final-val-tokens 1 M (its cost is
+                   the model's, not the corpus's: 16.8 M tokens, the default, take ~10
+                   minutes for this model on 2 cores)
     diagnostics    the memorisation copy-rate scan (8 snippets of 200 words) over the
                    shards' train and validation sides (copy_scale.copy_diagnostics_shards)
 
@@ -64,7 +67,7 @@ w = Path(sys.argv[1])
 config = BaseTrainConfig(corpus=w / "corpus.txt", tokenizer=w / "tokenizer.json",
     corpus_manifest=w / "corpus_manifest.json", out_dir=w / "base", preset="tiny",
     context_size=256, batch_size=16, max_steps=int(sys.argv[2]), eval_every=10**6,
-    eval_batches=4, device="cpu", seed=1)
+    eval_batches=4, device="cpu", seed=1, final_val_tokens=1 << 20)
 result = train_base(config, show_progress=False, on_step=on_step)
 steps = sorted(times)
 print(json.dumps({"first_step_s": times[steps[0]],

@@ -151,3 +151,18 @@ def test_scoring_a_large_validation_side_shows_progress(make_inputs, doc_text, c
     )
     other_rank(model, "whole validation, final weights", True)
     assert capsys.readouterr().err == ""
+
+
+def test_final_val_tokens_caps_the_scoring_after_training(make_inputs, doc_text, tmp_path):
+    paths = make_inputs("".join(doc_text(i) for i in range(6)))
+    config = BaseTrainConfig(
+        corpus=paths["corpus"], tokenizer=paths["tokenizer"], out_dir=tmp_path / "run",
+        preset="smoke", context_size=16, max_steps=2, eval_every=2, batch_size=2,
+        split_mode="window", val_fraction=0.3, device="cpu", precision="fp32",
+        final_val_tokens=64,
+    )  # fmt: skip
+    final = train_base(config, show_progress=False).report["final"]
+    assert final["val_scope"] == "capped" and 32 < final["val_tokens"] <= 64
+    assert final["val_tokens_total"] > 64
+    markdown = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    assert "capped by --final-val-tokens" in markdown

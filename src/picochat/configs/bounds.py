@@ -51,6 +51,7 @@ BOUNDS: dict[str, Bound] = {
     "grad_clip": Bound(0.0, why="0 turns clipping off"),
     "eval_every": _POSITIVE_COUNT,
     "eval_batches": Bound(0, why="0 = the whole validation set"),
+    "final_val_tokens": Bound(1, why="tokens scored after training"),
     "seed": Bound(0, 2**63 - 1),
     "val_fraction": Bound(0.0, 0.9, why="a share held out; most data must stay for training"),
     "canary_count": Bound(0, 10000, why="each canary is probed after training"),

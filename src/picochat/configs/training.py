@@ -31,7 +31,11 @@ LOOP_HELP = {
     "learning_rate": "Peak learning rate (AdamW).",
     "warmup_steps": "Linear warmup steps before the decay (--lr-schedule).",
     "eval_every": "Evaluate on validation data every this many steps.",
+    "final_val_tokens": "After training, the final and best weights are scored on the whole "
+    "validation set up to this many tokens (evenly spread rows beyond it). 16.8 M tokens: "
+    "seconds on a GPU, ~10 minutes for a 1M-parameter model on 2 CPU cores.",
 }
+FINAL_VAL_TOKENS = 1 << 24
 
 
 def loop_option(name: str, default: Any, help: str | None = None) -> Any:
@@ -161,6 +165,7 @@ class BaseTrainConfig(ModelShapeConfig, LoopConfig):
         choices=("auto", "on", "off"),
     )
     max_steps: int = loop_option("max_steps", 300)
+    final_val_tokens: int = loop_option("final_val_tokens", FINAL_VAL_TOKENS)
     batch_size: int = option(16, "Sequences per micro-batch (per process under torchrun).")
     learning_rate: float | None = loop_option(
         "learning_rate",
@@ -212,6 +217,7 @@ class SFTConfig(PeftConfig, LoopConfig):
         0.1, "Share of chat rows (grouped by prompt) held out for validation."
     )
     max_steps: int = loop_option("max_steps", 300)
+    final_val_tokens: int = loop_option("final_val_tokens", FINAL_VAL_TOKENS)
     learning_rate: float = loop_option("learning_rate", 1e-3)
     batch_size: int = option(8, "Conversations per micro-batch.")
     warmup_steps: int = loop_option("warmup_steps", 10)

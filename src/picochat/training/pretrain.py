@@ -217,6 +217,7 @@ def _train(run: StageRun, model_config: ModelConfig) -> BaseTrainResult:
             torch.from_numpy(tokenizer.token_byte_lengths()),
             device=run.device,
             info=info,
+            max_tokens=config.final_val_tokens,
         ),
         device=run.device,
         precision=run.precision,

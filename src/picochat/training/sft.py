@@ -180,6 +180,7 @@ def _train(run: StageRun) -> SFTResult:
             torch.from_numpy(tokenizer.token_byte_lengths()),
             device=run.device,
             info=run.info,
+            max_tokens=config.final_val_tokens,
         )
         whole = final_and_best(
             model, loop, scorer, device=run.device, precision=run.precision,

@@ -7,7 +7,7 @@ periodic figures).
 
 After the loop, the final weights and the best checkpoint's weights are scored on every
 validation row, so `final.val_loss` and `best.val_loss` are what their labels say.
-A huge validation side (GBs of text) is capped at `MAX_TOKENS` scored targets over
+A huge validation side (GBs of text) is capped at `--final-val-tokens` scored targets over
 evenly spread rows; the figures then say so (`val_scope` "capped", `val_tokens` of
 `val_tokens_total`), and report.md repeats it. Rows are read `CHUNK_TOKENS` at a time,
 so memory stays bounded whatever the validation size.
@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from picochat.byte_progress import ByteProgress
+from picochat.configs.training import FINAL_VAL_TOKENS
 from picochat.model.checkpoint import load_checkpoint
 from picochat.model.chunked_loss import IGNORE_INDEX
 from picochat.runtime import autocast
@@ -34,9 +35,6 @@ from picochat.training.loop_types import LoopResult
 from picochat.training.shard_windows import fixed_window_count, fixed_window_rows
 from picochat.training.windows import spread_rows
 
-# 2**24 = 16.8M scored tokens: a few seconds of forward passes for a d12 model on one
-# GPU, minutes on a CPU for the tiny presets (whose validation sets are far smaller).
-MAX_TOKENS = 1 << 24
 # Tokens of rows read per forward batch (window_loss_sums splits it further by logits).
 CHUNK_TOKENS = 1 << 16
 
@@ -97,7 +95,7 @@ def stream_scorer(
     *,
     device: torch.device,
     info: distributed.DistInfo,
-    max_tokens: int = MAX_TOKENS,
+    max_tokens: int = FINAL_VAL_TOKENS,
 ) -> Scorer:
     """Scores a token stream's fixed windows (base pretraining's validation side)."""
     count = fixed_window_count(tokens, context_size)
@@ -128,7 +126,7 @@ def sequence_scorer(
     *,
     device: torch.device,
     info: distributed.DistInfo,
-    max_tokens: int = MAX_TOKENS,
+    max_tokens: int = FINAL_VAL_TOKENS,
 ) -> Scorer:
     """Scores conversations (SFT's validation rows): `collate` pads a chunk of them."""
     lengths = [len(s.ids) for s in sequences]
@@ -225,5 +223,5 @@ def describe(figures: dict[str, Any] | None) -> str:
         return f"all {figures['val_tokens']:,} validation tokens"
     return (
         f"{figures['val_tokens']:,} of {figures['val_tokens_total']:,} validation tokens "
-        f"(evenly spread rows; capped at {MAX_TOKENS:,} to bound the cost)"
+        "(evenly spread rows; capped by --final-val-tokens to bound the cost)"
     )
