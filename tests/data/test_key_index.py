@@ -39,6 +39,8 @@ def test_matches_a_dict_through_merges_and_rollbacks():
     assert len(index._main[0]) > 0 and len(index._tail[0]) > 0  # both runs were exercised
     for key in pool:
         assert index.find(np.array([key], dtype=np.uint64)) == reference.get(key, [])
+    rows = index.find_rows(np.array([[k] for k in pool], dtype=np.uint64))
+    assert rows == [reference.get(k, []) for k in pool]  # all committed: no open group
     several = np.array(pool[:5] + [12345], dtype=np.uint64)
     assert sorted(index.find(several)) == sorted(i for k in pool[:5] for i in reference.get(k, []))
 

@@ -106,11 +106,11 @@ class CorpusBuilder:
 
     def add_file(self, source: SourceFile) -> None:
         try:
-            if (
-                source.path.suffix.lower() == ".jsonl"
-                and source.path.stat().st_size > SEGMENT_BYTES
-            ):
-                self._add_segments(source)
+            size = source.path.stat().st_size
+            if source.path.suffix.lower() == ".jsonl" and size > 2 * SEGMENT_BYTES:
+                # Equal segments of at most SEGMENT_BYTES: a file just over the limit is
+                # not scored as one big part and a scrap.
+                self._add_segments(source, -(-size // -(-size // SEGMENT_BYTES)))
                 return
             data = source.path.read_bytes()
         except OSError as error:
@@ -119,10 +119,10 @@ class CorpusBuilder:
         self.inputs[source.name] = hashlib.sha256(data).hexdigest()
         self._add_data(source, data, first_line=1, segment=None)
 
-    def _add_segments(self, source: SourceFile) -> None:
+    def _add_segments(self, source: SourceFile, segment_bytes: int) -> None:
         """A large JSONL file, segment by segment: each is scored and placed as a file."""
         digest = hashlib.sha256()
-        for data, first_line in jsonl_segments(source.path, SEGMENT_BYTES):
+        for data, first_line in jsonl_segments(source.path, segment_bytes):
             digest.update(data)
             last_line = first_line + data.count(b"\n") - (1 if data.endswith(b"\n") else 0)
             self._add_data(source, data, first_line, f"lines {first_line}-{last_line}")
@@ -176,12 +176,16 @@ class CorpusBuilder:
         signatures = self.minhash.signatures([d.shingles for d in docs])
         keys = self.index.band_keys(signatures)
         self.index.begin()
+        # The corpus so far, looked up for the whole file at once (it does not change
+        # while the file is placed); the file's own documents are checked one by one.
+        committed = self.index.committed_candidates(keys)
+        exact = np.array([_seen_key(d.key) for d in docs], dtype=np.uint64).reshape(-1, 1)
+        earlier = self.seen.find_rows(exact)
         next_id = len(self.documents)  # ids the kept documents will get, in order
         staged: dict[bytes, int] = {}
         status: list[tuple[str, Any]] = []
         for i, doc in enumerate(docs):
-            earlier = self.seen.find(np.array([_seen_key(doc.key)], dtype=np.uint64))
-            first = earlier[0] if earlier else staged.get(doc.key)
+            first = earlier[i][0] if earlier[i] else staged.get(doc.key)
             if first is not None:
                 status.append(("duplicate", first))
                 if not self.config.keep_duplicates:
@@ -189,7 +193,7 @@ class CorpusBuilder:
             else:
                 match = None
                 if len(doc.shingles):
-                    match = self.index.best_match(signatures[i], keys[i])
+                    match = self.index.best_match(signatures[i], keys[i], committed[i])
                     self.index.insert(next_id, signatures[i], keys[i])
                 staged[doc.key] = next_id
                 status.append(("keep", match))

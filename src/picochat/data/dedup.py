@@ -261,9 +261,21 @@ class NearDuplicateIndex:
             (grouped * self._row_weights).sum(axis=2, dtype=np.uint64) ^ self._band_salts
         )
 
-    def best_match(self, signature: np.ndarray, keys: np.ndarray) -> NearMatch | None:
-        """The most similar inserted document at or above the threshold, if any."""
-        candidates = self._keys.find(np.asarray(keys, dtype=np.uint64))
+    def committed_candidates(self, keys: np.ndarray) -> list[list[int]]:
+        """Each row's candidates among the documents inserted before `begin`, for a
+        file's documents at once (pass row i to `best_match`)."""
+        return self._keys.find_rows(keys)
+
+    def best_match(
+        self, signature: np.ndarray, keys: np.ndarray, committed: list[int] | None = None
+    ) -> NearMatch | None:
+        """The most similar inserted document at or above the threshold, if any
+        (`committed`: this document's row of `committed_candidates`, when known)."""
+        keys = np.asarray(keys, dtype=np.uint64)
+        if committed is None:
+            candidates = self._keys.find(keys)
+        else:
+            candidates = committed + self._keys.find_open(keys.tolist())
         if not candidates:
             return None
         slots = sorted(set(candidates))  # sorted: ties go to the earliest

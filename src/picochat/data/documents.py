@@ -8,9 +8,9 @@
   naming the file and line: a broken row is a broken file, not a quiet gap.
 - `.csv`: one document per row, column `text`, else the `--text-column` column.
 
-A `.jsonl` file over `SEGMENT_BYTES` is read in segments of whole lines
-(`jsonl_segments`), so memory holds one segment, not the file (`data build` scores and
-filters each segment as a file of its own).
+A `.jsonl` file over twice `SEGMENT_BYTES` is read in equal segments of whole lines of
+at most about that size (`jsonl_segments`), so memory holds one segment, not the file
+(`data build` scores and filters each segment as a file of its own).
 
 A whole file is skipped, with the reason, when it is empty, binary (NUL bytes) or
 not valid UTF-8. Text is normalised: a UTF-8 BOM is dropped, CRLF/CR become LF and

@@ -70,27 +70,42 @@ class KeyIndex:
         return len(self._main[0]) + len(self._tail[0]) + self._recent_size + self._open_size
 
     def find(self, keys: np.ndarray) -> list[int]:
-        """The ids stored under any of `keys` (uint64), run by run, the oldest run first.
+        """The ids stored under any of `keys` (uint64), run by run, the oldest run first."""
+        return self.find_rows(keys.reshape(1, -1))[0] + self.find_open(keys.tolist())
 
-        One binary search per run for all the keys at once: a document asks for its
-        32 band keys together, and nearly every key is absent.
+    def find_rows(self, keys: np.ndarray) -> list[list[int]]:
+        """For each row of `keys` ((n, k) uint64), the committed ids under any of its keys.
+
+        One binary search per run for all the rows at once (a file's documents: nearly
+        every key is absent), instead of numpy calls per document; the open group is not
+        searched (`find_open`), since it grows while a file's documents are placed.
         """
-        found: list[int] = []
+        width = keys.shape[1]
+        flat = keys.reshape(-1)
+        found: list[list[int]] = [[] for _ in range(keys.shape[0])]
         for run_keys, run_ids in (self._main, self._tail):
             if not len(run_keys):
                 continue
-            lo = np.searchsorted(run_keys, keys, side="left")
+            lo = np.searchsorted(run_keys, flat, side="left")
             hit = lo < len(run_keys)
-            hit[hit] = run_keys[lo[hit]] == keys[hit]
-            if hit.any():
-                hi = np.searchsorted(run_keys, keys[hit], side="right")
-                for a, b in zip(lo[hit].tolist(), hi.tolist(), strict=True):
-                    found.extend(run_ids[a:b].tolist())
-        as_ints = keys.tolist()
-        for entries in (self._recent, self._open):
-            if entries:
-                for key in as_ints:
-                    found.extend(entries.get(key, ()))
+            hit[hit] = run_keys[lo[hit]] == flat[hit]
+            where = np.flatnonzero(hit)
+            hi = np.searchsorted(run_keys, flat[where], side="right")
+            for position, a, b in zip(where.tolist(), lo[where].tolist(), hi.tolist(), strict=True):
+                found[position // width].extend(run_ids[a:b].tolist())
+        if self._recent:
+            for position, key in enumerate(flat.tolist()):
+                ids = self._recent.get(key)
+                if ids:
+                    found[position // width].extend(ids)
+        return found
+
+    def find_open(self, keys: list[int]) -> list[int]:
+        """The ids of the open group under any of `keys`."""
+        found: list[int] = []
+        if self._open:
+            for key in keys:
+                found.extend(self._open.get(key, ()))
         return found
 
     def add(self, keys: list[int], value: int) -> None:
