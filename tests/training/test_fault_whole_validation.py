@@ -77,11 +77,7 @@ def test_final_and_best_figures_score_every_validation_token_although_periodic_o
 
 
 def test_a_huge_validation_side_is_capped_and_says_how_many_tokens_it_scored(make_inputs, doc_text):
-    paths = make_inputs("".join(doc_text(i) for i in range(6)))
-    tok = load_tokenizer(paths["tokenizer"])
-    tokens = np.array([tok.bos_id, *tok.encode(paths["corpus"].read_text())], dtype=np.int64)
-    model = load_checkpoint_free_model(tok.vocab_size)
-    lengths = torch.from_numpy(tok.token_byte_lengths())
+    tokens, model, lengths = scoring_inputs(make_inputs, doc_text)
     device = torch.device("cpu")
     from picochat.training.distributed import DistInfo
 
@@ -92,6 +88,18 @@ def test_a_huge_validation_side_is_capped_and_says_how_many_tokens_it_scored(mak
     assert whole["val_scope"] == "whole" and whole["val_tokens"] == len(tokens) - 1
     assert capped["val_scope"] == "capped"
     assert 32 < capped["val_tokens"] <= 64 and capped["val_tokens_total"] == len(tokens) - 1
+
+
+def scoring_inputs(make_inputs, doc_text) -> tuple[np.ndarray, torch.nn.Module, torch.Tensor]:
+    """(a 6-document token stream, a random 1-layer model, its tokens' byte lengths)."""
+    paths = make_inputs("".join(doc_text(i) for i in range(6)))
+    tok = load_tokenizer(paths["tokenizer"])
+    tokens = np.array([tok.bos_id, *tok.encode(paths["corpus"].read_text())], dtype=np.int64)
+    return (
+        tokens,
+        load_checkpoint_free_model(tok.vocab_size),
+        torch.from_numpy(tok.token_byte_lengths()),
+    )
 
 
 def load_checkpoint_free_model(vocab_size: int):
@@ -130,11 +138,7 @@ def test_scoring_a_large_validation_side_shows_progress(make_inputs, doc_text, c
 
     monkeypatch.setattr(byte_progress, "PLAIN_EVERY_S", 0.0)  # a line per chunk
     monkeypatch.setattr("picochat.training.whole_validation.CHUNK_TOKENS", 64)
-    paths = make_inputs("".join(doc_text(i) for i in range(6)))
-    tok = load_tokenizer(paths["tokenizer"])
-    tokens = np.array([tok.bos_id, *tok.encode(paths["corpus"].read_text())], dtype=np.int64)
-    model = load_checkpoint_free_model(tok.vocab_size)
-    lengths = torch.from_numpy(tok.token_byte_lengths())
+    tokens, model, lengths = scoring_inputs(make_inputs, doc_text)
     score = stream_scorer(tokens, 16, lengths, device=torch.device("cpu"), info=DistInfo())
     silent = score(model)
     assert capsys.readouterr().err == ""

@@ -288,6 +288,9 @@ class CorpusBuilder:
         self.bytes += len(encoded)
 
     def finish(self) -> dict[str, Any]:
+        """The corpus stats; the near-duplicate index's signature file is closed (no
+        document is added after this)."""
+        self.index.close()
         if self.documents:
             self._emit("\n", b"\n")
         considered = self.counts["documents_considered"]
