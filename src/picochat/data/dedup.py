@@ -201,9 +201,6 @@ class SignatureFile:
         self._file = tempfile.TemporaryFile(prefix="picochat-minhash-", dir=folder)  # noqa: SIM115
         self._rows = 0
 
-    def __len__(self) -> int:
-        return self._rows
-
     def append(self, signature: np.ndarray) -> int:
         """Store a signature; returns its slot."""
         self._file.write(np.ascontiguousarray(signature, dtype=np.uint32).tobytes())
