@@ -138,6 +138,11 @@ class ModelShapeConfig:
         "width, as the speedrun GPTs; not exportable to Llama).",
         choices=MLP_KINDS,
     )
+    logit_softcap: float | None = option(
+        None,
+        "Soft-cap the output logits at this value: c * tanh(logits / c), as Gemma 2 and the "
+        "speedrun GPTs (15-30); 0 = off (the default; not exportable to Llama).",
+    )
 
 
 @dataclass

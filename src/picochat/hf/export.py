@@ -113,8 +113,8 @@ def refuse_non_llama(model_config: Any) -> None:
     if switches:
         raise ConfigError(
             f"This checkpoint was trained with {' and '.join(switches)}; Llama has no such "
-            "layer (QK-norm: RMSNorm on queries and keys; relu2: a relu(x)^2 MLP), so a "
-            "Llama model would compute different outputs.",
+            "layer (QK-norm: RMSNorm on queries and keys; relu2: a relu(x)^2 MLP; soft-cap: "
+            "c * tanh(logits / c)), so a Llama model would compute different outputs.",
             fix=f"Train without {' and '.join(switches)} to export; the native checkpoint "
             "works with every picochat command.",
         )

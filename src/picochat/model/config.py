@@ -47,6 +47,10 @@ class ModelConfig:
     # "relu2": relu(x)^2 MLP (two matrices, hidden 4 * n_embd), as the speedrun GPTs and
     # nanochat; "swiglu" is Llama's. Not in Llama, so `export hf` refuses relu2.
     mlp: str = "swiglu"
+    # Logit soft-capping: logits = c * tanh(logits / c), c > 0 (Gemma 2, the speedrun GPTs
+    # use 15-30); 0 = off. Bounds the output layer's logits. Not in Llama: `export hf`
+    # refuses it.
+    logit_softcap: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mlp_hidden <= 0:
@@ -83,6 +87,11 @@ class ModelConfig:
                 f"mlp must be one of {', '.join(MLP_KINDS)}, got {self.mlp!r}.",
                 fix="Pass --mlp swiglu or --mlp relu2.",
             )
+        if self.logit_softcap < 0:
+            raise ConfigError(
+                f"logit_softcap must be >= 0, got {self.logit_softcap}.",
+                fix="Pass --logit-softcap 0 (off) or a cap such as 15.",
+            )
         if self.n_head % self.n_kv_head:
             raise ConfigError(
                 f"n_head ({self.n_head}) must be divisible by n_kv_head ({self.n_kv_head}).",
@@ -91,11 +100,12 @@ class ModelConfig:
 
     def non_llama_switches(self) -> list[str]:
         """The flags this shape was built with that Llama has no counterpart for."""
-        return [
-            flag
-            for flag, on in (("--qk-norm", self.qk_norm), ("--mlp relu2", self.mlp == "relu2"))
-            if on
-        ]
+        switches = (
+            ("--qk-norm", self.qk_norm),
+            ("--mlp relu2", self.mlp == "relu2"),
+            (f"--logit-softcap {self.logit_softcap:g}", self.logit_softcap > 0),
+        )
+        return [flag for flag, on in switches if on]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -155,6 +165,7 @@ def resolve_model_config(
             "tie_embeddings",
             "qk_norm",
             "mlp",
+            "logit_softcap",
         )
     }
     if overrides["n_head"] is not None and overrides["n_kv_head"] is None:

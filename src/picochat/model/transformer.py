@@ -6,7 +6,7 @@
 
 Pre-norm RMSNorm, rotary position embeddings (the "rotate half" convention of
 Hugging Face Llama, so export is a renaming), SwiGLU, no biases, optional tied
-embeddings, grouped-query attention. Attention is `F.scaled_dot_product_attention`,
+embeddings, grouped-query attention; optional QK-norm, relu^2 MLP and logit soft-cap. Attention is `F.scaled_dot_product_attention`,
 except on a CPU with short contexts, where two batched matmuls are faster (see
 `attention`). q/k/v and gate/up are fused into one matmul each (`attn_qkv`, `mlp_fc`).
 
@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint
 
-from picochat.model.chunked_loss import linear_cross_entropy, linear_token_nll
+from picochat.model.chunked_loss import linear_cross_entropy, linear_token_nll, soft_cap
 from picochat.model.compile import static_bool
 from picochat.model.config import ModelConfig
 
@@ -333,13 +333,14 @@ class Transformer(nn.Module):
             cache.length += T
         x = self.norm_f(x)
 
+        cap = self.config.logit_softcap
         if targets is None:
             if last_logits_only:
                 x = x[:, -1:]
-            return self.lm_head(x), None
+            return soft_cap(self.lm_head(x), cap), None
         hidden, flat_targets = x.reshape(B * T, -1), targets.reshape(-1)
         if loss_reduction == "none" and torch.is_grad_enabled():  # per-token, differentiable
-            nll = linear_token_nll(hidden, self.lm_head.weight, flat_targets)
+            nll = linear_token_nll(hidden, self.lm_head.weight, flat_targets, cap)
             return None, nll.view(B, T)
-        loss = linear_cross_entropy(hidden, self.lm_head.weight, flat_targets, loss_reduction)
+        loss = linear_cross_entropy(hidden, self.lm_head.weight, flat_targets, loss_reduction, cap)
         return None, loss.view(B, T) if loss_reduction == "none" else loss
