@@ -143,6 +143,11 @@ class ModelShapeConfig:
         "Soft-cap the output logits at this value: c * tanh(logits / c), as Gemma 2 and the "
         "speedrun GPTs (15-30); 0 = off (the default; not exportable to Llama).",
     )
+    value_residual: bool | None = option(
+        None,
+        "Value residual: each block after the first mixes its attention values with the "
+        "first block's, by a learned weight (not exportable to Llama).",
+    )
 
 
 @dataclass

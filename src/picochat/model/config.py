@@ -51,6 +51,10 @@ class ModelConfig:
     # use 15-30); 0 = off. Bounds the output layer's logits. Not in Llama: `export hf`
     # refuses it.
     logit_softcap: float = 0.0
+    # Value residual (ResFormer, as in the speedrun GPTs): every block after the first
+    # mixes its attention values with the first block's, v = a * v + (1 - a) * v_first,
+    # with one learned a per block (starting at 0.5). Not in Llama: `export hf` refuses it.
+    value_residual: bool = False
 
     def __post_init__(self) -> None:
         if self.mlp_hidden <= 0:
@@ -104,6 +108,7 @@ class ModelConfig:
             ("--qk-norm", self.qk_norm),
             ("--mlp relu2", self.mlp == "relu2"),
             (f"--logit-softcap {self.logit_softcap:g}", self.logit_softcap > 0),
+            ("--value-residual", self.value_residual),
         )
         return [flag for flag, on in switches if on]
 
@@ -166,6 +171,7 @@ def resolve_model_config(
             "qk_norm",
             "mlp",
             "logit_softcap",
+            "value_residual",
         )
     }
     if overrides["n_head"] is not None and overrides["n_kv_head"] is None:

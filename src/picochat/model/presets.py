@@ -37,7 +37,8 @@ def count_parameters(shape: dict[str, Any], vocab_size: int) -> int:
         + (2 * head_dim if shape.get("qk_norm") else 0)
     )
     heads = 1 if shape.get("tie_embeddings", True) else 2
-    return heads * vocab_size * n_embd + shape["n_layer"] * per_layer + n_embd
+    value_mixes = shape["n_layer"] - 1 if shape.get("value_residual") else 0  # one per block
+    return heads * vocab_size * n_embd + shape["n_layer"] * per_layer + n_embd + value_mixes
 
 
 def compute_optimal_tokens(num_parameters: int) -> int:

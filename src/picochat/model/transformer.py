@@ -6,7 +6,8 @@
 
 Pre-norm RMSNorm, rotary position embeddings (the "rotate half" convention of
 Hugging Face Llama, so export is a renaming), SwiGLU, no biases, optional tied
-embeddings, grouped-query attention; optional QK-norm, relu^2 MLP and logit soft-cap. Attention is `F.scaled_dot_product_attention`,
+embeddings, grouped-query attention; optional QK-norm, relu^2 MLP, logit soft-cap and
+value residual (blocks after the first mix their values with the first block's). Attention is `F.scaled_dot_product_attention`,
 except on a CPU with short contexts, where two batched matmuls are faster (see
 `attention`). q/k/v and gate/up are fused into one matmul each (`attn_qkv`, `mlp_fc`).
 
@@ -219,12 +220,18 @@ class Block(nn.Module):
         self.q_norm = RMSNorm(config.head_dim, config.norm_eps) if config.qk_norm else None
         self.k_norm = RMSNorm(config.head_dim, config.norm_eps) if config.qk_norm else None
         self.mlp_norm = RMSNorm(config.n_embd, config.norm_eps)
+        # Value residual: v = a * v + (1 - a) * v_first, a learned (not in block 0).
+        self.value_mix = (
+            nn.Parameter(torch.full((1,), 0.5)) if config.value_residual and layer else None
+        )
         self.relu2 = config.mlp == "relu2"
         fc_width = config.mlp_hidden * (1 if self.relu2 else 2)  # swiglu: [gate; up]
         self.mlp_fc = Linear(config.n_embd, fc_width)
         self.mlp_proj = Linear(config.mlp_hidden, config.n_embd)
 
-    def attention(self, x, cos, sin, cache, mask):
+    def attention(self, x, cos, sin, cache, mask, v_first=None):
+        """(output, this block's values [B, T, KV, D] before mixing: `v_first` for the
+        blocks after the first under --value-residual)."""
         B, T, _ = x.shape
         H, KV, D = self.n_head, self.n_kv_head, self.head_dim
         qkv = self.attn_qkv(x).view(B, T, H + 2 * KV, D)
@@ -234,12 +241,17 @@ class Block(nn.Module):
         qk = apply_rope(qk, cos, sin)  # q and k rotated in one go
         q = qk[:, :, :H].transpose(1, 2)  # [B, H, T, D]
         k = qk[:, :, H:].transpose(1, 2)  # [B, KV, T, D]
-        v = qkv[:, :, H + KV :].transpose(1, 2)
+        v_own = qkv[:, :, H + KV :]
+        v = v_own
+        if self.value_mix is not None:
+            a = self.value_mix.to(v.dtype)
+            v = a * v + (1 - a) * v_first
+        v = v.transpose(1, 2)
         if cache is not None:
             k, v = cache.update(self.layer, k, v)
         causal = static_bool(mask is None and (cache is None or cache.length == 0) and T > 1)
         y = attention(q, k, v, mask, causal)
-        return self.attn_proj(y.transpose(1, 2).reshape(B, T, H * D))
+        return self.attn_proj(y.transpose(1, 2).reshape(B, T, H * D)), v_own
 
     def mlp(self, x: torch.Tensor) -> torch.Tensor:
         if self.relu2:
@@ -247,9 +259,12 @@ class Block(nn.Module):
         gate, up = self.mlp_fc(x).chunk(2, dim=-1)
         return self.mlp_proj(F.silu(gate) * up)
 
-    def forward(self, x, cos, sin, cache=None, mask=None):
-        x = x + self.attention(self.attn_norm(x), cos, sin, cache, mask)
-        return x + self.mlp(self.mlp_norm(x))
+    def forward(self, x, cos, sin, cache=None, mask=None, v_first=None):
+        """(x after the block, the first block's values: `v_first`, or this block's own
+        when none is given) -- the values are used by --value-residual only."""
+        attended, v_own = self.attention(self.attn_norm(x), cos, sin, cache, mask, v_first)
+        x = x + attended
+        return x + self.mlp(self.mlp_norm(x)), v_own if v_first is None else v_first
 
 
 class Transformer(nn.Module):
@@ -278,7 +293,9 @@ class Transformer(nn.Module):
         so the residual stream's variance does not grow with depth."""
         std = self.config.init_std
         for name, p in self.named_parameters():
-            if p.dim() == 1:  # RMSNorm gains
+            if name.endswith("value_mix"):  # half own values, half the first block's
+                p.fill_(0.5)
+            elif p.dim() == 1:  # RMSNorm gains
                 p.fill_(1.0)
             elif name.endswith(("attn_proj.weight", "mlp_proj.weight")):
                 p.normal_(0.0, std / math.sqrt(2 * self.config.n_layer))
@@ -324,11 +341,14 @@ class Transformer(nn.Module):
             mask = cache.attention_mask(T)
         x = self.wte(idx)
         recompute = self.activation_checkpointing and cache is None and torch.is_grad_enabled()
+        v_first = None  # the first block's values (--value-residual)
         for block in self.blocks:
             if recompute:
-                x = torch.utils.checkpoint.checkpoint(block, x, cos, sin, use_reentrant=False)
+                x, v_first = torch.utils.checkpoint.checkpoint(
+                    block, x, cos, sin, None, None, v_first, use_reentrant=False
+                )
             else:
-                x = block(x, cos, sin, cache, mask)
+                x, v_first = block(x, cos, sin, cache, mask, v_first)
         if cache is not None:
             cache.length += T
         x = self.norm_f(x)
