@@ -9,7 +9,7 @@ import pytest
 
 from picochat.configs import CorpusConfig
 from picochat.data import corpus, corpus_builder
-from picochat.data.documents import jsonl_segments
+from picochat.data.segments import jsonl_segments
 from picochat.errors import InputError
 
 
@@ -67,7 +67,9 @@ def test_segments_keep_line_numbers(tmp_path, monkeypatch):
 def test_a_line_longer_than_a_segment_stays_whole(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_bytes(b"short\n" + b"x" * 50 + b"\nend")
-    assert list(jsonl_segments(path, 16)) == [(b"short\n", 1), (b"x" * 50 + b"\n", 2), (b"end", 3)]
+    with open(path, "rb") as handle:
+        segments = list(jsonl_segments(handle, 16))
+    assert segments == [(b"short\n", 1), (b"x" * 50 + b"\n", 2), (b"end", 3)]
 
 
 def test_manifest_documents_stream_line_by_line(tmp_path):

@@ -31,7 +31,7 @@ from picochat.data.dedup import (
     word_hashes,
 )
 from picochat.data.document_table import DocumentTable
-from picochat.data.documents import SEGMENT_BYTES, jsonl_segments, read_documents
+from picochat.data.documents import FileDocuments, read_documents
 from picochat.data.key_index import KeyIndex
 from picochat.data.quality import (
     SHINGLE_SAMPLE,
@@ -41,6 +41,7 @@ from picochat.data.quality import (
     score_file,
     text_stats,
 )
+from picochat.data.segments import SEGMENT_BYTES, read_segments, segment_size
 from picochat.data.sources import SkippedFile, SourceFile
 
 SEPARATOR = "\n\n"
@@ -106,33 +107,29 @@ class CorpusBuilder:
 
     def add_file(self, source: SourceFile) -> None:
         try:
-            size = source.path.stat().st_size
-            if source.path.suffix.lower() == ".jsonl" and size > 2 * SEGMENT_BYTES:
-                # Equal segments of at most SEGMENT_BYTES: a file just over the limit is
-                # not scored as one big part and a scrap.
-                self._add_segments(source, -(-size // -(-size // SEGMENT_BYTES)))
+            each = segment_size(source.path.stat().st_size, SEGMENT_BYTES)
+            if each is not None:
+                self._add_segments(source, each)
                 return
             data = source.path.read_bytes()
         except OSError as error:
             self.skip(source, f"unreadable ({error.strerror})")
             return
         self.inputs[source.name] = hashlib.sha256(data).hexdigest()
-        self._add_data(source, data, first_line=1, segment=None)
+        found = read_documents(source.path, data, self.config.text_column)
+        del data
+        self._add_found(source, found, segment=None)
 
     def _add_segments(self, source: SourceFile, segment_bytes: int) -> None:
-        """A large JSONL file, segment by segment: each is scored and placed as a file."""
+        """A large file, segment by segment (segments.py): each is scored and placed as a
+        file; the file's hash covers every segment."""
         digest = hashlib.sha256()
-        for data, first_line in jsonl_segments(source.path, segment_bytes):
-            digest.update(data)
-            last_line = first_line + data.count(b"\n") - (1 if data.endswith(b"\n") else 0)
-            self._add_data(source, data, first_line, f"lines {first_line}-{last_line}")
+        text_column = self.config.text_column
+        for segment in read_segments(source.path, text_column, segment_bytes, digest):
+            self._add_found(source, segment.found, segment.label)
         self.inputs[source.name] = digest.hexdigest()
 
-    def _add_data(
-        self, source: SourceFile, data: bytes, first_line: int, segment: str | None
-    ) -> None:
-        found = read_documents(source.path, data, self.config.text_column, first_line)
-        del data
+    def _add_found(self, source: SourceFile, found: FileDocuments, segment: str | None) -> None:
         if found.skip_reason:
             self.skip(source, found.skip_reason, segment)
             return
@@ -360,7 +357,7 @@ def file_entry(
     segment: str | None = None,
 ) -> dict[str, Any]:
     """A file's row of the manifest (`quality` None for a file never scored); a large
-    JSONL file has one row per segment (`segment`: its line range)."""
+    file has one row per segment (`segment`: its line range, segments.py)."""
     where = {} if segment is None else {"segment": segment}
     return {
         "path": source.name,

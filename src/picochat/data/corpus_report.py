@@ -10,6 +10,7 @@ renders them as Markdown (corpus_report.md); `data preview` prints the same bloc
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from picochat.markdown import Block, Bullets, Heading, Paragraph, Table, pct, render
@@ -75,6 +76,12 @@ def _findings(manifest: dict[str, Any]) -> list[str]:
     low = [f["path"] for f in manifest["files"] if f["quality_flags"] and f["included"]]
     if low:
         found.append(f"{len(low)} included file(s) carry quality flags; see the Files table.")
+    segmented = Counter(f["path"] for f in manifest["files"] if "segment" in f)
+    if segmented:
+        listed = ", ".join(f"{path} ({count} segments)" for path, count in segmented.items())
+        found.append(f"Read in segments (files over 32 MB; each segment scored as a file and "
+                     f"listed with its lines): {listed}. A text file's segment is one document "
+                     "of at most 16 MB, cut at an empty line.")  # fmt: skip
     if stats["files_skipped"]:
         found.append(f"{stats['files_skipped']} file(s) were skipped or filtered; each reason "
                      "is listed under Skipped.")  # fmt: skip

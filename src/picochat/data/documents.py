@@ -8,12 +8,14 @@
   naming the file and line: a broken row is a broken file, not a quiet gap.
 - `.csv`: one document per row, column `text`, else the `--text-column` column.
 
-A `.jsonl` file over twice `SEGMENT_BYTES` is read in equal segments of whole lines of
-at most about that size (`jsonl_segments`), so memory holds one segment, not the file
-(`data build` scores and filters each segment as a file of its own).
+A file over 32 MB is read in segments of at most 16 MB (segments.py), so memory holds
+one segment, not the file: a `.jsonl` or `.csv` file in whole rows, and a text file cut
+at empty lines, each segment then one document (a multi-GB text dump is a stream of
+text, not one document). `data build` scores and filters each segment as a file.
 
 A whole file is skipped, with the reason, when it is empty, binary (NUL bytes) or
-not valid UTF-8. Text is normalised: a UTF-8 BOM is dropped, CRLF/CR become LF and
+not valid UTF-8 (a segment of a large file: the segment). Text is normalised: a UTF-8
+BOM at the file start is dropped, CRLF/CR become LF and
 leading/trailing whitespace is stripped, so a document is exactly what corpus.txt
 holds between its span offsets.
 
@@ -25,16 +27,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from picochat.errors import InputError
 
-_BINARY_SNIFF_BYTES = 8192
+BINARY_SNIFF_BYTES = 8192
 _CSV_FIELD_LIMIT = 2**31 - 1  # the csv default (128 KiB) rejects long documents
-# A file is processed whole in memory at about 6x its size; above this, in segments.
-SEGMENT_BYTES = 16 << 20
 
 
 @dataclass
@@ -66,21 +66,32 @@ def normalise(text: str) -> str:
     return text.strip()
 
 
-def decode(data: bytes) -> str:
-    """Strict UTF-8 (BOM dropped); raises SkipFile for empty, binary or undecodable data."""
+def sniff_binary(head: bytes) -> None:
+    """Raises SkipFile when the file's first bytes hold a NUL (a binary file)."""
+    if b"\x00" in head[:BINARY_SNIFF_BYTES]:
+        raise SkipFile("binary file (contains NUL bytes)")
+
+
+def not_utf8(byte: int, offset: int) -> SkipFile:
+    """The skip for a file (or segment) with a byte that is not UTF-8 at file `offset`."""
+    return SkipFile(
+        f"not valid UTF-8 (byte 0x{byte:02x} at offset {offset}); re-save the file as UTF-8"
+    )
+
+
+def decode(data: bytes, offset: int = 0) -> str:
+    """Strict UTF-8; raises SkipFile for empty, binary or undecodable data. `offset`:
+    where `data` starts in its file (a segment: no BOM and no NUL sniff past the start)."""
     if not data:
         raise SkipFile("empty file")
     if data.isspace():
-        raise SkipFile("empty file (whitespace only)")
-    if b"\x00" in data[:_BINARY_SNIFF_BYTES]:
-        raise SkipFile("binary file (contains NUL bytes)")
+        raise SkipFile("empty file (whitespace only)" if offset == 0 else "whitespace only")
+    if offset == 0:
+        sniff_binary(data)
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig" if offset == 0 else "utf-8")
     except UnicodeDecodeError as error:
-        raise SkipFile(
-            f"not valid UTF-8 (byte 0x{error.object[error.start]:02x} at offset {error.start}); "
-            "re-save the file as UTF-8"
-        ) from None
+        raise not_utf8(error.object[error.start], offset + error.start) from None
 
 
 def render_chat(row: dict) -> str | None:
@@ -105,23 +116,6 @@ def row_text(row: dict) -> str | None:
         if isinstance(row.get(key), str):
             return row[key]
     return render_chat(row)
-
-
-def jsonl_segments(path: Path, segment_bytes: int = SEGMENT_BYTES) -> Iterator[tuple[bytes, int]]:
-    """(about `segment_bytes` of whole lines, the 1-based number of its first line)."""
-    first_line, carry = 1, b""
-    with open(path, "rb") as handle:
-        while block := handle.read(segment_bytes):
-            data = carry + block
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # one line longer than a segment: keep reading until it ends
-                carry = data
-                continue
-            segment, carry = data[:cut], data[cut:]
-            yield segment, first_line
-            first_line += segment.count(b"\n")
-    if carry:
-        yield carry, first_line
 
 
 def _jsonl_documents(text: str, path: Path, first_line: int = 1) -> FileDocuments:
@@ -161,48 +155,78 @@ def _jsonl_documents(text: str, path: Path, first_line: int = 1) -> FileDocument
     return result
 
 
-def _csv_documents(text: str, path: Path, text_column: str | None) -> FileDocuments:
-    csv.field_size_limit(_CSV_FIELD_LIMIT)
-    reader = csv.reader(io.StringIO(text))
-    result = FileDocuments()
-    try:
-        header = next(reader, None) or []
-        wanted = "text" if "text" in header else text_column
-        if wanted is None or wanted not in header:
+class CsvRows:
+    """The text cells of a CSV file's rows, read by the csv module from `lines` (a
+    string's lines, or a text stream's: a quoted cell may span lines).
+
+    Raises SkipFile when the header has no text column; iterating yields a Document per
+    row (`row`: the reader's line number, at the row's end) or None for an empty cell,
+    and raises InputError naming the line of malformed CSV.
+    """
+
+    def __init__(self, path: Path, lines: Iterable[str], text_column: str | None) -> None:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)
+        self.path = path
+        self.reader = csv.reader(lines)
+        try:
+            header = next(self.reader, None) or []
+        except csv.Error as error:
+            raise self._malformed(error) from None
+        self.column = "text" if "text" in header else text_column
+        if self.column is None or self.column not in header:
             columns = ", ".join(header) or "none"
-            result.skip_reason = (
+            raise SkipFile(
                 f"no `text` column{f' and no `{text_column}` column' if text_column else ''} "
                 f"(columns: {columns}); pass --text-column NAME"
             )
-            return result
-        index = header.index(wanted)
-        for cells in reader:
-            content = normalise(cells[index]) if index < len(cells) else ""
-            if content:
-                result.documents.append(Document(content, row=reader.line_num))
-            else:
-                result.rows_without_text += 1
-    except csv.Error as error:
-        raise InputError(
+        self.index = header.index(self.column)
+
+    def __iter__(self) -> Iterator[Document | None]:
+        try:
+            for cells in self.reader:
+                content = normalise(cells[self.index]) if self.index < len(cells) else ""
+                yield Document(content, row=self.reader.line_num) if content else None
+        except csv.Error as error:
+            raise self._malformed(error) from None
+
+    def _malformed(self, error: csv.Error) -> InputError:
+        return InputError(
             f"malformed CSV: {error}",
-            file=path,
-            line=reader.line_num,
+            file=self.path,
+            line=self.reader.line_num,
             fix="Quote fields that contain commas, quotes or newlines.",
-        ) from None
-    if not result.documents:
-        result.skip_reason = f"column `{wanted}` is empty in every row"
-    elif result.rows_without_text:
-        result.note = f"{result.rows_without_text} rows with an empty `{wanted}` left out"
-    return result
+        )
+
+    def summary(self, result: FileDocuments) -> FileDocuments:
+        """`result` with the skip reason (no row has text) or the note on empty rows."""
+        if not result.documents:
+            result.skip_reason = f"column `{self.column}` is empty in every row"
+        elif result.rows_without_text:
+            result.note = f"{result.rows_without_text} rows with an empty `{self.column}` left out"
+        return result
+
+
+def _csv_documents(text: str, path: Path, text_column: str | None) -> FileDocuments:
+    try:
+        rows = CsvRows(path, io.StringIO(text), text_column)
+    except SkipFile as skip:
+        return FileDocuments(skip_reason=str(skip))
+    result = FileDocuments()
+    for document in rows:
+        if document is None:
+            result.rows_without_text += 1
+        else:
+            result.documents.append(document)
+    return rows.summary(result)
 
 
 def read_documents(
-    path: Path, data: bytes, text_column: str | None = None, first_line: int = 1
+    path: Path, data: bytes, text_column: str | None = None, first_line: int = 1, offset: int = 0
 ) -> FileDocuments:
     """The documents of a file whose bytes are `data` (a JSONL segment: from line
-    `first_line`); never raises SkipFile."""
+    `first_line`, byte `offset`); never raises SkipFile."""
     try:
-        text = decode(data)
+        text = decode(data, offset)
     except SkipFile as skip:
         return FileDocuments(skip_reason=str(skip))
     suffix = path.suffix.lower()

@@ -1,0 +1,271 @@
+"""A large source file read in segments, so memory holds one segment, not the file.
+
+Read whole, a file costs about 6x its size in memory (bytes, decoded text, normalised
+text, documents), so a file over twice `SEGMENT_BYTES` (32 MB) is read in segments of
+at most about `SEGMENT_BYTES` (16 MB; `segment_size` makes them equal, so a file just
+over the limit is not scored as one big part and a scrap):
+
+- `.jsonl`: whole lines (`jsonl_segments`), rows numbered from the file start.
+- `.csv`: whole rows, read by the csv module over a text stream (a quoted cell may span
+  lines, so a raw newline is not a row end); rows numbered from the file start.
+- any other file (`.txt`, `.md`, `.py`): cut after an empty line, else after a line end
+  (a paragraph longer than a segment), else at a UTF-8 character boundary (a line
+  longer than a segment); each segment is ONE document, and the file's manifest rows
+  say so. A multi-GB text dump is a stream of text (nanoGPT reads it so), not one
+  document: dedup, spans and document holdout then work on 16 MB pieces of it.
+
+Decoding stays strict: a file whose first 8 KB hold a NUL is skipped whole (binary);
+a segment with a byte that is not UTF-8 is skipped with the reason a whole file gets
+(its file offset named); the BOM is dropped at the file start only; a cut never falls
+between the CR and LF of a CRLF, so normalising each segment gives the whole file's
+newlines. `data build` scores, filters and lists each segment as a file of its own
+(`segment`: "lines A-B" in the manifest).
+
+Not here: reading a small file (documents.py), scoring and placing (corpus_builder.py).
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from picochat.data.documents import (
+    BINARY_SNIFF_BYTES,
+    CsvRows,
+    Document,
+    FileDocuments,
+    SkipFile,
+    decode,
+    normalise,
+    not_utf8,
+    read_documents,
+    sniff_binary,
+)
+
+SEGMENT_BYTES = 16 << 20
+TEXT_NOTE = (
+    f"one document: a text file over {2 * SEGMENT_BYTES >> 20} MB is read as documents "
+    f"of at most {SEGMENT_BYTES >> 20} MB, cut at empty lines"
+)
+_READ_BYTES = 1 << 20  # csv stream buffer; hashing the rest of a skipped file
+
+
+@dataclass
+class Segment:
+    """What one segment yielded; `lines` None: the whole file, skipped before segmenting."""
+
+    found: FileDocuments
+    lines: tuple[int, int] | None
+
+    @property
+    def label(self) -> str | None:
+        return None if self.lines is None else f"lines {self.lines[0]}-{self.lines[1]}"
+
+
+def segment_size(file_bytes: int, segment_bytes: int = SEGMENT_BYTES) -> int | None:
+    """The size of equal segments of at most `segment_bytes` for a file over twice
+    that; None for a smaller file (read whole)."""
+    if file_bytes <= 2 * segment_bytes:
+        return None
+    count = -(-file_bytes // segment_bytes)
+    return -(-file_bytes // count)
+
+
+def read_segments(
+    path: Path, text_column: str | None, segment_bytes: int, digest: Any
+) -> Iterator[Segment]:
+    """The segments of a large file (the rules above); `digest` (a hashlib object)
+    receives every byte of the file."""
+    with open(path, "rb") as handle:
+        head = handle.read(BINARY_SNIFF_BYTES)
+        handle.seek(0)
+        try:
+            sniff_binary(head)
+        except SkipFile as skip:
+            yield Segment(FileDocuments(skip_reason=str(skip)), None)
+            _drain(handle, digest)
+            return
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            yield from _csv_segments(path, handle, text_column, segment_bytes, digest)
+            return
+        byte_segments = jsonl_segments if suffix == ".jsonl" else text_segments
+        offset = 0
+        for data, first_line in byte_segments(handle, segment_bytes):
+            digest.update(data)
+            if suffix == ".jsonl":
+                found = read_documents(path, data, text_column, first_line, offset)
+                last = first_line + data.count(b"\n") - data.endswith(b"\n")
+            else:
+                found = _text_document(data, offset, first_line)
+                last = first_line + _line_breaks(data) - data.endswith((b"\n", b"\r"))
+            offset += len(data)
+            del data  # while the segment is placed, memory holds its documents, not its bytes
+            yield Segment(found, (first_line, last))
+
+
+def jsonl_segments(handle: io.BufferedIOBase, segment_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """(about `segment_bytes` of whole lines, the 1-based number of its first line)."""
+    first_line, carry = 1, b""
+    while block := handle.read(segment_bytes):
+        data = carry + block
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:  # one line longer than a segment: keep reading until it ends
+            carry = data
+            continue
+        segment, carry = [data[:cut]], data[cut:]
+        del data, block
+        first, first_line = first_line, first_line + segment[0].count(b"\n")
+        yield segment.pop(), first  # popped: this frame holds no reference while it is read
+    if carry:
+        yield carry, first_line
+
+
+def text_segments(handle: io.BufferedIOBase, segment_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """(at most `segment_bytes` of text cut by `_cut`, the number of its first line);
+    a few bytes more when a segment would hold only newlines and part of a character."""
+    first_line, carry = 1, b""
+    while True:
+        wanted = max(segment_bytes - len(carry), 4)  # 4: at least a character more
+        block = handle.read(wanted)
+        data = carry + block
+        if len(block) < wanted:  # the end of the file
+            if data:
+                yield data, first_line
+            return
+        cut = _cut(data)
+        if cut == 0:
+            carry = data
+            continue
+        segment, carry = [data[:cut]], data[cut:]
+        del data, block
+        first, first_line = first_line, first_line + _line_breaks(segment[0])
+        yield segment.pop(), first  # popped: this frame holds no reference while it is read
+
+
+def _cut(data: bytes) -> int:
+    """Where a full text segment ends: after its last empty line, else its last line
+    end, else before its last UTF-8 lead byte; 0 when no text would be in it yet (only
+    newlines and part of a character). Only ends with a known next byte are taken, so
+    a CRLF is never split."""
+    end = len(data) - 1  # data[end] is the next segment's first byte if cut there
+    start = len(data) - len(data.lstrip(b"\r\n"))  # a cut in leading newlines gives no text
+    cut = 0
+    for blank in (b"\n\n", b"\n\r\n", b"\r\r"):  # an empty line in LF, CRLF and CR files
+        at = data.rfind(blank, start, end)
+        cut = max(cut, at + len(blank) if at >= 0 else 0)
+    if cut == 0:
+        cut = max(data.rfind(b"\n", start, end), data.rfind(b"\r", start, end)) + 1
+    if cut == 0:  # a line longer than a segment: before a character's first byte
+        cut = end
+        while cut > max(start, end - 3) and data[cut] & 0xC0 == 0x80:  # a continuation byte
+            cut -= 1
+        return cut if cut > start else 0
+    return cut + 1 if data[cut - 1 : cut + 1] == b"\r\n" else cut
+
+
+def _line_breaks(data: bytes) -> int:
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
+def _text_document(data: bytes, offset: int, first_line: int) -> FileDocuments:
+    """A text segment as one document (`row`: the line it starts on)."""
+    try:
+        text = decode(data, offset)
+    except SkipFile as skip:
+        return FileDocuments(skip_reason=str(skip))
+    lead = text[: len(text) - len(text.lstrip())]  # blank lines before the text starts
+    content = normalise(text)
+    if not content:
+        return FileDocuments(skip_reason="whitespace only")
+    row = first_line + lead.count("\n") + lead.count("\r") - lead.count("\r\n")
+    return FileDocuments([Document(content, row=row)], note=TEXT_NOTE)
+
+
+def _drain(handle: io.BufferedIOBase, digest: Any) -> None:
+    while block := handle.read(_READ_BYTES):
+        digest.update(block)
+
+
+class _HashedReader(io.RawIOBase):
+    """A binary file read through `digest` (what the csv text stream reads is hashed)."""
+
+    def __init__(self, handle: io.BufferedIOBase, digest: Any) -> None:
+        self.handle, self.digest = handle, digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self.handle.readinto(buffer)
+        self.digest.update(memoryview(buffer)[:count])
+        return count
+
+
+class _Lines:
+    """A text stream's lines for the csv reader, counting their UTF-8 bytes and noting
+    the first byte that is not UTF-8 (decoded as a surrogate escape, so reading goes on)."""
+
+    def __init__(self, stream: io.TextIOBase, start: int) -> None:
+        self.stream, self.bytes = stream, start
+        self.bad: tuple[int, int] | None = None  # (byte, file offset)
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.stream)
+        if line.isascii():  # O(1) for a str: most lines cost no encode
+            self.bytes += len(line)
+            return line
+        try:
+            self.bytes += len(line.encode("utf-8"))
+        except UnicodeEncodeError as error:
+            before = len(line[: error.start].encode("utf-8", "surrogateescape"))
+            if self.bad is None:
+                self.bad = (ord(line[error.start]) - 0xDC00, self.bytes + before)
+            self.bytes += len(line.encode("utf-8", "surrogateescape"))
+        return line
+
+
+def _csv_segments(
+    path: Path, handle: io.BufferedIOBase, text_column: str | None, segment_bytes: int, digest: Any
+) -> Iterator[Segment]:
+    """Segments of whole CSV rows (at most about `segment_bytes` of source each)."""
+    raw = io.BufferedReader(_HashedReader(handle, digest), _READ_BYTES)
+    bom = raw.peek(3)[:3] == codecs.BOM_UTF8
+    stream = io.TextIOWrapper(raw, "utf-8-sig", errors="surrogateescape", newline="\n")
+    lines = _Lines(stream, start=3 if bom else 0)
+    try:
+        rows = CsvRows(path, lines, text_column)
+    except SkipFile as skip:  # no text column: the whole file
+        reason = str(not_utf8(*lines.bad)) if lines.bad else str(skip)
+        yield Segment(FileDocuments(skip_reason=reason), None)
+        _drain(handle, digest)  # what the text stream read is hashed; the rest is not
+        return
+    first_line, start = 1, 0
+    found = FileDocuments()
+    for document in rows:
+        if document is None:
+            found.rows_without_text += 1
+        else:
+            found.documents.append(document)
+        if lines.bytes - start >= segment_bytes:
+            yield _csv_segment(rows, found, lines, (first_line, rows.reader.line_num))
+            first_line, start = rows.reader.line_num + 1, lines.bytes
+            found = FileDocuments()
+    if found.documents or found.rows_without_text or first_line == 1:
+        yield _csv_segment(rows, found, lines, (first_line, rows.reader.line_num))
+
+
+def _csv_segment(
+    rows: CsvRows, found: FileDocuments, lines: _Lines, span: tuple[int, int]
+) -> Segment:
+    if lines.bad is not None:  # the segment holds a byte that is not UTF-8
+        bad, lines.bad = lines.bad, None
+        return Segment(FileDocuments(skip_reason=str(not_utf8(*bad))), span)
+    return Segment(rows.summary(found), span)
