@@ -13,6 +13,7 @@ import pytest
 
 from picochat.configs import CorpusConfig
 from picochat.data import corpus, corpus_builder
+from picochat.data import segments as segments_module
 from picochat.data.documents import normalise, read_documents
 from picochat.data.segments import TEXT_NOTE, read_segments, segment_size
 
@@ -38,12 +39,13 @@ def _csv_bytes(rng: random.Random, rows: int, newline: str = "\n") -> bytes:
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
-def test_csv_segments_give_the_whole_files_rows(tmp_path, newline):
+def test_csv_segments_give_the_whole_files_rows(tmp_path, monkeypatch, newline):
     path = tmp_path / "rows.csv"
     path.write_bytes(b"\xef\xbb\xbf" + _csv_bytes(random.Random(1), 80, newline))
     whole = read_documents(path, path.read_bytes())
     assert whole.rows_without_text > 0 and len(whole.documents) > 60
-    for size in (40, 200, 777):
+    for block, size in [(1 << 20, 40), (1 << 20, 200), (1 << 20, 777), (30, 400), (100, 1000)]:
+        monkeypatch.setattr(segments_module, "_CSV_BLOCK_BYTES", block)  # several blocks a segment
         segments = _segments(path, size)
         assert len(segments) > 2
         docs = [d for s in segments for d in s.found.documents]
@@ -56,18 +58,24 @@ def test_csv_segments_give_the_whole_files_rows(tmp_path, newline):
 
 def test_csv_segment_with_a_bad_byte_is_skipped_with_its_file_offset(tmp_path):
     data = _csv_bytes(random.Random(2), 60)
-    bad = data.index(b"gamma", len(data) // 2)
-    data = data[:bad] + b"\xff" + data[bad + 1 :]
     path = tmp_path / "rows.csv"
     path.write_bytes(data)
-    segments = _segments(path, 300)
-    skipped = [s for s in segments if s.found.skip_reason]
-    assert len(skipped) == 1
-    assert skipped[0].found.skip_reason == (
-        f"not valid UTF-8 (byte 0xff at offset {bad}); re-save the file as UTF-8"
-    )
-    assert read_documents(path, data).skip_reason == skipped[0].found.skip_reason  # same words
-    assert sum(len(s.found.documents) for s in segments) > 40  # the other segments are kept
+    clean = read_documents(path, data).documents
+    bad = data.index(b"gamma", len(data) // 2)
+    data = data[:bad] + b"\xff" + data[bad + 1 :]
+    path.write_bytes(data)
+    line = data[:bad].count(b"\n") + 1
+    for size in (60, 150, 300, 777):
+        segments = _segments(path, size)
+        skipped = [s for s in segments if "UTF-8" in (s.found.skip_reason or "")]
+        assert len(skipped) == 1 and skipped[0].lines[0] <= line <= skipped[0].lines[1]
+        assert skipped[0].found.skip_reason == (
+            f"not valid UTF-8 (byte 0xff at offset {bad}); re-save the file as UTF-8"
+        )
+        assert read_documents(path, data).skip_reason == skipped[0].found.skip_reason
+        low, high = skipped[0].lines  # the other segments' rows are kept
+        kept = [(d.text, d.row) for s in segments for d in s.found.documents]
+        assert kept == [(d.text, d.row) for d in clean if not low <= d.row <= high]
 
 
 def test_csv_without_a_text_column_is_skipped_once(tmp_path):

@@ -52,6 +52,21 @@ def _lengths(manifest: dict[str, Any]) -> str:
     return f"{lengths[0]:,} / {lengths[len(lengths) // 2]:,} / {lengths[-1]:,}"
 
 
+def segmented_files(manifest: dict[str, Any]) -> str | None:
+    """A sentence on the files read in segments (segments.py); None when none was."""
+    segmented = Counter(f["path"] for f in manifest["files"] if "segment" in f)
+    if not segmented:
+        return None
+    listed = ", ".join(
+        f"{path} ({count} segments of whole rows)"
+        if path.lower().endswith((".jsonl", ".csv"))
+        else f"{path} ({count} documents of at most 16 MB, cut at empty lines)"
+        for path, count in segmented.items()
+    )
+    return (f"Read in segments (files over 32 MB; each segment scored as a file and listed "
+            f"with its lines): {listed}.")  # fmt: skip
+
+
 def _findings(manifest: dict[str, Any]) -> list[str]:
     """Plain warnings drawn from the measured rates (thresholds stated in the text)."""
     stats, found = manifest["stats"], []
@@ -76,12 +91,8 @@ def _findings(manifest: dict[str, Any]) -> list[str]:
     low = [f["path"] for f in manifest["files"] if f["quality_flags"] and f["included"]]
     if low:
         found.append(f"{len(low)} included file(s) carry quality flags; see the Files table.")
-    segmented = Counter(f["path"] for f in manifest["files"] if "segment" in f)
-    if segmented:
-        listed = ", ".join(f"{path} ({count} segments)" for path, count in segmented.items())
-        found.append(f"Read in segments (files over 32 MB; each segment scored as a file and "
-                     f"listed with its lines): {listed}. A text file's segment is one document "
-                     "of at most 16 MB, cut at an empty line.")  # fmt: skip
+    if segmented := segmented_files(manifest):
+        found.append(segmented)
     if stats["files_skipped"]:
         found.append(f"{stats['files_skipped']} file(s) were skipped or filtered; each reason "
                      "is listed under Skipped.")  # fmt: skip

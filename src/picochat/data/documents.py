@@ -157,17 +157,29 @@ def _jsonl_documents(text: str, path: Path, first_line: int = 1) -> FileDocument
 
 class CsvRows:
     """The text cells of a CSV file's rows, read by the csv module from `lines` (a
-    string's lines, or a text stream's: a quoted cell may span lines).
+    quoted cell may span lines). `header_of`: a reader of an earlier part of the same
+    file (segments.py), whose text column this part uses; its lines then start at
+    `first_line`.
 
     Raises SkipFile when the header has no text column; iterating yields a Document per
-    row (`row`: the reader's line number, at the row's end) or None for an empty cell,
-    and raises InputError naming the line of malformed CSV.
+    row (`row`: the line the row ends on) or None for an empty cell, and raises
+    InputError naming the line of malformed CSV.
     """
 
-    def __init__(self, path: Path, lines: Iterable[str], text_column: str | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        lines: Iterable[str],
+        text_column: str | None,
+        header_of: CsvRows | None = None,
+        first_line: int = 1,
+    ) -> None:
         csv.field_size_limit(_CSV_FIELD_LIMIT)
-        self.path = path
+        self.path, self.before = path, first_line - 1
         self.reader = csv.reader(lines)
+        if header_of is not None:
+            self.column, self.index = header_of.column, header_of.index
+            return
         try:
             header = next(self.reader, None) or []
         except csv.Error as error:
@@ -181,11 +193,16 @@ class CsvRows:
             )
         self.index = header.index(self.column)
 
+    @property
+    def line(self) -> int:
+        """The line the last row read ends on (1-based, from the file start)."""
+        return self.before + self.reader.line_num
+
     def __iter__(self) -> Iterator[Document | None]:
         try:
             for cells in self.reader:
                 content = normalise(cells[self.index]) if self.index < len(cells) else ""
-                yield Document(content, row=self.reader.line_num) if content else None
+                yield Document(content, row=self.line) if content else None
         except csv.Error as error:
             raise self._malformed(error) from None
 
@@ -193,7 +210,7 @@ class CsvRows:
         return InputError(
             f"malformed CSV: {error}",
             file=self.path,
-            line=self.reader.line_num,
+            line=self.line,
             fix="Quote fields that contain commas, quotes or newlines.",
         )
 

@@ -6,8 +6,9 @@ at most about `SEGMENT_BYTES` (16 MB; `segment_size` makes them equal, so a file
 over the limit is not scored as one big part and a scrap):
 
 - `.jsonl`: whole lines (`jsonl_segments`), rows numbered from the file start.
-- `.csv`: whole rows, read by the csv module over a text stream (a quoted cell may span
-  lines, so a raw newline is not a row end); rows numbered from the file start.
+- `.csv`: whole rows. A quoted cell may span lines, so a raw newline is not a row end:
+  the csv module parses a block of whole lines, and the block's last row (which may go
+  on in the next block) waits for the next one; rows numbered from the file start.
 - any other file (`.txt`, `.md`, `.py`): cut after an empty line, else after a line end
   (a paragraph longer than a segment), else at a UTF-8 character boundary (a line
   longer than a segment); each segment is ONE document, and the file's manifest rows
@@ -26,7 +27,6 @@ Not here: reading a small file (documents.py), scoring and placing (corpus_build
 
 from __future__ import annotations
 
-import codecs
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,7 +51,10 @@ TEXT_NOTE = (
     f"one document: a text file over {2 * SEGMENT_BYTES >> 20} MB is read as documents "
     f"of at most {SEGMENT_BYTES >> 20} MB, cut at empty lines"
 )
-_READ_BYTES = 1 << 20  # csv stream buffer; hashing the rest of a skipped file
+_READ_BYTES = 1 << 20  # hashing the rest of a skipped file
+# A CSV block is parsed from an io.StringIO (4 bytes a character): blocks of 1 MB keep
+# that small, and a segment gathers the rows of several blocks.
+_CSV_BLOCK_BYTES = 1 << 20
 
 
 @dataclass
@@ -191,81 +194,111 @@ def _drain(handle: io.BufferedIOBase, digest: Any) -> None:
         digest.update(block)
 
 
-class _HashedReader(io.RawIOBase):
-    """A binary file read through `digest` (what the csv text stream reads is hashed)."""
-
-    def __init__(self, handle: io.BufferedIOBase, digest: Any) -> None:
-        self.handle, self.digest = handle, digest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        count = self.handle.readinto(buffer)
-        self.digest.update(memoryview(buffer)[:count])
-        return count
-
-
-class _Lines:
-    """A text stream's lines for the csv reader, counting their UTF-8 bytes and noting
-    the first byte that is not UTF-8 (decoded as a surrogate escape, so reading goes on)."""
-
-    def __init__(self, stream: io.TextIOBase, start: int) -> None:
-        self.stream, self.bytes = stream, start
-        self.bad: tuple[int, int] | None = None  # (byte, file offset)
-
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self.stream)
-        if line.isascii():  # O(1) for a str: most lines cost no encode
-            self.bytes += len(line)
-            return line
-        try:
-            self.bytes += len(line.encode("utf-8"))
-        except UnicodeEncodeError as error:
-            before = len(line[: error.start].encode("utf-8", "surrogateescape"))
-            if self.bad is None:
-                self.bad = (ord(line[error.start]) - 0xDC00, self.bytes + before)
-            self.bytes += len(line.encode("utf-8", "surrogateescape"))
-        return line
+def _decode(data: bytes, offset: int) -> tuple[str, UnicodeDecodeError | None]:
+    """`data` decoded (BOM dropped at the file start), and the first decoding error; a
+    byte that is not UTF-8 is kept as a surrogate escape, so the rows around it parse."""
+    codec = "utf-8-sig" if offset == 0 else "utf-8"
+    try:
+        return data.decode(codec), None
+    except UnicodeDecodeError as error:
+        return data.decode(codec, "surrogateescape"), error
 
 
 def _csv_segments(
     path: Path, handle: io.BufferedIOBase, text_column: str | None, segment_bytes: int, digest: Any
 ) -> Iterator[Segment]:
-    """Segments of whole CSV rows (at most about `segment_bytes` of source each)."""
-    raw = io.BufferedReader(_HashedReader(handle, digest), _READ_BYTES)
-    bom = raw.peek(3)[:3] == codecs.BOM_UTF8
-    stream = io.TextIOWrapper(raw, "utf-8-sig", errors="surrogateescape", newline="\n")
-    lines = _Lines(stream, start=3 if bom else 0)
+    """Segments of whole CSV rows, gathered from blocks (`_csv_blocks`) until about
+    `segment_bytes` of the file is read."""
+    found, first_line, size, bad = FileDocuments(), 1, 0, None
+    block_bytes = min(segment_bytes, _CSV_BLOCK_BYTES)
     try:
-        rows = CsvRows(path, lines, text_column)
+        for block in _csv_blocks(path, handle, text_column, block_bytes, digest):
+            for document in block.rows:
+                _take(found, document)
+            size, bad = size + block.consumed, bad or block.bad
+            if size >= segment_bytes or (block.at_end and (size or first_line == 1)):
+                found = FileDocuments(skip_reason=str(bad)) if bad else block.reader.summary(found)
+                yield Segment(found, (first_line, block.last))
+                found, first_line, size, bad = FileDocuments(), block.last + 1, 0, None
     except SkipFile as skip:  # no text column: the whole file
-        reason = str(not_utf8(*lines.bad)) if lines.bad else str(skip)
-        yield Segment(FileDocuments(skip_reason=reason), None)
-        _drain(handle, digest)  # what the text stream read is hashed; the rest is not
-        return
-    first_line, start = 1, 0
-    found = FileDocuments()
-    for document in rows:
-        if document is None:
-            found.rows_without_text += 1
-        else:
-            found.documents.append(document)
-        if lines.bytes - start >= segment_bytes:
-            yield _csv_segment(rows, found, lines, (first_line, rows.reader.line_num))
-            first_line, start = rows.reader.line_num + 1, lines.bytes
-            found = FileDocuments()
-    if found.documents or found.rows_without_text or first_line == 1:
-        yield _csv_segment(rows, found, lines, (first_line, rows.reader.line_num))
+        yield Segment(FileDocuments(skip_reason=str(skip)), None)
+        _drain(handle, digest)
 
 
-def _csv_segment(
-    rows: CsvRows, found: FileDocuments, lines: _Lines, span: tuple[int, int]
-) -> Segment:
-    if lines.bad is not None:  # the segment holds a byte that is not UTF-8
-        bad, lines.bad = lines.bad, None
-        return Segment(FileDocuments(skip_reason=str(not_utf8(*bad))), span)
-    return Segment(rows.summary(found), span)
+@dataclass
+class _CsvBlock:
+    """The rows of one block of a CSV file: they end on line `last`; `consumed` bytes."""
+
+    reader: CsvRows
+    rows: list[Document | None]
+    last: int
+    consumed: int
+    bad: SkipFile | None  # a byte in the block that is not UTF-8
+    at_end: bool
+
+
+def _csv_blocks(
+    path: Path, handle: io.BufferedIOBase, text_column: str | None, block_bytes: int, digest: Any
+) -> Iterator[_CsvBlock]:
+    """A block of whole lines is parsed by the csv module; its last row (its quoted
+    cell may go on) waits for the next block. Raises SkipFile for no text column."""
+    header: CsvRows | None = None  # the first block's reader: the text column
+    first_line, offset, carry, at_end = 1, 0, b"", False
+    while not at_end:
+        wanted = max(block_bytes - len(carry), len(carry), 1)  # a row over a block: x2
+        block = handle.read(wanted)
+        digest.update(block)
+        at_end, data = len(block) < wanted, carry + block
+        cut = len(data) if at_end else data.rfind(b"\n") + 1
+        if cut == 0:  # one line longer than a block: read on
+            carry = data
+            continue
+        text, error = _decode(data[:cut], offset)
+        try:
+            reader = CsvRows(path, io.StringIO(text), text_column, header, first_line)
+        except SkipFile as skip:
+            raise (not_utf8(error.object[error.start], error.start) if error else skip) from None
+        rows, last = _csv_rows(reader, hold_last=not at_end)
+        if not (rows or at_end):  # no whole row yet (one row longer than a block): read on
+            carry = data
+            continue
+        header = header or reader
+        held = text[_line_start(text, last - first_line + 1) :]  # the row left for later
+        consumed = cut - len(held.encode("utf-8", "surrogateescape"))
+        carry = data[consumed:]
+        bad = None
+        if error is not None and error.start < consumed:
+            bad = not_utf8(error.object[error.start], offset + error.start)
+        yield _CsvBlock(reader, rows, last, consumed, bad, at_end)
+        first_line, offset = last + 1, offset + consumed
+
+
+def _csv_rows(reader: CsvRows, hold_last: bool) -> tuple[list[Document | None], int]:
+    """The block's rows (but its last one when `hold_last`) and the line they end on."""
+    rows: list[Document | None] = []
+    last, pending = reader.line, None  # reader.line: after the header, if it read one
+    for document in reader:
+        if pending is not None:
+            rows.append(pending[0])
+            last = pending[1]
+        pending = (document, reader.line)
+    if pending is not None and not hold_last:
+        rows.append(pending[0])
+        last = pending[1]
+    return rows, last
+
+
+def _take(found: FileDocuments, document: Document | None) -> None:
+    if document is None:
+        found.rows_without_text += 1
+    else:
+        found.documents.append(document)
+
+
+def _line_start(text: str, lines: int) -> int:
+    """Where line `lines` + 1 of `text` starts (counted back from the end: few lines)."""
+    total = text.count("\n") + (not text.endswith("\n"))
+    position = len(text)
+    for _ in range(total - lines):
+        position = text.rfind("\n", 0, position - 1) + 1 if position else 0
+    return position

@@ -11,6 +11,7 @@ from typing import Any
 
 from picochat import layout
 from picochat.configs import CorpusConfig
+from picochat.data.corpus_report import segmented_files
 from picochat.stages.declaration import Command, RunSpec, Stage, runner
 
 
@@ -20,6 +21,8 @@ def _describe(result: Any) -> list[str]:
         f"corpus: {stats['documents']:,} documents, {stats['chars']:,} characters from "
         f"{stats['files_included']:,} files ({stats['files_skipped']:,} skipped)"
     ]
+    if segmented := segmented_files(result.manifest):
+        lines.append(segmented)
     for entry in result.manifest["pack_files"]:
         where = f"{entry['path']} ({entry['rows']:,} rows)" if entry["exists"] else "not given"
         lines.append(f"pack {entry['role']}: {where}")
