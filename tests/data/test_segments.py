@@ -10,9 +10,9 @@ import random
 import re
 
 import pytest
+from tests.data.test_corpus_segments import _build  # the manifest without run-specific keys
 
-from picochat.configs import CorpusConfig
-from picochat.data import corpus, corpus_builder
+from picochat.data import corpus_builder
 from picochat.data import segments as segments_module
 from picochat.data.documents import normalise, read_documents
 from picochat.data.segments import TEXT_NOTE, read_segments, segment_size
@@ -158,13 +158,6 @@ def test_segment_size_is_equal_parts_over_twice_the_limit():
     assert segment_size((32 << 20) + 1) == 11184811  # three equal parts, not 16 + 16 + 1 B
     assert segment_size(512 << 20) == 16 << 20
     assert segment_size(600 << 20) == -(-(600 << 20) // 38)  # 37.5 -> 38 parts
-
-
-def _build(folder, out) -> dict:
-    manifest = corpus.build_corpus(CorpusConfig(input=folder, out=out / "corpus.txt")).manifest
-    for key in ("wall_seconds", "created_at", "config", "corpus_path"):
-        manifest.pop(key)
-    return manifest
 
 
 def test_data_build_reads_large_csv_and_text_in_segments(tmp_path, monkeypatch):
