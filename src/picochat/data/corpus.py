@@ -4,9 +4,8 @@
 scores it, marks exact and near duplicates against the documents already kept, and
 streams the kept documents straight into `corpus.txt` (documents joined by
 `SEPARATOR`, a final newline). Memory never holds the corpus: one file's documents
-at a time (about 6x the file while it is read; a JSONL file over 32 MB is read in
-segments of at most 16 MB of whole lines, a long document measured in 1 M-character
-slices), plus about half a KB per kept document (its LSH and exact-duplicate index
+at a time (about 6x the file while it is read; a file over 32 MB is read in segments
+of at most 16 MB, segments.py; a long document measured in 1 M-character slices), plus about half a KB per kept document (its LSH and exact-duplicate index
 entries, `KeyIndex`; span columns, `DocumentTable`; containment anchors; the MinHash
 signature waits in a temporary file) and at most 32 MB of line hashes for the exact
 duplicate-line rate (`line_counts.py` spills the rest to disk). bench/bench_data.py and

@@ -28,6 +28,7 @@ Not here: reading a small file (documents.py), scoring and placing (corpus_build
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ _READ_BYTES = 1 << 20  # hashing the rest of a skipped file
 # A CSV block is parsed from an io.StringIO (4 bytes a character): blocks of 1 MB keep
 # that small, and a segment gathers the rows of several blocks.
 _CSV_BLOCK_BYTES = 1 << 20
+_TEXT_START = re.compile(r"\S")
 
 
 @dataclass
@@ -181,10 +183,11 @@ def _text_document(data: bytes, offset: int, first_line: int) -> FileDocuments:
         text = decode(data, offset)
     except SkipFile as skip:
         return FileDocuments(skip_reason=str(skip))
-    lead = text[: len(text) - len(text.lstrip())]  # blank lines before the text starts
     content = normalise(text)
-    if not content:
+    starts = _TEXT_START.search(text)  # (a search, not an lstrip: no copy of the segment)
+    if not content or starts is None:
         return FileDocuments(skip_reason="whitespace only")
+    lead = text[: starts.start()]  # the blank lines before the text
     row = first_line + lead.count("\n") + lead.count("\r") - lead.count("\r\n")
     return FileDocuments([Document(content, row=row)], note=TEXT_NOTE)
 
