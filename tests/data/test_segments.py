@@ -179,3 +179,12 @@ def test_data_build_reads_large_csv_and_text_in_segments(tmp_path, monkeypatch):
     assert corpus_text.startswith(normalise(text))  # the book, its pieces joined at empty lines
     report = (tmp_path / "parts/corpus_report.md").read_text()
     assert "book.txt (lines 1-" in report
+
+
+def test_a_binary_file_is_skipped_once_whatever_its_type(tmp_path):
+    for name in ("a.jsonl", "a.csv", "a.py"):
+        path = tmp_path / name
+        path.write_bytes(b"text\n" + b"\x00\x01" * 500 + b'\n{"text": "x"}\n' * 50)
+        assert [(s.lines, s.found.skip_reason) for s in _segments(path, 64)] == [
+            (None, "binary file (contains NUL bytes)")
+        ]
