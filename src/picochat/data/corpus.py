@@ -175,7 +175,7 @@ def build_corpus(config: CorpusConfig, write: bool = True) -> CorpusResult:
     )
     sink = atomic_open(paths["corpus"], "wb") if write else contextlib.nullcontext(_NullSink())
     with sink as handle:
-        builder = CorpusBuilder(config, handle)
+        builder = CorpusBuilder(config, handle, paths["corpus"].parent if write else None)
         _add_files(builder, sources.files)
         stats = builder.finish()
         if write:  # read back what was written, one document at a time

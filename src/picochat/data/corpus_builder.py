@@ -16,6 +16,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
@@ -84,14 +85,18 @@ class _Doc:
 class CorpusBuilder:
     """Streams documents into `sink` and keeps the small per-document records."""
 
-    def __init__(self, config: CorpusConfig, sink: IO[bytes] | Any) -> None:
+    def __init__(
+        self, config: CorpusConfig, sink: IO[bytes] | Any, folder: Path | None = None
+    ) -> None:
+        """`folder`: where the dedup indexes' temporary files go (the output's folder)."""
         self.config = config
         self.sink = sink
         self.digest = hashlib.sha256()
         self.chars = self.bytes = 0
         self.minhash = MinHasher(NUM_PERM, seed=MINHASH_SEED)
-        self.index = NearDuplicateIndex(config.near_duplicate_threshold, NUM_PERM)
-        self.seen = KeyIndex()  # exact key (first 8 digest bytes) -> id of the kept document
+        self.index = NearDuplicateIndex(config.near_duplicate_threshold, NUM_PERM, folder)
+        # exact key (first 8 digest bytes) -> id of the kept document
+        self.seen = KeyIndex(folder=folder)
         self.inputs: dict[str, str] = {}
         self.files: list[dict[str, Any]] = []
         self.documents = DocumentTable()
@@ -285,9 +290,10 @@ class CorpusBuilder:
         self.bytes += len(encoded)
 
     def finish(self) -> dict[str, Any]:
-        """The corpus stats; the near-duplicate index's signature file is closed (no
-        document is added after this)."""
+        """The corpus stats; the dedup indexes' temporary files are closed (no document
+        is added after this)."""
         self.index.close()
+        self.seen.close()
         if self.documents:
             self._emit("\n", b"\n")
         considered = self.counts["documents_considered"]

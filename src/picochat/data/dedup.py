@@ -194,7 +194,7 @@ class SignatureFile:
     few LSH candidates of a document are ever read back (one `pread` each).
     """
 
-    def __init__(self, num_perm: int, folder: str | None = None) -> None:
+    def __init__(self, num_perm: int, folder: str | os.PathLike | None = None) -> None:
         self.row_bytes = num_perm * 4
         self.num_perm = num_perm
         # Closed by close() or at exit; an anonymous file leaves nothing behind on a crash.
@@ -236,12 +236,12 @@ class NearDuplicateIndex:
     """
 
     def __init__(
-        self, threshold: float, num_perm: int = NUM_PERM, folder: str | None = None
+        self, threshold: float, num_perm: int = NUM_PERM, folder: str | os.PathLike | None = None
     ) -> None:
         self.threshold = threshold
         self.num_perm = num_perm
         self.bands, self.rows = lsh_shape(num_perm, threshold)
-        self._keys = KeyIndex()
+        self._keys = KeyIndex(folder=folder)
         self._sigs = SignatureFile(num_perm, folder)
         self._ids = array("q")  # slot -> caller's document id
         self._committed = 0  # slots before `begin`
@@ -299,5 +299,6 @@ class NearDuplicateIndex:
         del self._ids[self._committed :]
 
     def close(self) -> None:
-        """Remove the signature file (it is also removed when the process ends)."""
+        """Remove the signature file and the key index's runs (also removed at exit)."""
         self._sigs.close()
+        self._keys.close()

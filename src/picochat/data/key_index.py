@@ -14,32 +14,34 @@ merged into the main run once it holds a quarter as many entries. Each merge is 
 (no re-sort of the main run) and each entry is copied a bounded number of times on
 average, so building the index costs O(N log N) for the sorts of the small batches.
 
-`find(keys)` returns the ids in the order they were added (main run, then tail, then
-the recent and open entries), so "the earliest document" means the same as with a dict.
+Memory stays bounded: once main and tail together would pass `MEMORY_ENTRIES`, they
+are written as one sorted run to a temporary file (`sorted_runs.py`, in the caller's
+`folder`) and memory starts over. Disk runs are kept oldest first and the newest two
+merged (streamed, in chunks) while the newer is at least half the older, so run sizes
+at least double towards the oldest: O(log N) runs, each entry rewritten O(log N) times.
+
+`find(keys)` returns the ids in the order they were added (disk runs oldest first, main
+run, tail, then the recent and open entries), so "the earliest document" means the
+same as with a dict.
 
 Not here: what the keys are (`dedup.py` folds LSH bands and exact-text digests into them).
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from picochat.data.sorted_runs import DiskRun, MemoryRun, merge_runs, merge_sorted
+
 RECENT_ENTRIES = 1 << 16  # ~6 MB of dict entries before they move into the sorted runs
+# In-memory main + tail entries before they go to disk: 24 MB as arrays, ~50 MB at the
+# peak of the last in-memory merge (old, new and merged arrays at once). At 33 entries
+# a document that is ~60 K documents (~400 MB of text in bench_data_scale), so small
+# corpora never touch the disk; a disk run is searched as fast once its pages are cached.
+MEMORY_ENTRIES = 1 << 21
 _ID_LIMIT = np.iinfo(np.int32).max
-
-
-def _merge(
-    keys: np.ndarray, ids: np.ndarray, new_keys: np.ndarray, new_ids: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Two key-sorted runs as one, in linear time; for equal keys the older run first."""
-    slots = np.searchsorted(keys, new_keys, side="right") + np.arange(len(new_keys))
-    merged_keys = np.empty(len(keys) + len(new_keys), dtype=np.uint64)
-    merged_ids = np.empty(len(merged_keys), dtype=np.int32)
-    old = np.ones(len(merged_keys), dtype=bool)
-    old[slots] = False
-    merged_keys[slots], merged_ids[slots] = new_keys, new_ids
-    merged_keys[old], merged_ids[old] = keys, ids
-    return merged_keys, merged_ids
 
 
 def _run(entries: dict[int, list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -54,20 +56,34 @@ def _run(entries: dict[int, list[int]]) -> tuple[np.ndarray, np.ndarray]:
     return keys[order], ids[order]
 
 
+def _empty() -> tuple[np.ndarray, np.ndarray]:
+    return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int32)
+
+
 class KeyIndex:
     """uint64 key -> ids (several per key, in insertion order); 12 bytes a committed entry."""
 
-    def __init__(self, recent_entries: int = RECENT_ENTRIES) -> None:
-        self.recent_entries = recent_entries
-        empty = (np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int32))
-        self._main = self._tail = empty
+    def __init__(
+        self,
+        recent_entries: int | None = None,
+        memory_entries: int | None = None,
+        folder: str | os.PathLike | None = None,
+    ) -> None:
+        """`folder`: where disk runs' temporary files go (None: the system's temp dir)."""
+        # the defaults are read here, so a test can shrink them for a whole build
+        self.recent_entries = RECENT_ENTRIES if recent_entries is None else recent_entries
+        self.memory_entries = max(1, MEMORY_ENTRIES if memory_entries is None else memory_entries)
+        self.folder = folder
+        self._disk: list[DiskRun] = []  # oldest first
+        self._main = self._tail = _empty()
         self._recent: dict[int, list[int]] = {}
         self._recent_size = 0
         self._open: dict[int, list[int]] = {}
         self._open_size = 0
 
     def __len__(self) -> int:
-        return len(self._main[0]) + len(self._tail[0]) + self._recent_size + self._open_size
+        committed = sum(map(len, self._disk)) + len(self._main[0]) + len(self._tail[0])
+        return committed + self._recent_size + self._open_size
 
     def find(self, keys: np.ndarray) -> list[int]:
         """The ids stored under any of `keys` (uint64), run by run, the oldest run first."""
@@ -83,7 +99,8 @@ class KeyIndex:
         width = keys.shape[1]
         flat = keys.reshape(-1)
         found: list[list[int]] = [[] for _ in range(keys.shape[0])]
-        for run_keys, run_ids in (self._main, self._tail):
+        runs = [(run.keys, run.ids) for run in self._disk] + [self._main, self._tail]
+        for run_keys, run_ids in runs:
             if not len(run_keys):
                 continue
             lo = np.searchsorted(run_keys, flat, side="left")
@@ -129,9 +146,35 @@ class KeyIndex:
         self.rollback()
         if self._recent_size < self.recent_entries:
             return
-        self._tail = _merge(*self._tail, *_run(self._recent))
+        self._tail = merge_sorted(*self._tail, *_run(self._recent))
         self._recent.clear()
         self._recent_size = 0
-        if len(self._tail[0]) * 4 >= len(self._main[0]):
-            self._main = _merge(*self._main, *self._tail)
-            self._tail = (self._tail[0][:0], self._tail[1][:0])
+        if len(self._tail[0]) * 4 < len(self._main[0]):
+            return
+        if len(self._main[0]) + len(self._tail[0]) <= self.memory_entries:
+            self._main = merge_sorted(*self._main, *self._tail)
+        else:
+            self._spill()
+        self._tail = _empty()
+
+    def _spill(self) -> None:
+        """Main and tail, merged, become the newest disk run; then the newest runs merge
+        while the newer is at least half the older (sizes double towards the oldest)."""
+        main, tail = MemoryRun(*self._main), MemoryRun(*self._tail)
+        self._disk.append(merge_runs(main, tail, self.folder))
+        self._main = _empty()
+        while len(self._disk) >= 2 and 2 * len(self._disk[-1]) >= len(self._disk[-2]):
+            newer, older = self._disk.pop(), self._disk.pop()
+            self._disk.append(merge_runs(older, newer, self.folder))
+            older.close()
+            newer.close()
+
+    def close(self) -> None:
+        """Remove the disk runs' files and forget every entry (also done at exit)."""
+        for run in self._disk:
+            run.close()
+        self._disk.clear()
+        self._main = self._tail = _empty()
+        self._recent.clear()
+        self._recent_size = 0
+        self.rollback()
