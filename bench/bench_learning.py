@@ -11,17 +11,29 @@ row's switches. Two ways to compare:
                   (Muon's Newton-Schulz, QK-norm's extra norms) is paid for. Needs a
                   quiet machine; the load average before and after each row is recorded.
     --steps N     the same number of optimizer steps for every row: deterministic (same
-                  numbers on any load), isolates what each switch does per step.
+                  numbers on any load), isolates what each switch does per step. The
+                  screen of the switches on top of the recommended row ("rec+...") runs
+                  this way; a switch that changes the tokens per step (batch, context)
+                  compares at equal tokens (its --steps scaled), and its price in
+                  tokens/s comes from short back-to-back runs.
 
     PYTHONPATH=src python bench/bench_learning.py --minutes 5 [--rows adamw,muon+qk]
+    PYTHONPATH=src python bench/bench_learning.py --steps 800 --threads 1 --rows rec+untied
 
-Writes bench/results/bench_learning.json (and prints the table).
+--threads 1 on a shared, loaded machine: two torch threads contending with other
+processes ran 3-5x slower (2.2K against 11K tokens/s at load 3-4), and one thread gives
+the same numbers at fixed steps (recommended, 800 steps: 2.1566 BPB either way).
+
+Merges its rows into bench/results/bench_learning.json (--minutes) or
+bench/results/bench_learning_screen.json (--steps): a rerun replaces its row (at the same
+steps), the other rows stay. Prints the table.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -31,10 +43,13 @@ from bench_pretrain_quality import DATA, SETTINGS, picochat, run
 from picochat.artifacts import atomic_write_json, software_versions
 
 RESULTS = RESULTS_DIR / "bench_learning.json"
+SCREEN = RESULTS_DIR / "bench_learning_screen.json"
 TARGET_BPB = 2.05
 MUON_QK = ["--optimizer", "muon", "--qk-norm"]
 # The speedrun schedule: the peak until the last 40%, then linear to 0 (not cosine to 0.1x).
 WSD = ["--lr-schedule", "wsd", "--warmdown-fraction", "0.4", "--min-lr-ratio", "0"]
+# The best combination measured so far (the screen's base: each "rec+" row adds one switch).
+RECOMMENDED = [*MUON_QK, *WSD]
 ROWS = {
     "adamw": [],
     "adamw+qk": ["--qk-norm"],
@@ -47,7 +62,15 @@ ROWS = {
     # The switches that paid in --steps mode together; the periodic evaluation of the whole
     # validation text costs ~20 training steps each, so every 500 steps instead of 250 (the
     # final evaluation, at the end of the warmdown, is made whatever the cadence).
-    "recommended": [*MUON_QK, *WSD, "--eval-every", "500"],
+    "recommended": [*RECOMMENDED, "--eval-every", "500"],
+    # The screen: one switch each on top of the recommended row (--steps mode).
+    "rec+untied": [*RECOMMENDED, "--no-tie-embeddings"],
+    "rec+softcap15": [*RECOMMENDED, "--logit-softcap", "15"],
+    "rec+value-residual": [*RECOMMENDED, "--value-residual"],
+    # Equal tokens per step as 16 x 256 (attention over 128 positions costs half).
+    "rec+context128": [*RECOMMENDED, "--context-size", "128", "--batch-size", "32"],
+    # Half the tokens per step: compare at twice the steps (equal tokens).
+    "rec+batch8": [*RECOMMENDED, "--batch-size", "8"],
 }
 # Settings every row shares on top of the quality bench's (the 2.15 recipe); a row's
 # switches come after, so they win.
@@ -69,6 +92,8 @@ def one_row(name: str, switches: list[str], args, tokenizer: Path, out_dir: Path
         "--out-dir", str(out_dir / name), *base, *COMMON, *switches, *budget,
     ]  # fmt: skip
     load_before = os.getloadavg()[0]
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the child's torch threads
     seconds = run(picochat(*command))
     load_after = os.getloadavg()[0]
     report = json.loads((out_dir / name / "train_report.json").read_text())
@@ -82,15 +107,23 @@ def one_row(name: str, switches: list[str], args, tokenizer: Path, out_dir: Path
         "best_val_bpb": best["val_bpb"],
         "best_step": best["step"],
         "steps": report["steps"] if "steps" in report else report["history"][-1]["step"],
+        "tokens_seen": report["tokens_seen"],
         "tokens_per_sec": report["throughput"]["tokens_per_sec"],
+        "threads": args.threads,
         "num_parameters": report["model"]["num_parameters"],
         "process_seconds": round(seconds, 1),
         "load_average_before": load_before,
         "load_average_after": load_after,
         "curve": [
-            (h["step"], round(h["elapsed_seconds"], 1), round(h["val_bpb"], 4))
+            (
+                h["step"],
+                round(h["elapsed_seconds"], 1),
+                round(h["val_bpb"], 4),
+                None if h["train_loss"] is None else round(h["train_loss"] / math.log(2), 4),
+            )
             for h in report["history"]
         ],  # fmt: skip
+        "curve_columns": ["step", "elapsed_seconds", "val_bpb", "train_bits_per_token"],
     }
 
 
@@ -102,6 +135,9 @@ def main() -> None:
     parser.add_argument("--rows", default=",".join(ROWS), help="Comma-separated rows to run.")
     parser.add_argument("--data", type=Path, default=DATA, help="tinyshakespeare.txt")
     parser.add_argument("--out-dir", type=Path, default=None, help="Keep the runs here.")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="Torch threads of each run (OMP_NUM_THREADS)."
+    )
     args = parser.parse_args()
     if not args.data.is_file():
         print(f"skipped: {args.data} is missing (see ../shared/data/README.md)")
@@ -116,16 +152,27 @@ def main() -> None:
     for r in rows:
         print(f"{r['row']:<10}{r['best_val_bpb']:>9.4f}{r['best_step']:>8}{r['tokens_per_sec']:>10,.0f}"
               f"{r['load_average_before']:>10.2f} / {r['load_average_after']:.2f}")  # fmt: skip
-    atomic_write_json(
-        RESULTS if args.minutes else RESULTS.with_name("bench_learning_steps.json"),
-        {
-            "claim": f"best val BPB within 5 minutes <= {TARGET_BPB} (whole validation text)",
-            "mode": mode,
-            "rows": rows,
-            "cpu_count": os.cpu_count(),
-            "versions": software_versions(),
-        },
+    path = RESULTS if args.minutes else SCREEN
+    document = json.loads(path.read_text()) if path.is_file() else {}  # other keys stay
+    document.update(
+        claim=f"best val BPB within 5 minutes <= {TARGET_BPB} (whole validation text)",
+        mode=mode if args.minutes else "each row: its own --steps (row['steps'])",
+        rows=merged_rows(document.get("rows", []), rows, by_steps=not args.minutes),
+        cpu_count=os.cpu_count(),
+        versions=software_versions(),
     )
+    atomic_write_json(path, document)
+
+
+def merged_rows(old: list[dict], rows: list[dict], *, by_steps: bool) -> list[dict]:
+    """`old` rows with these added: a rerun replaces its row (same name, and same steps
+    in --steps mode), so rerunning one row keeps the others' figures."""
+
+    def key(row: dict) -> tuple:
+        return (row["row"], row["steps"]) if by_steps else (row["row"],)
+
+    new = {key(r) for r in rows}
+    return [r for r in old if key(r) not in new] + rows
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ SHAPES = [
     dict(n_embd=128, n_layer=2, n_head=4, context_size=128),
     dict(n_embd=192, n_layer=2, n_head=6, n_kv_head=2, context_size=64),
     dict(n_embd=128, n_layer=2, n_head=2, context_size=128, qk_norm=True),
+    dict(n_embd=128, n_layer=3, n_head=4, n_kv_head=2, context_size=128, value_residual=True),
 ]
 
 

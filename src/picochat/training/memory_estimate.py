@@ -64,8 +64,10 @@ def block_activation_bytes(c: Any, batch: int, precision: str, device_type: str)
         # QK-norm: the normed q/k concatenated; in bf16 the norm also keeps fp32 copies
         # of its input and output (measured with saved-tensor hooks: 4 vs 8 bytes each)
         + ((4 if fp32 else 8) * (H + KV) * D if getattr(c, "qk_norm", False) else 0)
-        # value residual: a * v and the mixed values
-        + (e * 2 * KV * D if getattr(c, "value_residual", False) else 0)
+        # value residual: the mixed values (in bf16 also the mixing's operands; measured
+        # with saved-tensor hooks: 4 vs 12 bytes a value; block 0, which mixes nothing,
+        # is counted too)
+        + ((4 if fp32 else 12) * KV * D if getattr(c, "value_residual", False) else 0)
         + _attention_bytes_per_token(c, batch, e, device_type, fp32)
         # swiglu: gate/up, SiLU(gate), SiLU(gate) * up; relu2: fc output, its square
         + e * (2 if getattr(c, "mlp", "swiglu") == "relu2" else 4) * M
