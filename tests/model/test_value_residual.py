@@ -102,3 +102,4 @@ def test_llama_export_refuses_value_residual():
     with pytest.raises(ConfigError, match="--value-residual") as info:
         refuse_non_llama(build(value_residual=True).config)
     assert "without --value-residual" in info.value.fix
+    assert "--value-residual: attention values mixed with the first block's" in str(info.value)

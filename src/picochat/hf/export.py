@@ -111,12 +111,13 @@ def refuse_non_llama(model_config: Any) -> None:
     """ConfigError when the checkpoint was trained with a switch Llama does not have."""
     switches = model_config.non_llama_switches()
     if switches:
+        flags = " and ".join(flag for flag, _ in switches)
+        layers = "; ".join(f"{flag}: {what}" for flag, what in switches)
         raise ConfigError(
-            f"This checkpoint was trained with {' and '.join(switches)}; Llama has no such "
-            "layer (QK-norm: RMSNorm on queries and keys; relu2: a relu(x)^2 MLP; soft-cap: "
-            "c * tanh(logits / c)), so a Llama model would compute different outputs.",
-            fix=f"Train without {' and '.join(switches)} to export; the native checkpoint "
-            "works with every picochat command.",
+            f"This checkpoint was trained with {flags}; Llama has no such layer ({layers}), "
+            "so a Llama model would compute different outputs.",
+            fix=f"Train without {flags} to export; the native checkpoint works with every "
+            "picochat command.",
         )
 
 

@@ -198,7 +198,7 @@ def export_gguf(config: Any) -> GGUFResult:
     tokenizer = load_tokenizer(config.tokenizer)
     tokenizer_pre(tokenizer)  # refuse before loading the weights
     model = load_checkpoint(config.checkpoint, device="cpu", tokenizer=tokenizer)
-    refuse_non_llama(model.config)  # GGUF's `llama`: no QK-norm, relu^2, soft-cap
+    refuse_non_llama(model.config)  # GGUF's `llama` has none of those switches either
     checkpoint = Path(config.checkpoint)
     path = Path(config.out or checkpoint.parent / f"model-{config.dtype}.gguf")
     name = f"picochat-{checkpoint.resolve().parent.name}"

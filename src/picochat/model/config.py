@@ -102,15 +102,24 @@ class ModelConfig:
                 fix="Use --n-kv-head equal to n_head (plain attention) or a divisor of it.",
             )
 
-    def non_llama_switches(self) -> list[str]:
-        """The flags this shape was built with that Llama has no counterpart for."""
+    def non_llama_switches(self) -> list[tuple[str, str]]:
+        """(flag, what it computes) for each switch of this shape that Llama has no
+        counterpart for."""
         switches = (
-            ("--qk-norm", self.qk_norm),
-            ("--mlp relu2", self.mlp == "relu2"),
-            (f"--logit-softcap {self.logit_softcap:g}", self.logit_softcap > 0),
-            ("--value-residual", self.value_residual),
+            ("--qk-norm", "RMSNorm on queries and keys", self.qk_norm),
+            ("--mlp relu2", "a relu(x)^2 MLP", self.mlp == "relu2"),
+            (
+                f"--logit-softcap {self.logit_softcap:g}",
+                "logits = c * tanh(logits / c)",
+                self.logit_softcap > 0,
+            ),
+            (
+                "--value-residual",
+                "attention values mixed with the first block's",
+                self.value_residual,
+            ),
         )
-        return [flag for flag, on in switches if on]
+        return [(flag, what) for flag, what, on in switches if on]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

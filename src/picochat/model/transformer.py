@@ -7,9 +7,10 @@
 Pre-norm RMSNorm, rotary position embeddings (the "rotate half" convention of
 Hugging Face Llama, so export is a renaming), SwiGLU, no biases, optional tied
 embeddings, grouped-query attention; optional QK-norm, relu^2 MLP, logit soft-cap and
-value residual (blocks after the first mix their values with the first block's). Attention is `F.scaled_dot_product_attention`,
-except on a CPU with short contexts, where two batched matmuls are faster (see
-`attention`). q/k/v and gate/up are fused into one matmul each (`attn_qkv`, `mlp_fc`).
+value residual (blocks after the first mix their values with the first block's).
+Attention is `F.scaled_dot_product_attention`, except on a CPU with short contexts,
+where two batched matmuls are faster (see `attention`). q/k/v and gate/up are fused
+into one matmul each (`attn_qkv`, `mlp_fc`).
 
 With `targets`, the loss comes from `chunked_loss.py`: the lm_head matmul and the
 cross-entropy run chunk by chunk, gradients included, so the full [B*T, vocab] fp32
