@@ -95,7 +95,7 @@ def _estimate(config: BaseTrainConfig, plan: Plan) -> None:
     from picochat.model.transformer import Transformer
     from picochat.runtime import resolve_device, resolve_precision
     from picochat.tokenizer import load_tokenizer
-    from picochat.training.memory_estimate import estimate_memory
+    from picochat.training.memory_estimate import estimate_memory, run_settings
     from picochat.training.pretrain_shards import shard_corpus_tokens
 
     plan.tokenizer = load_tokenizer(plan.root / layout.TOKENIZER)
@@ -121,14 +121,7 @@ def _estimate(config: BaseTrainConfig, plan: Plan) -> None:
     base_tokens = config.max_steps * tokens_per_step
     sec_per_step = probe_seconds_per_step(model, config.batch_size, plan.context, precision, device)
     plan.seconds_per_token = sec_per_step / tokens_per_step
-    memory = estimate_memory(
-        model_config,
-        batch_size=config.batch_size,
-        precision=precision,
-        device_type=device.type,
-        optimizer=config.optimizer,
-        activation_checkpointing=config.activation_checkpointing,
-    )
+    memory = estimate_memory(model_config, **run_settings(config, precision, device.type))
     plan.facts.update(
         parameters=model.num_parameters(),
         memory=memory,

@@ -23,7 +23,12 @@ import torch
 
 from picochat.errors import PicochatError
 from picochat.model.presets import token_budget_note
-from picochat.training.memory_estimate import describe, estimate_memory, human_bytes
+from picochat.training.memory_estimate import (
+    describe,
+    estimate_memory,
+    human_bytes,
+    run_settings,
+)
 
 ASSUMED_MFU = 0.4  # eager training on the devices measured so far reaches 35-70%
 # Headroom over the estimate (which counts live tensors) before a run is refused. CPU:
@@ -148,15 +153,7 @@ def preflight_base(
     config: Any, c: Any, device: torch.device, precision: str, world_size: int
 ) -> dict[str, Any]:
     """Estimate, check and describe the run; raises WillNotFitError when it cannot fit."""
-    settings = dict(
-        batch_size=config.batch_size,
-        precision=precision,
-        device_type=device.type,
-        optimizer=config.optimizer,
-        activation_checkpointing=config.activation_checkpointing,
-        world_size=world_size,
-        parallel=config.parallel,
-    )
+    settings = run_settings(config, precision, device.type, world_size)
     estimate = estimate_memory(c, **settings)
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if device.type == "cpu" else 1
     limit, source = available_memory(device, local)

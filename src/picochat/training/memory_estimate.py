@@ -75,6 +75,22 @@ def block_activation_bytes(c: Any, batch: int, precision: str, device_type: str)
     return per_token * batch * c.context_size
 
 
+def run_settings(
+    config: Any, precision: str, device_type: str, world_size: int = 1
+) -> dict[str, Any]:
+    """`estimate_memory`'s settings of a `train base` config on a device: `train base`'s
+    own preflight and `run tiny`'s plan estimate a run from the same ones."""
+    return dict(
+        batch_size=config.batch_size,
+        precision=precision,
+        device_type=device_type,
+        optimizer=config.optimizer,
+        activation_checkpointing=config.activation_checkpointing,
+        world_size=world_size,
+        parallel=config.parallel,
+    )
+
+
 def estimate_memory(
     c: Any,
     *,
