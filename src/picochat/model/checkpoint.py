@@ -30,6 +30,7 @@ from picochat.model.checkpoint_files import (
     read_checkpoint_json,
     read_checkpoint_tensors,
     require_file,
+    unusable_file,
 )
 from picochat.model.config import ModelConfig
 from picochat.model.size_check import check_fits
@@ -233,12 +234,12 @@ def load_training_state(path: str | Path, rank: int = 0, world_size: int = 1) ->
         fix="Resume from the `checkpoint/` folder of the run (best_checkpoint has no "
         "optimizer state), or start without --resume.",
     )
-    try:
+    with unusable_file(
+        state_path,
+        (Exception,),  # torch raises many types for a bad file; all mean "unusable"
+        "cannot be loaded",
+        fix="The file is corrupted or holds objects other than tensors/dicts; retrain "
+        "or start without --resume.",
+        typed=True,
+    ):
         return torch.load(state_path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file; all mean "unusable"
-        raise CheckpointError(
-            f"{TRAINING_STATE_FILE} cannot be loaded ({type(exc).__name__}: {exc}).",
-            file=state_path,
-            fix="The file is corrupted or holds objects other than tensors/dicts; retrain "
-            "or start without --resume.",
-        ) from exc

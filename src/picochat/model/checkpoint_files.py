@@ -3,13 +3,17 @@ the file: a missing file, a JSON file that does not parse, a safetensors file th
 corrupted or truncated.
 
 Every reader of a checkpoint folder (full, sharded, a LoRA adapter, DPO's reference
-log-probs) goes through these, so a broken file reads the same wherever it is met.
+log-probs, the training state) goes through these, so a broken file reads the same
+wherever it is met: `unusable_file` words every such failure as "<file> <problem>
+(<cause>).".
 Not for: what the files hold (`checkpoint.py`, `sharded.py`, `lora.py`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,27 +32,44 @@ def require_file(path: Path, message: str, fix: str) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def unusable_file(
+    path: Path,
+    errors: tuple[type[Exception], ...],
+    problem: str,
+    fix: str,
+    *,
+    typed: bool = False,
+) -> Iterator[None]:
+    """Any of `errors` raised inside becomes a CheckpointError naming the file: "<its
+    name> `problem` (<the cause>)."; `typed` puts the cause's type before it (where the
+    errors are many kinds, or a bare KeyError would print only the key)."""
+    try:
+        yield
+    except errors as exc:
+        cause = f"{type(exc).__name__}: {exc}" if typed else str(exc)
+        raise CheckpointError(f"{path.name} {problem} ({cause}).", file=path, fix=fix) from exc
+
+
 def read_checkpoint_json(path: Path) -> Any:
     """A checkpoint folder's JSON file (config.json, the shard index, adapter_config.json)
     parsed; a CheckpointError naming the file when it is not JSON (a corrupted checkpoint)."""
-    try:
+    with unusable_file(
+        path,
+        (json.JSONDecodeError, UnicodeDecodeError),
+        "is not valid JSON",
+        fix="The checkpoint is corrupted; use another one or retrain.",
+    ):
         return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(
-            f"{path.name} is not valid JSON ({exc}).",
-            file=path,
-            fix="The checkpoint is corrupted; use another one or retrain.",
-        ) from exc
 
 
 def read_checkpoint_tensors(path: Path) -> dict[str, torch.Tensor]:
     """A checkpoint's safetensors file (weights, a rank's shard, a LoRA adapter) loaded
     on the CPU; a CheckpointError naming the file when it is corrupted or truncated."""
-    try:
+    with unusable_file(
+        path,
+        (SafetensorError, OSError, ValueError, RuntimeError),
+        "cannot be read",
+        fix="The file is corrupted or truncated; use another checkpoint or retrain.",
+    ):
         return load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"{path.name} cannot be read ({exc}).",
-            file=path,
-            fix="The file is corrupted or truncated; use another checkpoint or retrain.",
-        ) from exc

@@ -20,6 +20,7 @@ import torch
 
 from picochat.errors import CheckpointError
 from picochat.model.checkpoint import load_training_state, training_state_file
+from picochat.model.checkpoint_files import unusable_file
 from picochat.model.sharded import shard_optimizer_state
 from picochat.training.state import capture_rng, restore_rng
 
@@ -75,17 +76,17 @@ def restore_state(
             file=state_file,
             fix="Start without --resume.",
         )
-    try:
+    with unusable_file(
+        state_file,
+        (KeyError, TypeError, ValueError, RuntimeError),
+        "does not fit this run",
+        fix="Resume with the same model settings, or start without --resume.",
+        typed=True,
+    ):
         optimizer.load_state_dict(shard_optimizer_state(optimizer, saved["optimizer"]))
         data.load_state_dict(saved["data"])
         restore_rng(saved["rng"])
         return LoopState(**saved["loop"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise CheckpointError(
-            f"{state_file.name} does not fit this run ({type(error).__name__}: {error}).",
-            file=state_file,
-            fix="Resume with the same model settings, or start without --resume.",
-        ) from error
 
 
 class Stop(NamedTuple):
