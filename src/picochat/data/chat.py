@@ -104,12 +104,19 @@ def _parse_chat_row(obj: dict[str, Any], line: int) -> ChatExample:
         )
     if not any(m["role"] == "user" for m in messages):
         raise RowProblem("no user message before the answer")
-    # Rows of one `group` stay on one side of the split, as DPO's pairs do.
+    return ChatExample(line, messages, split_group(obj, messages))
+
+
+def split_group(obj: dict[str, Any], messages: list[dict[str, Any]]) -> str:
+    """A row's `group_key`: its `group` (a string or integer) when given, else its
+    normalised final user prompt. Rows of one group stay on one side of the
+    train/validation split, chat rows and preference pairs alike."""
     group = obj.get("group")
-    if group is not None and not isinstance(group, (str, int)):
+    if group is None:
+        return normalize_prompt(last_user_content(messages))
+    if not isinstance(group, (str, int)):
         raise RowProblem(f"'group' must be a string or integer, got {type(group).__name__}")
-    key = f"group:{group}" if group is not None else normalize_prompt(last_user_content(messages))
-    return ChatExample(line, messages, key)
+    return f"group:{group}"
 
 
 def row_messages(obj: dict[str, Any]) -> list[dict[str, Any]]:

@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from picochat.data.chat import Conversation, check_text, last_user_content, validate_messages
+from picochat.data.chat import Conversation, check_text, split_group, validate_messages
 from picochat.data.jsonl import RowProblem, RowsRead
-from picochat.data.splits import normalize_prompt
 
 _KNOWN = {"user", "prompt", "system", "messages", "chosen", "rejected", "category", "group"}
 _FORM_FIX = (
@@ -73,12 +72,7 @@ def _parse_pair(obj: dict[str, Any], line: int) -> PreferencePair:
     if chosen.strip() == rejected.strip():
         raise RowProblem("'chosen' and 'rejected' are identical: the pair teaches nothing")
     category = _optional_str(obj, "category")
-    group = obj.get("group")
-    if group is not None and not isinstance(group, (str, int)):
-        raise RowProblem(f"'group' must be a string or integer, got {type(group).__name__}")
-    group_key = (
-        f"group:{group}" if group is not None else normalize_prompt(last_user_content(messages))
-    )
+    group_key = split_group(obj, messages)
     extra = {k: v for k, v in obj.items() if k not in _KNOWN}
     return PreferencePair(line, messages, chosen, rejected, category, group_key, extra)
 
