@@ -5,9 +5,10 @@ reader can report a bad row as `file:line` and carry on with the rest. Bytes are
 decoded per line: one undecodable line is one bad row, not a failed file. Blank lines
 are not rows. A missing file or a folder is an `InputError` straight away.
 
-Also here: `SkippedRow` (what readers list for each bad row) and `RowProblem`, the
-exception a row validator raises; `collect_rows` turns those into skipped rows, or into
-an `InputError` naming file and line in strict mode.
+Also here: `SkippedRow` (what readers list for each bad row, `skipped_summary` words
+them for an error) and `RowProblem`, the exception a row validator raises;
+`collect_rows` turns those into skipped rows, or into an `InputError` naming file and
+line in strict mode.
 
 Not here: what a valid row looks like (each reader decides: `chat`, `preferences`,
 `picochat.evaluation.items`).
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -68,6 +69,14 @@ class RowsRead(Generic[T]):
         """Grouped (train, validation) split: rows of one `group_key` stay on one side."""
         key = operator.attrgetter("group_key")
         return grouped_split(self.usable, key, val_fraction=val_fraction, seed=seed)
+
+
+def skipped_summary(skipped: Sequence[SkippedRow], shown: int = 3) -> str:
+    """The "N skipped: line L: why; ..." text of an error about skipped rows (the first
+    `shown` of them, in the order given)."""
+    listed = "; ".join(f"line {r.line}: {r.reason}" for r in skipped[:shown])
+    more = f"; and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return f"{len(skipped)} skipped" + (f": {listed}{more}" if skipped else "")
 
 
 class RowProblem(ValueError):

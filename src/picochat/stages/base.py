@@ -173,8 +173,6 @@ STAGE = Stage(
         "learning_rate": 3e-3,
         "eval_batches": 10,
         "early_stop_patience": 3,
-        "seed": None,
-        "device": None,
     },
     run_defaults_reason=(
         "the tiny preset with early stopping: on the example pack validation loss bottoms "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,9 @@ from picochat.markdown import fmt
 
 # Exit code of a run stopped by Ctrl-C/SIGTERM (after saving), as the shell's 128 + SIGINT.
 EXIT_INTERRUPTED = 130
+# `run tiny`'s run-wide flags: a stage's own (--base-seed, --sft-device) is unset there
+# unless given, so the run's applies (`seeded`; `picochat.pipeline.run.stage_settings`).
+RUN_WIDE = ("seed", "device")
 
 
 @dataclass(frozen=True)
@@ -133,13 +136,6 @@ def seeded(config: Any, seed: int) -> Any:
     return config
 
 
-def skipped_lines(skipped: Sequence[Any], shown: int = 3) -> str:
-    """The "N skipped: line L: why; ..." text of a reader's skipped rows (the first `shown`)."""
-    listed = "; ".join(f"line {r.line}: {r.reason}" for r in skipped[:shown])
-    more = f"; and {len(skipped) - shown} more" if len(skipped) > shown else ""
-    return f"{len(skipped)} skipped" + (f": {listed}{more}" if skipped else "")
-
-
 def final_line(report: dict[str, Any], extra: str) -> str:
     """Where a training stage stopped and its last evaluation (which may be earlier:
     Ctrl-C at step 15 with --eval-every 50 stops at 15 and was last evaluated at 0)."""
@@ -165,7 +161,8 @@ class Stage:
     prefix: str = ""  # `run tiny`'s flag prefix (--base-max-steps); default: the name and "-"
     folder: str | None = None  # sub-folder of a run (None: the run folder itself)
     report: str | None = None  # the report file in `folder`
-    # `run tiny`'s defaults where they differ from the config's on purpose, and why.
+    # `run tiny`'s defaults where they differ from the config's on purpose, and why
+    # (the RUN_WIDE flags are added: None, the run's own).
     run_defaults: Mapping[str, Any] = field(default_factory=dict)
     run_defaults_reason: str = ""
     needs: tuple[str, ...] = ()
@@ -196,8 +193,13 @@ class Stage:
     fan_out: Callable[[Any, RunSpec], list[Job]] | None = None
 
     def __post_init__(self) -> None:
+        # frozen: the derived fields are set once, here
         if not self.prefix:
-            object.__setattr__(self, "prefix", f"{self.name}-")  # frozen: set once, here
+            object.__setattr__(self, "prefix", f"{self.name}-")
+        own = {f.name for f in dataclasses.fields(self.config)}
+        run_wide = {k: None for k in RUN_WIDE if k in own and k not in self.run_defaults}
+        if self.in_run and run_wide:
+            object.__setattr__(self, "run_defaults", {**self.run_defaults, **run_wide})
 
     def run_config(self, **given: Any) -> Any:
         """The stage config of `run tiny`: its run defaults, then the flags given."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from picochat import layout
 from picochat.configs import DPOConfig
+from picochat.data.jsonl import skipped_summary
 from picochat.stages.declaration import (
     Command,
     Plan,
@@ -17,7 +18,6 @@ from picochat.stages.declaration import (
     Stage,
     checkpoint_of,
     runner,
-    skipped_lines,
 )
 
 SUMMARY_KEYS = ("dataset", "best", "stop_reason", "beta", "reference", "final")
@@ -67,7 +67,7 @@ def _validate(config: DPOConfig, run: RunSpec) -> None:
     prefs = read_preferences_jsonl(config.input)
     if not prefs.pairs:
         raise InputError(
-            f"No usable preference pairs for DPO ({skipped_lines(prefs.skipped)}); nothing "
+            f"No usable preference pairs for DPO ({skipped_summary(prefs.skipped)}); nothing "
             "was trained.",
             file=config.input,
             fix='Each row needs "user" (or "prompt"/"messages"), "chosen" and "rejected".',
@@ -98,8 +98,6 @@ STAGE = Stage(
         "max_steps": 40,
         "learning_rate": 5e-5,
         "eval_every": 10,
-        "seed": None,
-        "device": None,
     },
     run_defaults_reason=(
         "40 steps (not 200) at a 10x learning rate, evaluated every 10: the whole run is "

@@ -10,6 +10,7 @@ from typing import Any
 
 from picochat import layout
 from picochat.configs import SFTConfig
+from picochat.data.jsonl import skipped_summary
 from picochat.markdown import fmt
 from picochat.stages.declaration import (
     Command,
@@ -19,7 +20,6 @@ from picochat.stages.declaration import (
     checkpoint_of,
     final_line,
     runner,
-    skipped_lines,
 )
 
 MANY_PASSES = 20  # past this many epochs SFT reproduces its training answers
@@ -65,7 +65,7 @@ def _validate(config: SFTConfig, run: RunSpec) -> None:
     chat = read_chat_jsonl(config.input, strict=config.strict)  # --sft-strict: stops at a bad row
     if not chat.examples:
         raise InputError(
-            f"No usable chat rows for SFT ({skipped_lines(chat.skipped)}); nothing was trained.",
+            f"No usable chat rows for SFT ({skipped_summary(chat.skipped)}); nothing was trained.",
             file=config.input,
             fix="Fix the rows listed, or check that the file is a chat JSONL.",
         )
@@ -108,7 +108,7 @@ STAGE = Stage(
     report=layout.SFT_REPORT,
     # 300 steps at 5e-3 memorise the 92 example rows (greedy replies reproduce 100% of
     # training answers, 0% of validation answers): the report shows exactly that.
-    run_defaults={"learning_rate": 5e-3, "seed": None, "device": None},
+    run_defaults={"learning_rate": 5e-3},
     run_defaults_reason=(
         "a higher learning rate so 300 steps visibly memorise the example chat rows, "
         "which the SFT report then shows"

@@ -30,6 +30,7 @@ from picochat import layout
 from picochat.chat_format import fit_to_context, render_prompt, render_training
 from picochat.configs.training import SFTConfig
 from picochat.data.chat import ChatExample, read_chat_jsonl, split_chat_examples
+from picochat.data.jsonl import SkippedRow, skipped_summary
 from picochat.errors import ConfigError, InputError
 from picochat.generation import generate_batch
 from picochat.model.lora import (
@@ -82,13 +83,10 @@ def train_sft(config: SFTConfig, *, show_progress: bool = True, on_step: Any = N
 
 
 def skipped_reasons(dataset: Any, rendered_skipped: list[dict[str, Any]], shown: int = 3) -> str:
-    """'N skipped: line 3: reason; line 7: reason; ...' for an error message."""
-    rows = [(r.line, r.reason) for r in dataset.skipped]
-    rows += [(r["line"], r["reason"]) for r in rendered_skipped]
-    rows.sort()
-    listed = "; ".join(f"line {line}: {reason}" for line, reason in rows[:shown])
-    more = f"; and {len(rows) - shown} more" if len(rows) > shown else ""
-    return f"{len(rows)} skipped" + (f": {listed}{more}" if rows else "")
+    """'N skipped: line 3: reason; line 7: reason; ...': the rows the reader skipped and
+    those rendering skipped (too long...), in line order, for an error message."""
+    rows = [*dataset.skipped, *(SkippedRow(r["line"], r["reason"]) for r in rendered_skipped)]
+    return skipped_summary(sorted(rows, key=lambda r: (r.line, r.reason)), shown)
 
 
 def _strict_check(config: SFTConfig, skipped: list[dict[str, Any]]) -> None:
