@@ -6,7 +6,10 @@
   as `User: ...\nAssistant: ...` lines. Rows with none of these (eval or preference
   rows) are left out and counted. A line that is not valid JSON is an `InputError`
   naming the file and line: a broken row is a broken file, not a quiet gap.
-- `.csv`: one document per row, column `text`, else the `--text-column` column.
+- `.csv`: one document per row, column `text`, else the `--text-column` column. Lines
+  end in LF, CRLF or a CR alone (old Mac), mixed too, and are numbered so; a quote
+  still open at the end of the file is an `InputError` naming the row it opened in
+  (read on, the rest of the file would be one cell).
 
 A file over 32 MB is read in segments of at most 16 MB (segments.py), so memory holds
 one segment, not the file: a `.jsonl` or `.csv` file in whole rows, and a text file cut
@@ -27,7 +30,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +38,9 @@ from picochat.errors import InputError
 
 BINARY_SNIFF_BYTES = 8192
 _CSV_FIELD_LIMIT = 2**31 - 1  # the csv default (128 KiB) rejects long documents
+UNCLOSED_QUOTE_FIX = (
+    'Close the quote (a quote inside a quoted cell is written twice: ""), or remove it.'
+)
 
 
 @dataclass
@@ -155,28 +161,51 @@ def _jsonl_documents(text: str, path: Path, first_line: int = 1) -> FileDocument
     return result
 
 
+class _Lines:
+    """The lines of `text` as the csv module wants them: universal newlines (LF, CRLF
+    or a CR alone, as old Mac files end lines), line ends kept. Counts the characters
+    handed out (`read`) and notes when the text ran out (`ended`)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = io.StringIO(text, newline="")
+        self.read, self.ended = 0, False
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.lines:
+            self.read += len(line)
+            yield line
+        self.ended = True
+
+
 class CsvRows:
-    """The text cells of a CSV file's rows, read by the csv module from `lines` (a
-    quoted cell may span lines). `header_of`: a reader of an earlier part of the same
-    file (segments.py), whose text column this part uses; its lines then start at
-    `first_line`.
+    """The text cells of the CSV rows in `text`, read by the csv module (a quoted cell
+    may span lines; lines end in LF, CRLF or CR). `header_of`: a reader of an earlier
+    part of the same file (segments.py), whose text column this part uses; its lines
+    then start at `first_line`. `final`: `text` runs to the end of the file.
 
     Raises SkipFile when the header has no text column; iterating yields a Document per
     row (`row`: the line the row ends on) or None for an empty cell, and raises
-    InputError naming the line of malformed CSV.
+    InputError naming the line of malformed CSV or of a quote never closed. When not
+    `final`, a row whose quoted cell is still open at the end of `text` is not yielded:
+    `open_row` is the line it starts on, and `end`/`last` (characters, line) mark the
+    end of the rows before it.
     """
 
     def __init__(
         self,
         path: Path,
-        lines: Iterable[str],
+        text: str,
         text_column: str | None,
         header_of: CsvRows | None = None,
         first_line: int = 1,
+        final: bool = True,
     ) -> None:
         csv.field_size_limit(_CSV_FIELD_LIMIT)
-        self.path, self.before = path, first_line - 1
-        self.reader = csv.reader(lines)
+        self.path, self.before, self.final = path, first_line - 1, final
+        self.lines = _Lines(text)
+        self.reader = csv.reader(self.lines)
+        self.open_row: int | None = None
+        self.end, self.last = 0, self.before
         if header_of is not None:
             self.column, self.index = header_of.column, header_of.index
             return
@@ -184,6 +213,9 @@ class CsvRows:
             header = next(self.reader, None) or []
         except csv.Error as error:
             raise self._malformed(error) from None
+        if self._ran_out(1):  # a header with a quoted cell still open at the end of `text`
+            return
+        self.end, self.last = self.lines.read, self.line
         self.column = "text" if "text" in header else text_column
         if self.column is None or self.column not in header:
             columns = ", ".join(header) or "none"
@@ -199,12 +231,34 @@ class CsvRows:
         return self.before + self.reader.line_num
 
     def __iter__(self) -> Iterator[Document | None]:
+        if self.open_row is not None:
+            return
         try:
             for cells in self.reader:
+                if self._ran_out(self.last + 1):
+                    return
+                self.end, self.last = self.lines.read, self.line
                 content = normalise(cells[self.index]) if self.index < len(cells) else ""
                 yield Document(content, row=self.line) if content else None
         except csv.Error as error:
             raise self._malformed(error) from None
+
+    def _ran_out(self, start: int) -> bool:
+        """Whether the row just read (starting on line `start`) ran to the end of the
+        text inside a quoted cell: the csv module ends a row at a line end unless a
+        quote is open, so a row it gives after the text ran out is an open quote. At the
+        file end that is an InputError (the rest of the file would be one cell)."""
+        if not self.lines.ended:
+            return False
+        if self.final:
+            raise InputError(
+                f"the row that starts on line {start} opens a quoted cell that never closes",
+                file=self.path,
+                line=start,
+                fix=UNCLOSED_QUOTE_FIX,
+            )
+        self.open_row = start
+        return True
 
     def _malformed(self, error: csv.Error) -> InputError:
         return InputError(
@@ -225,7 +279,7 @@ class CsvRows:
 
 def _csv_documents(text: str, path: Path, text_column: str | None) -> FileDocuments:
     try:
-        rows = CsvRows(path, io.StringIO(text), text_column)
+        rows = CsvRows(path, text, text_column)
     except SkipFile as skip:
         return FileDocuments(skip_reason=str(skip))
     result = FileDocuments()

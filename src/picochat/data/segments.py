@@ -7,8 +7,11 @@ over the limit is not scored as one big part and a scrap):
 
 - `.jsonl`: whole lines (`jsonl_segments`), rows numbered from the file start.
 - `.csv`: whole rows. A quoted cell may span lines, so a raw newline is not a row end:
-  the csv module parses a block of whole lines, and the block's last row (which may go
-  on in the next block) waits for the next one; rows numbered from the file start.
+  the csv module parses a block of whole lines (LF, CRLF or CR alone, never cut between
+  a CR and its LF), and a row whose quote is still open at the block's end waits for
+  the next one; rows numbered from the file start. A row over `_CSV_ROW_BYTES` (16 MB,
+  e.g. a quote that never closes) is an InputError naming the line it starts on, read
+  no further than that limit past it.
 - any other file (`.txt`, `.md`, `.py`): cut after an empty line, else after a line end
   (a paragraph longer than a segment), else at a UTF-8 character boundary (a line
   longer than a segment); each segment is ONE document, and the file's manifest rows
@@ -36,6 +39,7 @@ from typing import Any
 
 from picochat.data.documents import (
     BINARY_SNIFF_BYTES,
+    UNCLOSED_QUOTE_FIX,
     CsvRows,
     Document,
     FileDocuments,
@@ -46,6 +50,7 @@ from picochat.data.documents import (
     read_documents,
     sniff_binary,
 )
+from picochat.errors import InputError
 
 SEGMENT_BYTES = 16 << 20
 TEXT_NOTE = (
@@ -56,6 +61,9 @@ _READ_BYTES = 1 << 20  # hashing the rest of a skipped file
 # A CSV block is parsed from an io.StringIO (4 bytes a character): blocks of 1 MB keep
 # that small, and a segment gathers the rows of several blocks.
 _CSV_BLOCK_BYTES = 1 << 20
+# The most one CSV row may hold (a quoted cell may span lines): past it, a quote that
+# never closes would make a segment grow to the rest of the file.
+_CSV_ROW_BYTES = SEGMENT_BYTES
 _TEXT_START = re.compile(r"\S")
 
 
@@ -243,52 +251,63 @@ class _CsvBlock:
 def _csv_blocks(
     path: Path, handle: io.BufferedIOBase, text_column: str | None, block_bytes: int, digest: Any
 ) -> Iterator[_CsvBlock]:
-    """A block of whole lines is parsed by the csv module; its last row (its quoted
-    cell may go on) waits for the next block. Raises SkipFile for no text column."""
+    """A block of whole lines is parsed by the csv module; a row whose quoted cell is
+    still open at the block's end waits for the next block. Raises SkipFile for no text
+    column, InputError for a row over `_CSV_ROW_BYTES` (`_read_on`)."""
     header: CsvRows | None = None  # the first block's reader: the text column
     first_line, offset, carry, at_end = 1, 0, b"", False
     while not at_end:
         wanted = max(block_bytes - len(carry), len(carry), 1)  # a row over a block: x2
+        wanted = min(wanted, _CSV_ROW_BYTES + 1 - len(carry))  # of one row, the limit + 1
         block = handle.read(wanted)
         digest.update(block)
         at_end, data = len(block) < wanted, carry + block
-        cut = len(data) if at_end else data.rfind(b"\n") + 1
+        cut = len(data) if at_end else _line_end(data)
         if cut == 0:  # one line longer than a block: read on
-            carry = data
+            carry = _read_on(path, data, first_line)
             continue
         text, error = _decode(data[:cut], offset)
         try:
-            reader = CsvRows(path, io.StringIO(text), text_column, header, first_line)
+            reader = CsvRows(path, text, text_column, header, first_line, final=at_end)
         except SkipFile as skip:
             raise (not_utf8(error.object[error.start], error.start) if error else skip) from None
-        rows, last = _csv_rows(reader, hold_last=not at_end)
-        if not (rows or at_end):  # no whole row yet (one row longer than a block): read on
-            carry = data
+        rows = list(reader)
+        if reader.end == 0 and not at_end:  # no whole row yet (one row over a block): read on
+            carry = _read_on(path, data, reader.open_row or first_line)
             continue
         header = header or reader
-        held = text[_line_start(text, last - first_line + 1) :]  # the row left for later
+        held = text[reader.end :]  # a row with an open quote, left for the next block
         consumed = cut - len(held.encode("utf-8", "surrogateescape"))
         carry = data[consumed:]
         bad = None
         if error is not None and error.start < consumed:
             bad = not_utf8(error.object[error.start], offset + error.start)
-        yield _CsvBlock(reader, rows, last, consumed, bad, at_end)
-        first_line, offset = last + 1, offset + consumed
+        yield _CsvBlock(reader, rows, reader.last, consumed, bad, at_end)
+        first_line, offset = reader.last + 1, offset + consumed
 
 
-def _csv_rows(reader: CsvRows, hold_last: bool) -> tuple[list[Document | None], int]:
-    """The block's rows (but its last one when `hold_last`) and the line they end on."""
-    rows: list[Document | None] = []
-    last, pending = reader.line, None  # reader.line: after the header, if it read one
-    for document in reader:
-        if pending is not None:
-            rows.append(pending[0])
-            last = pending[1]
-        pending = (document, reader.line)
-    if pending is not None and not hold_last:
-        rows.append(pending[0])
-        last = pending[1]
-    return rows, last
+def _line_end(data: bytes) -> int:
+    """After the last line end (LF, CRLF or a CR alone) in `data`; 0 for none. A CR as
+    the last byte does not count: the next block may start with its LF."""
+    return max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
+
+
+def _read_on(path: Path, data: bytes, line: int) -> bytes:
+    """`data` (one row, not ended yet) to be read on, or an InputError when it holds
+    more than `_CSV_ROW_BYTES`: a quote that never closes would otherwise make memory
+    hold the rest of the file."""
+    if len(data) <= _CSV_ROW_BYTES:
+        return data
+    limit = _CSV_ROW_BYTES
+    size = f"{limit >> 20} MB" if limit >= 1 << 20 else f"{limit} bytes"
+    raise InputError(
+        f"the row that starts on line {line} runs over {size} without ending: a quoted "
+        f"cell opened there never closes, or a cell is over {size}, the most a row of a "
+        f"CSV file over {2 * SEGMENT_BYTES >> 20} MB may hold",
+        file=path,
+        line=line,
+        fix=f"{UNCLOSED_QUOTE_FIX} A cell over {size}: split it, or save it as .txt.",
+    )
 
 
 def _take(found: FileDocuments, document: Document | None) -> None:
@@ -296,12 +315,3 @@ def _take(found: FileDocuments, document: Document | None) -> None:
         found.rows_without_text += 1
     else:
         found.documents.append(document)
-
-
-def _line_start(text: str, lines: int) -> int:
-    """Where line `lines` + 1 of `text` starts (counted back from the end: few lines)."""
-    total = text.count("\n") + (not text.endswith("\n"))
-    position = len(text)
-    for _ in range(total - lines):
-        position = text.rfind("\n", 0, position - 1) + 1 if position else 0
-    return position
