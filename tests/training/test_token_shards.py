@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
 from tokenizers import Tokenizer as HFTokenizer
 
+from picochat.data import corpus_stream, tokenize_shards
 from picochat.data import token_shards as fmt
-from picochat.data import tokenize_shards
+from picochat.data.corpus_stream import iter_pieces
 from picochat.data.tokenize_shards import ensure_token_shards
 from picochat.errors import InputError
 from picochat.tokenizer import load_tokenizer
@@ -39,6 +41,7 @@ def test_shards_hold_exactly_the_in_memory_stream(bpe_inputs, tmp_path, monkeypa
     paths, documents = bpe_inputs
     # Tiny batches and shards: documents are cut into pieces, shards roll over mid-document.
     monkeypatch.setattr(tokenize_shards, "BATCH_CHARS", 100)
+    monkeypatch.setattr(corpus_stream, "SPAN_ROWS", 2)  # spans read 2 rows at a time
     result = shards_of(paths, tmp_path, workers=workers, shard_tokens=97)
     shards = result.shards
     assert result.built and len(shards.shards) > 3
@@ -49,6 +52,42 @@ def test_shards_hold_exactly_the_in_memory_stream(bpe_inputs, tmp_path, monkeypa
         ids = shards.tokens(int(row[fmt.TOK_START]), int(row[fmt.TOK_END]))
         assert ids[0] == tok.bos_id and list(ids[1:]) == tok.encode(text)
     assert json.loads((shards.folder / fmt.INDEX).read_text())["workers"] == workers
+    spans = [[i, d["char_start"], d["char_end"]] for i, d in enumerate(manifest_documents(paths))]
+    columns = [fmt.DOC_ID, fmt.CHAR_START, fmt.CHAR_END]
+    assert shards.documents[:, columns].tolist() == spans
+
+
+def manifest_documents(paths) -> list[dict]:
+    return json.loads(paths["manifest"].read_text())["documents"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_index_counts_the_unknown_ids(make_inputs, tmp_path, monkeypatch, workers):
+    documents = ["abc xyz abc", "zzz q", "ab ba"]  # x, y, z and q are not in the vocabulary
+    paths = make_inputs(documents=documents, tokenizer_text="abc cab bca " * 20)
+    monkeypatch.setattr(tokenize_shards, "BATCH_CHARS", 4)  # several batches
+    shards = shards_of(paths, tmp_path, workers=workers).shards
+    tok = load_tokenizer(paths["tokenizer"])
+    unk = tok.token_to_id("<unk>")
+    expected = sum(tok.encode(text).count(unk) for text in documents)
+    assert shards.index["unknown_tokens"] == expected == 7
+
+
+def test_reading_the_spans_holds_no_python_object_per_document(tmp_path):
+    count = 100_000
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(f"d{i % 10}" for i in range(count)), encoding="utf-8")
+    starts = np.arange(count, dtype=np.int64) * 4
+    spans = np.column_stack([np.arange(count), starts, starts + 2])
+    tracemalloc.start()
+    try:
+        pieces = sum(1 for row, first, text in iter_pieces(corpus, spans, 1 << 20) if first)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert pieces == count
+    # the spans as one Python list: ~144 bytes a document (14.4 MB here); chunked: 2.4 MB
+    assert peak < 4 << 20, peak
 
 
 def test_hugging_face_tokenizers_gives_the_ids_stored_in_the_shards(bpe_inputs, tmp_path):

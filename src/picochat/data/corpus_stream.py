@@ -28,6 +28,9 @@ from picochat.tokenizer.bpe import text_pieces
 
 MANIFEST_FIX = "Point --corpus-manifest at the corpus_manifest.json written by `data build`."
 REBUILD_FIX = "Rebuild the corpus with `picochat data build`."
+# Spans become Python ints this many rows at a time (~1.5 MB): all at once they cost
+# ~180 bytes a document (a list and 3 ints), 180 MB for a million documents.
+SPAN_ROWS = 1 << 13
 
 
 def read_manifest(manifest: Path) -> dict[str, Any]:
@@ -100,7 +103,7 @@ def read_spans(manifest: Path | None) -> tuple[np.ndarray, str | None]:
         start, end = document_span(document, i, manifest)
         if end > start:
             flat.extend((i, start, end))
-    rows = np.frombuffer(flat, dtype=np.int64).reshape(-1, 3).copy()
+    rows = np.frombuffer(flat, dtype=np.int64).reshape(-1, 3)  # no copy: 24 bytes a document
     if len(rows) == 0:
         raise InputError("The manifest lists no non-empty document.", file=manifest)
     if np.any(np.diff(rows[:, 1]) < 0) or np.any(rows[1:, 1] < rows[:-1, 2]):
@@ -123,17 +126,27 @@ def _top_level_string(manifest: Path, key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _span_rows(spans: np.ndarray) -> Iterator[tuple[int, int, int]]:
+    """(row, char start, char end) of each row of `spans` (its last two columns)."""
+    for base in range(0, len(spans), SPAN_ROWS):
+        chunk = spans[base : base + SPAN_ROWS, -2:].tolist()
+        for row, (start, end) in enumerate(chunk, start=base):
+            yield row, start, end
+
+
 def iter_pieces(
     corpus: Path, spans: np.ndarray, piece_chars: int
 ) -> Iterator[tuple[int, bool, str]]:
     """(row of `spans`, first piece of its document, text) in corpus order, streamed.
+    `spans`: a row per document, the manifest id first and char start, char end last
+    (`read_spans`' rows, or the token shards' document index).
 
     Read with universal newlines, like `Path.read_text`, so char offsets mean the same.
     """
     try:
         with open(corpus, encoding="utf-8") as handle:
             position = 0
-            for row, (_, start, end) in enumerate(spans.tolist()):
+            for row, start, end in _span_rows(spans):
                 while position < start:  # the separators between documents
                     skipped = handle.read(min(start - position, piece_chars))
                     if not skipped:

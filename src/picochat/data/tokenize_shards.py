@@ -9,7 +9,9 @@ of about `BATCH_CHARS` characters to worker processes running Picochat's own enc
 (measured faster here than Hugging Face `tokenizers` on one long text, and the ids are
 identical: tests/data/test_token_shards.py checks both), and appends their ids to the
 shards in corpus order. At most 2 batches per worker are in flight, so memory is
-bounded by the batch size and the largest document, not by the corpus.
+bounded by the batch size and the largest document, not by the corpus, but for the
+document index (`documents.npy`, built in memory: 40 bytes a document, 40 MB a million;
+reading the manifest's spans adds 24 bytes a document while the index is made).
 
 Before writing, the shard size is estimated from the first `SAMPLE_CHARS` characters
 and compared with the free disk space (a clear error if it cannot fit). The folder is
@@ -92,21 +94,33 @@ def _init_worker(path: str) -> None:
     _TOKENIZER = load_tokenizer(path)
 
 
-def _encode(batch: list[tuple[int, bool, str]]) -> tuple[list[tuple[int, np.ndarray]], int, int]:
-    """(row, ids) per piece (`<|bos|>` first on a document's first piece), unknown ids,
-    UTF-8 bytes of the batch."""
+def _encode(
+    batch: list[tuple[int, bool, str]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """(row, token count) of each piece and all their ids in one array of the shards'
+    dtype (`<|bos|>` first on a document's first piece), unknown ids, UTF-8 bytes of the
+    batch. One array a batch, not one a piece: a batch of short documents has ~100,000
+    pieces, and an array and a tuple each cost ~200 bytes (x 2 batches a worker)."""
     tok = _TOKENIZER
     unk = tok.token_to_id("<unk>")
-    out, unknown, nbytes = [], 0, 0
+    dtype = fmt.dtype_for(tok.vocab_size)
+    bos = np.asarray([tok.bos_id], dtype=dtype)
+    parts, rows, lengths, nbytes = [], [], [], 0
     for row, first, text in batch:
-        ids = tok.encode_array(text)
-        if first:
-            ids = np.concatenate([np.asarray([tok.bos_id], dtype=ids.dtype), ids])
-        if unk is not None:
-            unknown += int(np.count_nonzero(ids == unk))
+        ids = tok.encode_array(text).astype(dtype, copy=False)
+        parts.extend((bos, ids) if first else (ids,))
+        rows.append(row)
+        lengths.append(len(ids) + first)
         nbytes += len(text.encode("utf-8"))
-        out.append((row, ids))
-    return out, unknown, nbytes
+    ids = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+    unknown = 0 if unk is None else int(np.count_nonzero(ids == unk))
+    return (
+        np.asarray(rows, dtype=np.int64),
+        np.asarray(lengths, dtype=np.int64),
+        ids,
+        unknown,
+        nbytes,
+    )
 
 
 def _encoded(batches: Iterator[list], tokenizer_path: Path, workers: int) -> Iterator[tuple]:
@@ -203,29 +217,29 @@ def build_token_shards(
         )
     estimate = _check_disk(corpus, tokenizer, folder.parent, dtype)
     corpus_bytes = Path(corpus).stat().st_size
-    starts = np.zeros(len(spans), dtype=np.int64)
-    ends = np.zeros(len(spans), dtype=np.int64)
+    # The document index, its token columns filled as the ids arrive: 40 bytes a
+    # document (40 MB a million) and the spans' only copy while the corpus is read.
+    documents = np.zeros((len(spans), 5), dtype=np.int64)
+    documents[:, [fmt.DOC_ID, fmt.CHAR_START, fmt.CHAR_END]] = spans  # no manifest: end -1
+    del spans
     unknown = 0
     progress = ByteProgress("tokenize", corpus_bytes, quiet=quiet)
     try:
         with atomic_dir(folder) as tmp:
             writer = _ShardWriter(tmp, dtype, shard_tokens)
-            pieces = iter_pieces(corpus, spans, BATCH_CHARS)
-            for results, unk, nbytes in _encoded(
+            pieces = iter_pieces(corpus, documents, BATCH_CHARS)
+            for rows, lengths, ids, unk, nbytes in _encoded(
                 _batches(pieces, BATCH_CHARS), tokenizer_path, workers
             ):
-                for row, ids in results:
-                    if ends[row] == 0:
-                        starts[row] = writer.total
-                    writer.write(ids)
-                    ends[row] = writer.total
+                ends = (writer.total + np.cumsum(lengths)).tolist()
+                for row, length, end in zip(rows.tolist(), lengths.tolist(), ends, strict=True):
+                    if documents[row, fmt.TOK_END] == 0:  # its first piece (<|bos|>: never empty)
+                        documents[row, fmt.TOK_START] = end - length
+                    documents[row, fmt.TOK_END] = end
+                writer.write(ids)
                 unknown += unk
                 progress.advance(nbytes)
             writer.close()
-            chars = int(spans[-1, 2]) if spans[-1, 2] >= 0 else None
-            documents = np.column_stack([spans[:, 0], starts, ends, spans[:, 1], spans[:, 2]])
-            if chars is None:  # no manifest: one document, to the end of the text
-                documents[0, fmt.CHAR_END] = -1
             np.save(tmp / fmt.DOCUMENTS, documents)
             index = {
                 "format": fmt.FORMAT,
