@@ -23,12 +23,13 @@ Not here: the format and opening (`token_shards.py`).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -123,22 +124,30 @@ def _encode(
     )
 
 
-def _encoded(batches: Iterator[list], tokenizer_path: Path, workers: int) -> Iterator[tuple]:
-    """Results of `_encode` in order; at most 2 batches per worker in flight."""
+@contextlib.contextmanager
+def _encoder(tokenizer_path: Path, workers: int) -> Iterator[Callable[[Iterator[list]], Iterator]]:
+    """A function from batches to their `_encode` results in order, at most 2 batches per
+    worker in flight. The workers start here, before the document index is made: forked
+    after it, they would keep its pages (and the spans') while the parent's writes copy
+    them, twice its memory."""
     if workers <= 1:
         _init_worker(str(tokenizer_path))
-        yield from map(_encode, batches)
+        yield lambda batches: map(_encode, batches)
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with context.Pool(workers, initializer=_init_worker, initargs=(str(tokenizer_path),)) as pool:
-        pending: deque = deque()
-        for batch in batches:
-            pending.append(pool.apply_async(_encode, (batch,)))
-            if len(pending) >= 2 * workers:
+
+        def encoded(batches: Iterator[list]) -> Iterator[tuple]:
+            pending: deque = deque()
+            for batch in batches:
+                pending.append(pool.apply_async(_encode, (batch,)))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().get()
+            while pending:
                 yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+
+        yield encoded
 
 
 class _ShardWriter:
@@ -193,6 +202,23 @@ def _check_disk(corpus: Path, tokenizer: Any, folder: Path, dtype: np.dtype) -> 
     return estimate
 
 
+def _document_index(manifest: Path | None, corpus_sha256: str | None) -> np.ndarray:
+    """The document index to fill (`documents.npy`): manifest id and char span set, the
+    token columns 0. 40 bytes a document (40 MB a million), and the manifest's spans (24
+    bytes a document) while it is made; the only copy of the spans while the corpus is
+    read."""
+    spans, named = read_spans(manifest)
+    if named is not None and named != corpus_sha256:
+        raise InputError(
+            "The manifest was written for another corpus (its corpus_sha256 differs).",
+            file=manifest,
+            fix="Pass the corpus_manifest.json written together with this corpus.",
+        )
+    documents = np.zeros((len(spans), 5), dtype=np.int64)
+    documents[:, [fmt.DOC_ID, fmt.CHAR_START, fmt.CHAR_END]] = spans  # no manifest: end -1
+    return documents
+
+
 def build_token_shards(
     corpus: Path,
     tokenizer_path: Path,
@@ -208,29 +234,15 @@ def build_token_shards(
     started = time.perf_counter()
     tokenizer = load_tokenizer(tokenizer_path)
     dtype = fmt.dtype_for(tokenizer.vocab_size)
-    spans, named = read_spans(manifest)
-    if named is not None and named != digests["corpus"]:
-        raise InputError(
-            "The manifest was written for another corpus (its corpus_sha256 differs).",
-            file=manifest,
-            fix="Pass the corpus_manifest.json written together with this corpus.",
-        )
-    estimate = _check_disk(corpus, tokenizer, folder.parent, dtype)
     corpus_bytes = Path(corpus).stat().st_size
-    # The document index, its token columns filled as the ids arrive: 40 bytes a
-    # document (40 MB a million) and the spans' only copy while the corpus is read.
-    documents = np.zeros((len(spans), 5), dtype=np.int64)
-    documents[:, [fmt.DOC_ID, fmt.CHAR_START, fmt.CHAR_END]] = spans  # no manifest: end -1
-    del spans
-    unknown = 0
     progress = ByteProgress("tokenize", corpus_bytes, quiet=quiet)
     try:
-        with atomic_dir(folder) as tmp:
-            writer = _ShardWriter(tmp, dtype, shard_tokens)
+        with _encoder(tokenizer_path, workers) as encoded, atomic_dir(folder) as tmp:
+            documents = _document_index(manifest, digests["corpus"])
+            estimate = _check_disk(corpus, tokenizer, folder.parent, dtype)
+            writer, unknown = _ShardWriter(tmp, dtype, shard_tokens), 0
             pieces = iter_pieces(corpus, documents, BATCH_CHARS)
-            for rows, lengths, ids, unk, nbytes in _encoded(
-                _batches(pieces, BATCH_CHARS), tokenizer_path, workers
-            ):
+            for rows, lengths, ids, unk, nbytes in encoded(_batches(pieces, BATCH_CHARS)):
                 ends = (writer.total + np.cumsum(lengths)).tolist()
                 for row, length, end in zip(rows.tolist(), lengths.tolist(), ends, strict=True):
                     if documents[row, fmt.TOK_END] == 0:  # its first piece (<|bos|>: never empty)
