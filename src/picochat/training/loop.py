@@ -4,14 +4,13 @@ Not for: data, models or reports of a particular stage. A stage hands in a `Trai
 (model, loss on a batch, a resumable batch source, an evaluation, a way to save the
 weights) and gets back a `LoopResult` (history, best, stop reason, throughput).
 
-What the loop owns: AdamW (decay on matrices only, `schedule.py`), warmup + cosine
-learning rate, gradient accumulation and clipping, bf16 autocast, optional
-`torch.compile`, DDP (`distributed.py`), evaluation every `eval_every` steps, the best
-checkpoint on validation loss, the budget guards (`max_steps`, `max_minutes`,
-`early_stop_patience`), divergence (a NaN/inf loss stops the run before the bad update
-is applied), Ctrl-C/SIGTERM (finish the step, save, stop with `interrupted`) and exact
-resume (`training_state.pt`: optimizer, step, RNG, data position, history; see
-`loop_state.py`).
+What the loop owns: the optimizer and learning-rate schedule (`schedule.py`, `optim.py`),
+gradient accumulation and clipping, bf16 autocast, optional `torch.compile`, DDP/FSDP
+(`parallel.py`), evaluation every `eval_every` steps, the best checkpoint on validation
+loss, the budget guards (`max_steps`, `max_minutes`, `early_stop_patience`), divergence
+(a NaN/inf loss stops the run before the bad update is applied), Ctrl-C/SIGTERM (finish
+the step, save, stop with `interrupted`) and exact resume (`training_state.pt`:
+optimizer, step, RNG, data position, history; see `loop_state.py`).
 
 Reading order: `run_loop` (the whole run in a dozen lines), then `_Run.train` (one
 optimizer step per pass), then the step's parts in the order they happen.
@@ -54,6 +53,8 @@ from picochat.training.loop_types import (
 from picochat.training.metrics_log import MetricsLog
 from picochat.training.progress import TrainingProgress
 from picochat.training.schedule import build_optimizer, learning_rate_at, set_learning_rate
+
+EVAL_TIME_MARGIN = 1.1  # the final evaluation may take 10% longer than the last (load varies)
 
 __all__ = [
     "BEST_CHECKPOINT_DIR",
@@ -137,8 +138,8 @@ class _Run:
         self.metrics: MetricsLog | None = None
         self.budget = config.max_minutes * 60 if config.max_minutes is not None else None
         self.started = self.elapsed_before = 0.0
-        # The last evaluation's duration: a time budget stops early enough for the final one.
-        self.last_eval_seconds = 0.0
+        # The last evaluation's and step's durations: what a time budget keeps back (`agree`).
+        self.last_eval_seconds = self.last_step_seconds = 0.0
         self.last_val: float | None = None
 
     def folder(self, name: str) -> Path:
@@ -221,7 +222,10 @@ class _Run:
         """One all-reduce per step, so every rank stops, and decays, in step."""
         used = 0.0
         if self.budget is not None:
-            used = (time.perf_counter() - self.started + self.last_eval_seconds) / self.budget
+            # The step that sees the line crossed is the last (one more may start just short
+            # of it); the final evaluation after it must still end within the budget.
+            reserve = EVAL_TIME_MARGIN * self.last_eval_seconds + self.last_step_seconds
+            used = (time.perf_counter() - self.started + reserve) / self.budget
         local = [float(not math.isfinite(step_loss)), float(signals.received is not None), used]
         flags = distributed.max_over_ranks(local, self.info)
         return StepFlags(flags[0] > 0, flags[1] > 0, None if self.budget is None else flags[2])
@@ -263,6 +267,7 @@ class _Run:
         all_tokens = tokens * self.info.world_size
         state.step += 1
         state.train_seconds += seconds
+        self.last_step_seconds = seconds
         state.tokens_seen += all_tokens
         interval["loss"] += step_loss
         interval["steps"] += 1
