@@ -17,6 +17,7 @@ REFUSED = [
     ("train", "base", "--grad-clip", "nan"),
     ("train", "base", "--warmup-steps", "-5"),
     ("train", "base", "--canary-count", "1000000"),
+    ("train", "base", "--dropout", "1.5"),
     ("train", "base", "--n-layer", "1000000"),
     ("train", "base", "--batch-size", "100000"),
     ("generate", "--temperature", "nan"),

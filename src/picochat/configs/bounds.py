@@ -53,6 +53,7 @@ BOUNDS: dict[str, Bound] = {
     "eval_batches": Bound(0, why="0 = the whole validation set"),
     "final_val_tokens": Bound(1, why="tokens scored after training"),
     "seed": Bound(0, 2**63 - 1),
+    "dropout": Bound(0.0, 0.9, why="a probability; above ~0.5 little signal is left"),
     "val_fraction": Bound(0.0, 0.9, why="a share held out; most data must stay for training"),
     "canary_count": Bound(0, 10000, why="each canary is probed after training"),
     "probe_rows": _COUNT,

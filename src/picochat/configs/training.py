@@ -166,6 +166,11 @@ class BaseTrainConfig(ModelShapeConfig, LoopConfig):
         choices=SPLIT_MODES,
     )
     val_fraction: float = option(0.1, "Share of tokens (or documents) held out for validation.")
+    dropout: float = option(
+        0.0,
+        "Dropout on the embeddings and on each attention and MLP output while training "
+        "(nanoGPT uses 0.2 on tinyshakespeare, a corpus seen many times); 0 = off.",
+    )
     canary_count: int = option(0, "Insert this many random secret strings into training text only.")
     token_shards: str = option(
         "auto",

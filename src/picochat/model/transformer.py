@@ -7,7 +7,8 @@
 Pre-norm RMSNorm, rotary position embeddings (the "rotate half" convention of
 Hugging Face Llama, so export is a renaming), SwiGLU, no biases, optional tied
 embeddings, grouped-query attention; optional QK-norm, relu^2 MLP, logit soft-cap and
-value residual (blocks after the first mix their values with the first block's).
+value residual (blocks after the first mix their values with the first block's), and
+residual dropout while training (`set_dropout`).
 Attention is `F.scaled_dot_product_attention`, except on a CPU with short contexts,
 where two batched matmuls are faster (see `attention`). q/k/v and gate/up are fused
 into one matmul each (`attn_qkv`, `mlp_fc`).
@@ -229,6 +230,7 @@ class Block(nn.Module):
         fc_width = config.mlp_hidden * (1 if self.relu2 else 2)  # swiglu: [gate; up]
         self.mlp_fc = Linear(config.n_embd, fc_width)
         self.mlp_proj = Linear(config.mlp_hidden, config.n_embd)
+        self.dropout = 0.0  # a run setting (`Transformer.set_dropout`), not in the checkpoint
 
     def attention(self, x, cos, sin, cache, mask, v_first=None):
         """(output, this block's values [B, T, KV, D] before mixing: `v_first` for the
@@ -264,8 +266,14 @@ class Block(nn.Module):
         """(x after the block, the first block's values: `v_first`, or this block's own
         when none is given) -- the values are used by --value-residual only."""
         attended, v_own = self.attention(self.attn_norm(x), cos, sin, cache, mask, v_first)
-        x = x + attended
-        return x + self.mlp(self.mlp_norm(x)), v_own if v_first is None else v_first
+        x = x + self.drop(attended)
+        return x + self.drop(self.mlp(self.mlp_norm(x))), v_own if v_first is None else v_first
+
+    def drop(self, branch: torch.Tensor) -> torch.Tensor:
+        """Residual dropout (--dropout) on a branch's output, in training mode only."""
+        if self.dropout and self.training:
+            return F.dropout(branch, self.dropout, training=True)
+        return branch
 
 
 class Transformer(nn.Module):
@@ -286,7 +294,17 @@ class Transformer(nn.Module):
         # --activation-checkpointing: each block's activations are recomputed in the
         # backward pass instead of kept (a run setting, not part of the checkpoint).
         self.activation_checkpointing = False
+        self.dropout = 0.0  # --dropout, likewise a run setting: see `set_dropout`
         self.reset_parameters()
+
+    def set_dropout(self, p: float) -> None:
+        """Dropout with probability `p` on the embeddings and on each attention and MLP
+        output before it joins the residual stream (nanoGPT's places, less its dropout of
+        attention weights, which would cost the fused kernels). Training mode only: eval()
+        and generation never drop."""
+        self.dropout = p
+        for block in self.blocks:
+            block.dropout = p
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
@@ -341,6 +359,8 @@ class Transformer(nn.Module):
             cos, sin = self.rope_cos[positions][:, :, None], self.rope_sin[positions][:, :, None]
             mask = cache.attention_mask(T)
         x = self.wte(idx)
+        if self.dropout and self.training:
+            x = F.dropout(x, self.dropout, training=True)
         recompute = self.activation_checkpointing and cache is None and torch.is_grad_enabled()
         v_first = None  # the first block's values (--value-residual)
         for block in self.blocks:

@@ -205,6 +205,7 @@ def _train(run: StageRun, model_config: ModelConfig) -> BaseTrainResult:
     data, canaries = _token_data(config, tokenizer, context, info, run.show_progress)
     seed_everything(config.seed)  # same init on every rank (DDP also broadcasts rank 0)
     model = _build_model(config, model_config, tokenizer, run.device).to(run.device)
+    model.set_dropout(config.dropout)
     model.train()
     loop = run.loop(_task(run, model, tokenizer, data, context), label="train base")
     # Every rank scores its share of the whole validation side (final and best weights).
