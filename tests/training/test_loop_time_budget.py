@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import types
 
 import pytest
 import torch
 
 from picochat.configs import BaseTrainConfig
+from picochat.model.checkpoint import save_checkpoint
 from picochat.training import loop
 from picochat.training.loop import TrainTask, run_loop
 from tiny_models import tiny_model
@@ -26,39 +29,73 @@ class Batches:
         pass
 
 
-def test_the_final_evaluation_ends_within_the_time_budget(tmp_path, monkeypatch):
-    """A step takes 1 s and an evaluation 5 s, then 5.4 s (load varies): keeping back
-    only the last evaluation's time, the run would stop after the step at 55 s and end
-    at 60.4 s, past a 60 s budget; the margin and the step's own time end it in time."""
-    clock = {"now": 0.0}
-    evaluations: list[float] = []
-    monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=lambda: clock["now"]))
+class FakeClock:
+    """The loop's only clock: a step takes 1 s, an evaluation 5 s, later ones 5.4 s."""
 
-    def loss_fn(model, batch):
-        clock["now"] += 1.0
-        _, loss = model(batch[:, :-1], batch[:, 1:])
-        return loss
+    def __init__(self, monkeypatch) -> None:
+        self.now = 0.0
+        self.evaluations: list[float] = []
+        monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=lambda: self.now))
 
-    def evaluate(model):
-        clock["now"] += 5.0 if not evaluations else 5.4
-        evaluations.append(clock["now"])
-        return {"val_loss": 1.0}
+    def task(self) -> TrainTask:
+        def loss_fn(model, batch):
+            self.now += 1.0
+            return model(batch[:, :-1], batch[:, 1:])[1]
 
-    task = TrainTask(
-        model=tiny_model(),
-        loss_fn=loss_fn,
-        train_batches=Batches(),
-        evaluate=evaluate,
-        save_checkpoint=lambda model, folder, state: None,
-        count_tokens=lambda batch: batch.numel(),
-    )
-    config = BaseTrainConfig(
-        corpus=tmp_path, tokenizer=tmp_path, out_dir=tmp_path / "run", max_steps=10_000,
-        eval_every=10_000, warmup_steps=0, max_minutes=1.0, device="cpu", learning_rate=1e-3,
+        def evaluate(model):
+            self.now += 5.0 if not self.evaluations else 5.4
+            self.evaluations.append(self.now)
+            return {"val_loss": 1.0}
+
+        def save(model, folder, state):
+            save_checkpoint(folder, model, tokenizer_sha256=None, training_state=state)
+
+        return TrainTask(
+            model=tiny_model(), loss_fn=loss_fn, train_batches=Batches(), evaluate=evaluate,
+            save_checkpoint=save, count_tokens=lambda batch: batch.numel(),
+        )  # fmt: skip
+
+
+def budget_config(out_dir, **overrides) -> BaseTrainConfig:
+    return BaseTrainConfig(
+        corpus=out_dir, tokenizer=out_dir, out_dir=out_dir, max_steps=10_000, eval_every=10_000,
+        warmup_steps=0, max_minutes=1.0, device="cpu", learning_rate=1e-3, **overrides,
     )  # fmt: skip
-    result = run_loop(
-        task, config, device=torch.device("cpu"), precision="fp32", show_progress=False
-    )
+
+
+def run(task: TrainTask, config: BaseTrainConfig, on_step=None):
+    return run_loop(
+        task, config, device=torch.device("cpu"), precision="fp32", show_progress=False,
+        on_step=on_step,
+    )  # fmt: skip
+
+
+def test_the_final_evaluation_ends_within_the_time_budget(tmp_path, monkeypatch):
+    """Keeping back only the last evaluation's time (5 s), the run would stop after the
+    step at 55 s and end at 60.4 s, past a 60 s budget; the 10% margin and the step's own
+    time end it in time."""
+    clock = FakeClock(monkeypatch)
+    result = run(clock.task(), budget_config(tmp_path / "run"))
     assert result.stop_reason == "max_minutes"
-    assert result.history[-1]["elapsed_seconds"] == pytest.approx(evaluations[-1])
-    assert 59.0 <= evaluations[-1] <= 60.0  # in time, and not stopped needlessly early
+    assert result.history[-1]["elapsed_seconds"] == pytest.approx(clock.evaluations[-1])
+    assert 59.0 <= clock.evaluations[-1] <= 60.0  # in time, and not stopped needlessly early
+
+
+def test_a_resumed_run_spends_what_is_left_of_the_budget(tmp_path, monkeypatch):
+    """Interrupted at 26 s and resumed, the run ends where an uninterrupted one would
+    (59.4 s of loop time in all, the learning rate decayed to its floor), not after a
+    fresh 60 s from the resume."""
+    clock = FakeClock(monkeypatch)
+    out = tmp_path / "run"
+
+    def interrupt(step: int) -> None:
+        if step == 20:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    first = run(clock.task(), budget_config(out), on_step=interrupt)
+    assert first.stop_reason == "interrupted" and first.steps == 21  # seen at the next step
+    resumed = run(clock.task(), budget_config(out, resume=True))
+    assert resumed.stop_reason == "max_minutes"
+    assert resumed.steps == 49  # the uninterrupted run's last step (5 s + 49 x 1 s + 5.4 s)
+    assert resumed.history[-1]["elapsed_seconds"] == pytest.approx(59.4)
+    assert resumed.history[-1]["lr"] == pytest.approx(1e-3 * 0.1)  # the floor, on time

@@ -49,7 +49,11 @@ class LoopConfig:
 
     out_dir: Path | None = path_option("Folder for this stage's artifacts.", required=True)
     max_steps: int  # no default here: each stage config sets it (loop_option)
-    max_minutes: float | None = option(None, "Stop (with a checkpoint) after this many minutes.")
+    max_minutes: float | None = option(
+        None,
+        "Stop (with a checkpoint) after this many minutes of the run, resumes included (the "
+        "time-based decay of the learning rate goes on where it stopped).",
+    )
     early_stop_patience: int | None = option(
         None, "Stop when validation loss has not improved for this many evaluations (0 = off)."
     )

@@ -47,8 +47,8 @@ from picochat.training.loop_types import (
     STOP_REASONS,
     BatchSource,
     LoopResult,
-    LossOutput,
     TrainTask,
+    split_loss,
 )
 from picochat.training.metrics_log import MetricsLog
 from picochat.training.progress import TrainingProgress
@@ -138,8 +138,7 @@ class _Run:
         self.metrics: MetricsLog | None = None
         self.budget = config.max_minutes * 60 if config.max_minutes is not None else None
         self.started = self.elapsed_before = 0.0
-        # The last evaluation's and step's durations: what a time budget keeps back (`agree`).
-        self.last_eval_seconds = self.last_step_seconds = 0.0
+        self.last_step_seconds = 0.0  # kept back by a time budget (`agree`)
         self.last_val: float | None = None
 
     def folder(self, name: str) -> Path:
@@ -166,6 +165,10 @@ class _Run:
             self.evaluate(None, {}, self.learning_rate(0, None), None)
         self.last_val = self.state.history[-1]["val_loss"] if self.state.history else None
         self.raw_model.train()
+
+    def elapsed(self) -> float:
+        """Wall seconds of the run so far, summed over resumes."""
+        return self.elapsed_before + time.perf_counter() - self.started
 
     # -- the run, one optimizer step per pass --------------------------------------------
 
@@ -210,7 +213,7 @@ class _Run:
             sync = self.train_model.no_sync() if ddp and micro < accum - 1 else None
             with sync or contextlib.nullcontext():
                 with autocast(self.device, self.precision):
-                    loss, extra = _split_loss(self.task.loss_fn(self.train_model, batch))
+                    loss, extra = split_loss(self.task.loss_fn(self.train_model, batch))
                 (loss / accum).backward()
             loss_sum += loss.detach().float()
             for key, value in extra.items():
@@ -224,8 +227,8 @@ class _Run:
         if self.budget is not None:
             # The step that sees the line crossed is the last (one more may start just short
             # of it); the final evaluation after it must still end within the budget.
-            reserve = EVAL_TIME_MARGIN * self.last_eval_seconds + self.last_step_seconds
-            used = (time.perf_counter() - self.started + reserve) / self.budget
+            reserve = EVAL_TIME_MARGIN * self.state.eval_seconds + self.last_step_seconds
+            used = (self.elapsed() + reserve) / self.budget  # resumes included
         local = [float(not math.isfinite(step_loss)), float(signals.received is not None), used]
         flags = distributed.max_over_ranks(local, self.info)
         return StepFlags(flags[0] > 0, flags[1] > 0, None if self.budget is None else flags[2])
@@ -310,9 +313,9 @@ class _Run:
         with torch.no_grad(), autocast(self.device, self.precision):
             metrics = self.task.evaluate(self.raw_model)
         self.raw_model.train()
-        self.last_eval_seconds = time.perf_counter() - eval_started
         state = self.state
-        state.elapsed_seconds = self.elapsed_before + time.perf_counter() - self.started
+        state.eval_seconds = time.perf_counter() - eval_started
+        state.elapsed_seconds = self.elapsed()
         entry: dict[str, Any] = {
             "step": state.step,
             "train_loss": train_loss,
@@ -351,6 +354,7 @@ class _Run:
         if self.info.is_main or self.sharded:  # FSDP: every rank writes its own slice
             training_state = None
             if with_state:
+                self.state.elapsed_seconds = self.elapsed()  # a resumed budget goes on from here
                 training_state = resume_state(self.optimizer, self.task.train_batches, self.state)
             self.task.save_checkpoint(self.raw_model, folder, training_state)
         distributed.barrier(self.info)
@@ -392,9 +396,3 @@ class _Run:
             checkpoint_dir=checkpoint,
             best_checkpoint_dir=best_dir if best_dir.exists() else None,
         )
-
-
-def _split_loss(output: LossOutput) -> tuple[torch.Tensor, dict[str, float]]:
-    if isinstance(output, tuple):
-        return output
-    return output, {}

@@ -41,6 +41,8 @@ class LoopState:
     train_seconds: float = 0.0
     # Wall time of the loop (training, evaluation, checkpoints), summed over resumes.
     elapsed_seconds: float = 0.0
+    # The last evaluation's duration: a time budget keeps it back for the final one.
+    eval_seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] | None = None
     evals_since_best: int = 0

@@ -34,6 +34,13 @@ class BatchSource(Protocol):
 LossOutput = torch.Tensor | tuple[torch.Tensor, dict[str, float]]
 
 
+def split_loss(output: LossOutput) -> tuple[torch.Tensor, dict[str, float]]:
+    """(loss, extra metrics) of a loss function's output, extras {} when it gave none."""
+    if isinstance(output, tuple):
+        return output
+    return output, {}
+
+
 @dataclass
 class TrainTask:
     """What a stage hands the loop."""
