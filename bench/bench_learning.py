@@ -100,6 +100,10 @@ ROWS = {
     "rec+warmdown0.7": [*RECOMMENDED, "--warmdown-fraction", "0.7"],
     # Twice the tokens per step: compare at half the steps (equal tokens).
     "rec+batch32": [*RECOMMENDED, "--batch-size", "32"],
+    # Width against depth at about the tiny preset's parameters (~0.86M): 8 blocks of 96
+    # (head size 24), 2 blocks of 192 (head size 32).
+    "rec+deep8x96": [*RECOMMENDED, "--n-layer", "8", "--n-embd", "96", "--n-head", "4"],
+    "rec+wide2x192": [*RECOMMENDED, "--n-layer", "2", "--n-embd", "192", "--n-head", "6"],
 }
 # Settings every row shares on top of the quality bench's (the 2.15 recipe); a row's
 # switches come after, so they win.
