@@ -12,16 +12,16 @@ import torch.nn.functional as F
 from picochat.errors import ConfigError
 from picochat.model.checkpoint import load_checkpoint, save_checkpoint
 from picochat.model.chunked_loss import linear_cross_entropy, linear_token_nll
-from picochat.model.config import ModelConfig, resolve_model_config
+from picochat.model.config import resolve_model_config
 from picochat.model.transformer import Transformer
+from tiny_models import tiny_model
 
 CAP = 3.0
 
 
 def build(**overrides) -> Transformer:
-    torch.manual_seed(0)
-    shape = dict(vocab_size=40, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, context_size=16)
-    return Transformer(ModelConfig(**{**shape, **overrides}))
+    """The shared tiny model at this file's shape, in training mode (as built)."""
+    return tiny_model(40, context_size=16, **overrides).train()
 
 
 def inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

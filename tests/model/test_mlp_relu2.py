@@ -10,16 +10,15 @@ import torch.nn.functional as F
 
 from picochat.errors import ConfigError
 from picochat.model.checkpoint import load_checkpoint, save_checkpoint
-from picochat.model.config import ModelConfig
 from picochat.model.presets import count_parameters
 from picochat.model.size_check import parameter_count
 from picochat.model.transformer import Transformer
+from tiny_models import tiny_model
 
 
 def build(**overrides) -> Transformer:
-    torch.manual_seed(0)
-    shape = dict(vocab_size=40, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, context_size=16)
-    return Transformer(ModelConfig(**{**shape, **overrides}))
+    """The shared tiny model at this file's shape, in training mode (as built)."""
+    return tiny_model(40, context_size=16, **overrides).train()
 
 
 def test_relu2_block_computes_relu_squared_with_a_4x_hidden_width():

@@ -9,15 +9,14 @@ import torch
 
 from picochat.errors import ConfigError
 from picochat.model.checkpoint import load_checkpoint, save_checkpoint
-from picochat.model.config import ModelConfig
 from picochat.model.presets import count_parameters
 from picochat.model.transformer import KVCache, Transformer
+from tiny_models import tiny_model
 
 
 def build(**overrides) -> Transformer:
-    torch.manual_seed(0)
-    shape = dict(vocab_size=40, n_layer=3, n_head=4, n_kv_head=2, n_embd=32, context_size=16)
-    return Transformer(ModelConfig(**{**shape, **overrides}))
+    """The shared tiny model at this file's shape, in training mode (as built)."""
+    return tiny_model(40, n_layer=3, context_size=16, **overrides).train()
 
 
 def first_block_values(model: Transformer, idx: torch.Tensor) -> torch.Tensor:

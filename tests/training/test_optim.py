@@ -7,17 +7,16 @@ import torch
 from tests.training.test_pretrain import base_config
 
 from picochat.errors import ConfigError
-from picochat.model.config import ModelConfig
 from picochat.model.transformer import Transformer
 from picochat.training.optim import CombinedOptimizer, muon_parameters
 from picochat.training.pretrain import train_base
 from picochat.training.schedule import build_optimizer, set_learning_rate
+from tiny_models import tiny_model
 
 
 def small_model(**overrides) -> Transformer:
-    torch.manual_seed(0)
-    shape = dict(vocab_size=40, n_layer=2, n_head=2, n_kv_head=1, n_embd=16, context_size=16)
-    return Transformer(ModelConfig(**{**shape, **overrides}))
+    """The shared tiny model at this file's shape, in training mode (as built)."""
+    return tiny_model(40, n_head=2, n_kv_head=1, n_embd=16, context_size=16, **overrides).train()
 
 
 @pytest.mark.parametrize("tie", [True, False])
