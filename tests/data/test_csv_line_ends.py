@@ -94,7 +94,7 @@ def test_an_open_quote_stops_a_segment_at_the_row_limit(tmp_path, monkeypatch):
     path = tmp_path / "rows.csv"
     path.write_bytes(data)
     opened = data.index(b'99,"this')
-    monkeypatch.setattr(segments_module, "_CSV_ROW_BYTES", 2000)
+    monkeypatch.setattr(segments_module, "_ROW_BYTES", 2000)
     monkeypatch.setattr(segments_module, "_CSV_BLOCK_BYTES", 100)
     read = _Counter()  # the digest sees every byte read
     with pytest.raises(InputError) as error:
@@ -112,7 +112,7 @@ def test_a_multiline_cell_under_the_row_limit_is_read(tmp_path, monkeypatch):
     path = tmp_path / "rows.csv"
     path.write_bytes(data)
     whole = read_documents(path, data)
-    monkeypatch.setattr(segments_module, "_CSV_ROW_BYTES", 2000)
+    monkeypatch.setattr(segments_module, "_ROW_BYTES", 2000)
     monkeypatch.setattr(segments_module, "_CSV_BLOCK_BYTES", 100)
     docs = [(d.text, d.row) for s in _segments(path, 400) for d in s.found.documents]
     assert docs == _rows(whole) and any(text.count("\n") == 49 for text, _ in docs)
@@ -127,7 +127,7 @@ def test_data_build_exits_2_on_an_open_quote(tmp_path, monkeypatch, run_cli):
     assert code == 2 and f"rows.csv:{line}:" in err and "never closes" in err
     assert "Traceback" not in err
     monkeypatch.setattr(corpus_builder, "SEGMENT_BYTES", 4000)  # read in segments
-    monkeypatch.setattr(segments_module, "_CSV_ROW_BYTES", 2000)
+    monkeypatch.setattr(segments_module, "_ROW_BYTES", 2000)
     code, _, err = run_cli("data", "build", "--input", folder, "--out", tmp_path / "parts")
     assert code == 2 and f"rows.csv:{line}:" in err and "runs over 2000 bytes" in err
     assert "Fix:" in err and "Traceback" not in err

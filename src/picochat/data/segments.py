@@ -5,11 +5,13 @@ text, documents), so a file over twice `SEGMENT_BYTES` (32 MB) is read in segmen
 at most about `SEGMENT_BYTES` (16 MB; `segment_size` makes them equal, so a file just
 over the limit is not scored as one big part and a scrap):
 
-- `.jsonl`: whole lines (`jsonl_segments`), rows numbered from the file start.
+- `.jsonl`: whole lines (`jsonl_segments`), rows numbered from the file start. A line
+  over `_ROW_BYTES` (16 MB, e.g. a file with no newline) is an InputError naming it,
+  read no further than that limit past its start.
 - `.csv`: whole rows. A quoted cell may span lines, so a raw newline is not a row end:
   the csv module parses a block of whole lines (LF, CRLF or CR alone, never cut between
   a CR and its LF), and a row whose quote is still open at the block's end waits for
-  the next one; rows numbered from the file start. A row over `_CSV_ROW_BYTES` (16 MB,
+  the next one; rows numbered from the file start. A row over `_ROW_BYTES` (16 MB,
   e.g. a quote that never closes) is an InputError naming the line it starts on, read
   no further than that limit past it.
 - any other file (`.txt`, `.md`, `.py`): cut after an empty line, else after a line end
@@ -61,9 +63,10 @@ _READ_BYTES = 1 << 20  # hashing the rest of a skipped file
 # A CSV block is parsed from an io.StringIO (4 bytes a character): blocks of 1 MB keep
 # that small, and a segment gathers the rows of several blocks.
 _CSV_BLOCK_BYTES = 1 << 20
-# The most one CSV row may hold (a quoted cell may span lines): past it, a quote that
-# never closes would make a segment grow to the rest of the file.
-_CSV_ROW_BYTES = SEGMENT_BYTES
+# The most one row may hold (a JSONL line; a CSV row, whose quoted cell may span lines):
+# past it, a file with no newline or a quote that never closes would make a segment
+# grow to the rest of the file.
+_ROW_BYTES = SEGMENT_BYTES
 _TEXT_START = re.compile(r"\S")
 
 
@@ -106,9 +109,12 @@ def read_segments(
         if suffix == ".csv":
             yield from _csv_segments(path, handle, text_column, segment_bytes, digest)
             return
-        byte_segments = jsonl_segments if suffix == ".jsonl" else text_segments
+        if suffix == ".jsonl":
+            byte_segments = jsonl_segments(handle, segment_bytes, path)
+        else:
+            byte_segments = text_segments(handle, segment_bytes)
         offset = 0
-        for data, first_line in byte_segments(handle, segment_bytes):
+        for data, first_line in byte_segments:
             digest.update(data)
             if suffix == ".jsonl":
                 found = read_documents(path, data, text_column, first_line, offset)
@@ -121,13 +127,18 @@ def read_segments(
             yield Segment(found, (first_line, last))
 
 
-def jsonl_segments(handle: io.BufferedIOBase, segment_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """(about `segment_bytes` of whole lines, the 1-based number of its first line)."""
+def jsonl_segments(
+    handle: io.BufferedIOBase, segment_bytes: int, path: Path | None = None
+) -> Iterator[tuple[bytes, int]]:
+    """(about `segment_bytes` of whole lines, the 1-based number of its first line); an
+    InputError naming `path` (default: the handle's name) for a line over `_ROW_BYTES`."""
     first_line, carry = 1, b""
-    while block := handle.read(segment_bytes):
+    while block := _jsonl_block(handle, segment_bytes, carry):
         data = carry + block
         cut = data.rfind(b"\n") + 1
         if cut == 0:  # one line longer than a segment: keep reading until it ends
+            if len(data) > _ROW_BYTES:
+                raise _row_too_long(path or Path(handle.name), first_line, jsonl=True)
             carry = data
             continue
         segment, carry = [data[:cut]], data[cut:]
@@ -136,6 +147,20 @@ def jsonl_segments(handle: io.BufferedIOBase, segment_bytes: int) -> Iterator[tu
         yield segment.pop(), first  # popped: this frame holds no reference while it is read
     if carry:
         yield carry, first_line
+
+
+def _jsonl_block(handle: io.BufferedIOBase, segment_bytes: int, carry: bytes) -> bytes:
+    """The next `segment_bytes` of the file, read in two parts when the open line
+    (`carry`, no newline in it) could pass `_ROW_BYTES` within them: first up to one
+    byte past that limit; the rest only if the line ended there. The blocks, and so
+    the segments, are those of one read."""
+    head = min(segment_bytes, _ROW_BYTES + 1 - len(carry))
+    if head >= segment_bytes:
+        return handle.read(segment_bytes)
+    first = handle.read(max(head, 1))
+    if len(first) < head or b"\n" not in first:  # the end of the file, or a line too long
+        return first
+    return b"".join((first, handle.read(segment_bytes - len(first))))
 
 
 def text_segments(handle: io.BufferedIOBase, segment_bytes: int) -> Iterator[tuple[bytes, int]]:
@@ -253,12 +278,12 @@ def _csv_blocks(
 ) -> Iterator[_CsvBlock]:
     """A block of whole lines is parsed by the csv module; a row whose quoted cell is
     still open at the block's end waits for the next block. Raises SkipFile for no text
-    column, InputError for a row over `_CSV_ROW_BYTES` (`_read_on`)."""
+    column, InputError for a row over `_ROW_BYTES` (`_read_on`)."""
     header: CsvRows | None = None  # the first block's reader: the text column
     first_line, offset, carry, at_end = 1, 0, b"", False
     while not at_end:
         wanted = max(block_bytes - len(carry), len(carry), 1)  # a row over a block: x2
-        wanted = min(wanted, _CSV_ROW_BYTES + 1 - len(carry))  # of one row, the limit + 1
+        wanted = min(wanted, _ROW_BYTES + 1 - len(carry))  # of one row, the limit + 1
         block = handle.read(wanted)
         digest.update(block)
         at_end, data = len(block) < wanted, carry + block
@@ -294,16 +319,31 @@ def _line_end(data: bytes) -> int:
 
 def _read_on(path: Path, data: bytes, line: int) -> bytes:
     """`data` (one row, not ended yet) to be read on, or an InputError when it holds
-    more than `_CSV_ROW_BYTES`: a quote that never closes would otherwise make memory
+    more than `_ROW_BYTES`: a quote that never closes would otherwise make memory
     hold the rest of the file."""
-    if len(data) <= _CSV_ROW_BYTES:
+    if len(data) <= _ROW_BYTES:
         return data
-    limit = _CSV_ROW_BYTES
+    raise _row_too_long(path, line, jsonl=False)
+
+
+def _row_too_long(path: Path, line: int, *, jsonl: bool) -> InputError:
+    """The error for a row (a JSONL line, a CSV row) over `_ROW_BYTES`."""
+    limit = _ROW_BYTES
     size = f"{limit >> 20} MB" if limit >= 1 << 20 else f"{limit} bytes"
-    raise InputError(
+    most = f"the most a {'line of a JSONL' if jsonl else 'row of a CSV'} file over "
+    most += f"{2 * SEGMENT_BYTES >> 20} MB may hold"
+    if jsonl:
+        return InputError(
+            f"line {line} runs over {size} without a line end: a row is over {size}, "
+            f"or the file is not JSON Lines (one object a line), {most}",
+            file=path,
+            line=line,
+            fix=f"Write one JSON object a line, each under {size}: split a longer row, "
+            "or save its text as .txt.",
+        )
+    return InputError(
         f"the row that starts on line {line} runs over {size} without ending: a quoted "
-        f"cell opened there never closes, or a cell is over {size}, the most a row of a "
-        f"CSV file over {2 * SEGMENT_BYTES >> 20} MB may hold",
+        f"cell opened there never closes, or a cell is over {size}, {most}",
         file=path,
         line=line,
         fix=f"{UNCLOSED_QUOTE_FIX} A cell over {size}: split it, or save it as .txt.",
