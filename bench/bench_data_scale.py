@@ -3,10 +3,20 @@
 For each size, a folder of JSONL files (16 MB each) is made from
 ../shared/data/tinyshakespeare.txt: its paragraphs reshuffled into documents of 40
 random paragraphs (so documents are distinct, not exact copies), repeated to size.
-Then each stage runs as its own command in a child process, and the parent samples
-the RSS of the child and all its descendants (summed: tokenizer workers count) every
-0.1 s; `peak_rss_mb` is the largest sum seen, `peak_anon_rss_mb` the same for anonymous
-memory only (RSS counts the memory-mapped token shards' pages too, which the kernel can drop).
+Then each stage runs as its own command in a child process, and the parent samples the
+memory of the child and all its descendants every 0.1 s (`MEMORY_KEYS`: each key is
+the largest value seen over the samples, in MB; the JSON repeats these meanings):
+
+    peak_pss_mb          the tree's Pss summed (/proc/PID/smaps_rollup): a page shared
+                         by N processes counts 1/N in each, so pages a forked tokenize
+                         worker shares copy-on-write with its parent count once in all;
+                         file-backed pages (the memory-mapped token shards) included
+    peak_pss_anon_mb     the same for anonymous memory only (Pss_Anon): what the kernel
+                         cannot drop; the honest figure for "memory the command needs"
+    peak_largest_rss_mb  the RSS of the largest single process of the tree
+    peak_rss_mb          RSS summed over the tree (as before): a shared page counts
+                         once per process that maps it, so it overcounts forked workers
+    peak_anon_rss_mb     RssAnon summed over the tree (as before): overcounts the same way
 
     data build     picochat data build --input SRC --out W/corpus.txt
     tok train      picochat tok train --type bpe --vocab-size 4096 (default --max-train-chars)
@@ -118,20 +128,35 @@ def make_source(folder: Path, megabytes: int, seed: int = 0) -> int:
     return total
 
 
+MEMORY_KEYS = {
+    "peak_pss_mb": "Pss summed over the process tree (shared pages split among sharers)",
+    "peak_pss_anon_mb": "Pss_Anon summed over the process tree (anonymous memory, shared "
+    "pages split): the memory the command needs",
+    "peak_largest_rss_mb": "RSS of the largest single process of the tree",
+    "peak_rss_mb": "RSS summed over the process tree: counts a page shared with forked "
+    "workers once per process (overcounts)",
+    "peak_anon_rss_mb": "RssAnon summed over the process tree (overcounts the same way)",
+}
+
+
 def measure(command: list[str], env: dict | None = None) -> dict:
-    """Wall time, peak summed RSS of the process tree, exit code and stdout of `command`."""
+    """Wall time, the peaks of `MEMORY_KEYS` over the process tree (sampled every
+    0.1 s), and the stdout of `command`."""
     started = time.perf_counter()
     child = subprocess.Popen(command, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, cwd=ROOT)  # fmt: skip
-    peak, peak_anon = [0], [0]
+    peaks = dict.fromkeys(MEMORY_KEYS, 0)
 
     def sample() -> None:
         proc = psutil.Process(child.pid)
         while child.poll() is None:
             try:
                 tree = [p for p in [proc, *proc.children(recursive=True)] if p.is_running()]
-                peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree))
-                peak_anon[0] = max(peak_anon[0], sum(_anon_rss(p.pid) for p in tree))
+                sampled = [_memory(p.pid) for p in tree]
+                now = {key: sum(m[key] for m in sampled) for key in MEMORY_KEYS}
+                now["peak_largest_rss_mb"] = max((m["peak_rss_mb"] for m in sampled), default=0)
+                for key, value in now.items():
+                    peaks[key] = max(peaks[key], value)
             except psutil.Error:
                 pass
             time.sleep(0.1)
@@ -142,21 +167,30 @@ def measure(command: list[str], env: dict | None = None) -> dict:
     watcher.join()
     if child.returncode != 0:
         raise SystemExit(f"failed ({child.returncode}): {' '.join(command)}\n{err[-3000:]}")
-    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak[0] / 1e6,
-            "peak_anon_rss_mb": peak_anon[0] / 1e6, "stdout": out}  # fmt: skip
+    memory = {key: value / 1e6 for key, value in peaks.items()}
+    return {"seconds": time.perf_counter() - started, **memory, "stdout": out}
 
 
-def _anon_rss(pid: int) -> int:
-    """Anonymous resident bytes (RSS less file-backed pages: the memory-mapped token
-    shards and the page cache they use count in RSS but are the kernel's to drop)."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+# /proc fields (kB) behind each per-process figure of MEMORY_KEYS
+_PROC_FIELDS = {
+    "smaps_rollup": {"Pss:": "peak_pss_mb", "Pss_Anon:": "peak_pss_anon_mb"},
+    "status": {"VmRSS:": "peak_rss_mb", "RssAnon:": "peak_anon_rss_mb"},
+}
+
+
+def _memory(pid: int) -> dict[str, int]:
+    """One process's bytes for each of `MEMORY_KEYS` (0 where it has exited)."""
+    found = dict.fromkeys(MEMORY_KEYS, 0)
+    for name, fields in _PROC_FIELDS.items():
+        try:
+            with open(f"/proc/{pid}/{name}", encoding="ascii") as proc_file:
+                for line in proc_file:
+                    key = fields.get(line.split(maxsplit=1)[0]) if line.strip() else None
+                    if key is not None:
+                        found[key] = int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return found
 
 
 def _tokenize_phase(stage: dict, w: Path) -> dict:
@@ -225,7 +259,7 @@ def print_table(rows: list[dict]) -> None:
         "train_base",
         "diagnostics",
     ]
-    print("each cell: wall s, MB/s, peak RSS/anonymous RSS MB")
+    print("each cell: wall s, MB/s, peak Pss/Pss_Anon summed over the process tree, MB")
     print(f"{'MB':>6} " + " ".join(f"{n:>28}" for n in names))
     for row in rows:
         cells = []
@@ -234,8 +268,8 @@ def print_table(rows: list[dict]) -> None:
             cells.append(
                 "-"
                 if s is None
-                else f"{s['seconds']:7.1f}s {s['mb_per_s']:6.1f}MB/s {s['peak_rss_mb']:5.0f}MB"
-                f"/{s.get('peak_anon_rss_mb', 0):.0f}"
+                else f"{s['seconds']:7.1f}s {s['mb_per_s']:6.1f}MB/s {s['peak_pss_mb']:5.0f}MB"
+                f"/{s['peak_pss_anon_mb']:.0f}"
             )
         print(f"{row['corpus_mb']:6.0f} " + " ".join(f"{c:>28}" for c in cells))
     for row in rows:
@@ -261,7 +295,7 @@ def project(rows: list[dict], megabytes: float) -> tuple[dict, str]:
     projected = {}
     for name, stage in last["stages"].items():
         values = {}
-        for key in ("seconds", "peak_rss_mb", "peak_anon_rss_mb"):
+        for key in ("seconds", *MEMORY_KEYS):
             if key not in stage:
                 continue
             other = prev["stages"].get(name, {}).get(key) if prev else None
@@ -309,6 +343,7 @@ def main() -> None:
             "train_steps": args.steps,
             "model": "preset tiny, context 256, batch 16",
         },  # fmt: skip
+        "memory_keys": {**MEMORY_KEYS, "unit": "MB (1e6 bytes), the peak over samples every 0.1 s"},
         "rows": [],
     }
     for megabytes in sizes:
