@@ -32,6 +32,7 @@ RANKS: dict[str, int] = {
     "plots": 0,
     "locks": 0,
     "outdir": 0,
+    "corpus_files": 0,
     # 1: the config dataclasses every layer reads (defaults and help text, no behaviour).
     "configs": 1,
     # 2: the building blocks, which know nothing of stages.

@@ -4,6 +4,7 @@ A run folder (what `picochat run tiny --out-dir D` writes, and what each stage
 command writes into its own `--out`/`--out-dir`):
 
     D/corpus.txt  corpus_manifest.json  corpus_report.md      the corpus stage
+    D/corpus/shard-00000.txt ...      a sharded corpus (`data build --shard-mb N`)
     D/token_shards/                                           token shards of a large corpus
     D/hf_rows/  hf_import_report.json                         `data hf-import` beside its corpus
     D/tokenizer.json  tokenizer_report.json                   the tokenizer stage
@@ -29,6 +30,7 @@ from pathlib import Path
 CORPUS = "corpus.txt"
 CORPUS_MANIFEST = "corpus_manifest.json"
 CORPUS_REPORT = "corpus_report.md"
+CORPUS_SHARD_PREFIX, CORPUS_SHARD_SUFFIX = "shard-", ".txt"  # shard-00000.txt, ...
 TOKEN_SHARDS = "token_shards"  # beside the corpus, when base trains through token shards
 # `data hf-import --out D/corpus.txt` also writes, beside the corpus:
 HF_ROWS = "hf_rows"  # the imported rows, in resumable parts
@@ -94,5 +96,20 @@ def eval_report(eval_name: str) -> str:
 
 
 def corpus_outputs(corpus: Path) -> tuple[Path, Path, Path]:
-    """corpus.txt and the manifest and report written beside it."""
+    """corpus.txt (or a shard folder) and the manifest and report written beside it."""
     return corpus, corpus.parent / CORPUS_MANIFEST, corpus.parent / CORPUS_REPORT
+
+
+def corpus_shard(number: int) -> str:
+    """The file name of a sharded corpus's shard `number` (inside its `--out` folder)."""
+    return f"{CORPUS_SHARD_PREFIX}{number:05d}{CORPUS_SHARD_SUFFIX}"
+
+
+def is_corpus_shard(name: str) -> bool:
+    """Whether a file name is one that `corpus_shard` gives."""
+    middle = name[len(CORPUS_SHARD_PREFIX) : -len(CORPUS_SHARD_SUFFIX)]
+    return (
+        name.startswith(CORPUS_SHARD_PREFIX)
+        and name.endswith(CORPUS_SHARD_SUFFIX)
+        and (middle.isdigit())
+    )

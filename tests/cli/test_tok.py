@@ -68,7 +68,7 @@ def test_bpe_train_via_cli(tmp_path, corpus, run_cli):
         ("empty", [], "the corpus is empty"),
         ("blank", [], "the corpus is empty"),
         ("missing", [], "corpus file not found"),
-        ("folder", [], "expected a text file, got a folder"),
+        ("folder", [], "is a folder"),
         ("latin1", [], "not UTF-8"),
         ("ok", ["--type", "bpe", "--vocab-size", "200"], "smaller than the base alphabet"),
         ("ok", ["--type", "bpe", "--min-freq", "0"], "--min-freq must be at least 1"),

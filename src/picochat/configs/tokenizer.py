@@ -14,7 +14,9 @@ TOKENIZER_TYPES = ("char", "byte", "bpe")
 class TokenizerTrainConfig:
     """`tok train`: learn a tokenizer from a corpus."""
 
-    input: Path | None = path_option("The corpus.txt to learn from.", required=True)
+    input: Path | None = path_option(
+        "The corpus.txt (or shard folder) to learn from.", required=True
+    )
     out: Path | None = path_option("Where to write tokenizer.json.", required=True)
     type: str = option(
         "char",

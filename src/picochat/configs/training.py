@@ -158,7 +158,9 @@ class ModelShapeConfig:
 class BaseTrainConfig(ModelShapeConfig, LoopConfig):
     """`train base`: next-token pretraining on a corpus."""
 
-    corpus: Path | None = path_option("The corpus.txt to train on.", required=True)
+    corpus: Path | None = path_option(
+        "The corpus.txt (or shard folder, `data build --shard-mb`) to train on.", required=True
+    )
     tokenizer: Path | None = path_option("The tokenizer.json to encode it with.", required=True)
     corpus_manifest: Path | None = path_option(
         "corpus_manifest.json (document spans for whole-document holdout)."

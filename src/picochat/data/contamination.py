@@ -35,6 +35,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from picochat.corpus_files import open_corpus_text
+
 NGRAM = 5
 NEAR_OVERLAP = 0.6
 _WORD = re.compile(r"\w+")
@@ -166,7 +168,7 @@ def _collect(probes: list[_Probe], source: str) -> list[Leak]:
 def _corpus_chunks(path: Path) -> Iterable[str]:
     """The corpus in ~1 MB pieces cut at whitespace, overlapping by a few words."""
     carry = ""
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    with open_corpus_text(path, errors="replace") as handle:  # a file or a shard folder
         while chunk := handle.read(_CHUNK_CHARS):
             text = carry + chunk
             cut = text.rfind(" ", 0, max(len(text) - 200, 0))

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from picochat.corpus_files import open_corpus_text
 from picochat.errors import InputError
 from picochat.tokenizer.bpe import text_pieces
 
@@ -141,10 +142,11 @@ def iter_pieces(
     `spans`: a row per document, the manifest id first and char start, char end last
     (`read_spans`' rows, or the token shards' document index).
 
-    Read with universal newlines, like `Path.read_text`, so char offsets mean the same.
+    Read with universal newlines, like `Path.read_text`, so char offsets mean the same;
+    `corpus` is a file or a shard folder (`picochat.corpus_files`).
     """
     try:
-        with open(corpus, encoding="utf-8") as handle:
+        with open_corpus_text(corpus) as handle:
             position = 0
             for row, start, end in _span_rows(spans):
                 while position < start:  # the separators between documents

@@ -33,6 +33,7 @@ from typing import Any
 
 from picochat.artifacts import atomic_open
 from picochat.configs import EvalStarterConfig
+from picochat.corpus_files import corpus_files, open_corpus_text
 from picochat.data.text_input import require_utf8_text
 from picochat.errors import ConfigError, InputError
 
@@ -269,10 +270,12 @@ def eval_starter(config: EvalStarterConfig) -> EvalStarterResult:
     if config.max_items < 1:
         raise ConfigError(f"--max-items must be >= 1, got {config.max_items}.", fix="Use 1+.")
     path = Path(config.input)
-    if not path.is_file():
+    if not path.is_file() and not path.is_dir():
         raise InputError("corpus not found.", file=path, fix="Pass an existing corpus.txt.")
-    require_utf8_text(path, what="corpus")  # Latin-1 would read as "no sentence found"
-    text = path.read_text(encoding="utf-8", errors="replace")
+    for part in corpus_files(path):  # a file, or a shard folder's shards
+        require_utf8_text(part, what="corpus")  # Latin-1 would read as "no sentence found"
+    with open_corpus_text(path, errors="replace") as handle:
+        text = handle.read()
     items, facts = build_items(text, config.max_items, config.seed)
     if not facts["candidate_sentences"]:
         raise InputError(

@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from picochat.artifacts import atomic_write_json, sha256_file
+from picochat.artifacts import atomic_write_json
+from picochat.corpus_files import corpus_sha256, corpus_stamp
 from picochat.errors import InputError
 
 FORMAT = "picochat-token-shards"
@@ -69,10 +70,11 @@ def shard_key(corpus_sha256: str, tokenizer_sha256: str, manifest_sha256: str | 
 
 
 def cached_sha256(path: Path, cache_root: Path) -> str:
-    """sha256 of `path`, remembered in cache_root/digests.json by (size, mtime_ns)."""
+    """sha256 of `path` (a file, or a corpus shard folder: the hash of its shards'
+    bytes in order), remembered in cache_root/digests.json by (size, mtime_ns) of each
+    file."""
     path = Path(path).resolve()
-    stat = path.stat()
-    stamp = [stat.st_size, stat.st_mtime_ns]
+    stamp = corpus_stamp(path)
     digests_path = Path(cache_root) / DIGESTS
     try:
         digests = json.loads(digests_path.read_text(encoding="utf-8"))
@@ -81,7 +83,7 @@ def cached_sha256(path: Path, cache_root: Path) -> str:
     entry = digests.get(str(path))
     if isinstance(entry, dict) and entry.get("stamp") == stamp:
         return str(entry["sha256"])
-    digest = sha256_file(path)
+    digest = corpus_sha256(path)
     digests[str(path)] = {"stamp": stamp, "sha256": digest}
     with contextlib.suppress(OSError):  # a read-only cache works; it hashes again next time
         atomic_write_json(digests_path, digests)

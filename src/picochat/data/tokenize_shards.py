@@ -39,6 +39,7 @@ import numpy as np
 from picochat.artifacts import atomic_dir, atomic_write_json
 from picochat.byte_progress import ByteProgress
 from picochat.configs.data import TokenizeConfig
+from picochat.corpus_files import corpus_shards, corpus_size, open_corpus_text
 from picochat.data import token_shards as fmt
 from picochat.data.corpus_stream import iter_pieces, read_spans
 from picochat.errors import ConfigError, InputError
@@ -186,9 +187,9 @@ class _ShardWriter:
 
 def _check_disk(corpus: Path, tokenizer: Any, folder: Path, dtype: np.dtype) -> int:
     """Estimated shard bytes; InputError when the disk cannot hold them."""
-    with open(corpus, encoding="utf-8", errors="replace") as handle:
+    with open_corpus_text(corpus, errors="replace") as handle:
         sample = handle.read(SAMPLE_CHARS)
-    corpus_bytes = Path(corpus).stat().st_size
+    corpus_bytes = corpus_size(corpus)
     per_byte = len(tokenizer.encode_array(sample)) / max(1, len(sample.encode("utf-8")))
     estimate = int(corpus_bytes * per_byte * dtype.itemsize * DISK_MARGIN)
     free = fmt.free_bytes(folder)
@@ -234,7 +235,7 @@ def build_token_shards(
     started = time.perf_counter()
     tokenizer = load_tokenizer(tokenizer_path)
     dtype = fmt.dtype_for(tokenizer.vocab_size)
-    corpus_bytes = Path(corpus).stat().st_size
+    corpus_bytes = corpus_size(corpus)
     progress = ByteProgress("tokenize", corpus_bytes, quiet=quiet)
     try:
         with _encoder(tokenizer_path, workers) as encoded, atomic_dir(folder) as tmp:
@@ -298,9 +299,9 @@ def ensure_token_shards(
 ) -> TokenizeResult:
     """The shards of (corpus, tokenizer, manifest): opened from the cache, else built."""
     started = time.perf_counter()
-    for path, what in ((corpus, "corpus"), (tokenizer_path, "tokenizer")):
-        if not Path(path).is_file():
-            raise InputError(f"The {what} file does not exist.", file=path)
+    corpus_shards(corpus)  # a file, or a shard folder whose shards match its manifest
+    if not Path(tokenizer_path).is_file():
+        raise InputError("The tokenizer file does not exist.", file=tokenizer_path)
     cache_root = Path(cache_root)
     cache_root.mkdir(parents=True, exist_ok=True)
     digests = {
@@ -326,7 +327,7 @@ def ensure_token_shards(
         command=command,
     )
     return TokenizeResult(shards, built, time.perf_counter() - started, workers,
-                          Path(corpus).stat().st_size)  # fmt: skip
+                          corpus_size(corpus))  # fmt: skip
 
 
 def tokenize_corpus(config: TokenizeConfig) -> TokenizeResult:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from picochat.corpus_files import corpus_files, open_corpus_text
 from picochat.data.text_input import require_utf8_text
 from picochat.errors import InputError
 from picochat.evaluation.text import ngrams, words
@@ -85,11 +86,12 @@ class CorpusIndex:
     @classmethod
     def from_file(cls, path: str | Path, *, n: int = SUPPORT_N) -> CorpusIndex:
         path = Path(path)
-        if not path.is_file():
+        if not path.is_file() and not path.is_dir():
             raise InputError(
                 "support corpus not found.", file=path, fix="Pass an existing corpus.txt."
             )
-        require_utf8_text(path, what="support corpus")  # a binary file is not evidence
+        for part in corpus_files(path):  # a file, or a shard folder's shards
+            require_utf8_text(part, what="support corpus")  # a binary file is not evidence
         return cls(_read_chunks(path), n=n, source=str(path))
 
     def _keys(self, ids: np.ndarray) -> np.ndarray:
@@ -130,7 +132,7 @@ class CorpusIndex:
 
 def _read_chunks(path: Path) -> Iterator[str]:
     # Line-aligned chunks keep memory flat; n-grams across chunk ends are kept via `tail`.
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    with open_corpus_text(path, errors="replace") as handle:
         while True:
             chunk = handle.read(_CHUNK_CHARS)
             if not chunk:

@@ -14,6 +14,7 @@ from typing import Any
 from picochat import layout
 from picochat.artifacts import atomic_write_json, hash_inputs, report_header
 from picochat.configs import TokenizerTrainConfig
+from picochat.corpus_files import open_corpus_text
 from picochat.stages.declaration import Command, RunSpec, Stage, runner
 
 SUMMARY_KEYS = ("type", "vocab_size", "bytes_per_token", "corpus_tokens")
@@ -68,7 +69,7 @@ def _record(result: Any, config: TokenizerTrainConfig, run: RunSpec) -> Path:
 
 
 def _first_sentence(corpus: Path, limit: int = 60) -> str:
-    with open(corpus, encoding="utf-8") as handle:
+    with open_corpus_text(corpus) as handle:
         for line in handle:
             line = line.strip().lstrip("#").strip()
             if len(line) > 20:

@@ -2,7 +2,7 @@
 
     scan = scan_corpus(path, max_train_chars, alphabet=True)
 
-The pass reads the file in `READ_BYTES` blocks: sha256 of the bytes, the byte and
+The pass reads the corpus (a file or a shard folder, `picochat.corpus_files`) in `READ_BYTES` blocks: sha256 of the bytes, the byte and
 character counts, and (for a char tokenizer, whose vocabulary is the set of characters
 and must cover the whole corpus) the alphabet. Memory: one block.
 
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from picochat.byte_progress import ByteProgress
+from picochat.corpus_files import corpus_size, open_corpus_bytes, open_corpus_text
 from picochat.errors import InputError
 
 READ_BYTES = 16 << 20
@@ -57,8 +58,9 @@ def _stream(path: Path, alphabet: bool) -> tuple[str, int, int, set[str]]:
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     chars, offset, letters = 0, 0, set()
-    progress = ByteProgress("tok train: reading", path.stat().st_size)
-    with open(path, "rb") as handle, contextlib.closing(progress):
+    progress = ByteProgress("tok train: reading", corpus_size(path))
+    # verify: a shard's sha256 is checked against the manifest's as it is hashed anyway
+    with open_corpus_bytes(path, verify=True) as handle, contextlib.closing(progress):
         while block := handle.read(READ_BYTES):
             progress.advance(len(block))
             digest.update(block)
@@ -81,7 +83,7 @@ def _slices(path: Path, size: int, max_chars: int) -> tuple[str, int]:
     """About `max_chars` characters in whole lines from evenly spaced offsets."""
     count = max(1, max_chars // SLICE_BYTES)
     parts, total = [], 0
-    with open(path, "rb") as handle:
+    with open_corpus_bytes(path) as handle:
         for i in range(count):
             handle.seek(size * i // count)
             if i:
@@ -102,7 +104,8 @@ def scan_corpus(path: Path, max_train_chars: int, *, alphabet: bool = False) -> 
     path = Path(path)
     digest, size, chars, letters = _stream(path, alphabet)
     if size <= max_train_chars:
-        text = path.read_text(encoding="utf-8")
+        with open_corpus_text(path) as handle:
+            text = handle.read()
         sample = {"whole_corpus": True, "trained_on_chars": len(text)}
     else:
         text, slices = _slices(path, size, max_train_chars)

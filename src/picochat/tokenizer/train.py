@@ -17,6 +17,7 @@ from typing import Any
 
 from picochat.artifacts import sha256_bytes
 from picochat.configs.tokenizer import TOKENIZER_TYPES, TokenizerTrainConfig
+from picochat.corpus_files import corpus_size, read_corpus_bytes
 from picochat.errors import ConfigError, InputError
 from picochat.tokenizer.base import Tokenizer
 from picochat.tokenizer.bpe import GPT4_SPLIT_PATTERN, BPETokenizer
@@ -55,18 +56,12 @@ def read_corpus(path: Path | None) -> tuple[str, bytes]:
         raise ConfigError("no corpus given.", fix="Pass --input corpus.txt.")
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_corpus_bytes(path) if path.is_dir() else path.read_bytes()
     except FileNotFoundError:
         raise InputError(
             "corpus file not found.",
             file=path,
             fix="Check the path, or build one with `picochat data build`.",
-        ) from None
-    except IsADirectoryError:
-        raise InputError(
-            "expected a text file, got a folder.",
-            file=path,
-            fix="Build one corpus file from the folder with `picochat data build --input FOLDER`.",
         ) from None
     except OSError as error:
         raise InputError(
@@ -92,8 +87,8 @@ def read_corpus(path: Path | None) -> tuple[str, bytes]:
     return text, raw
 
 
-def _is_file(path: Path | None) -> bool:
-    return path is not None and Path(path).is_file()
+def _exists(path: Path | None) -> bool:
+    return path is not None and (Path(path).is_file() or Path(path).is_dir())
 
 
 def check_config(config: TokenizerTrainConfig) -> None:
@@ -129,7 +124,7 @@ def train_tokenizer(config: TokenizerTrainConfig) -> TokenizerTrainResult:
     started = time.perf_counter()
     if config.max_train_chars < 1:
         raise ConfigError(f"--max-train-chars must be >= 1, got {config.max_train_chars}.")
-    sampled = _is_file(config.input) and Path(config.input).stat().st_size > config.max_train_chars
+    sampled = _exists(config.input) and corpus_size(config.input) > config.max_train_chars
     if sampled:  # a large corpus: one streamed pass and an evenly spaced sample
         scan = scan_corpus(config.input, config.max_train_chars, alphabet=config.type == "char")
         text, sha, n_chars, n_bytes = scan.text, scan.sha256, scan.chars, scan.bytes

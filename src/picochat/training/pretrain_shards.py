@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from picochat.corpus_files import corpus_size, open_corpus_text
 from picochat.data.corpus_stream import stream_manifest_documents
 from picochat.data.token_shards import CHAR_END, CHAR_START, DOC_ID
 from picochat.data.tokenize_shards import default_cache_root, ensure_token_shards
@@ -53,12 +54,14 @@ def wants_shards(mode: str, corpus: Path) -> bool:
         )
     if mode != "auto":
         return mode == "on"
-    return Path(corpus).is_file() and Path(corpus).stat().st_size >= SHARD_MIN_BYTES
+    # By size alone, so the same text as one file or as a shard folder trains the same way.
+    exists = Path(corpus).is_file() or Path(corpus).is_dir()
+    return exists and corpus_size(corpus) >= SHARD_MIN_BYTES
 
 
 def corpus_sample(corpus: Path, chars: int = CANARY_SAMPLE_CHARS) -> str:
     """The first `chars` characters of the corpus (what the canary alphabet is drawn from)."""
-    with open(corpus, encoding="utf-8", errors="replace") as handle:
+    with open_corpus_text(corpus, errors="replace") as handle:
         return handle.read(chars)
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from picochat.artifacts import atomic_open, atomic_write_json, sha256_file
+from picochat.corpus_files import corpus_sha256, open_corpus_text
 from picochat.data.corpus_stream import document_span, read_manifest
 from picochat.errors import ConfigError, InputError
 
@@ -92,21 +93,16 @@ class TokenData:
 
 
 def read_corpus(path: Path) -> str:
-    if Path(path).is_dir():
-        raise InputError(
-            "The corpus is a folder; --corpus takes one text file.",
-            file=path,
-            fix="Build one file from the folder with `picochat data build --input FOLDER "
-            "--out corpus.txt` and pass that.",
-        )
-    if not Path(path).is_file():
+    """The whole corpus text (a file or a shard folder), with universal newlines."""
+    if not Path(path).is_dir() and not Path(path).is_file():
         raise InputError(
             "The corpus file does not exist.",
             file=path,
             fix="Build one with `picochat data build --input ... --out corpus.txt`.",
         )
     try:
-        return Path(path).read_text(encoding="utf-8")
+        with open_corpus_text(path) as handle:  # a folder that is no shard folder: an error
+            return handle.read()
     except UnicodeDecodeError as error:
         raise InputError(
             f"The corpus is not UTF-8 text (byte {error.start}).",
@@ -246,7 +242,7 @@ def unknown_rate(tokenizer: Any, *streams: np.ndarray) -> float:
 
 
 def _cache_key(corpus: Path, tokenizer: Any, manifest: Path | None, texts_key: str) -> str:
-    parts = [sha256_file(corpus), str(tokenizer.sha256), texts_key]
+    parts = [corpus_sha256(corpus), str(tokenizer.sha256), texts_key]
     if manifest is not None:
         parts.append(sha256_file(manifest))
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
