@@ -83,6 +83,31 @@ def test_max_rows_and_csv(run_cli, tmp_path):
     _check_corpus(out, ["alpha row", "beta row"])
 
 
+def test_shard_mb_writes_the_corpus_as_shards(run_cli, tmp_path):
+    """`--shard-mb`: shards of the same bytes as the one-file import, the manifest and the
+    import report beside the folder; contradictory flags stop before any row is read."""
+    rows = [{"text": f"Document number {i} tells about tides and moons. " * 3} for i in range(30)]
+    source = _write_jsonl(tmp_path / "rows.jsonl", rows)
+    one, folder = tmp_path / "one" / "corpus.txt", tmp_path / "big" / "corpus"
+    assert run_cli("data", "hf-import", "--dataset", source, "--out", one)[0] == 0
+    flags = ("data", "hf-import", "--dataset", source, "--out", folder)
+    code, stdout, err = run_cli(*flags, "--shard-mb", "0.001")
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "big" / "corpus_manifest.json").read_text())
+    shards = manifest["shards"]
+    assert len(shards) > 3 and all(s["bytes"] <= 1000 for s in shards)
+    joined = b"".join((folder / s["path"]).read_bytes() for s in shards)
+    assert joined == one.read_bytes()
+    assert (
+        manifest["corpus_sha256"]
+        == json.loads((one.parent / "corpus_manifest.json").read_text())["corpus_sha256"]
+    )
+    report = json.loads((tmp_path / "big" / "hf_import_report.json").read_text())
+    assert report["corpus"]["corpus"] == str(folder) and (tmp_path / "big" / "hf_rows").is_dir()
+    code, _, err = run_cli(*flags[:-1], tmp_path / "c" / "corpus.txt", "--shard-mb", "1")
+    assert code == 2 and "names a file" in err and not (tmp_path / "c").exists()
+
+
 def test_folder_with_splits_and_text_paragraphs(run_cli, tmp_path):
     folder = tmp_path / "ds"
     folder.mkdir()

@@ -78,7 +78,7 @@ def register(commands: argparse._SubParsersAction) -> None:
             CorpusConfig,
             _preview,
             "Print the corpus report for an input (tables); writes nothing.",
-            skip=("out",),
+            skip=("out", "shard_mb"),
         ),
         CommandSpec(
             "tokenize",

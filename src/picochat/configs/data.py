@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from picochat.configs.fields import option, path_option
 
 CORPUS_SUFFIXES = (".txt", ".md", ".jsonl", ".csv", ".py")
+
+
+def shard_mb_option() -> Any:
+    """`--shard-mb` of `data build` and `data hf-import` (one definition, two commands)."""
+    return option(
+        None,
+        "Write the corpus as a folder of shards of at most this many MB (10^6 bytes) each, "
+        "cut between documents: --out then names the folder (e.g. runs/big/corpus) and "
+        "corpus_manifest.json and corpus_report.md go beside it. Every stage reads such a "
+        "folder where it reads corpus.txt. Without it: one corpus.txt.",
+        metavar="MB",
+        path=True,  # part of where the output goes: `run tiny` always writes corpus.txt
+    )
 
 
 @dataclass
@@ -25,8 +39,10 @@ class CorpusConfig:
     )
     out: Path | None = path_option(
         "Where to write corpus.txt (a folder, or a path without a suffix, means "
-        "FOLDER/corpus.txt); corpus_manifest.json and corpus_report.md go beside it."
+        "FOLDER/corpus.txt); corpus_manifest.json and corpus_report.md go beside it. "
+        "With --shard-mb: the folder of shards."
     )
+    shard_mb: float | None = shard_mb_option()
     min_score: float = option(
         0.0, "Leave out files whose source quality score (0-100) is below this."
     )
@@ -52,7 +68,9 @@ class CorpusConfig:
 class EvalStarterConfig:
     """`data eval-starter`: scaffold eval items from a corpus (marked needs_review)."""
 
-    input: Path | None = path_option("The corpus.txt to draw items from.", required=True)
+    input: Path | None = path_option(
+        "The corpus.txt (or shard folder) to draw items from.", required=True
+    )
     out: Path | None = path_option("Where to write the eval JSONL.", required=True)
     max_items: int = option(40, "At most this many items.")
     seed: int = option(0, "Seed for which sentences and entities are picked.")
@@ -84,14 +102,19 @@ class HFImportConfig:
     )
     min_chars: int = option(0, "Skip rows whose text is shorter than this.")
     streaming: bool = option(True, "Stream rows instead of downloading the whole split.")
-    out: Path | None = path_option("Where to write corpus.txt.", required=True)
+    out: Path | None = path_option(
+        "Where to write corpus.txt (with --shard-mb: the folder of shards).", required=True
+    )
+    shard_mb: float | None = shard_mb_option()
 
 
 @dataclass
 class TokenizeConfig:
     """`data tokenize`: a corpus tokenized once into memory-mapped token shards."""
 
-    corpus: Path | None = path_option("The corpus.txt to tokenize.", required=True)
+    corpus: Path | None = path_option(
+        "The corpus.txt (or shard folder) to tokenize.", required=True
+    )
     tokenizer: Path | None = path_option("The tokenizer.json to use.", required=True)
     corpus_manifest: Path | None = path_option(
         "corpus_manifest.json: document spans (each document starts with <|bos|>)."

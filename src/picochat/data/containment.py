@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable
+from typing import IO
 
 import numpy as np
 
@@ -146,9 +147,10 @@ def _outermost(doc: int, container: dict[int, int]) -> int:
     return doc
 
 
-def read_back(path: str, documents: DocumentTable) -> Iterable[tuple[int, str]]:
-    """(id, text) of each manifest document, read in order from the written corpus file."""
-    with open(path, encoding="utf-8", newline="") as handle:
+def read_back(handle: IO[str], documents: DocumentTable) -> Iterable[tuple[int, str]]:
+    """(id, text) of each manifest document, read in order from the written corpus
+    (`handle`: its text, opened without newline translation; closed at the end)."""
+    with handle:
         position = 0
         for doc_id, start, end in documents.spans():
             handle.read(start - position)  # the separator before it

@@ -1,5 +1,9 @@
 """The dataset stage: source files -> one normalised `corpus.txt` plus its manifest.
 
+With `--shard-mb N` the same bytes go into a folder of shards instead (`corpus_shards.py`;
+the manifest lists them under `shards`, and its spans and `corpus_sha256` are those of
+the shards concatenated, i.e. of the corpus.txt the same build would write).
+
 `build_corpus(config, write)` reads one file at a time, turns it into documents,
 scores it, marks exact and near duplicates against the documents already kept, and
 streams the kept documents straight into `corpus.txt` (documents joined by
@@ -22,7 +26,7 @@ document names its container (`contained_in`), and the split keeps them together
 
 With `write=False` (`data preview`) the same work runs and nothing is written. With
 `write=True` corpus.txt, corpus_manifest.json and corpus_report.md are each written
-atomically; corpus.txt is renamed into place last, so a failure at any point leaves
+atomically; corpus.txt (or the shard folder) is renamed into place last, so a failure at any point leaves
 the previous artifacts as they were.
 
 Not here: the per-document work (corpus_builder.py), reading files (documents.py),
@@ -34,13 +38,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from picochat.artifacts import atomic_open, atomic_write_json, atomic_write_text, report_header
+from picochat.artifacts import (
+    atomic_dir,
+    atomic_open,
+    atomic_write_json,
+    atomic_write_text,
+    report_header,
+)
 from picochat.byte_progress import ByteProgress
 from picochat.configs.data import CorpusConfig
+from picochat.corpus_files import CorpusShard, concat_text
 from picochat.data import containment
 from picochat.data.corpus_builder import (
     MAX_LISTED,
@@ -51,13 +63,19 @@ from picochat.data.corpus_builder import (
     per_file,
 )
 from picochat.data.corpus_report import corpus_report
+from picochat.data.corpus_shards import MB, ShardSink, check_shard_flags
 from picochat.data.dedup import NUM_PERM, SHINGLE_WORDS
 from picochat.data.pack import pack_summary
 from picochat.data.quality import PENALTIES
 from picochat.data.sources import SourceFile, Sources, display_name, output_paths, resolve_sources
 from picochat.errors import ConfigError, InputError
 
-_LONG_LISTS = ("files", "documents", "duplicates_dropped")  # one entry per line in the JSON
+_LONG_LISTS = (
+    "shards",
+    "files",
+    "documents",
+    "duplicates_dropped",
+)  # one entry per line in the JSON
 
 
 @dataclass
@@ -86,6 +104,7 @@ def _check(config: CorpusConfig, write: bool) -> None:
         )  # fmt: skip
     if not 0 <= config.min_score <= 100:
         raise ConfigError(f"--min-score must be within 0..100, got {config.min_score:g}")
+    check_shard_flags(config.out if write else None, config.shard_mb)
     if not 0 < config.near_duplicate_threshold <= 1:
         raise ConfigError(
             f"--near-duplicate-threshold must be within (0, 1], got "
@@ -129,7 +148,7 @@ def _manifest(
         "min_score": config.min_score,
         "filtered_by_min_score": [f["path"] for f in files if f["reason"].startswith("filtered:")],
         "corpus_sha256": builder.digest.hexdigest(),
-        "corpus_path": str(output_paths(config.out)[0]) if config.out is not None else None,
+        "corpus_path": str(_outputs(config)[0]) if config.out is not None else None,
         "separator": SEPARATOR,
         "source": {
             "kind": sources.kind,
@@ -165,25 +184,65 @@ def _add_files(builder: CorpusBuilder, files: list[SourceFile]) -> None:
             progress.advance(size)
 
 
+def _outputs(config: CorpusConfig) -> list[Path]:
+    return output_paths(config.out, sharded=config.shard_mb is not None)
+
+
+@contextlib.contextmanager
+def _corpus_sink(config: CorpusConfig, corpus: Path | None) -> Iterator[Any]:
+    """What the builder writes to: nothing (preview, `corpus` None), corpus.txt's
+    temporary file, or (`--shard-mb`) a ShardSink in the shard folder's temporary twin;
+    either is renamed into place when the block ends."""
+    if corpus is None:
+        yield _NullSink()
+    elif config.shard_mb is None:
+        with atomic_open(corpus, "wb") as handle:
+            yield handle
+    else:
+        with atomic_dir(corpus) as folder:
+            yield ShardSink(folder, max(1, int(config.shard_mb * MB)), len(SEPARATOR.encode()))
+
+
+def _written_text(sink: Any) -> IO[str]:
+    """The corpus just written, as text without newline translation (for read-back)."""
+    if isinstance(sink, ShardSink):
+        shards = [CorpusShard(sink.folder / e["path"], e["bytes"]) for e in sink.entries]
+        return concat_text(sink.folder, shards, newline="")
+    sink.flush()
+    return open(sink.name, encoding="utf-8", newline="")  # noqa: SIM115 - read_back closes it
+
+
+def _with_shards(manifest: dict[str, Any], shards: list[dict[str, Any]] | None) -> dict:
+    """`shards` listed right after `stats` (a one-file corpus has none): before the long
+    `documents` list, where `corpus_files` finds it reading line by line."""
+    if shards is None:
+        return manifest
+    ordered: dict[str, Any] = {}
+    for key, value in manifest.items():
+        ordered[key] = value
+        if key == "stats":
+            ordered["shards"] = shards
+    return ordered
+
+
 def build_corpus(config: CorpusConfig, write: bool = True) -> CorpusResult:
     """Build (write=True) or preview (write=False) the corpus described by `config`."""
     started = time.perf_counter()
     _check(config, write)
     sources = resolve_sources(config)
     paths = (
-        dict(zip(("corpus", "manifest", "report"), output_paths(config.out), strict=True))
-        if write
-        else {}
+        dict(zip(("corpus", "manifest", "report"), _outputs(config), strict=True)) if write else {}
     )
-    sink = atomic_open(paths["corpus"], "wb") if write else contextlib.nullcontext(_NullSink())
-    with sink as handle:
+    with _corpus_sink(config, paths.get("corpus")) as handle:
         builder = CorpusBuilder(config, handle, paths["corpus"].parent if write else None)
         _add_files(builder, sources.files)
         stats = builder.finish()
+        shards = None
+        if isinstance(handle, ShardSink):
+            shards = handle.close(len(builder.documents), builder.chars)
         if write:  # read back what was written, one document at a time
-            handle.flush()
             found = containment.find_contained(
-                builder.anchors, containment.read_back(handle.name, builder.documents)
+                builder.anchors, containment.read_back(_written_text(handle), builder.documents)
             )
             contained = containment.apply(
                 found, builder.documents, stats, MAX_LISTED, builder.anchors.unchecked
@@ -192,7 +251,7 @@ def build_corpus(config: CorpusConfig, write: bool = True) -> CorpusResult:
             contained = containment.not_measured(
                 stats, "data preview writes no corpus.txt to read back; data build measures it"
             )
-        manifest = _manifest(config, sources, builder, stats, started)
+        manifest = _with_shards(_manifest(config, sources, builder, stats, started), shards)
         manifest["containment"] = contained
         report = corpus_report(manifest)
         if write and not builder.documents:

@@ -91,6 +91,9 @@ class CorpusBuilder:
         """`folder`: where the dedup indexes' temporary files go (the output's folder)."""
         self.config = config
         self.sink = sink
+        # A shard sink (`corpus_shards.ShardSink`) is told where each document starts, so
+        # it cuts shards between documents; corpus.txt's file and preview's sink are not.
+        self._document_starts = getattr(sink, "start_document", None)
         self.digest = hashlib.sha256()
         self.chars = self.bytes = 0
         self.minhash = MinHasher(NUM_PERM, seed=MINHASH_SEED)
@@ -274,7 +277,10 @@ class CorpusBuilder:
         if self.documents:
             self._emit(SEPARATOR, SEPARATOR.encode())
         start = self.chars
-        self._emit(doc.text, doc.text.encode("utf-8"))
+        encoded = doc.text.encode("utf-8")
+        if self._document_starts is not None:
+            self._document_starts(len(self.documents), len(encoded), start)
+        self._emit(doc.text, encoded)
         doc_id = self.documents.append(source.name, source.label, doc.row, start, self.chars)
         self.anchors.add(doc_id, doc.shingles, doc.words)
         self.stats.add(doc.stats)

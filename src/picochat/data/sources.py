@@ -31,7 +31,13 @@ from typing import Any
 from picochat.configs.data import CORPUS_SUFFIXES, CorpusConfig
 from picochat.data.pack import DatasetPack, check_inside, load_dataset_pack, read_json_file
 from picochat.errors import ConfigError, InputError
-from picochat.layout import CORPUS, CORPUS_MANIFEST, CORPUS_REPORT, corpus_outputs
+from picochat.layout import (
+    CORPUS,
+    CORPUS_MANIFEST,
+    CORPUS_REPORT,
+    corpus_outputs,
+    is_corpus_shard,
+)
 
 
 @dataclass
@@ -105,9 +111,10 @@ def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:
             yield Path(folder) / name, "hidden file" if name.startswith(".") else None
 
 
-def _type_reason(path: Path) -> str | None:
-    """Why a file found in a folder is not read (None: it is read)."""
-    if _earlier_output(path):
+def _type_reason(path: Path, root: Path | None = None) -> str | None:
+    """Why a file found in a folder (`root`, when given as --input) is not read (None:
+    it is read)."""
+    if _earlier_output(path, root):
         return "an output of an earlier `data build` (corpus_manifest.json beside it)"
     if path.suffix.lower() in CORPUS_SUFFIXES:
         return None
@@ -116,9 +123,12 @@ def _type_reason(path: Path) -> str | None:
     )
 
 
-def _earlier_output(path: Path) -> bool:
-    """corpus.txt / corpus_report.md next to a corpus_manifest.json: a built corpus,
-    which read back as input would duplicate its own sources."""
+def _earlier_output(path: Path, root: Path | None = None) -> bool:
+    """corpus.txt / corpus_report.md next to a corpus_manifest.json, or a shard of a
+    folder beside one: a built corpus, which read back as input would duplicate its own
+    sources. A shard folder given itself as --input is read (as corpus.txt named is)."""
+    if is_corpus_shard(path.name) and (path.parent.parent / CORPUS_MANIFEST).is_file():
+        return root is None or path.parent.resolve() != root.resolve()
     return path.name in (CORPUS, CORPUS_REPORT) and (path.parent / CORPUS_MANIFEST).is_file()
 
 
@@ -160,7 +170,7 @@ def _add_input(collector: _Collector, path: Path, label: str) -> None:
     if not path.is_dir():
         raise InputError("input not found", file=path, fix="Pass an existing file or folder.")
     for child, reason in _walk(path):
-        collector.add(child, label, reason or _type_reason(child))
+        collector.add(child, label, reason or _type_reason(child, path))
 
 
 def _globs(value: Any, what: str, recipe_path: Path) -> list[str]:
@@ -250,11 +260,14 @@ def _recipe_sources(collector: _Collector, recipe_path: Path, allow_outside: boo
     }
 
 
-def output_paths(out: Path | None) -> list[Path]:
-    """corpus.txt and the manifest and report beside it (what `data build` writes)."""
+def output_paths(out: Path | None, *, sharded: bool = False) -> list[Path]:
+    """corpus.txt (`sharded`: the shard folder `out`) and the manifest and report beside
+    it (what `data build` writes)."""
     if out is None:
         return []
     out = Path(out)
+    if sharded:
+        return list(corpus_outputs(out))
     if out.is_dir() or not out.suffix:  # a folder (existing, or a name without a suffix)
         out = out / CORPUS
     return list(corpus_outputs(out))
@@ -269,7 +282,7 @@ def resolve_sources(config: CorpusConfig) -> Sources:
             + (f" (got {', '.join('--' + g.replace('_', '-') for g in given)})" if given else ""),
             fix="e.g. `picochat data preview --input examples/tiny_corpus.txt`.",
         )
-    outputs = {p.resolve() for p in output_paths(config.out)}
+    outputs = {p.resolve() for p in output_paths(config.out, sharded=config.shard_mb is not None)}
     kind = given[0]
     sources = Sources(kind=kind)
     collector = _Collector(sources, outputs)

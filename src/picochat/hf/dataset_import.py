@@ -34,6 +34,7 @@ from picochat import layout
 from picochat.artifacts import atomic_write_json, hash_inputs, report_header
 from picochat.configs import CorpusConfig, HFImportConfig
 from picochat.data.corpus import CorpusResult, build_corpus
+from picochat.data.corpus_shards import check_shard_flags
 from picochat.data.documents import normalise
 from picochat.data.sources import output_paths
 from picochat.errors import ConfigError, InputError, PicochatError, from_os_error
@@ -187,6 +188,7 @@ def _validate(config: HFImportConfig) -> None:
         raise ConfigError("--max-rows and --max-bytes must be >= 0 (0 = no limit).")
     if config.min_chars < 0:
         raise ConfigError(f"--min-chars must be >= 0, got {config.min_chars}.")
+    check_shard_flags(config.out, config.shard_mb)  # before any row is read
 
 
 def _write_row_parts(
@@ -194,7 +196,9 @@ def _write_row_parts(
 ) -> hf_parts.PartsState:
     """Stream the rows not yet in finished parts into hf_rows/ (resumable); the parts'
     state. A row that fails to parse is a _read_failure naming how far reading got."""
-    settings = {k: str(v) for k, v in asdict(config).items() if k not in ("resume", "out")}
+    settings = {
+        k: str(v) for k, v in asdict(config).items() if k not in ("resume", "out", "shard_mb")
+    }
     state = hf_parts.start_state(rows_path, settings, config.resume)
     if not state.complete:
         # Skip the rows the finished parts already hold (all of them on a fresh import: 0).
@@ -232,7 +236,7 @@ def import_hf_dataset(config: HFImportConfig, *, quiet: bool = False) -> HFImpor
         raise
     except Exception as error:  # noqa: BLE001 - the first block of rows failed to parse
         raise _read_failure(config, error, 0) from error
-    corpus_path = output_paths(Path(config.out))[0]
+    corpus_path = output_paths(Path(config.out), sharded=config.shard_mb is not None)[0]
     rows_path = corpus_path.with_name(layout.HF_ROWS)
     state = _write_row_parts(config, rows, rows_path, quiet=quiet)
     skipped, kept = state.skipped, state.rows_kept
@@ -242,7 +246,9 @@ def import_hf_dataset(config: HFImportConfig, *, quiet: bool = False) -> HFImpor
             f"`{config.text_column}` ({dict(skipped)}).",
             fix="Check --text-column and --min-chars.",
         )
-    corpus = build_corpus(CorpusConfig(input=rows_path, out=corpus_path), write=True)
+    corpus = build_corpus(
+        CorpusConfig(input=rows_path, out=corpus_path, shard_mb=config.shard_mb), write=True
+    )
     report_path = corpus_path.with_name(layout.HF_IMPORT_REPORT)
     inputs = hash_inputs([config.dataset]) if Path(config.dataset).exists() else {}
     report = report_header(config, inputs=inputs, wall_seconds=time.perf_counter() - start)
