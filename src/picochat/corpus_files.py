@@ -104,7 +104,7 @@ def corpus_shards(corpus: str | Path) -> list[CorpusShard]:
         )  # fmt: skip
     try:
         entries = _shard_entries(manifest)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, AttributeError) as error:  # AttributeError: not an object
         raise InputError(
             f"The corpus is a folder, read as shards through the manifest beside it, which "
             f"cannot be read ({error}).",

@@ -30,7 +30,7 @@ from pathlib import Path
 CORPUS = "corpus.txt"
 CORPUS_MANIFEST = "corpus_manifest.json"
 CORPUS_REPORT = "corpus_report.md"
-CORPUS_SHARD_PREFIX, CORPUS_SHARD_SUFFIX = "shard-", ".txt"  # shard-00000.txt, ...
+CORPUS_SHARD = "shard-{:05d}.txt"  # a sharded corpus's files (`data build --shard-mb`)
 TOKEN_SHARDS = "token_shards"  # beside the corpus, when base trains through token shards
 # `data hf-import --out D/corpus.txt` also writes, beside the corpus:
 HF_ROWS = "hf_rows"  # the imported rows, in resumable parts
@@ -102,14 +102,11 @@ def corpus_outputs(corpus: Path) -> tuple[Path, Path, Path]:
 
 def corpus_shard(number: int) -> str:
     """The file name of a sharded corpus's shard `number` (inside its `--out` folder)."""
-    return f"{CORPUS_SHARD_PREFIX}{number:05d}{CORPUS_SHARD_SUFFIX}"
+    return CORPUS_SHARD.format(number)
 
 
 def is_corpus_shard(name: str) -> bool:
     """Whether a file name is one that `corpus_shard` gives."""
-    middle = name[len(CORPUS_SHARD_PREFIX) : -len(CORPUS_SHARD_SUFFIX)]
-    return (
-        name.startswith(CORPUS_SHARD_PREFIX)
-        and name.endswith(CORPUS_SHARD_SUFFIX)
-        and (middle.isdigit())
-    )
+    prefix, suffix = CORPUS_SHARD.split("{")[0], CORPUS_SHARD.rsplit("}", 1)[1]
+    middle = name[len(prefix) : -len(suffix)]
+    return name.startswith(prefix) and name.endswith(suffix) and middle.isdigit()

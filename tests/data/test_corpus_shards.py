@@ -81,6 +81,27 @@ def test_every_reader_sees_the_same_text_hash_and_pieces(built):
     assert np.array_equal(spans, read_spans(one.parent / "corpus_manifest.json")[0])
 
 
+def test_eval_starter_support_index_and_contamination_read_shards(built, run_cli, tmp_path):
+    from picochat.data.contamination import check_contamination
+    from picochat.evaluation.support import CorpusIndex
+
+    starters = []
+    for name in ("one", "folder"):
+        out = tmp_path / f"{name}.jsonl"
+        assert (
+            run_cli("--quiet", "data", "eval-starter", "--input", built[name], "--out", out)[0] == 0
+        )
+        starters.append(out.read_text(encoding="utf-8"))
+    assert starters[0] == starters[1] and starters[0].count("\n") >= 10
+    indexes = [CorpusIndex.from_file(built[name]) for name in ("one", "folder")]
+    assert indexes[0].distinct_ngrams == indexes[1].distinct_ngrams > 1000
+    # a corpus sentence as an eval prompt is found in both
+    sentence = built["one"].read_text(encoding="utf-8").split("\n")[2]
+    items = [(sentence, 1, "heldout")]
+    leaks = [check_contamination(items, corpus_path=built[n]).leaks for n in ("one", "folder")]
+    assert leaks[0] == leaks[1] and len(leaks[0]) == 1
+
+
 def _broken(built, tmp_path, how: str) -> Path:
     root = tmp_path / "broken"
     shutil.copytree(built["folder"].parent, root)

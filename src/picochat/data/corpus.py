@@ -26,8 +26,8 @@ document names its container (`contained_in`), and the split keeps them together
 
 With `write=False` (`data preview`) the same work runs and nothing is written. With
 `write=True` corpus.txt, corpus_manifest.json and corpus_report.md are each written
-atomically; corpus.txt (or the shard folder) is renamed into place last, so a failure at any point leaves
-the previous artifacts as they were.
+atomically; corpus.txt (or the shard folder) is renamed into place last, so a failure
+at any point leaves the previous artifacts as they were.
 
 Not here: the per-document work (corpus_builder.py), reading files (documents.py),
 scoring (quality.py), the report text (corpus_report.py).
@@ -70,12 +70,8 @@ from picochat.data.quality import PENALTIES
 from picochat.data.sources import SourceFile, Sources, display_name, output_paths, resolve_sources
 from picochat.errors import ConfigError, InputError
 
-_LONG_LISTS = (
-    "shards",
-    "files",
-    "documents",
-    "duplicates_dropped",
-)  # one entry per line in the JSON
+# One entry per line in the JSON.
+_LONG_LISTS = ("shards", "files", "documents", "duplicates_dropped")
 
 
 @dataclass
