@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import tracemalloc
 
 import numpy as np
@@ -173,3 +175,41 @@ def test_too_little_disk_space_is_a_clear_error_before_writing(bpe_inputs, tmp_p
     with pytest.raises(InputError, match="GB are free"):
         shards_of(paths, tmp_path, workers=1)
     assert not list((tmp_path / "cache").glob("tokens-*"))
+
+
+@pytest.mark.parametrize("rows", [1, 3, 100_003])
+@pytest.mark.parametrize("fallocate", [True, False])  # False: the zeros written instead
+def test_the_mapped_index_is_reserved_and_is_the_file_np_save_writes(
+    tmp_path, monkeypatch, rows, fallocate
+):
+    if not fallocate:
+        monkeypatch.delattr(os, "posix_fallocate", raising=False)
+    path = tmp_path / fmt.DOCUMENTS
+    mapped = fmt.create_documents(path, rows)
+    size = path.stat().st_size
+    assert size == 128 + rows * 40  # the header (128 bytes) and the rows
+    assert path.stat().st_blocks * 512 >= size  # every block allocated: not a sparse file
+    assert mapped.shape == (rows, 5) and not mapped.any()
+    values = np.arange(rows * 5, dtype=np.int64).reshape(rows, 5) * 7 - 3
+    mapped[:] = values
+    mapped.flush()
+    del mapped
+    np.save(tmp_path / "saved.npy", values)
+    assert path.read_bytes() == (tmp_path / "saved.npy").read_bytes()
+
+
+def test_a_full_disk_when_the_index_is_reserved_exits_2(bpe_inputs, tmp_path, monkeypatch, run_cli):
+    paths, _ = bpe_inputs
+    reserved = []
+
+    def full(fd: int, offset: int, length: int) -> None:
+        reserved.append(length)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    code, out, err = run_cli("data", "tokenize", "--corpus", paths["corpus"], "--tokenizer",
+                             paths["tokenizer"], "--corpus-manifest", paths["manifest"],
+                             "--cache-dir", tmp_path / "cache", "--workers", "1")  # fmt: skip
+    assert code == 2 and reserved == [128 + 9 * 40]  # documents.npy: 9 documents
+    assert "disk filled up" in err and "Fix:" in err and "Traceback" not in out + err
+    assert not list((tmp_path / "cache").glob("tokens-*"))  # nothing kept

@@ -26,6 +26,7 @@ Not here: building shards (`tokenize_shards.py`) or sampling windows from them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -46,6 +47,7 @@ DOCUMENTS = "documents.npy"
 DIGESTS = "digests.json"
 # documents.npy columns
 DOC_ID, TOK_START, TOK_END, CHAR_START, CHAR_END = range(5)
+_ZEROS = 1 << 20  # bytes a write where the file system cannot reserve blocks
 
 
 def rebuild_command(corpus: Path, tokenizer: Path, manifest: Path | None) -> str:
@@ -197,6 +199,39 @@ def _load_documents(path: Path, index: dict[str, Any], total: int, command: str)
     if len(documents) and (documents[-1, TOK_END] != total or documents[0, TOK_START] != 0):
         raise _fail("The document index does not cover the shards' tokens.", path, command)
     return documents
+
+
+def create_documents(path: Path, rows: int) -> np.memmap:
+    """A new `documents.npy` of `rows` zero rows, mapped for writing: the index is
+    filled on disk, not in memory (40 bytes a document). Its blocks are reserved
+    first (`posix_fallocate`), so a full disk is an OSError (ENOSPC) here, before
+    tokenizing, and never a SIGBUS when a page written through the map finds no room.
+    The header is the one `np.save` writes for the same array, so is the file."""
+    shape = (rows, CHAR_END + 1)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<i8")), "fortran_order": False,
+              "shape": shape}  # fmt: skip
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, header)
+        handle.flush()
+        _reserve(handle, handle.tell() + rows * shape[1] * 8)
+    return np.lib.format.open_memmap(path, mode="r+")
+
+
+def _reserve(handle: Any, size: int) -> None:
+    """Allocate the blocks of the file open as `handle` up to `size` bytes (zeros)."""
+    fallocate = getattr(os, "posix_fallocate", None)  # not on macOS
+    if fallocate is not None:
+        try:
+            fallocate(handle.fileno(), 0, size)
+            return
+        except OSError as error:  # a file system without it: write the zeros
+            if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+    handle.seek(0, os.SEEK_END)
+    zeros = bytes(_ZEROS)
+    while (left := size - handle.tell()) > 0:
+        handle.write(zeros[:left])
+    handle.flush()
 
 
 def free_bytes(folder: Path) -> int:

@@ -9,9 +9,11 @@ of about `BATCH_CHARS` characters to worker processes running Picochat's own enc
 (measured faster here than Hugging Face `tokenizers` on one long text, and the ids are
 identical: tests/data/test_token_shards.py checks both), and appends their ids to the
 shards in corpus order. At most 2 batches per worker are in flight, so memory is
-bounded by the batch size and the largest document, not by the corpus, but for the
-document index (`documents.npy`, built in memory: 40 bytes a document, 40 MB a million;
-reading the manifest's spans adds 24 bytes a document while the index is made).
+bounded by the batch size and the largest document, not by the corpus. The document
+index (`documents.npy`, 40 bytes a document) is filled through a memory map of its
+final file, its blocks reserved up front (`token_shards.create_documents`: a full disk
+is the clear error below, not a SIGBUS); reading the manifest's spans holds 24 bytes a
+document in memory while the index is made, and none after.
 
 Before writing, the shard size is estimated from the first `SAMPLE_CHARS` characters
 and compared with the free disk space (a clear error if it cannot fit). The folder is
@@ -203,11 +205,10 @@ def _check_disk(corpus: Path, tokenizer: Any, folder: Path, dtype: np.dtype) -> 
     return estimate
 
 
-def _document_index(manifest: Path | None, corpus_sha256: str | None) -> np.ndarray:
-    """The document index to fill (`documents.npy`): manifest id and char span set, the
-    token columns 0. 40 bytes a document (40 MB a million), and the manifest's spans (24
-    bytes a document) while it is made; the only copy of the spans while the corpus is
-    read."""
+def _document_index(manifest: Path | None, corpus_sha256: str | None, path: Path) -> np.memmap:
+    """The document index to fill, as `path` mapped (`documents.npy`): manifest id and
+    char span set, the token columns 0. The manifest's spans (24 bytes a document) are
+    in memory only while it is made."""
     spans, named = read_spans(manifest)
     if named is not None and named != corpus_sha256:
         raise InputError(
@@ -215,8 +216,9 @@ def _document_index(manifest: Path | None, corpus_sha256: str | None) -> np.ndar
             file=manifest,
             fix="Pass the corpus_manifest.json written together with this corpus.",
         )
-    documents = np.zeros((len(spans), 5), dtype=np.int64)
-    documents[:, [fmt.DOC_ID, fmt.CHAR_START, fmt.CHAR_END]] = spans  # no manifest: end -1
+    documents = fmt.create_documents(path, len(spans))
+    for column, values in zip((fmt.DOC_ID, fmt.CHAR_START, fmt.CHAR_END), spans.T, strict=True):
+        documents[:, column] = values  # no manifest: end -1
     return documents
 
 
@@ -239,7 +241,8 @@ def build_token_shards(
     progress = ByteProgress("tokenize", corpus_bytes, quiet=quiet)
     try:
         with _encoder(tokenizer_path, workers) as encoded, atomic_dir(folder) as tmp:
-            documents = _document_index(manifest, digests["corpus"])
+            mapped = _document_index(manifest, digests["corpus"], tmp / fmt.DOCUMENTS)
+            documents = np.asarray(mapped)  # a plain view: row access without memmap's wrapper
             estimate = _check_disk(corpus, tokenizer, folder.parent, dtype)
             writer, unknown = _ShardWriter(tmp, dtype, shard_tokens), 0
             pieces = iter_pieces(corpus, documents, BATCH_CHARS)
@@ -253,7 +256,9 @@ def build_token_shards(
                 unknown += unk
                 progress.advance(nbytes)
             writer.close()
-            np.save(tmp / fmt.DOCUMENTS, documents)
+            mapped.flush()  # written back to the reserved blocks (msync)
+            rows = len(mapped)
+            del documents, mapped  # its last references: the map is released before the rename
             index = {
                 "format": fmt.FORMAT,
                 "version": fmt.VERSION,
@@ -263,7 +268,7 @@ def build_token_shards(
                 "tokenizer_type": tokenizer.type,
                 "corpus": {"path": str(corpus), "sha256": digests["corpus"], "bytes": corpus_bytes},
                 "manifest_sha256": digests["manifest"],
-                "documents": len(documents),
+                "documents": rows,
                 "tokens": writer.total,
                 "unknown_tokens": unknown,
                 "shard_tokens": shard_tokens,
