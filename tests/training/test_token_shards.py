@@ -140,7 +140,7 @@ def test_shards_of_another_tokenizer_or_corpus_are_refused(bpe_inputs, tmp_path)
     good = dict(
         corpus_sha256=index["corpus"]["sha256"],
         tokenizer_sha256=index["tokenizer_sha256"],
-        manifest_sha256=index["manifest_sha256"],
+        spans_sha256=index["spans_sha256"],
         command="picochat data tokenize ...",
     )
     assert len(fmt.open_token_shards(shards.folder, **good)) == len(shards)

@@ -8,17 +8,24 @@ A shard folder `tokens-<key>/` holds
   in-memory path (`training/token_data.py`) encodes it.
 - `documents.npy`: one int64 row per non-empty document: manifest id, token start,
   token end (global positions over all shards), char start, char end.
-- `index.json`: format, dtype, the sha256 of the corpus, tokenizer and manifest it was
-  made from, token and document counts, the shards and their lengths. Written last:
-  a folder without it is an unfinished build and is rebuilt.
+- `index.json`: format, dtype, the sha256 of the corpus, tokenizer and document spans it
+  was made from, token and document counts, the shards and their lengths. Written
+  last: a folder without it is an unfinished build and is rebuilt.
 
-The key is a hash of (corpus sha256, tokenizer sha256, manifest sha256), so the same
-corpus and tokenizer give the same folder for every run, seed, split and stage; the
-split (`training/shard_windows.py`) is a rule over document ids applied when reading.
+The key is a hash of CONTENT: (format version, corpus sha256, tokenizer sha256, spans
+sha256), the spans being the (manifest id, char start, char end) rows of the non-empty
+documents that `documents.npy` records (`spans_sha256`). Not the manifest file's bytes:
+it also records the build's config, wall seconds and time, so two builds of the same
+text (rebuilt into the same folder, or one file and a shard folder: the same
+`corpus_sha256`) share one folder. The same corpus and tokenizer give the same folder
+for every run, seed, split and stage; the split (`training/shard_windows.py`) is a rule
+over document ids (and the manifest's `contained_in`, read then) applied when reading.
 Opening checks what can be checked without reading the tokens (file sizes, the hashes
 the index records, the document index); a failure is an `InputError` naming the file
-and the command that rebuilds it. Sha256 of large inputs are cached by (size, mtime) in
-`digests.json` beside the folders, so a cached 2 GB corpus opens in moments.
+and the command that rebuilds it. The corpus sha256 and the spans' digest are
+remembered by the (size, mtime) of the files they were read from in `digests.json`
+beside the folders, so a cached 2 GB corpus opens in moments (the spans of a 330 K-
+document manifest take ~1.5 s to read and hash).
 
 Not here: building shards (`tokenize_shards.py`) or sampling windows from them.
 """
@@ -30,6 +37,7 @@ import errno
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +45,11 @@ import numpy as np
 
 from picochat.artifacts import atomic_write_json
 from picochat.corpus_files import corpus_sha256, corpus_stamp
+from picochat.data.corpus_stream import read_spans
 from picochat.errors import InputError
 
 FORMAT = "picochat-token-shards"
-VERSION = 1
+VERSION = 2  # 2: the key and index name the document spans' sha256, not the manifest's
 SHARD_TOKENS = 1 << 26  # 64 M tokens: 128 MB of uint16 per shard
 INDEX = "index.json"
 DOCUMENTS = "documents.npy"
@@ -66,15 +75,22 @@ def dtype_for(vocab_size: int) -> np.dtype:
     return np.dtype("<u2") if vocab_size <= 1 << 16 else np.dtype("<u4")
 
 
-def shard_key(corpus_sha256: str, tokenizer_sha256: str, manifest_sha256: str | None) -> str:
-    parts = f"{FORMAT}|{VERSION}|{corpus_sha256}|{tokenizer_sha256}|{manifest_sha256}"
+def shard_key(corpus_sha256: str, tokenizer_sha256: str, spans_sha256: str | None) -> str:
+    """The folder's key: what the tokens depend on (`spans_sha256` None: no manifest,
+    the corpus is one document)."""
+    parts = f"{FORMAT}|{VERSION}|{corpus_sha256}|{tokenizer_sha256}|{spans_sha256}"
     return hashlib.sha256(parts.encode()).hexdigest()[:16]
 
 
-def cached_sha256(path: Path, cache_root: Path) -> str:
-    """sha256 of `path` (a file, or a corpus shard folder: the hash of its shards'
-    bytes in order), remembered in cache_root/digests.json by (size, mtime_ns) of each
-    file."""
+def spans_sha256(spans: np.ndarray) -> str:
+    """sha256 of document span rows (manifest id, char start, char end; `read_spans`)
+    as little-endian int64: the columns of `documents.npy` that come from the manifest."""
+    return hashlib.sha256(np.ascontiguousarray(spans, dtype="<i8").tobytes()).hexdigest()
+
+
+def _remembered(path: Path, cache_root: Path, field: str, compute: Callable[[Path], Any]) -> Any:
+    """`compute(path)`, remembered as `field` in cache_root/digests.json by the
+    (size, mtime_ns) of each file of `path` (a file, or a corpus shard folder)."""
     path = Path(path).resolve()
     stamp = corpus_stamp(path)
     digests_path = Path(cache_root) / DIGESTS
@@ -83,13 +99,33 @@ def cached_sha256(path: Path, cache_root: Path) -> str:
     except (OSError, ValueError):
         digests = {}
     entry = digests.get(str(path))
-    if isinstance(entry, dict) and entry.get("stamp") == stamp:
-        return str(entry["sha256"])
-    digest = corpus_sha256(path)
-    digests[str(path)] = {"stamp": stamp, "sha256": digest}
-    with contextlib.suppress(OSError):  # a read-only cache works; it hashes again next time
-        atomic_write_json(digests_path, digests)
-    return digest
+    if not isinstance(entry, dict) or entry.get("stamp") != stamp:
+        entry = {"stamp": stamp}
+    if field not in entry:
+        entry[field] = compute(path)
+        digests[str(path)] = entry
+        with contextlib.suppress(OSError):  # a read-only cache works; it reads again next time
+            atomic_write_json(digests_path, digests)
+    return entry[field]
+
+
+def cached_sha256(path: Path, cache_root: Path) -> str:
+    """sha256 of `path` (a file, or a corpus shard folder: the hash of its shards'
+    bytes in order), remembered in cache_root/digests.json."""
+    return str(_remembered(path, cache_root, "sha256", corpus_sha256))
+
+
+def cached_spans(manifest: Path, cache_root: Path) -> tuple[str, str | None]:
+    """(`spans_sha256` of the manifest's document spans, the corpus sha256 the manifest
+    names), remembered in cache_root/digests.json. The spans are streamed a line at a
+    time (`read_spans`: 24 bytes a document in memory)."""
+
+    def compute(path: Path) -> list[str | None]:
+        spans, named = read_spans(path)
+        return [spans_sha256(spans), named]
+
+    digest, named = _remembered(manifest, cache_root, "spans", compute)
+    return str(digest), named
 
 
 class TokenShards:
@@ -136,7 +172,7 @@ def open_token_shards(
     *,
     corpus_sha256: str,
     tokenizer_sha256: str,
-    manifest_sha256: str | None,
+    spans_sha256: str | None,
     command: str,
 ) -> TokenShards:
     """Open and check a finished shard folder; InputError (with `command`) if it is bad."""
@@ -163,9 +199,11 @@ def open_token_shards(
     if index.get("corpus", {}).get("sha256") != corpus_sha256:
         raise _fail("These token shards were made from another corpus (its sha256 differs).",
                     index_path, command)  # fmt: skip
-    if index.get("manifest_sha256") != manifest_sha256:
+    if index.get("spans_sha256") != spans_sha256:
         raise _fail(
-            "These token shards were made with another corpus manifest.", index_path, command
+            "These token shards were made with other document spans (another corpus manifest).",
+            index_path,
+            command,
         )
     itemsize = np.dtype(index["dtype"]).itemsize
     total = 0

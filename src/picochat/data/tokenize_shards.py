@@ -267,7 +267,7 @@ def build_token_shards(
                 "tokenizer_sha256": digests["tokenizer"],
                 "tokenizer_type": tokenizer.type,
                 "corpus": {"path": str(corpus), "sha256": digests["corpus"], "bytes": corpus_bytes},
-                "manifest_sha256": digests["manifest"],
+                "spans_sha256": digests["spans"],
                 "documents": rows,
                 "tokens": writer.total,
                 "unknown_tokens": unknown,
@@ -291,6 +291,28 @@ def build_token_shards(
         progress.close()
 
 
+def _content_digests(
+    corpus: Path, tokenizer_path: Path, manifest: Path | None, cache_root: Path
+) -> dict[str, str | None]:
+    """What the shards' key is made of: sha256 of the corpus bytes, the tokenizer and the
+    document spans (None without a manifest); a manifest naming another corpus is refused
+    here, before a cached folder could be opened for it."""
+    digests = {
+        "corpus": fmt.cached_sha256(corpus, cache_root),
+        "tokenizer": load_tokenizer(tokenizer_path).sha256,
+        "spans": None,
+    }
+    if manifest is not None:
+        digests["spans"], named = fmt.cached_spans(manifest, cache_root)
+        if named is not None and named != digests["corpus"]:
+            raise InputError(
+                "The manifest was written for another corpus (its corpus_sha256 differs).",
+                file=manifest,
+                fix="Pass the corpus_manifest.json written together with this corpus.",
+            )
+    return digests
+
+
 def ensure_token_shards(
     corpus: Path,
     tokenizer_path: Path,
@@ -309,14 +331,10 @@ def ensure_token_shards(
         raise InputError("The tokenizer file does not exist.", file=tokenizer_path)
     cache_root = Path(cache_root)
     cache_root.mkdir(parents=True, exist_ok=True)
-    digests = {
-        "corpus": fmt.cached_sha256(corpus, cache_root),
-        "tokenizer": load_tokenizer(tokenizer_path).sha256,
-        "manifest": fmt.cached_sha256(manifest, cache_root) if manifest is not None else None,
-    }
+    digests = _content_digests(corpus, tokenizer_path, manifest, cache_root)
     folder = (
         cache_root
-        / f"tokens-{fmt.shard_key(digests['corpus'], digests['tokenizer'], digests['manifest'])}"
+        / f"tokens-{fmt.shard_key(digests['corpus'], digests['tokenizer'], digests['spans'])}"
     )
     command = fmt.rebuild_command(corpus, tokenizer_path, manifest)
     workers = workers or default_workers()
@@ -328,7 +346,7 @@ def ensure_token_shards(
         folder,
         corpus_sha256=digests["corpus"],
         tokenizer_sha256=digests["tokenizer"],
-        manifest_sha256=digests["manifest"],
+        spans_sha256=digests["spans"],
         command=command,
     )
     return TokenizeResult(shards, built, time.perf_counter() - started, workers,

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from picochat.artifacts import atomic_open, atomic_write_json, sha256_file
+from picochat.artifacts import atomic_open, atomic_write_json
 from picochat.corpus_files import corpus_sha256, open_corpus_text
 from picochat.data.corpus_stream import document_span, read_manifest
 from picochat.errors import ConfigError, InputError
@@ -40,6 +40,8 @@ MAX_UNKNOWN_RATE = 0.01
 CACHE_MIN_CHARS = 5_000_000
 # Held-out documents named in train_report.json (all are counted).
 MAX_NAMED_DOCUMENTS = 100
+# In the cached streams' key; 2: keyed by document layout, not the manifest file's bytes.
+STREAMS_FORMAT = "picochat-token-streams-2"
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Document:
     source: str | None = None
     index: int | None = None  # the manifest's document id
     contained_in: int | None = None  # id of the document whose text holds this one
+    start: int = 0  # its first character in the corpus
 
 
 @dataclass
@@ -137,7 +140,7 @@ def read_documents(text: str, manifest: Path | None) -> list[Document]:
         if end > start:
             inside = span.get("contained_in")
             inside = inside if isinstance(inside, int) and not isinstance(inside, bool) else None
-            documents.append(Document(text[start:end], span.get("source"), index, inside))
+            documents.append(Document(text[start:end], span.get("source"), index, inside, start))
     if not documents:
         raise InputError("The manifest lists no non-empty document.", file=manifest)
     return documents
@@ -241,10 +244,17 @@ def unknown_rate(tokenizer: Any, *streams: np.ndarray) -> float:
     return float(sum(int((s == unk).sum()) for s in streams)) / total
 
 
-def _cache_key(corpus: Path, tokenizer: Any, manifest: Path | None, texts_key: str) -> str:
-    parts = [corpus_sha256(corpus), str(tokenizer.sha256), texts_key]
-    if manifest is not None:
-        parts.append(sha256_file(manifest))
+def _cache_key(corpus: Path, tokenizer: Any, documents: list[Document], texts_key: str) -> str:
+    """A key of what the streams depend on: the corpus bytes, the tokenizer, each
+    document's manifest id, span and container (the split) and the split settings. Not
+    the manifest file's bytes, which also hold the build's config and times."""
+    layout = np.asarray(
+        [(-1 if d.index is None else d.index, d.start, d.start + len(d.text),
+          -1 if d.contained_in is None else d.contained_in) for d in documents],
+        dtype="<i8",
+    )  # fmt: skip
+    parts = [STREAMS_FORMAT, corpus_sha256(corpus), str(tokenizer.sha256), texts_key,
+             hashlib.sha256(layout.tobytes()).hexdigest()]  # fmt: skip
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -324,7 +334,7 @@ def build_token_data(
         return encode_segments(tokenizer, train_texts), encode_segments(tokenizer, val_texts)
 
     if cache_dir is not None and len(text) >= cache_min_chars:
-        key = _cache_key(corpus, tokenizer, manifest, f"{mode}|{val_fraction}|{seed}|{canaries}")
+        key = _cache_key(corpus, tokenizer, documents, f"{mode}|{val_fraction}|{seed}|{canaries}")
         train, val = _cached_streams(cache_dir, key, build)
     else:
         train, val = build()
