@@ -188,3 +188,22 @@ def test_a_binary_file_is_skipped_once_whatever_its_type(tmp_path):
         assert [(s.lines, s.found.skip_reason) for s in _segments(path, 64)] == [
             (None, "binary file (contains NUL bytes)")
         ]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_a_run_of_empty_lines_longer_than_a_segment_is_cut(tmp_path, newline):
+    before = [" ".join(random.Random(i).choices(WORDS, k=9)) for i in range(30)]
+    after = [" ".join(random.Random(-i).choices(WORDS, k=9)) for i in range(1, 30)]
+    text = "\n".join(before) + "\n" * 5000 + "\n".join(after) + "\n"
+    path = tmp_path / "blank.txt"
+    path.write_bytes(text.replace("\n", newline).encode("utf-8"))
+    with open(path, "rb") as handle:  # held whole before: one segment of 5,000+ line ends
+        assert max(len(data) for data, _ in segments_module.text_segments(handle, 300)) <= 304
+    segments = _segments(path, 300)
+    skipped = [s for s in segments if s.found.skip_reason]
+    assert len(skipped) > 10 and {s.found.skip_reason for s in skipped} == {"whitespace only"}
+    docs = [d for s in segments for d in s.found.documents]
+    assert re.sub(r"\s", "", "".join(d.text for d in docs)) == re.sub(r"\s", "", text)
+    first_after = next(d for d in docs if d.text.startswith(after[0]))
+    assert first_after.row == len(before) + 5000  # its line, counted over the skipped run
+    assert all(b.lines[0] == a.lines[1] + 1 for a, b in itertools.pairwise(segments))

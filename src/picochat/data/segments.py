@@ -17,8 +17,9 @@ over the limit is not scored as one big part and a scrap):
 - any other file (`.txt`, `.md`, `.py`): cut after an empty line, else after a line end
   (a paragraph longer than a segment), else at a UTF-8 character boundary (a line
   longer than a segment); each segment is ONE document, and the file's manifest rows
-  say so. A multi-GB text dump is a stream of text (nanoGPT reads it so), not one
-  document: dedup, spans and document holdout then work on 16 MB pieces of it.
+  say so (a run of empty lines longer than a segment: segments of their own, skipped
+  as whitespace only). A multi-GB text dump is a stream of text (nanoGPT reads it so),
+  not one document: dedup, spans and document holdout then work on 16 MB pieces of it.
 
 Decoding stays strict: a file whose first 8 KB hold a NUL is skipped whole (binary);
 a segment with a byte that is not UTF-8 is skipped with the reason a whole file gets
@@ -165,7 +166,8 @@ def _jsonl_block(handle: io.BufferedIOBase, segment_bytes: int, carry: bytes) ->
 
 def text_segments(handle: io.BufferedIOBase, segment_bytes: int) -> Iterator[tuple[bytes, int]]:
     """(at most `segment_bytes` of text cut by `_cut`, the number of its first line);
-    a few bytes more when a segment would hold only newlines and part of a character."""
+    a few bytes more when a segment would hold only newlines and part of a character; a
+    segment of line ends only where a run of them is as long as a segment."""
     first_line, carry = 1, b""
     while True:
         wanted = max(segment_bytes - len(carry), 4)  # 4: at least a character more
@@ -175,7 +177,7 @@ def text_segments(handle: io.BufferedIOBase, segment_bytes: int) -> Iterator[tup
             if data:
                 yield data, first_line
             return
-        cut = _cut(data)
+        cut = _cut(data) or _blank_run(data, segment_bytes)
         if cut == 0:
             carry = data
             continue
@@ -204,6 +206,17 @@ def _cut(data: bytes) -> int:
             cut -= 1
         return cut if cut > start else 0
     return cut + 1 if data[cut - 1 : cut + 1] == b"\r\n" else cut
+
+
+def _blank_run(data: bytes, segment_bytes: int) -> int:
+    """Where a segment of line ends only stops, when `data` starts with a run of them
+    as long as a segment: after the run, short of a last CR whose LF may come next; else
+    0. Carried on instead, such a run would be held whole and read 4 bytes at a time
+    (quadratic); as a segment of its own it is skipped as whitespace only."""
+    run = len(data) - len(data.lstrip(b"\r\n"))
+    if run < segment_bytes:
+        return 0
+    return run - (run == len(data) and data.endswith(b"\r"))
 
 
 def _line_breaks(data: bytes) -> int:
