@@ -64,3 +64,30 @@ def test_train_base_on_shards_gives_the_same_losses(corpora, run_cli, tmp_path, 
             + [report["dataset"]["train_tokens"], report["dataset"]["val_tokens"]]
         )
     assert histories[0] == histories[1] and len(histories[0]) >= 4
+
+
+def test_train_base_reads_a_shared_token_cache(corpora, run_cli, tmp_path):
+    """The one-file corpus tokenized into a cache folder; `train base --token-cache` on the
+    shard folder of the same text reuses those shards (keyed by content)."""
+    tok, cache = tmp_path / "tok.json", tmp_path / "cache"
+    assert run_cli("--quiet", "tok", "train", "--input", corpora["one"], "--out", tok)[0] == 0
+    manifests = {name: corpus.parent / "corpus_manifest.json" for name, corpus in corpora.items()}
+    code, out, err = run_cli("data", "tokenize", "--corpus", corpora["one"], "--tokenizer", tok,
+                             "--corpus-manifest", manifests["one"], "--cache-dir", cache)  # fmt: skip
+    assert code == 0 and "tokenized in" in out, err
+    (folder,) = cache.glob("tokens-*")
+    written = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    beside = corpora["shards"].parent / "token_shards"  # other tests of the module write here
+    before = sorted(beside.glob("tokens-*"))
+    out_dir = tmp_path / "run"
+    code, _, err = run_cli(
+        "--quiet", "train", "base", "--corpus", corpora["shards"],
+        "--corpus-manifest", manifests["shards"], "--tokenizer", tok, "--token-cache", cache,
+        "--out-dir", out_dir, "--preset", "smoke", "--context-size", "32", "--batch-size", "4",
+        "--max-steps", "1", "--eval-every", "1", "--device", "cpu", "--token-shards", "on",
+    )  # fmt: skip
+    assert code == 0, err
+    reason = json.loads((out_dir / "train_report.json").read_text())["dataset"]["split_reason"]
+    assert f"token shards in {folder} (reused)" in reason
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == written
+    assert sorted(beside.glob("tokens-*")) == before  # nothing tokenized beside the corpus

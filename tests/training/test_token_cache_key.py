@@ -6,6 +6,7 @@ changed text, span or tokenizer does not."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 
 from picochat.data import token_shards as fmt
 from picochat.data.tokenize_shards import ensure_token_shards
+from picochat.errors import InputError
 from picochat.tokenizer import load_tokenizer
 from picochat.training.token_data import CorpusSplit, build_token_data
 
@@ -172,3 +174,22 @@ def test_the_in_memory_stream_cache_is_keyed_by_content(run_cli, inputs, tokeniz
     manifest.write_text(json.dumps(data))
     shifted = in_memory(corpus, manifest, tokenizer, cache)
     assert len({folder, contained, shifted}) == 3
+
+
+def test_a_stale_remembered_digest_is_caught_when_building(run_cli, inputs, tokenizer, tmp_path):
+    """digests.json remembers the spans' digest by the manifest's size and mtime: a manifest
+    changed with both kept gives the old key; building then refuses, naming digests.json."""
+    corpus, manifest = build(run_cli, inputs, tmp_path / "data" / "corpus.txt")
+    cache = tmp_path / "cache"
+    shards_of(corpus, manifest, tokenizer, cache)
+    stat = manifest.stat()
+    end = json.loads(manifest.read_text())["documents"][0]["char_end"]
+    assert len(str(end - 1)) == len(str(end))  # the same size
+    manifest.write_text(
+        manifest.read_text().replace(f'"char_end": {end}', f'"char_end": {end - 1}', 1)
+    )
+    os.utime(manifest, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert manifest.stat().st_size == stat.st_size
+    with pytest.raises(InputError, match=fmt.DIGESTS) as caught:
+        ensure_token_shards(corpus, tokenizer, manifest, cache, workers=1, quiet=True, rebuild=True)
+    assert caught.value.file == str(manifest)

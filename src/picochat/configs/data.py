@@ -121,7 +121,7 @@ class TokenizeConfig:
     )
     cache_dir: Path | None = path_option(
         "Where the shard folders go (default: token_shards/ beside the corpus, where "
-        "`train base` looks for them)."
+        "`train base` looks for them unless given --token-cache)."
     )
     workers: int = option(0, "Tokenizing processes (0 = one per available CPU core).")
     rebuild: bool = option(False, "Tokenize again even if shards of these inputs exist.")

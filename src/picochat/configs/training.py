@@ -185,6 +185,11 @@ class BaseTrainConfig(ModelShapeConfig, LoopConfig):
         "auto: shards for a corpus file of 5 MB or more.",
         choices=("auto", "on", "off"),
     )
+    token_cache: Path | None = path_option(
+        "Where token shards are cached (default: token_shards/ beside the corpus). Keyed by "
+        "content: point corpora of the same text (a corpus.txt, a shard folder) at one folder, "
+        "as `data tokenize --cache-dir` does, to tokenize once."
+    )
     max_steps: int = loop_option("max_steps", 300)
     final_val_tokens: int = loop_option("final_val_tokens", FINAL_VAL_TOKENS)
     batch_size: int = option(16, "Sequences per micro-batch (per process under torchrun).")

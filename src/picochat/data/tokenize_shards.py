@@ -66,9 +66,11 @@ class TokenizeResult:
         return self.corpus_bytes / 1e6 / max(self.seconds, 1e-9)
 
 
-def default_cache_root(corpus: Path) -> Path:
-    """Shards live beside the corpus, so every run and stage on it shares them."""
-    return Path(corpus).parent / TOKEN_SHARDS
+def default_cache_root(corpus: Path, given: Path | None = None) -> Path:
+    """`given` (--cache-dir, --token-cache), else token_shards/ beside the corpus, so
+    every run and stage on it shares them (and a corpus.txt and a shard folder of the
+    same text in one folder: the key is their content)."""
+    return Path(given) if given is not None else Path(corpus).parent / TOKEN_SHARDS
 
 
 def default_workers() -> int:
@@ -205,16 +207,18 @@ def _check_disk(corpus: Path, tokenizer: Any, folder: Path, dtype: np.dtype) -> 
     return estimate
 
 
-def _document_index(manifest: Path | None, corpus_sha256: str | None, path: Path) -> np.memmap:
+def _document_index(manifest: Path | None, spans_sha256: str | None, path: Path) -> np.memmap:
     """The document index to fill, as `path` mapped (`documents.npy`): manifest id and
     char span set, the token columns 0. The manifest's spans (24 bytes a document) are
-    in memory only while it is made."""
-    spans, named = read_spans(manifest)
-    if named is not None and named != corpus_sha256:
+    in memory only while it is made; they must be the spans the folder is keyed by."""
+    spans, _ = read_spans(manifest)
+    if manifest is not None and fmt.spans_sha256(spans) != spans_sha256:
         raise InputError(
-            "The manifest was written for another corpus (its corpus_sha256 differs).",
+            "The manifest's document spans are not the ones the token-shard key was made "
+            f"from: it changed since, or {fmt.DIGESTS} remembers another file by its size "
+            "and time.",
             file=manifest,
-            fix="Pass the corpus_manifest.json written together with this corpus.",
+            fix=f"Run the command again; if this repeats, delete {fmt.DIGESTS} in the cache folder.",
         )
     documents = fmt.create_documents(path, len(spans))
     for column, values in zip((fmt.DOC_ID, fmt.CHAR_START, fmt.CHAR_END), spans.T, strict=True):
@@ -241,7 +245,7 @@ def build_token_shards(
     progress = ByteProgress("tokenize", corpus_bytes, quiet=quiet)
     try:
         with _encoder(tokenizer_path, workers) as encoded, atomic_dir(folder) as tmp:
-            mapped = _document_index(manifest, digests["corpus"], tmp / fmt.DOCUMENTS)
+            mapped = _document_index(manifest, digests["spans"], tmp / fmt.DOCUMENTS)
             documents = np.asarray(mapped)  # a plain view: row access without memmap's wrapper
             estimate = _check_disk(corpus, tokenizer, folder.parent, dtype)
             writer, unknown = _ShardWriter(tmp, dtype, shard_tokens), 0
@@ -359,7 +363,7 @@ def tokenize_corpus(config: TokenizeConfig) -> TokenizeResult:
         raise ConfigError("--corpus and --tokenizer are required.")
     if config.workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {config.workers}.")
-    root = config.cache_dir or default_cache_root(config.corpus)
+    root = default_cache_root(config.corpus, config.cache_dir)
     return ensure_token_shards(
         config.corpus,
         config.tokenizer,

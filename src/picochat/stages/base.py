@@ -107,6 +107,7 @@ def _estimate(config: BaseTrainConfig, plan: Plan) -> None:
         plan.root / layout.CORPUS,
         plan.root / layout.TOKENIZER,
         plan.root / layout.CORPUS_MANIFEST,
+        cache_root=config.token_cache,
         quiet=not plan.show_progress,
     )
     corpus_tokens = int(tok_report["corpus_tokens"]) if sharded is None else sharded

@@ -305,6 +305,7 @@ def _token_data(
             split,
             tokenizer,
             tokenizer_path=config.tokenizer,
+            cache_root=config.token_cache,
             is_main=info.is_main,
             barrier=lambda: distributed.barrier(info),
             quiet=not show_progress,

@@ -119,7 +119,7 @@ def shard_token_data(
         raise ConfigError(
             f"--val-fraction must be between 0 and 1 (got {val_fraction}).", fix="Use e.g. 0.1."
         )
-    root = Path(cache_root) if cache_root is not None else default_cache_root(corpus)
+    root = default_cache_root(corpus, cache_root)
     if is_main:
         result = ensure_token_shards(corpus, tokenizer_path, manifest, root, quiet=quiet)
     barrier()
@@ -155,11 +155,17 @@ def shard_token_data(
 
 
 def shard_corpus_tokens(
-    mode: str, corpus: Path, tokenizer_path: Path, manifest: Path | None, *, quiet: bool = True
+    mode: str,
+    corpus: Path,
+    tokenizer_path: Path,
+    manifest: Path | None,
+    *,
+    cache_root: Path | None = None,
+    quiet: bool = True,
 ) -> int | None:
     """Corpus tokens from the shard index when `train base` will read this corpus through
     shards (building them now if needed: the work base would do first), else None."""
     if not wants_shards(mode, corpus):
         return None
-    root = default_cache_root(corpus)
+    root = default_cache_root(corpus, cache_root)
     return len(ensure_token_shards(corpus, tokenizer_path, manifest, root, quiet=quiet).shards)
