@@ -213,3 +213,17 @@ def test_a_full_disk_when_the_index_is_reserved_exits_2(bpe_inputs, tmp_path, mo
     assert code == 2 and reserved == [128 + 9 * 40]  # documents.npy: 9 documents
     assert "disk filled up" in err and "Fix:" in err and "Traceback" not in out + err
     assert not list((tmp_path / "cache").glob("tokens-*"))  # nothing kept
+
+
+def test_the_document_index_opens_memory_mapped_and_a_cut_one_is_refused(bpe_inputs, tmp_path):
+    paths, documents = bpe_inputs
+    shards = shards_of(paths, tmp_path, workers=1).shards
+    again = shards_of(paths, tmp_path, workers=1)  # opened from the cache
+    assert not again.built and isinstance(again.shards.documents, np.memmap)
+    assert not again.shards.documents.flags.writeable  # read-only: the cache stays as built
+    np.testing.assert_array_equal(again.shards.documents, shards.documents)
+    path = shards.folder / fmt.DOCUMENTS
+    path.write_bytes(path.read_bytes()[:-8])  # the last row cut short
+    with pytest.raises(InputError, match="document index cannot be read") as caught:
+        shards_of(paths, tmp_path, workers=1)
+    assert caught.value.file == str(path) and "picochat data tokenize" in str(caught.value)
