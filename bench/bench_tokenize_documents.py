@@ -75,6 +75,7 @@ def run_code(src: Path, sizes: list[int], counts: dict, args: argparse.Namespace
         peaks = {}
         for size in sizes:
             folder = args.work / str(size)
+            shutil.rmtree(folder / "token_shards", ignore_errors=True)  # one folder: the one made
             load = os.getloadavg()
             peaks[size] = measure([*picochat, "data", "tokenize", "--corpus", folder / "corpus.txt",
                                    "--tokenizer", args.work / "tokenizer.json", "--corpus-manifest",
