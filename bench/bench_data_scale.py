@@ -18,6 +18,11 @@ the largest value seen over the samples, in MB; the JSON repeats these meanings)
                          once per process that maps it, so it overcounts forked workers
     peak_anon_rss_mb     RssAnon summed over the tree (as before): overcounts the same way
 
+Pss comes from walking the page tables (smaps_rollup); the RSS figures from the
+kernel's counters in /proc/PID/status (as psutil reads them), which lag by a few MB in
+a busy threaded process, and each peak is the largest of its own samples: a one-process
+stage (train base) can show Pss a little above its RSS.
+
     data build     picochat data build --input SRC --out W/corpus.txt
     tok train      picochat tok train --type bpe --vocab-size 4096 (default --max-train-chars)
     tokenize       picochat data tokenize --workers 1 --rebuild, then --workers 2 --rebuild
