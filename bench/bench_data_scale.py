@@ -23,7 +23,9 @@ kernel's counters in /proc/PID/status (as psutil reads them), which lag by a few
 a busy threaded process, and each peak is the largest of its own samples: a one-process
 stage (train base) can show Pss a little above its RSS.
 
-    data build     picochat data build --input SRC --out W/corpus.txt
+    data build     picochat data build --input SRC --out W/corpus.txt (with --shard-mb N:
+                   --out W/corpus --shard-mb N, a folder of shards; every later stage
+                   reads the folder)
     tok train      picochat tok train --type bpe --vocab-size 4096 (default --max-train-chars)
     tokenize       picochat data tokenize --workers 1 --rebuild, then --workers 2 --rebuild
                    (1-process run only up to --compare-max-mb: the ratio does not
@@ -81,7 +83,7 @@ times = {}
 def on_step(step):
     times[step] = time.time() - start
 w = Path(sys.argv[1])
-config = BaseTrainConfig(corpus=w / "corpus.txt", tokenizer=w / "tokenizer.json",
+config = BaseTrainConfig(corpus=w / sys.argv[3], tokenizer=w / "tokenizer.json",
     corpus_manifest=w / "corpus_manifest.json", out_dir=w / "base", preset="tiny",
     context_size=256, batch_size=16, max_steps=int(sys.argv[2]), eval_every=10**6,
     eval_batches=4, device="cpu", seed=1, final_val_tokens=1 << 20)
@@ -102,8 +104,8 @@ from picochat.training.copy_scale import copy_diagnostics_shards
 from picochat.training.shard_windows import split_shards
 w = Path(sys.argv[1])
 tok = load_tokenizer(w / "tokenizer.json")
-shards = ensure_token_shards(w / "corpus.txt", w / "tokenizer.json", w / "corpus_manifest.json",
-                             default_cache_root(w / "corpus.txt"), quiet=True).shards
+shards = ensure_token_shards(w / sys.argv[3], w / "tokenizer.json", w / "corpus_manifest.json",
+                             default_cache_root(w / sys.argv[3]), quiet=True).shards
 train, val, _ = split_shards(shards, "document", 0.1, 1)
 words = open(sys.argv[2]).read().split()
 rng = random.Random(0)
@@ -211,22 +213,32 @@ def picochat(*args: object) -> list[str]:
 
 
 def run_size(
-    megabytes: int, work: Path, steps: int, compare_max_mb: int, reuse: bool, save=lambda row: None
+    megabytes: int,
+    work: Path,
+    steps: int,
+    compare_max_mb: int,
+    reuse: bool,
+    save=lambda row: None,
+    shard_mb: float | None = None,
 ) -> dict:
-    """Every stage at one size; with `reuse`, stages whose outputs exist are not rerun."""
+    """Every stage at one size; with `reuse`, stages whose outputs exist are not rerun;
+    with `shard_mb`, the corpus is a folder of shards (`data build --shard-mb`)."""
     source, w = work / "source", work / "run"
-    corpus = w / "corpus.txt"
+    corpus = w / ("corpus" if shard_mb else "corpus.txt")
+    shard_flags = ["--shard-mb", shard_mb] if shard_mb else []
     stages: dict = {}
-    row: dict = {"megabytes": megabytes, "stages": stages}
-    if not (reuse and corpus.is_file()):
+    row: dict = {"megabytes": megabytes, "stages": stages, "corpus_shard_mb": shard_mb}
+    if not (reuse and corpus.exists()):
         shutil.rmtree(work, ignore_errors=True)
         row["source_bytes"] = make_source(source, megabytes)
         stages["data_build"] = measure(
-            picochat("data", "build", "--input", source, "--out", corpus)
+            picochat("data", "build", "--input", source, "--out", corpus, *shard_flags)
         )
         save(row)  # a partial row survives a later failure
         shutil.rmtree(source)  # disk: the corpus is all the later stages read
-    size_mb = corpus.stat().st_size / 1e6
+    files = sorted(corpus.iterdir()) if corpus.is_dir() else [corpus]
+    row["corpus_files"] = len(files)
+    size_mb = sum(f.stat().st_size for f in files) / 1e6
     row["corpus_mb"] = size_mb
     if not (reuse and (w / "tokenizer.json").is_file()):
         stages["tok_train"] = measure(picochat("tok", "train", "--input", corpus, "--out",
@@ -240,11 +252,11 @@ def run_size(
         stages["tokenize_2proc"] = _tokenize_phase(measure([*tokenize, "--workers", "2"]), w)
         save(row)
     shutil.rmtree(w / "base", ignore_errors=True)
-    train = measure([PYTHON, "-c", TRAIN_CHILD, str(w), str(steps)])
+    train = measure([PYTHON, "-c", TRAIN_CHILD, str(w), str(steps), corpus.name])
     train.update(json.loads(train["stdout"].strip().splitlines()[-1]))
     stages["train_base"] = train
     save(row)
-    diag = measure([PYTHON, "-c", DIAG_CHILD, str(w), str(SHAKESPEARE)])
+    diag = measure([PYTHON, "-c", DIAG_CHILD, str(w), str(SHAKESPEARE), corpus.name])
     diag.update(json.loads(diag["stdout"].strip().splitlines()[-1]))
     stages["diagnostics"] = diag
     for stage in stages.values():
@@ -327,6 +339,8 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS, help="Where to write the JSON.")
     parser.add_argument("--reuse", action="store_true",
                         help="Reuse a kept size's corpus, tokenizer and shards (train and scan only).")  # fmt: skip
+    parser.add_argument("--shard-mb", type=float, default=None,
+                        help="Build the corpus as a folder of shards of at most this many MB.")  # fmt: skip
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     free = shutil.disk_usage(args.work.parent).free
@@ -358,8 +372,9 @@ def main() -> None:
             args.results.write_text(json.dumps(partial_result, indent=2, default=str) + "\n")
 
         row = run_size(
-            megabytes, args.work / str(megabytes), args.steps, args.compare_max_mb, args.reuse, save
-        )
+            megabytes, args.work / str(megabytes), args.steps, args.compare_max_mb, args.reuse,
+            save, args.shard_mb,
+        )  # fmt: skip
         row["load_average_after"] = os.getloadavg()
         result["rows"].append(row)
         args.results.write_text(json.dumps(result, indent=2) + "\n")
