@@ -50,6 +50,8 @@ MUON_QK = ["--optimizer", "muon", "--qk-norm"]
 WSD = ["--lr-schedule", "wsd", "--warmdown-fraction", "0.4", "--min-lr-ratio", "0"]
 # The screen's base, muon + QK-norm + WSD (each "rec+" row adds one switch to it).
 RECOMMENDED = [*MUON_QK, *WSD]
+# Compiled, scored at step 0 and at the end only (100000 = the row's step cap).
+FAST = ["--compile", "--eval-every", "100000"]
 ROWS = {
     "adamw": [],
     "adamw+qk": ["--qk-norm"],
@@ -69,12 +71,12 @@ ROWS = {
     # The recommended switches with more of the 5 minutes spent training: --compile (~11 s
     # of compiling for ~12% more tokens/s) and scored at step 0 and the end only (the loop
     # keeps back the time of that final evaluation).
-    "recommended-fast": [*RECOMMENDED, "--compile", "--eval-every", "100000"],
-    # + untied embeddings (better by 0.0016 and 0.0115 BPB at seeds 1337 and 7, 800 steps;
-    # not at 1575 steps nor in 5 minutes: noise).
+    "recommended-fast": [*RECOMMENDED, *FAST],
     # recommended-fast at batch 8: better by 0.0195 and 0.0239 BPB at equal tokens (seeds
     # 1337 and 7, 4,600 against 2,300 steps) for 2-4% fewer tokens/s (2 threads, quiet).
-    "recommended-b8-fast": [*RECOMMENDED, "--batch-size", "8", "--compile", "--eval-every", "100000"],
+    "recommended-b8-fast": [*RECOMMENDED, "--batch-size", "8", *FAST],
+    # + untied embeddings (better by 0.0016 and 0.0115 BPB at seeds 1337 and 7, 800 steps;
+    # not at 1575 steps nor in 5 minutes: noise).
     "recommended-untied": [*RECOMMENDED, "--no-tie-embeddings", "--eval-every", "100000"],
     # Other seeds of the recommended row: the noise a one-seed difference must beat.
     "rec+seed7": [*RECOMMENDED, "--seed", "7"],
