@@ -59,7 +59,8 @@ def tokenizer(run_cli, inputs, tmp_path) -> Path:
 
 def test_rebuilding_the_same_corpus_reuses_its_token_shards(run_cli, inputs, tokenizer, tmp_path):
     corpus, manifest = build(run_cli, inputs, tmp_path / "data" / "corpus.txt")
-    assert "tokenized in" in tokenize(run_cli, corpus, manifest, tokenizer)
+    first = tokenize(run_cli, corpus, manifest, tokenizer)
+    assert "tokenized in" in first and "wrote" in first
     root = corpus.parent / "token_shards"  # the default: beside the corpus
     files, before = shard_files(root), manifest.read_bytes()
     assert len(files) == 3  # shard, documents.npy, index.json
@@ -69,6 +70,7 @@ def test_rebuilding_the_same_corpus_reuses_its_token_shards(run_cli, inputs, tok
         build(run_cli, inputs, corpus, *flags)
         out = tokenize(run_cli, corpus, manifest, tokenizer)
         assert "reused (already built)" in out and "tokenized in" not in out
+        assert "wrote" not in out  # it names the folder as reused
         assert shard_files(root) == files  # no file written again, no second folder
     assert manifest.read_bytes() != before
 

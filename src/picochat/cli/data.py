@@ -44,7 +44,7 @@ def _tokenize(args: argparse.Namespace) -> int:
         f"{len(shards.shards)} shards: {what if result.built else 'reused (already built)'}",
         markup=False,
     )
-    console.print(f"wrote {shards.folder}", markup=False)
+    console.print(f"{'wrote' if result.built else 'reused'} {shards.folder}", markup=False)
     return 0
 
 
