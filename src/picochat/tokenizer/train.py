@@ -87,10 +87,6 @@ def read_corpus(path: Path | None) -> tuple[str, bytes]:
     return text, raw
 
 
-def _exists(path: Path | None) -> bool:
-    return path is not None and (Path(path).is_file() or Path(path).is_dir())
-
-
 def check_config(config: TokenizerTrainConfig) -> None:
     if config.type not in TOKENIZER_TYPES:
         raise ConfigError(
@@ -124,7 +120,8 @@ def train_tokenizer(config: TokenizerTrainConfig) -> TokenizerTrainResult:
     started = time.perf_counter()
     if config.max_train_chars < 1:
         raise ConfigError(f"--max-train-chars must be >= 1, got {config.max_train_chars}.")
-    sampled = _exists(config.input) and corpus_size(config.input) > config.max_train_chars
+    exists = config.input is not None and Path(config.input).exists()
+    sampled = exists and corpus_size(config.input) > config.max_train_chars
     if sampled:  # a large corpus: one streamed pass and an evenly spaced sample
         scan = scan_corpus(config.input, config.max_train_chars, alphabet=config.type == "char")
         text, sha, n_chars, n_bytes = scan.text, scan.sha256, scan.chars, scan.bytes

@@ -55,8 +55,7 @@ def wants_shards(mode: str, corpus: Path) -> bool:
     if mode != "auto":
         return mode == "on"
     # By size alone, so the same text as one file or as a shard folder trains the same way.
-    exists = Path(corpus).is_file() or Path(corpus).is_dir()
-    return exists and corpus_size(corpus) >= SHARD_MIN_BYTES
+    return Path(corpus).exists() and corpus_size(corpus) >= SHARD_MIN_BYTES
 
 
 def corpus_sample(corpus: Path, chars: int = CANARY_SAMPLE_CHARS) -> str:
