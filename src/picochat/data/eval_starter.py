@@ -270,7 +270,7 @@ def eval_starter(config: EvalStarterConfig) -> EvalStarterResult:
     if config.max_items < 1:
         raise ConfigError(f"--max-items must be >= 1, got {config.max_items}.", fix="Use 1+.")
     path = Path(config.input)
-    if not path.is_file() and not path.is_dir():
+    if not path.exists():  # a corpus file or a shard folder
         raise InputError("corpus not found.", file=path, fix="Pass an existing corpus.txt.")
     for part in corpus_files(path):  # a file, or a shard folder's shards
         require_utf8_text(part, what="corpus")  # Latin-1 would read as "no sentence found"

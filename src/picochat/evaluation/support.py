@@ -86,7 +86,7 @@ class CorpusIndex:
     @classmethod
     def from_file(cls, path: str | Path, *, n: int = SUPPORT_N) -> CorpusIndex:
         path = Path(path)
-        if not path.is_file() and not path.is_dir():
+        if not path.exists():  # a corpus file or a shard folder
             raise InputError(
                 "support corpus not found.", file=path, fix="Pass an existing corpus.txt."
             )
