@@ -58,6 +58,15 @@ def _accept_global_flags(commands: argparse._SubParsersAction) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    code = _run(argv)
+    if "picochat.training.distributed" in sys.modules:  # a training stage ran
+        from picochat.training.distributed import exit_after_group
+
+        exit_after_group(code)  # under torchrun: leaves here, see why there
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     set_quiet(args.quiet)
