@@ -124,3 +124,21 @@ def test_data_build_exits_2_on_an_over_long_line(tmp_path, monkeypatch, run_cli)
     code, _, err = run_cli("data", "build", "--input", folder, "--out", tmp_path / "out")
     assert code == 2 and f"{path.name}:{line}:" in err and f"runs over {LIMIT} bytes" in err
     assert "Fix:" in err and "Traceback" not in err
+
+
+def test_a_chat_or_eval_file_line_over_the_limit_is_an_error_naming_it(tmp_path, monkeypatch):
+    """`iter_jsonl` (chat, preference and eval files) reads at most the limit + 1 bytes of
+    a line: a longer one is an InputError naming file and line, a line at the limit a row."""
+    from picochat.data import jsonl
+
+    monkeypatch.setattr(jsonl, "MAX_ROW_BYTES", 64)
+    at_limit = json.dumps({"user": "u" * 40}).encode()
+    at_limit += b" " * (63 - len(at_limit)) + b"\n"  # 64 bytes with its newline
+    path = tmp_path / "chat.jsonl"
+    path.write_bytes(at_limit + b'[{"user": "' + b"x" * 200)  # a JSON array, no newline
+    rows = jsonl.iter_jsonl(path)
+    assert next(rows).obj == {"user": "u" * 40}
+    with pytest.raises(InputError) as caught:
+        next(rows)
+    assert caught.value.file == str(path) and caught.value.line == 2
+    assert "64 bytes without a line end" in str(caught.value)

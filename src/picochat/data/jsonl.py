@@ -3,7 +3,8 @@
 `iter_jsonl(path)` yields one `JsonlRow(line, obj, error)` per non-blank line, so a
 reader can report a bad row as `file:line` and carry on with the rest. Bytes are
 decoded per line: one undecodable line is one bad row, not a failed file. Blank lines
-are not rows. A missing file or a folder is an `InputError` straight away.
+are not rows. A missing file or a folder is an `InputError` straight away; so is a line
+over `MAX_ROW_BYTES` (16 MB), which is never read whole.
 
 Also here: `SkippedRow` (what readers list for each bad row, `skipped_summary` words
 them for an error) and `RowProblem`, the exception a row validator raises;
@@ -27,6 +28,11 @@ from picochat.data.splits import grouped_split
 from picochat.errors import InputError
 
 T = TypeVar("T")
+
+# The longest line a row may be (also a segmented read's row limit, `segments`): far past
+# any real chat, preference or eval row. A file with no line ends (a JSON array, a binary
+# file) would otherwise be read whole into memory as one line.
+MAX_ROW_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,10 @@ def iter_jsonl(path: str | Path) -> Iterator[JsonlRow]:
     """Yield each non-blank line of `path` as a `JsonlRow` (objects only; others are errors)."""
     path = check_readable_file(path)
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        lines = iter(lambda: handle.readline(MAX_ROW_BYTES + 1), b"")  # each at most the limit + 1
+        for number, raw in enumerate(lines, start=1):
+            if len(raw) > MAX_ROW_BYTES:
+                raise _line_too_long(path, number)
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
                 raw = raw[3:]
             try:
@@ -129,6 +138,18 @@ def iter_jsonl(path: str | Path) -> Iterator[JsonlRow]:
                 yield JsonlRow(number, None, f"expected a JSON object, got {_json_type(value)}")
                 continue
             yield JsonlRow(number, value)
+
+
+def _line_too_long(path: Path, line: int) -> InputError:
+    size = f"{MAX_ROW_BYTES >> 20} MB" if MAX_ROW_BYTES >= 1 << 20 else f"{MAX_ROW_BYTES} bytes"
+    return InputError(
+        f"line {line} runs over {size} without a line end: the file is not JSON Lines "
+        f"(one object a line), or a row is over {size}",
+        file=path,
+        line=line,
+        fix=f"Write one JSON object a line, each under {size} (a JSON array file: one "
+        "element a line).",
+    )
 
 
 def collect_rows(

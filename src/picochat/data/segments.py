@@ -53,6 +53,7 @@ from picochat.data.documents import (
     read_documents,
     sniff_binary,
 )
+from picochat.data.jsonl import MAX_ROW_BYTES
 from picochat.errors import InputError
 
 SEGMENT_BYTES = 16 << 20
@@ -67,7 +68,7 @@ _CSV_BLOCK_BYTES = 1 << 20
 # The most one row may hold (a JSONL line; a CSV row, whose quoted cell may span lines):
 # past it, a file with no newline or a quote that never closes would make a segment
 # grow to the rest of the file.
-_ROW_BYTES = SEGMENT_BYTES
+_ROW_BYTES = MAX_ROW_BYTES
 _TEXT_START = re.compile(r"\S")
 
 
