@@ -52,6 +52,25 @@ def test_blocks_after_the_first_mix_their_values_with_the_first_blocks():
     assert torch.allclose(out, out2) and not torch.allclose(own, own2)
 
 
+def test_blocks_get_the_first_values_only_under_value_residual(monkeypatch):
+    """Without --value-residual every block is called with v_first=None: under --compile
+    the blocks then share one graph (a tensor after block 0 made a second one)."""
+    received: list[bool] = []
+    block_forward = type(build().blocks[0]).forward
+
+    def recording(self, x, cos, sin, cache=None, mask=None, v_first=None):
+        received.append(v_first is not None)
+        return block_forward(self, x, cos, sin, cache, mask, v_first)
+
+    monkeypatch.setattr(type(build().blocks[0]), "forward", recording)
+    idx = torch.randint(0, 40, (2, 16))
+    build()(idx)
+    assert received == [False, False, False]
+    received.clear()
+    build(value_residual=True)(idx)
+    assert received == [False, True, True]
+
+
 def test_the_mixing_weights_learn_and_recompute_and_cache_agree():
     model = build(value_residual=True)
     idx = torch.randint(0, 40, (2, 16))

@@ -365,11 +365,14 @@ class Transformer(nn.Module):
         v_first = None  # the first block's values (--value-residual)
         for block in self.blocks:
             if recompute:
-                x, v_first = torch.utils.checkpoint.checkpoint(
+                x, values = torch.utils.checkpoint.checkpoint(
                     block, x, cos, sin, None, None, v_first, use_reentrant=False
                 )
             else:
-                x, v_first = block(x, cos, sin, cache, mask, v_first)
+                x, values = block(x, cos, sin, cache, mask, v_first)
+            # Without --value-residual every block gets None: one compiled graph for all
+            # (a tensor after the first block was a second graph under --compile).
+            v_first = values if self.config.value_residual else None
         if cache is not None:
             cache.length += T
         x = self.norm_f(x)
