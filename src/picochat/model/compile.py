@@ -1,6 +1,6 @@
 """torch.compile for the transformer: regional compilation for training, whole-forward
-compilation with frozen weights for decoding, and `static_bool` for code that must
-compile with dynamic sizes.
+compilation with frozen weights for decoding, `eager_stance` for eager work on a model
+compiled for training, and `static_bool` for code that must compile with dynamic sizes.
 
 Not here: the model itself (`transformer.py`), where compilation is chosen (the
 training stages' `--compile` and the chat/generate/eval `--compile` flags).
@@ -8,6 +8,7 @@ training stages' `--compile` and the chat/generate/eval `--compile` flags).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,14 @@ def compile_blocks(model: Transformer, **options) -> Transformer:
     for block in model.blocks:
         block.compile(**options)
     return model
+
+
+def eager_stance() -> contextlib.AbstractContextManager:
+    """Inside it, modules compiled by `compile_blocks` run eager: for work after training
+    that would only recompile them (decoding with a KV cache specialises a graph per layer
+    and cache length, past dynamo's limit of 8). torch >= 2.6; on 2.5 nothing changes."""
+    set_stance = getattr(torch.compiler, "set_stance", None)
+    return set_stance("force_eager") if set_stance else contextlib.nullcontext()
 
 
 def compile_for_decoding(model: Transformer) -> Transformer:

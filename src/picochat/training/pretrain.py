@@ -24,7 +24,7 @@ from picochat.artifacts import atomic_write_json
 from picochat.configs.training import BaseTrainConfig
 from picochat.errors import CheckpointError, ConfigError
 from picochat.model.checkpoint import load_checkpoint, save_checkpoint, unwrap_model
-from picochat.model.compile import compile_blocks
+from picochat.model.compile import compile_blocks, eager_stance
 from picochat.model.config import ModelConfig, resolve_model_config
 from picochat.model.depth import resolve_learning_rate
 from picochat.model.size_check import check_fits
@@ -229,7 +229,8 @@ def _train(run: StageRun, model_config: ModelConfig) -> BaseTrainResult:
     if info.is_main:
         diagnosed = weights_to_diagnose(model, loop, run.device)
         gap = diagnosed_gap(loop, whole, diagnosed[1])
-        diagnostics = diagnose(diagnosed, tokenizer, data, canaries, config.seed, gap)
+        with eager_stance():  # --compile compiled the blocks for training, not for sampling
+            diagnostics = diagnose(diagnosed, tokenizer, data, canaries, config.seed, gap)
         report = build_report(
             RunFacts.of(run, loop, [config.corpus, config.tokenizer, config.corpus_manifest]),
             num_parameters=model.num_parameters(),
