@@ -30,10 +30,12 @@ class Batches:
 
 
 class FakeClock:
-    """The loop's only clock: a step takes 1 s, an evaluation 5 s, later ones 5.4 s."""
+    """The loop's only clock: a step takes 1 s, an evaluation 5 s, later ones 5.4 s
+    (or `eval_seconds`)."""
 
-    def __init__(self, monkeypatch) -> None:
+    def __init__(self, monkeypatch, eval_seconds: tuple[float, float] = (5.0, 5.4)) -> None:
         self.now = 0.0
+        self.eval_seconds = eval_seconds  # the first evaluation's, and every later one's
         self.evaluations: list[float] = []
         monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=lambda: self.now))
 
@@ -43,7 +45,7 @@ class FakeClock:
             return model(batch[:, :-1], batch[:, 1:])[1]
 
         def evaluate(model):
-            self.now += 5.0 if not self.evaluations else 5.4
+            self.now += self.eval_seconds[1] if self.evaluations else self.eval_seconds[0]
             self.evaluations.append(self.now)
             return {"val_loss": 1.0}
 
@@ -79,6 +81,20 @@ def test_the_final_evaluation_ends_within_the_time_budget(tmp_path, monkeypatch)
     assert result.stop_reason == "max_minutes"
     assert result.history[-1]["elapsed_seconds"] == pytest.approx(clock.evaluations[-1])
     assert 59.0 <= clock.evaluations[-1] <= 60.0  # in time, and not stopped needlessly early
+
+
+def test_under_compile_the_budget_keeps_back_a_warm_evaluation(tmp_path, monkeypatch):
+    """--compile: the step-0 evaluation also compiles its graph (20 s here, 2 s warm).
+    Keeping back 1.1 x 20 s, the run would stop near 37 s of a 60 s budget; it times a
+    second, warm evaluation and keeps back that, so the final one ends just in time."""
+    clock = FakeClock(monkeypatch, eval_seconds=(20.0, 2.0))
+    task = clock.task()
+    task.compile_model = lambda model: model  # the clock stands in for compiling
+    result = run(task, budget_config(tmp_path / "run", compile=True))
+    assert result.stop_reason == "max_minutes"
+    assert len(clock.evaluations) == 3  # step 0, its warm timing, the final one
+    assert [entry["step"] for entry in result.history] == [0, result.steps]
+    assert 59.0 <= clock.evaluations[-1] <= 60.0
 
 
 def test_a_resumed_run_spends_what_is_left_of_the_budget(tmp_path, monkeypatch):

@@ -37,6 +37,7 @@ from picochat.training.loop_state import (
     StepFlags,
     Stop,
     StopSignals,
+    TimeBudget,
     empty_interval,
     restore_state,
     resume_state,
@@ -52,9 +53,11 @@ from picochat.training.loop_types import (
 )
 from picochat.training.metrics_log import MetricsLog
 from picochat.training.progress import TrainingProgress
-from picochat.training.schedule import build_optimizer, learning_rate_at, set_learning_rate
-
-EVAL_TIME_MARGIN = 1.1  # the final evaluation may take 10% longer than the last (load varies)
+from picochat.training.schedule import (
+    build_optimizer,
+    configured_learning_rate,
+    set_learning_rate,
+)
 
 __all__ = [
     "BEST_CHECKPOINT_DIR",
@@ -136,7 +139,7 @@ class _Run:
         self.state = LoopState()
         self.progress: TrainingProgress | None = None
         self.metrics: MetricsLog | None = None
-        self.budget = config.max_minutes * 60 if config.max_minutes is not None else None
+        self.budget = TimeBudget(config.max_minutes)
         self.started = self.elapsed_before = 0.0
         self.last_step_seconds = 0.0  # kept back by a time budget (`agree`)
         self.last_val: float | None = None
@@ -163,6 +166,10 @@ class _Run:
             # Step 0: the untrained baseline, and the evaluation's cost, which a time
             # budget must leave room for at the end.
             self.evaluate(None, {}, self.learning_rate(0, None), None)
+            if self.config.compile and self.budget.seconds is not None:
+                # That evaluation compiled its graph too (seconds to minutes); the final
+                # one runs warm, so the budget keeps back what a warm one takes.
+                self.state.eval_seconds = self.score()[1]
         self.last_val = self.state.history[-1]["val_loss"] if self.state.history else None
         self.raw_model.train()
 
@@ -223,29 +230,19 @@ class _Run:
 
     def agree(self, step_loss: float, signals: StopSignals) -> StepFlags:
         """One all-reduce per step, so every rank stops, and decays, in step."""
-        used = 0.0
-        if self.budget is not None:
-            # The step that sees the line crossed is the last (one more may start just short
-            # of it); the final evaluation after it must still end within the budget.
-            reserve = EVAL_TIME_MARGIN * self.state.eval_seconds + self.last_step_seconds
-            used = (self.elapsed() + reserve) / self.budget  # resumes included
-        local = [float(not math.isfinite(step_loss)), float(signals.received is not None), used]
+        used = self.budget.share_used(
+            self.elapsed(), self.state.eval_seconds, self.last_step_seconds
+        )
+        local = [
+            float(not math.isfinite(step_loss)),
+            float(signals.received is not None),
+            used or 0,
+        ]
         flags = distributed.max_over_ranks(local, self.info)
-        return StepFlags(flags[0] > 0, flags[1] > 0, None if self.budget is None else flags[2])
+        return StepFlags(flags[0] > 0, flags[1] > 0, None if used is None else flags[2])
 
     def learning_rate(self, step: int, time_fraction: float | None) -> float:
-        config = self.config
-        return learning_rate_at(
-            step,
-            peak=config.learning_rate,
-            warmup_steps=config.warmup_steps,
-            max_steps=config.max_steps,
-            min_lr_ratio=config.min_lr_ratio,
-            time_fraction=time_fraction,
-            # HF SFT's config has neither setting: cosine.
-            schedule=getattr(config, "lr_schedule", "cosine"),
-            warmdown_fraction=getattr(config, "warmdown_fraction", 0.4),
-        )
+        return configured_learning_rate(self.config, step, time_fraction)
 
     def diverged(self, step_loss: float) -> Stop:
         return Stop(
@@ -308,13 +305,8 @@ class _Run:
         self, train_loss: float | None, extra: dict[str, float], lr: float, tps: float | None
     ) -> dict[str, Any]:
         """One history entry: the stage's evaluation plus the interval's training numbers."""
-        eval_started = time.perf_counter()
-        self.raw_model.eval()
-        with torch.no_grad(), autocast(self.device, self.precision):
-            metrics = self.task.evaluate(self.raw_model)
-        self.raw_model.train()
         state = self.state
-        state.eval_seconds = time.perf_counter() - eval_started
+        metrics, state.eval_seconds = self.score()
         state.elapsed_seconds = self.elapsed()
         entry: dict[str, Any] = {
             "step": state.step,
@@ -333,6 +325,15 @@ class _Run:
         self.log_evaluation(entry)
         self.track_best(entry)
         return entry
+
+    def score(self) -> tuple[dict[str, Any], float]:
+        """The stage's evaluation of the current weights, and the seconds it took."""
+        started = time.perf_counter()
+        self.raw_model.eval()
+        with torch.no_grad(), autocast(self.device, self.precision):
+            metrics = self.task.evaluate(self.raw_model)
+        self.raw_model.train()
+        return metrics, time.perf_counter() - started
 
     def track_best(self, entry: dict[str, Any]) -> None:
         """A finite validation loss below the best so far saves the best checkpoint."""

@@ -4,6 +4,7 @@ Not for: the steps themselves (`loop.py`). `LoopState` is the loop's counters an
 history; `resume_state`/`restore_state` pack it with the optimizer, the data position
 and the RNG into the `training_state.pt` dictionary of a checkpoint folder and back;
 `StepFlags` is what all ranks agree on after a step and `Stop` why the loop ended;
+`TimeBudget` the share of --max-minutes used, what the run keeps back included;
 `StopSignals` turns Ctrl-C / SIGTERM into a flag the loop checks between steps.
 """
 
@@ -108,6 +109,23 @@ class StepFlags(NamedTuple):
     @property
     def time_up(self) -> bool:
         return self.time_fraction is not None and self.time_fraction >= 1
+
+
+class TimeBudget:
+    """--max-minutes: the share of it a step has used, counting what the run must keep
+    back: one more step (the step that sees the line crossed is the last; it may start
+    just short of it) and the final evaluation, 10% over the last one (load varies)."""
+
+    EVAL_MARGIN = 1.1
+
+    def __init__(self, max_minutes: float | None) -> None:
+        self.seconds = None if max_minutes is None else max_minutes * 60
+
+    def share_used(self, elapsed: float, eval_seconds: float, step_seconds: float) -> float | None:
+        """None without a budget; `elapsed` sums the resumes (the budget is the whole run's)."""
+        if self.seconds is None:
+            return None
+        return (elapsed + self.EVAL_MARGIN * eval_seconds + step_seconds) / self.seconds
 
 
 class StopSignals:

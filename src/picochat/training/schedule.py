@@ -14,6 +14,7 @@ never touches shrinks rare tokens for no reason; nanoGPT and nanochat do the sam
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -54,6 +55,21 @@ def learning_rate_at(
         remaining = (1.0 - progress) / warmdown_fraction if warmdown_fraction > 0 else 0.0
         return floor + min(1.0, remaining) * (peak - floor)
     return floor + 0.5 * (1.0 + math.cos(math.pi * progress)) * (peak - floor)
+
+
+def configured_learning_rate(config: Any, step: int, time_fraction: float | None) -> float:
+    """`learning_rate_at` with a training config's settings (HF SFT's config has neither
+    `lr_schedule` nor `warmdown_fraction`: cosine)."""
+    return learning_rate_at(
+        step,
+        peak=config.learning_rate,
+        warmup_steps=config.warmup_steps,
+        max_steps=config.max_steps,
+        min_lr_ratio=config.min_lr_ratio,
+        time_fraction=time_fraction,
+        schedule=getattr(config, "lr_schedule", "cosine"),
+        warmdown_fraction=getattr(config, "warmdown_fraction", 0.4),
+    )
 
 
 def _is_decayed(param: nn.Parameter, embedding_ids: set[int]) -> bool:
