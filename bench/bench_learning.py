@@ -117,6 +117,17 @@ ROWS = {
     "rec+batch4+context512": [*RECOMMENDED, "--batch-size", "4", "--context-size", "512"],
     "rec+batch8+wd0.05": [*RECOMMENDED, "--batch-size", "8", "--weight-decay", "0.05"],
     "rec+batch8+muon-lr0.03": [*RECOMMENDED, "--batch-size", "8", "--muon-learning-rate", "0.03"],
+    # 2.0828 against batch 8's 2.0672 (seed 1337; 2.0898 at seed 7): no gain.
+    "rec+batch8+untied": [*RECOMMENDED, "--batch-size", "8", "--no-tie-embeddings"],
+    # Val BPB sat at ~2.40 through batch 8's stable phase (steps 1150-2300) and fell to
+    # 2.067 in the warmdown: a longer warmdown. 2.0839: no gain.
+    "rec+batch8+warmdown0.7": [*RECOMMENDED, "--batch-size", "8", "--warmdown-fraction", "0.7"],
+    # Smaller than tiny at equal TIME (compute-optimal for 5 minutes' ~4.9e13 FLOPs is ~0.64M
+    # parameters at 20 tokens each): 3 x 128 (650K) and 4 x 96 (451K) both ran 1.24x tiny's
+    # tokens/s (38.1K against 30.8K, 300 steps at 2 threads, quiet), so 5,700 steps: 2.1070
+    # and 2.1161 against tiny's 2.0672 at 4,600 (seed 1337): worse.
+    "rec+batch8+3x128": [*RECOMMENDED, "--batch-size", "8", "--n-layer", "3"],
+    "rec+batch8+4x96": [*RECOMMENDED, "--batch-size", "8", "--n-embd", "96"],
 }
 # Settings every row shares on top of the quality bench's (the 2.15 recipe); a row's
 # switches come after, so they win.
