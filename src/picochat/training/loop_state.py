@@ -114,9 +114,11 @@ class StepFlags(NamedTuple):
 class TimeBudget:
     """--max-minutes: the share of it a step has used, counting what the run must keep
     back: one more step (the step that sees the line crossed is the last; it may start
-    just short of it) and the final evaluation, 10% over the last one (load varies)."""
+    just short of it) and the final evaluation, 25% over the last one: on a loaded machine
+    a warm 5.3 s evaluation was followed by one of 6.6 s (1.24x), and with 10% a 5-minute
+    run ended 0.1 s late."""
 
-    EVAL_MARGIN = 1.1
+    EVAL_MARGIN = 1.25
 
     def __init__(self, max_minutes: float | None) -> None:
         self.seconds = None if max_minutes is None else max_minutes * 60
