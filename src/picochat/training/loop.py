@@ -167,8 +167,8 @@ class _Run:
             # budget must leave room for at the end.
             self.evaluate(None, {}, self.learning_rate(0, None), None)
             if self.config.compile and self.budget.seconds is not None:
-                # That evaluation compiled its graph too (seconds to minutes); the final
-                # one runs warm, so the budget keeps back what a warm one takes.
+                # It may have compiled too (seconds to minutes: pretraining compiles the
+                # blocks in place); the final one runs warm, so time a warm one.
                 self.state.eval_seconds = self.score()[1]
         self.last_val = self.state.history[-1]["val_loss"] if self.state.history else None
         self.raw_model.train()
