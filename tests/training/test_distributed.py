@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 # draws its own windows from the lazy view.
 @pytest.mark.parametrize("token_shards", ["off", "on"])
 def test_torchrun_two_processes_train_and_rank0_writes_one_set(
-    make_inputs, doc_text, tmp_path, token_shards
+    make_inputs, doc_text, tmp_path, token_shards, run_cli
 ):
     paths = make_inputs(documents=[doc_text(i) for i in range(10)])
     out = tmp_path / "ddp"
@@ -47,3 +47,16 @@ def test_torchrun_two_processes_train_and_rank0_writes_one_set(
     ])  # fmt: skip
     shard_indexes = list((paths["corpus"].parent / "token_shards").glob("tokens-*/index.json"))
     assert len(shard_indexes) == (1 if token_shards == "on" else 0)
+
+    # One process at batch 8 trains on the same windows (the ranks slice one global batch):
+    # the same figures, up to the order of the float sums.
+    single = tmp_path / "single"
+    arguments = command[command.index("--quiet") :]
+    arguments[arguments.index(str(out))] = str(single)
+    arguments[arguments.index("--batch-size") + 1] = "8"
+    assert run_cli(*arguments)[0] == 0
+    alone = json.loads((single / "train_report.json").read_text())
+    assert alone["tokens_seen"] == report["tokens_seen"]
+    for a, b in zip(alone["history"], report["history"], strict=True):
+        for key in ("train_loss", "val_loss", "val_bpb"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5), (a["step"], key)

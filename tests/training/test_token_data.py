@@ -99,9 +99,31 @@ def test_random_windows_resume_at_the_same_position(make_inputs, doc_text):
     x, y = again.next_batch()
     assert torch.equal(x, expected[0]) and torch.equal(y, expected[1])
     assert torch.equal(x[:, 1:], y[:, :-1])  # targets are the inputs shifted by one
-    other_rank = RandomWindows(data.train, context_size=16, batch_size=4, seed=1, rank=1)
+    other_rank = RandomWindows(
+        data.train, context_size=16, batch_size=4, seed=1, rank=1, world_size=2
+    )
     other_rank.load_state_dict(saved)
     assert not torch.equal(other_rank.next_batch()[0], x)
+
+
+def test_ranks_slice_one_global_batch(make_inputs, doc_text):
+    """2 ranks at batch 4 draw, together, the 8 windows one process draws at batch 8; and
+    one process draws what it drew before ranks sliced a global batch (rng [seed, 0, k])."""
+    data = build(make_inputs("".join(doc_text(i) for i in range(6))))
+    whole = RandomWindows(data.train, context_size=16, batch_size=8, seed=1)
+    ranks = [
+        RandomWindows(data.train, context_size=16, batch_size=4, seed=1, rank=r, world_size=2)
+        for r in (0, 1)
+    ]
+    for _ in range(3):
+        together = torch.cat([source.next_batch()[0] for source in ranks])
+        assert torch.equal(together, whole.next_batch()[0])
+    rng = np.random.default_rng([1, 0, 0])
+    starts = rng.integers(0, len(data.train) - 16, size=8)
+    first = RandomWindows(data.train, context_size=16, batch_size=8, seed=1).next_batch()[0]
+    assert first[:, 0].tolist() == [int(data.train[s]) for s in starts]
+    with pytest.raises(ValueError, match="rank 2 is not one of 2"):
+        RandomWindows(data.train, context_size=16, batch_size=4, seed=1, rank=2, world_size=2)
 
 
 def test_fixed_windows_score_every_token_after_the_first_exactly_once():

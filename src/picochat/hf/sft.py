@@ -201,7 +201,6 @@ def _task(run: StageRun, model: Any, tokenizer: Any, rows: _Rows) -> TrainTask:
     batches = HFChatBatches(
         rows.train_set.examples,
         pad_id=tokenizer.pad_token_id,
-        world_size=run.info.world_size,
         **run.batching(),
     )
     return TrainTask(

@@ -1,8 +1,10 @@
 """What every training batch source shares: its whole state is its position k.
 
 Batch k is a function of (seed, rank, k) alone, so `--resume` restores a source exactly
-from one integer and each DDP rank draws its own batches. `RandomWindows` (pretraining),
-`ChatBatches` (SFT) and `PairBatches` (DPO) subclass it and define `next_batch`.
+from one integer and each DDP rank draws its own batches. `RandomWindows` (pretraining)
+and `ChatBatches` (SFT) give rank r of `world_size` its slice of one global batch k, so
+N processes at batch B see what one process sees at batch N x B; `PairBatches` (DPO)
+draws per rank. Each subclass defines `next_batch`.
 """
 
 from __future__ import annotations
@@ -13,14 +15,23 @@ import torch
 
 
 class SeededBatches:
-    """The position, seed, rank and device of a batch source, and its resume state."""
+    """The position, seed, rank (of world_size) and device of a batch source, and its
+    resume state."""
 
     def __init__(
-        self, *, batch_size: int, seed: int, rank: int = 0, device: torch.device | None = None
+        self,
+        *,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        device: torch.device | None = None,
     ) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not one of {world_size} processes")
         self.batch_size = batch_size
         self.seed = seed
-        self.rank = rank
+        self.rank, self.world_size = rank, world_size
         self.device = device or torch.device("cpu")
         self.position = 0  # batches drawn so far: the whole state
 

@@ -215,9 +215,7 @@ def _task(run: StageRun, model: nn.Module, tokenizer: Any, data: _SFTData) -> Tr
     return TrainTask(
         model=model,
         loss_fn=lambda train_model, batch: train_model(batch[0], batch[1])[1],
-        train_batches=ChatBatches(
-            data.train_seq, pad_id=tokenizer.pad_id, world_size=info.world_size, **run.batching()
-        ),
+        train_batches=ChatBatches(data.train_seq, pad_id=tokenizer.pad_id, **run.batching()),
         evaluate=make_evaluate(
             data.train_seq,
             data.val_seq,

@@ -115,15 +115,14 @@ class ChatBatches(SeededBatches):
         sequences: Sequence[Any],
         *,
         pad_id: int,
-        world_size: int = 1,
         **batching: Any,
     ) -> None:
-        """`batching`: batch_size, seed, rank, device (see SeededBatches)."""
+        """`batching`: batch_size, seed, rank, world_size, device (see SeededBatches)."""
         if not sequences:
             raise ValueError("no training sequences")
         super().__init__(**batching)
         self.sequences = list(sequences)
-        self.pad_id, self.world_size = pad_id, world_size
+        self.pad_id = pad_id
         self._orders: dict[int, np.ndarray] = {}
 
     def _row(self, stream_index: int) -> Any:

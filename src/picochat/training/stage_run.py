@@ -58,12 +58,13 @@ class StageRun:
 
     def batching(self) -> dict[str, Any]:
         """What every seeded batch source of a stage takes (`batches.SeededBatches`):
-        --batch-size and --seed, this rank and this device."""
+        --batch-size and --seed, this rank of this many processes, and this device."""
         config = self.config
         return {
             "batch_size": config.batch_size,
             "seed": config.seed,
             "rank": self.info.rank,
+            "world_size": self.info.world_size,
             "device": self.device,
         }
 

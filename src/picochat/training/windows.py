@@ -18,21 +18,26 @@ from picochat.training.batches import SeededBatches
 class RandomWindows(SeededBatches):
     """Training batches of random windows; batch k depends only on (seed, rank, k).
 
-    Its state is just k (the data position), so resume is exact and cheap, and each DDP
-    rank draws different windows.
+    Its state is just k (the data position), so resume is exact and cheap. Rank r takes
+    rows r*B..(r+1)*B of global batch k (world_size x B windows): N processes at batch B
+    train on what one process trains on at batch N x B.
     """
 
     def __init__(self, tokens: np.ndarray, *, context_size: int, **batching: Any) -> None:
-        """`batching`: batch_size, seed, rank, device (see SeededBatches)."""
+        """`batching`: batch_size, seed, rank, world_size, device (see SeededBatches)."""
         super().__init__(**batching)
         self.tokens = tokens
         self.context_size = context_size
         self._offsets = np.arange(context_size + 1)
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, self.rank, self.position])
+        # The 0 was the rank before ranks sliced one global batch: one process draws
+        # the windows it drew before.
+        rng = np.random.default_rng([self.seed, 0, self.position])
         self.position += 1
-        starts = rng.integers(0, len(self.tokens) - self.context_size, size=self.batch_size)
+        high, size = len(self.tokens) - self.context_size, self.world_size * self.batch_size
+        first = self.rank * self.batch_size
+        starts = rng.integers(0, high, size=size)[first : first + self.batch_size]
         chunk = torch.from_numpy(
             np.asarray(self.tokens[starts[:, None] + self._offsets], dtype=np.int64)
         )
