@@ -26,7 +26,14 @@ from picochat.model.checkpoint import load_checkpoint, save_checkpoint
 from picochat.model.chunked_loss import IGNORE_INDEX
 from picochat.tokenizer import load_tokenizer, train_tokenizer
 from picochat.training.dpo import REFERENCE_FILE, train_dpo
-from picochat.training.dpo_data import answer_logps, collate, encode_pairs, sequence_logps
+from picochat.training.dpo_data import (
+    EncodedPair,
+    PairBatches,
+    answer_logps,
+    collate,
+    encode_pairs,
+    sequence_logps,
+)
 from picochat.training.dpo_loss import dpo_terms
 from picochat.training.dpo_ties import TIE_RTOL_FLOOR, measure_tie_rtol
 from picochat.training.pretrain import train_base
@@ -434,3 +441,21 @@ def test_cli_rejects_a_file_without_usable_pairs(setup, tmp_path, run_cli):
     assert "bad.jsonl" in err and "no usable preference pairs" in err
     assert "Traceback" not in err
     assert not (tmp_path / "dpo" / "checkpoint").exists()
+
+
+def test_ranks_slice_one_stream_of_pairs():
+    """2 ranks at batch 2 train, together, on the pairs one process gets at batch 4, across
+    the end of a pass; resume restores a rank's place."""
+    pairs = [EncodedPair(i, None, ([1, 2, 3], [0, 1, 1]), ([1, 2, 4], [0, 1, 1]), False)
+             for i in range(10)]  # fmt: skip
+    whole = PairBatches(pairs, pad_id=0, batch_size=4, seed=3)
+    ranks = [
+        PairBatches(pairs, pad_id=0, batch_size=2, seed=3, rank=rank, world_size=2)
+        for rank in (0, 1)
+    ]
+    for _ in range(6):  # 24 pairs: past two passes of 10
+        together = torch.cat([source.next_batch().indices for source in ranks])
+        assert together.tolist() == whole.next_batch().indices.tolist()
+    resumed = PairBatches(pairs, pad_id=0, batch_size=2, seed=3, rank=1, world_size=2)
+    resumed.load_state_dict(ranks[1].state_dict())
+    assert resumed.next_batch().indices.tolist() == ranks[1].next_batch().indices.tolist()

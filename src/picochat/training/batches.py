@@ -2,9 +2,9 @@
 
 Batch k is a function of (seed, rank, k) alone, so `--resume` restores a source exactly
 from one integer and each DDP rank draws its own batches. `RandomWindows` (pretraining)
-and `ChatBatches` (SFT) give rank r of `world_size` its slice of one global batch k, so
-N processes at batch B see what one process sees at batch N x B; `PairBatches` (DPO)
-draws per rank. Each subclass defines `next_batch`.
+`ChatBatches` (SFT) and `PairBatches` (DPO) give rank r of `world_size` its slice of one
+global batch k, so N processes at batch B see what one process sees at batch N x B.
+Each subclass defines `next_batch`.
 """
 
 from __future__ import annotations

@@ -150,11 +150,12 @@ def answer_logps(
 class PairBatches(SeededBatches):
     """Training batches of pairs: seeded shuffled passes, batch k a function of (seed, rank, k).
 
-    Its state is just k, so resume is exact; each DDP rank shuffles differently.
+    Its state is just k, so resume is exact. Rank r of N takes global batch k * N + r of
+    one stream of passes, so N processes at batch B train on one process's pairs at N x B.
     """
 
     def __init__(self, pairs: list[EncodedPair], *, pad_id: int, **batching: Any) -> None:
-        """`batching`: batch_size, seed, rank, device (see SeededBatches)."""
+        """`batching`: batch_size, seed, rank, world_size, device (see SeededBatches)."""
         if not pairs:
             raise ValueError("no training pairs")
         super().__init__(**batching)
@@ -164,13 +165,14 @@ class PairBatches(SeededBatches):
 
     def _pass_order(self, number: int) -> np.ndarray:
         if number not in self._orders:
-            rng = np.random.default_rng([self.seed, self.rank, number])
+            # The 0 was the rank before ranks sliced one stream: one process keeps its order.
+            rng = np.random.default_rng([self.seed, 0, number])
             self._orders = {number: rng.permutation(len(self.pairs))}  # one pass at a time
         return self._orders[number]
 
     def next_batch(self) -> PairBatch:
         n = len(self.pairs)
-        first = self.position * self.batch_size
+        first = (self.position * self.world_size + self.rank) * self.batch_size
         picks = [self._pass_order(i // n)[i % n] for i in range(first, first + self.batch_size)]
         self.position += 1
         return collate([self.pairs[i] for i in picks], self.pad_id).to(self.device)
