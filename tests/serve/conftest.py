@@ -112,27 +112,16 @@ def client(server):
     return openai.OpenAI(base_url=server["url"] + "/v1", api_key="unused", max_retries=0)
 
 
-# The smallest `run tiny` that writes every artifact the workbench shows (DPO off: its
-# section must say so). Settings as tests/pipeline's FAST, fewer steps.
-RUN_FLAGS = [
-    "--base-preset", "smoke", "--base-context-size", "128", "--base-max-steps", "4",
-    "--base-eval-every", "2", "--base-eval-batches", "1", "--base-batch-size", "2",
-    "--base-early-stop-patience", "0", "--sft-max-steps", "2", "--sft-eval-every", "1",
-    "--sft-batch-size", "2", "--eval-max-new-tokens", "4", "--no-dpo",
-]  # fmt: skip
-
-
 @pytest.fixture(scope="session")
-def runs_dir(tmp_path_factory) -> Path:
-    """A runs folder holding one finished `run tiny` on the bundled pack ("first") and a
-    copy whose summary records another seed ("second"), for the comparison."""
+def runs_dir(tmp_path_factory, bundled_run) -> Path:
+    """A runs folder holding the session's finished `run tiny` on the bundled pack
+    ("first", tests/conftest.py) and a copy whose summary records another seed
+    ("second"), for the comparison."""
     import json
     import shutil
 
-    from picochat.cli.main import main
-
     runs = tmp_path_factory.mktemp("runs")
-    assert main(["--quiet", "run", "tiny", "--out-dir", str(runs / "first"), *RUN_FLAGS]) == 0
+    shutil.copytree(bundled_run, runs / "first")
     shutil.copytree(runs / "first", runs / "second")
     summary = json.loads((runs / "second" / "summary.json").read_text())
     summary["settings"]["run"]["seed"] = 7
