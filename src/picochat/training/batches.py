@@ -1,9 +1,9 @@
 """What every training batch source shares: its whole state is its position k.
 
 Batch k is a function of (seed, rank, k) alone, so `--resume` restores a source exactly
-from one integer and each DDP rank draws its own batches. `RandomWindows` (pretraining)
-`ChatBatches` (SFT) and `PairBatches` (DPO) give rank r of `world_size` its slice of one
-global batch k, so N processes at batch B see what one process sees at batch N x B.
+from one integer. `RandomWindows` (pretraining), `ChatBatches` (SFT) and `PairBatches`
+(DPO) give rank r of `world_size` its own slice of one global batch k, so N processes at
+batch B see what one process sees at batch N x B.
 Each subclass defines `next_batch`.
 """
 
